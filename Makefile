@@ -1,0 +1,56 @@
+# Neutron-on-Ryu controller.  `make install` then `make test` on a fresh Debian 12 (root).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SITE := $(VENV)/lib/python3.11/site-packages
+CONFIG ?= etc/neutron-ryu.conf
+DEBIAN_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping arping traceroute \
+	tcpdump python3-venv python3-dev gcc curl
+
+.PHONY: install system-packages venv ovs test unit bench run demo clean
+
+install: system-packages venv
+
+system-packages:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEBIAN_PACKAGES) >/dev/null
+
+# Debian's Python 3.11, so that Debian's Mininet (built for it) can be imported.
+# Ryu 4.34's setup.py needs an old setuptools and no build isolation; the .pth
+# files put the project on the path and apply the eventlet shim at interpreter
+# start (ryu-manager imports ryu.app.wsgi before any app); Mininet is exposed
+# alone, not the whole of Debian's dist-packages.
+venv:
+	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
+	$(PIP) install -q --disable-pip-version-check "setuptools<67" wheel
+	$(PIP) install -q --disable-pip-version-check --no-build-isolation -r requirements.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-test.txt
+	echo "$(CURDIR)" > $(SITE)/neutron_ryu_project.pth
+	echo "import ryu_app.compat" > $(SITE)/ryu_compat.pth
+	mkdir -p $(VENV)/debian-mininet
+	ln -sfn /usr/lib/python3/dist-packages/mininet $(VENV)/debian-mininet/mininet
+	echo "$(CURDIR)/$(VENV)/debian-mininet" > $(SITE)/debian_mininet.pth
+	$(VENV)/bin/ryu-manager --version
+
+# The userspace datapath: there is no kernel module on these machines.
+ovs:
+	@ovs-vsctl --timeout=2 show >/dev/null 2>&1 || \
+		/usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1
+	@ovs-vsctl --timeout=5 show >/dev/null
+
+test: ovs
+	$(PY) -m pytest tests
+
+unit:
+	$(PY) -m pytest tests/unit
+
+bench: ovs
+	$(PY) -m tests.bench.rest_ports
+
+run: ovs
+	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app
+
+clean:
+	rm -rf $(VENV) .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

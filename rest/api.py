@@ -1,0 +1,297 @@
+"""Neutron v2.0 REST API as a plain WSGI application.
+
+Paths, envelopes, status codes and the ``NeutronError`` body follow Neutron so
+that curl users and the standard ``openstack`` client work unchanged.  The Ryu
+shim mounts this app behind Ryu's WSGI server; tests can also call it directly.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+import webob
+
+from rest import attributes
+from ryu_app.model.errors import BadRequest, MethodNotAllowed, NeutronError, NotFound
+from ryu_app.model.tenant import NetworkModel
+
+LOG = logging.getLogger(__name__)
+
+COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
+               "routers": "router"}
+# Query parameters that shape a listing rather than filter it.
+LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
+MAX_BODY_BYTES = 1 << 20
+EXTENSIONS = (
+    ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
+    ("binding", "Port Binding"), ("dvr", "Distributed Virtual Router"),
+    ("external-net", "Neutron external network"), ("net-mtu", "Network MTU"),
+    ("port-security", "Port Security"), ("provider", "Provider Network"),
+    ("router", "Neutron L3 Router"), ("standard-attr-revisions", "Resource revision numbers"),
+    ("standard-attr-timestamp", "Resource timestamps"),
+)
+
+Agents = Callable[[], list[dict]]
+TopologyView = Callable[[], dict]
+
+
+def _json(status: int, document: Any) -> webob.Response:
+    return webob.Response(status=status, content_type="application/json", charset="utf-8",
+                          body=json.dumps(document).encode())
+
+
+def _error(error: NeutronError) -> webob.Response:
+    return webob.Response(status=error.status, content_type="application/json",
+                          charset="utf-8", body=error.body())
+
+
+class NeutronApi:
+    def __init__(self, model: NetworkModel, agents: Agents, topology: TopologyView):
+        self.model = model
+        self.agents = agents
+        self.topology = topology
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        return self.handle(webob.Request(environ))(environ, start_response)
+
+    def handle(self, request: webob.Request) -> webob.Response:
+        try:
+            return self._dispatch(request)
+        except NeutronError as error:
+            return _error(error)
+        except Exception:  # a bug of ours: log it, never show the client a traceback
+            LOG.exception("request %s %s failed", request.method, request.path_qs)
+            error = NeutronError("Request Failed: internal server error while processing "
+                                 "your request.", "HTTPInternalServerError")
+            return _error(error)
+
+    def _dispatch(self, request: webob.Request) -> webob.Response:
+        path = request.path_info
+        if path.endswith(".json"):
+            path = path[:-5]
+        parts = [part for part in path.split("/") if part]
+        method = request.method
+        if not parts:
+            self._allow(method, "GET")
+            return _json(200, self._versions(request))
+        if parts[0] != "v2.0":
+            raise NotFound(f"The resource could not be found: {request.path_info}")
+        parts = parts[1:]
+        if not parts:
+            self._allow(method, "GET")
+            return _json(200, self._resources(request))
+        head, rest = parts[0], parts[1:]
+        if head in COLLECTIONS and len(rest) <= 2:
+            return self._resource(request, COLLECTIONS[head], head, rest)
+        if head == "agents" and len(rest) <= 1:
+            self._allow(method, "GET")
+            return self._agents(request, rest)
+        if head == "extensions" and not rest:
+            self._allow(method, "GET")
+            return _json(200, {"extensions": [
+                {"alias": alias, "name": name, "description": name, "links": [],
+                 "updated": "2026-01-01T00:00:00Z"} for alias, name in EXTENSIONS]})
+        if head == "topology" and not rest:
+            self._allow(method, "GET")
+            return _json(200, {"topology": self.topology()})
+        raise NotFound(f"The resource could not be found: {request.path_info}")
+
+    @staticmethod
+    def _allow(method: str, *allowed: str) -> None:
+        if method not in allowed:
+            raise MethodNotAllowed(f"The method {method} is not allowed for this resource.")
+
+    @staticmethod
+    def _versions(request: webob.Request) -> dict:
+        href = request.host_url + "/v2.0/"
+        return {"versions": [{"id": "v2.0", "status": "CURRENT",
+                              "links": [{"href": href, "rel": "self"}]}]}
+
+    @staticmethod
+    def _resources(request: webob.Request) -> dict:
+        names = list(COLLECTIONS) + ["agents", "extensions", "topology"]
+        return {"resources": [
+            {"name": COLLECTIONS.get(name, name.rstrip("s")), "collection": name,
+             "links": [{"href": f"{request.host_url}/v2.0/{name}", "rel": "self"}]}
+            for name in names]}
+
+    # --------------------------------------------------------------- resources
+
+    def _resource(self, request: webob.Request, kind: str, collection: str,
+                  rest: list[str]) -> webob.Response:
+        method = request.method
+        if not rest:
+            self._allow(method, "GET", "POST")
+            if method == "GET":
+                return self._list(request, kind, collection)
+            values = attributes.parse_body(kind, attributes.RESOURCES[kind],
+                                           self._body(request, kind, collection), True)
+            created = getattr(self.model, f"create_{kind}")(values, self._project(request))
+            return _json(201, {kind: created})
+        resource_id = rest[0]
+        if len(rest) == 2:
+            return self._router_action(request, kind, resource_id, rest[1])
+        self._allow(method, "GET", "PUT", "DELETE")
+        if method == "GET":
+            return _json(200, {kind: self._select(self.model.show(kind, resource_id),
+                                                  request.GET.getall("fields"))})
+        if method == "PUT":
+            self.model.get(kind, resource_id)
+            values = attributes.parse_body(kind, attributes.RESOURCES[kind],
+                                           self._body(request, kind, collection), False)
+            updated = getattr(self.model, f"update_{kind}")(resource_id, values)
+            return _json(200, {kind: updated})
+        getattr(self.model, f"delete_{kind}")(resource_id)
+        return webob.Response(status=204)
+
+    def _router_action(self, request: webob.Request, kind: str, router_id: str,
+                       action: str) -> webob.Response:
+        if kind != "router" or action not in ("add_router_interface",
+                                              "remove_router_interface"):
+            raise NotFound(f"The resource could not be found: {request.path_info}")
+        self._allow(request.method, "PUT")
+        body = self._body(request, None, None)
+        values = attributes.parse_body("interface", attributes.ROUTER_INTERFACE,
+                                       {"interface": body}, False)
+        return _json(200, getattr(self.model, action)(router_id, values))
+
+    @staticmethod
+    def _project(request: webob.Request) -> str | None:
+        return request.headers.get("X-Project-Id") or request.headers.get("X-Tenant-Id")
+
+    @staticmethod
+    def _body(request: webob.Request, kind: str | None, collection: str | None) -> Any:
+        if request.content_length and request.content_length > MAX_BODY_BYTES:
+            raise NeutronError("Request body too large.", "HTTPRequestEntityTooLarge")
+        raw = request.body
+        if not raw:
+            raise BadRequest("Resource body required")
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("Malformed request body") from None
+        if collection and isinstance(body, dict) and collection in body:
+            raise BadRequest(f"Bulk creation of {collection} is not supported; "
+                             f"send one '{kind}' per request.")
+        return body
+
+    # ----------------------------------------------------------------- listing
+
+    def _list(self, request: webob.Request, kind: str, collection: str) -> webob.Response:
+        query = request.GET
+        matches = self._filters(kind, query)
+        items = [item for item in self.model.all(kind) if all(m(item) for m in matches)]
+        items = self._sorted(kind, items, query)
+        items, next_marker = self._page(items, query)
+        fields = query.getall("fields")
+        document: dict[str, Any] = {collection: [self._select(item, fields) for item in items]}
+        if next_marker is not None:
+            params = [(k, v) for k, v in query.items() if k != "marker"]
+            params.append(("marker", next_marker))
+            href = f"{request.host_url}/v2.0/{collection}?{urlencode(params)}"
+            document[f"{collection}_links"] = [{"rel": "next", "href": href}]
+        return _json(200, document)
+
+    @staticmethod
+    def _filters(kind: str, query: webob.multidict.MultiDict) -> list[Callable[[dict], bool]]:
+        spec = attributes.RESOURCES[kind]
+        matches = []
+        for key in dict.fromkeys(query.keys()):
+            if key in LISTING_PARAMS:
+                continue
+            wanted = query.getall(key)
+            if kind == "port" and key == "fixed_ips":
+                matches.append(_fixed_ip_filter(wanted))
+                continue
+            attr = spec.get(key)
+            if attr is None or not attr.scalar:
+                raise BadRequest(f"{key} is not a valid filter for {kind}s.")
+            values = [_filter_value(attr, key, value) for value in wanted]
+            matches.append(lambda item, key=key, values=values: item.get(key) in values)
+        return matches
+
+    @staticmethod
+    def _sorted(kind: str, items: list[dict], query: webob.multidict.MultiDict) -> list[dict]:
+        keys, directions = query.getall("sort_key"), query.getall("sort_dir")
+        for position in reversed(range(len(keys))):
+            key = keys[position]
+            if key not in attributes.RESOURCES[kind] or not attributes.RESOURCES[kind][key].scalar:
+                raise BadRequest(f"{key} is not a valid sort key for {kind}s.")
+            direction = directions[position] if position < len(directions) else "asc"
+            if direction not in ("asc", "desc"):
+                raise BadRequest(f"sort_dir must be 'asc' or 'desc', not '{direction}'.")
+            items = sorted(items, key=lambda item: (item.get(key) is None, str(item.get(key))),
+                           reverse=direction == "desc")
+        return items
+
+    @staticmethod
+    def _page(items: list[dict], query: webob.multidict.MultiDict) -> tuple[list, str | None]:
+        marker = query.get("marker")
+        if marker is not None:
+            positions = [i for i, item in enumerate(items) if item["id"] == marker]
+            if not positions:
+                raise BadRequest(f"Marker {marker} is not in the listing.")
+            items = items[positions[0] + 1:]
+        limit = query.get("limit")
+        if limit is None:
+            return items, None
+        try:
+            size = int(limit)
+        except ValueError:
+            raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'") from None
+        if size < 0:
+            raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
+        if size == 0 or size >= len(items):
+            return items, None
+        return items[:size], items[size - 1]["id"]
+
+    @staticmethod
+    def _select(item: dict, fields: list[str]) -> dict:
+        return {key: item[key] for key in fields if key in item} if fields else item
+
+    # ------------------------------------------------------------------ agents
+
+    def _agents(self, request: webob.Request, rest: list[str]) -> webob.Response:
+        agents = self.agents()
+        if rest:
+            for agent in agents:
+                if agent["id"] == rest[0]:
+                    return _json(200, {"agent": agent})
+            raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
+        host = request.GET.getall("host")
+        if host:
+            agents = [agent for agent in agents if agent["host"] in host]
+        return _json(200, {"agents": [self._select(agent, request.GET.getall("fields"))
+                                      for agent in agents]})
+
+
+def _filter_value(attr: attributes.Attr, key: str, value: str) -> Any:
+    """A query-string value converted like the attribute, so '100' matches 100."""
+    if value == "" and attr.default is None:
+        return None
+    try:
+        return attr.convert(key, value)
+    except NeutronError:
+        raise BadRequest(f"Invalid value '{value}' for filter {key}.") from None
+
+
+def _fixed_ip_filter(wanted: list[str]) -> Callable[[dict], bool]:
+    """fixed_ips=ip_address=10.0.0.5 / fixed_ips=subnet_id=X, as the openstack client sends."""
+    pairs = []
+    for entry in wanted:
+        field, _, value = entry.partition("=")
+        if field not in ("ip_address", "subnet_id", "ip_address_substr") or not value:
+            raise BadRequest(f"Invalid fixed_ips filter '{entry}'.")
+        pairs.append((field, value))
+
+    def match(port: dict) -> bool:
+        for field, value in pairs:
+            if field == "ip_address_substr":
+                if not any(value in ip["ip_address"] for ip in port["fixed_ips"]):
+                    return False
+            elif not any(ip[field] == value for ip in port["fixed_ips"]):
+                return False
+        return True
+    return match

@@ -1,0 +1,349 @@
+"""Resource attribute maps, in the manner of neutron-lib's RESOURCE_ATTRIBUTE_MAP.
+
+Each attribute says whether a client may set it on create (POST) or update (PUT),
+its default, and how a JSON value is checked and normalised.  The model layer
+only ever sees bodies that passed through :func:`parse_body`, so it can trust
+types and spend its checks on semantics (ranges, references, conflicts).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ryu_app.model.errors import BadRequest, InvalidInput
+
+REQUIRED = object()
+AUTO = object()  # the model computes the value (e.g. a subnet's default gateway)
+Converter = Callable[[str, Any], Any]
+
+
+@dataclass(frozen=True)
+class Attr:
+    convert: Converter
+    default: Any = None
+    allow_post: bool = True
+    allow_put: bool = True
+    scalar: bool = True  # usable as a list filter
+
+    def default_value(self) -> Any:
+        # Mutable defaults are copied so that two resources never share a list.
+        return self.default() if callable(self.default) else self.default
+
+
+def _fail(name: str, value: Any, why: str) -> InvalidInput:
+    return InvalidInput(f"Invalid input for {name}. Reason: '{value}' {why}.")
+
+
+def to_string(max_len: int = 255) -> Converter:
+    def convert(name: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise _fail(name, value, "is not a valid string")
+        if len(value) > max_len:
+            raise _fail(name, value, f"exceeds maximum length of {max_len}")
+        return value
+    return convert
+
+
+def to_nullable_string(name: str, value: Any) -> str | None:
+    return None if value is None else to_string()(name, value)
+
+
+def to_bool(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+        return value.lower() in ("true", "1")
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise _fail(name, value, "cannot be converted to boolean")
+
+
+def to_int_or_none(name: str, value: Any) -> int | None:
+    # The openstack CLI sends provider:segmentation_id as a string ("100").
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise _fail(name, value, "is not an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise _fail(name, value, "is not an integer") from None
+
+
+def to_ipv4_address(name: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise _fail(name, value, "is not a valid IP address")
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        raise _fail(name, value, "is not a valid IP address") from None
+    if address.version != 4:
+        raise _fail(name, value, "is an IPv6 address; only IPv4 is supported")
+    return str(address)
+
+
+def to_nullable_ipv4_address(name: str, value: Any) -> str | None:
+    return None if value is None else to_ipv4_address(name, value)
+
+
+def to_ipv4_cidr(name: str, value: Any) -> str:
+    if not isinstance(value, str) or "/" not in value:
+        raise _fail(name, value, "is not a valid IP subnet")
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise _fail(name, value, "is not a valid IP subnet") from None
+    if network.version != 4:
+        raise _fail(name, value, "is an IPv6 subnet; only IPv4 is supported")
+    if str(network) != value:
+        raise _fail(name, value, f"isn't a recognized IP subnet cidr, '{network}' is recommended")
+    return value
+
+
+def to_ip_or_cidr(name: str, value: Any) -> str:
+    """An allowed-address-pair address: a host IP or a CIDR."""
+    if isinstance(value, str) and "/" in value:
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise _fail(name, value, "is not a valid IP address or CIDR") from None
+        if network.version == 4:
+            return str(network) if network.prefixlen < 32 else str(network.network_address)
+    return to_ipv4_address(name, value)
+
+
+_MAC = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+
+
+def to_mac(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not _MAC.match(value):
+        raise _fail(name, value, "is not a valid MAC address")
+    mac = value.lower().replace("-", ":")
+    if int(mac[:2], 16) & 1:
+        raise _fail(name, value, "is not a valid unicast MAC address")
+    if mac == "00:00:00:00:00:00":
+        raise _fail(name, value, "is not a valid MAC address")
+    return mac
+
+
+def to_nullable_mac(name: str, value: Any) -> str | None:
+    return None if value is None else to_mac(name, value)
+
+
+def to_list_of(item: Converter) -> Converter:
+    def convert(name: str, value: Any) -> list:
+        if not isinstance(value, list):
+            raise _fail(name, value, "is not a list")
+        return [item(name, element) for element in value]
+    return convert
+
+
+def to_unique_list_of(item: Converter) -> Converter:
+    listed = to_list_of(item)
+
+    def convert(name: str, value: Any) -> list:
+        items = listed(name, value)
+        if len(set(map(str, items))) != len(items):
+            raise _fail(name, value, "contains duplicate items")
+        return items
+    return convert
+
+
+def to_dict_of(fields: dict[str, tuple[Converter, bool]]) -> Converter:
+    """A dict with known keys; each key maps to (converter, required)."""
+    def convert(name: str, value: Any) -> dict:
+        if not isinstance(value, dict):
+            raise _fail(name, value, "is not a dictionary")
+        unknown = set(value) - set(fields)
+        if unknown:
+            raise _fail(name, value, f"has unexpected keys {sorted(unknown)}")
+        result = {}
+        for key, (field_convert, required) in fields.items():
+            if key in value:
+                result[key] = field_convert(f"{name}.{key}", value[key])
+            elif required:
+                raise _fail(name, value, f"is missing the key '{key}'")
+        return result
+    return convert
+
+
+def to_one_of(*choices: str) -> Converter:
+    def convert(name: str, value: Any) -> str:
+        if value not in choices:
+            raise _fail(name, value, f"is not in {list(choices)}")
+        return value
+    return convert
+
+
+def to_nullable_one_of(*choices: str) -> Converter:
+    one_of = to_one_of(*choices)
+    return lambda name, value: None if value is None else one_of(name, value)
+
+
+def unsupported(feature: str) -> Converter:
+    """Accept only the empty value of a Neutron attribute this controller does not implement."""
+    def convert(name: str, value: Any) -> Any:
+        if value not in (None, [], False):
+            raise BadRequest(f"{feature} ({name}) is not supported by this controller.")
+        return value
+    return convert
+
+
+def to_dict(name: str, value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise _fail(name, value, "is not a dictionary")
+    return value
+
+
+def to_uuid(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _fail(name, value, "is not a valid id")
+    return value
+
+
+def to_ip_version(name: str, value: Any) -> int:
+    version = to_int_or_none(name, value)
+    if version == 6:
+        raise InvalidInput("IPv6 subnets are not supported by this controller; use ip_version 4.")
+    if version != 4:
+        raise _fail(name, value, "is not a valid IP version (4)")
+    return version
+
+
+def to_ipv4_subnet_id_pair(name: str, value: Any) -> dict:
+    return to_dict_of({"subnet_id": (to_uuid, False),
+                       "ip_address": (to_ipv4_address, False)})(name, value)
+
+
+def read_only(default: Any = None, scalar: bool = True) -> Attr:
+    return Attr(convert=to_string(), default=default, allow_post=False,
+                allow_put=False, scalar=scalar)
+
+
+def _common() -> dict[str, Attr]:
+    return {
+        "id": read_only(),
+        "name": Attr(to_string(), ""),
+        "description": Attr(to_string(), ""),
+        "tenant_id": Attr(to_string(), None, allow_put=False),
+        "project_id": Attr(to_string(), None, allow_put=False),
+        "tags": read_only(list, scalar=False),
+        "created_at": read_only(),
+        "updated_at": read_only(),
+        "revision_number": read_only(),
+    }
+
+
+NETWORK_TYPES = ("local", "flat", "vlan", "vxlan", "gre")
+
+NETWORK = {
+    **_common(),
+    "admin_state_up": Attr(to_bool, True),
+    "shared": Attr(to_bool, False),
+    "router:external": Attr(to_bool, False),
+    "port_security_enabled": Attr(to_bool, True),
+    "mtu": Attr(to_int_or_none, None),
+    "provider:network_type": Attr(to_nullable_one_of(*NETWORK_TYPES), None, allow_put=False),
+    "provider:physical_network": Attr(to_nullable_string, None, allow_put=False),
+    "provider:segmentation_id": Attr(to_int_or_none, None, allow_put=False),
+    "status": read_only(),
+    "subnets": read_only(list, scalar=False),
+    "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
+                                    scalar=False),
+    "availability_zones": read_only(list, scalar=False),
+}
+
+SUBNET = {
+    **_common(),
+    "network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False),
+    "cidr": Attr(to_ipv4_cidr, REQUIRED, allow_put=False),
+    "gateway_ip": Attr(to_nullable_ipv4_address, AUTO, allow_put=False),
+    "allocation_pools": Attr(
+        to_list_of(to_dict_of({"start": (to_ipv4_address, True),
+                               "end": (to_ipv4_address, True)})),
+        None, allow_put=False, scalar=False),
+    "enable_dhcp": Attr(to_bool, True),
+    "dns_nameservers": Attr(to_unique_list_of(to_ipv4_address), list, scalar=False),
+    "host_routes": Attr(
+        to_list_of(to_dict_of({"destination": (to_ipv4_cidr, True),
+                               "nexthop": (to_ipv4_address, True)})),
+        list, scalar=False),
+    "ipv6_ra_mode": Attr(unsupported("IPv6"), None, allow_put=False),
+    "ipv6_address_mode": Attr(unsupported("IPv6"), None, allow_put=False),
+    "subnetpool_id": Attr(unsupported("Subnet pools"), None, allow_put=False),
+    "service_types": read_only(list, scalar=False),
+}
+
+PORT = {
+    **_common(),
+    "network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "admin_state_up": Attr(to_bool, True),
+    "mac_address": Attr(to_mac, None),
+    "fixed_ips": Attr(to_list_of(to_ipv4_subnet_id_pair), None, scalar=False),
+    "device_id": Attr(to_string(), ""),
+    "device_owner": Attr(to_string(), ""),
+    "status": read_only(),
+    "port_security_enabled": Attr(to_bool, None),
+    "allowed_address_pairs": Attr(
+        to_list_of(to_dict_of({"ip_address": (to_ip_or_cidr, True),
+                               "mac_address": (to_mac, False)})),
+        list, scalar=False),
+    "security_groups": Attr(to_unique_list_of(to_uuid), list, scalar=False),
+    "binding:host_id": Attr(to_string(), ""),
+    "binding:vnic_type": Attr(to_one_of("normal"), "normal"),
+    "binding:profile": Attr(to_dict, dict, scalar=False),
+    "binding:vif_type": read_only(),
+    "binding:vif_details": read_only(dict, scalar=False),
+    "extra_dhcp_opts": read_only(list, scalar=False),
+}
+
+ROUTER = {
+    **_common(),
+    "admin_state_up": Attr(to_bool, True),
+    "distributed": Attr(to_bool, None, allow_put=False),
+    "ha": Attr(unsupported("HA routers"), False, allow_put=False),
+    "external_gateway_info": Attr(unsupported("External gateways"), None),
+    "routes": Attr(unsupported("Extra routes"), list, scalar=False),
+    "status": read_only(),
+    "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
+                                    scalar=False),
+    "availability_zones": read_only(list, scalar=False),
+}
+
+ROUTER_INTERFACE = {
+    "subnet_id": Attr(to_uuid, None),
+    "port_id": Attr(to_uuid, None),
+}
+
+RESOURCES = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "router": ROUTER}
+
+
+def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool) -> dict:
+    """Check a request body against an attribute map; return the converted values.
+
+    On create, absent attributes take their defaults; on update only the given
+    ones are returned.
+    """
+    if not isinstance(body, dict) or not isinstance(body.get(kind), dict):
+        raise BadRequest(f"Resource body required: expected an object under '{kind}'.")
+    values = body[kind]
+    unknown = sorted(set(values) - set(attributes))
+    if unknown:
+        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    parsed = {}
+    for name, attr in attributes.items():
+        allowed = attr.allow_post if creating else attr.allow_put
+        if name in values:
+            if not allowed:
+                verb = "POST" if creating else "PUT"
+                raise BadRequest(f"Attribute '{name}' not allowed in {verb}")
+            parsed[name] = attr.convert(name, values[name])
+        elif creating and attr.allow_post:
+            if attr.default is REQUIRED:
+                raise BadRequest(f"Failed to parse request. Required attribute '{name}' "
+                                 "not specified")
+            parsed[name] = attr.default_value()
+    return parsed

@@ -1,0 +1,579 @@
+"""The tenant network model: Neutron's networks, subnets, ports and routers.
+
+Every write validates first, then commits one store transaction, then updates
+memory and tells listeners; a write that fails changes nothing.  Records are
+the API documents themselves; everything derivable from them (addresses held,
+segments used, ports per network) lives in indexes rebuilt from the records.
+"""
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from ryu_app.model import ipam
+from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
+from ryu_app.model.segments import SegmentPools
+from ryu_app.model.store import Store
+
+ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
+# Ports a network owns for its own services: deleted with it, never "in use".
+SERVICE_OWNERS = ("network:dhcp",)
+# Encapsulation overhead over a 1500-byte underlay: VXLAN 50, GRE 42 bytes.
+TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
+
+Listener = Callable[[str, "dict | None", "dict | None"], None]
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _ip_int(address: str) -> int:
+    return int(ipaddress.IPv4Address(address))
+
+
+@dataclass
+class _Batch:
+    """The documents one API write puts and deletes, committed together."""
+
+    puts: list[tuple[str, dict]] = field(default_factory=list)
+    deletes: list[tuple[str, str]] = field(default_factory=list)
+
+    def put(self, kind: str, record: dict) -> dict:
+        self.puts.append((kind, record))
+        return record
+
+    def delete(self, kind: str, resource_id: str) -> None:
+        self.deletes.append((kind, resource_id))
+
+
+class NetworkModel:
+    def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
+                 distributed_routers: bool = True, global_mtu: int = 1500,
+                 tenant_network_types: tuple[str, ...] = ("vxlan",),
+                 enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
+                                                           "vxlan", "gre"),
+                 now: Callable[[], str] = utc_now):
+        self.store = store
+        self.segments = segments
+        self.default_project = default_project
+        self.distributed_routers = distributed_routers
+        self.global_mtu = global_mtu
+        self.tenant_network_types = tenant_network_types
+        self.enabled_network_types = enabled_network_types
+        self.now = now
+        self.listeners: list[Listener] = []
+        self.records: dict[str, dict[str, dict]] = {
+            "network": {}, "subnet": {}, "port": {}, "router": {}}
+        self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
+        self.ports_of: dict[str, dict[str, None]] = {}      # network -> port ids, ordered
+        self.addresses: dict[str, ipam.SubnetAddresses] = {}
+        self.ip_holder: dict[tuple[str, int], str] = {}     # (subnet, ip) -> port id
+        self.mac_holder: dict[tuple[str, str], str] = {}    # (network, mac) -> port id
+        self.port_by_prefix: dict[str, str] = {}            # first 11 chars of id -> id
+        self.interfaces_of: dict[str, dict[str, None]] = {}  # router -> interface port ids
+        self.router_of_subnet: dict[str, str] = {}
+        for kind, records in store.load().items():
+            for record in records.values():
+                self._index(kind, record)
+                self.records[kind][record["id"]] = record
+
+    # ----------------------------------------------------------------- reading
+
+    def get(self, kind: str, resource_id: str) -> dict:
+        try:
+            return self.records[kind][resource_id]
+        except KeyError:
+            raise not_found(kind, resource_id) from None
+
+    def show(self, kind: str, resource_id: str) -> dict:
+        return self.render(kind, self.get(kind, resource_id))
+
+    def all(self, kind: str) -> Iterator[dict]:
+        for record in self.records[kind].values():
+            yield self.render(kind, record)
+
+    def render(self, kind: str, record: dict) -> dict:
+        """The API document: the stored record plus fields derived from other records."""
+        if kind == "network":
+            return {**record, "subnets": list(self.subnets_of.get(record["id"], ()))}
+        return record
+
+    def port_by_device_name(self, device_name: str) -> dict | None:
+        """The port a tap/qvo device on br-int stands for (Neutron's naming)."""
+        for prefix in ("tap", "qvo"):
+            if device_name.startswith(prefix):
+                port_id = self.port_by_prefix.get(device_name[len(prefix):len(prefix) + 11])
+                return self.records["port"].get(port_id) if port_id else None
+        return None
+
+    # --------------------------------------------------------------- networks
+
+    def create_network(self, values: dict, project: str | None = None) -> dict:
+        network_type = values["provider:network_type"]
+        if network_type is None:
+            network_type = self.tenant_network_types[0]
+        if network_type not in self.enabled_network_types:
+            raise InvalidInput(f"Invalid input for operation: network_type value "
+                               f"'{network_type}' not supported.")
+        physnet, seg = self.segments.choose(network_type, values["provider:physical_network"],
+                                            values["provider:segmentation_id"])
+        mtu = self.global_mtu - TUNNEL_OVERHEAD.get(network_type, 0)
+        if values["mtu"] is not None:
+            mtu = self._check_mtu(values["mtu"], mtu)
+        record = {
+            **self._new_record(values, project),
+            "provider:network_type": network_type, "provider:physical_network": physnet,
+            "provider:segmentation_id": seg, "mtu": mtu, "status": "ACTIVE",
+            "availability_zones": [],
+        }
+        return self._commit_one("network", record)
+
+    def update_network(self, network_id: str, values: dict) -> dict:
+        record = self.get("network", network_id)
+        if "mtu" in values:
+            largest = self.global_mtu - TUNNEL_OVERHEAD.get(record["provider:network_type"], 0)
+            values["mtu"] = self._check_mtu(values["mtu"], largest)
+        return self._commit_one("network", self._updated(record, values))
+
+    def delete_network(self, network_id: str) -> None:
+        self.get("network", network_id)
+        batch = _Batch()
+        for port_id in self.ports_of.get(network_id, ()):
+            port = self.records["port"][port_id]
+            if port["device_owner"] not in SERVICE_OWNERS:
+                raise Conflict(f"Unable to complete operation on network {network_id}. "
+                               "There are one or more ports still in use on the network.",
+                               "NetworkInUse")
+            batch.delete("port", port_id)
+        for subnet_id in self.subnets_of.get(network_id, ()):
+            batch.delete("subnet", subnet_id)
+        batch.delete("network", network_id)
+        self._commit(batch)
+
+    @staticmethod
+    def _check_mtu(requested: int, largest: int) -> int:
+        if not 68 <= requested <= largest:
+            raise InvalidInput(f"Invalid input for operation: Requested MTU {requested} is "
+                               f"outside 68-{largest} for this network.")
+        return requested
+
+    # ----------------------------------------------------------------- subnets
+
+    def create_subnet(self, values: dict, project: str | None = None) -> dict:
+        network = self.get("network", values["network_id"])
+        cidr = values["cidr"]
+        if ipaddress.IPv4Network(cidr).prefixlen > 30:
+            raise InvalidInput(f"Invalid input for operation: subnet {cidr} is too small; "
+                               "use a prefix of /30 or shorter.")
+        self._refuse_overlap(network["id"], cidr)
+        gateway = values["gateway_ip"]
+        if gateway is not None:
+            gateway = ipam.default_gateway(cidr) if not isinstance(gateway, str) else gateway
+            ipam.check_gateway(cidr, gateway)
+        if values["allocation_pools"] is None:
+            pools = ipam.default_pools(cidr, gateway)
+        else:
+            pools = ipam.check_pools(cidr, gateway, values["allocation_pools"])
+        record = {
+            **self._new_record(values, project), "gateway_ip": gateway,
+            "allocation_pools": ipam.pools_to_api(pools), "service_types": [],
+        }
+        return self._commit_one("subnet", record)
+
+    def update_subnet(self, subnet_id: str, values: dict) -> dict:
+        record = self.get("subnet", subnet_id)
+        return self._commit_one("subnet", self._updated(record, values))
+
+    def delete_subnet(self, subnet_id: str) -> None:
+        subnet = self.get("subnet", subnet_id)
+        batch = _Batch()
+        for port_id in self.ports_of.get(subnet["network_id"], ()):
+            port = self.records["port"][port_id]
+            if not any(ip["subnet_id"] == subnet_id for ip in port["fixed_ips"]):
+                continue
+            if port["device_owner"] not in SERVICE_OWNERS:
+                raise Conflict(f"Unable to complete operation on subnet {subnet_id}: One or "
+                               "more ports have an IP allocation from this subnet.",
+                               "SubnetInUse")
+            remaining = [ip for ip in port["fixed_ips"] if ip["subnet_id"] != subnet_id]
+            batch.put("port", self._updated(port, {"fixed_ips": remaining}))
+        batch.delete("subnet", subnet_id)
+        self._commit(batch)
+
+    def _refuse_overlap(self, network_id: str, cidr: str) -> None:
+        new = ipaddress.IPv4Network(cidr)
+        for subnet_id in self.subnets_of.get(network_id, ()):
+            existing = self.records["subnet"][subnet_id]
+            if new.overlaps(ipaddress.IPv4Network(existing["cidr"])):
+                raise BadRequest(f"Invalid input for operation: Requested subnet with cidr: "
+                                 f"{cidr} for network: {network_id} overlaps with another "
+                                 f"subnet ({existing['cidr']}).", "InvalidInput")
+
+    # ------------------------------------------------------------------- ports
+
+    def create_port(self, values: dict, project: str | None = None) -> dict:
+        network = self.get("network", values["network_id"])
+        record = self._new_record(values, project)
+        mac = values["mac_address"] or self._generate_mac(network["id"])
+        self._refuse_taken_mac(network["id"], mac, record["id"])
+        fixed_ips = self._assign_ips(network["id"], values["fixed_ips"], record["id"])
+        security = values["port_security_enabled"]
+        if security is None:
+            security = network["port_security_enabled"]
+        pairs = self._address_pairs(values["allowed_address_pairs"], mac, security)
+        record.update({
+            "mac_address": mac, "fixed_ips": fixed_ips, "port_security_enabled": security,
+            "allowed_address_pairs": pairs, "status": "DOWN", "extra_dhcp_opts": [],
+            **self._binding_fields(values["binding:host_id"], bound=False),
+        })
+        return self._commit_one("port", record)
+
+    def update_port(self, port_id: str, values: dict) -> dict:
+        record = self.get("port", port_id)
+        if "mac_address" in values and values["mac_address"] != record["mac_address"]:
+            if record["status"] == "ACTIVE":
+                raise Conflict(f"Port {port_id} is bound and active; its MAC address "
+                               "cannot change.", "PortBound")
+            self._refuse_taken_mac(record["network_id"], values["mac_address"], port_id)
+        if "fixed_ips" in values:
+            values["fixed_ips"] = self._assign_ips(record["network_id"], values["fixed_ips"],
+                                                   port_id)
+        security = values.get("port_security_enabled", record["port_security_enabled"])
+        pairs = values.get("allowed_address_pairs", record["allowed_address_pairs"])
+        mac = values.get("mac_address", record["mac_address"])
+        values["allowed_address_pairs"] = self._address_pairs(pairs, mac, security)
+        if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
+            values.update(self._binding_fields(values["binding:host_id"], bound=False))
+            values["status"] = "DOWN"
+        return self._commit_one("port", self._updated(record, values))
+
+    def delete_port(self, port_id: str) -> None:
+        port = self.get("port", port_id)
+        if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
+            raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
+                           f"has device owner {port['device_owner']}.", "L3PortInUse")
+        batch = _Batch()
+        batch.delete("port", port_id)
+        self._commit(batch)
+
+    def bind_port(self, port_id: str, host: str) -> dict:
+        """The port's device appeared on ``host``'s integration bridge: it is ACTIVE there."""
+        port = self.get("port", port_id)
+        changes = {"status": "ACTIVE", "binding:host_id": host,
+                   **self._binding_fields(host, bound=True)}
+        if all(port.get(key) == value for key, value in changes.items()):
+            return port
+        return self._commit_one("port", self._updated(port, changes))
+
+    def unbind_port(self, port_id: str) -> dict | None:
+        """The port's device left its integration bridge: it goes DOWN, keeping its host."""
+        port = self.records["port"].get(port_id)
+        if port is None or port["status"] == "DOWN":
+            return port
+        return self._commit_one("port", self._updated(port, {"status": "DOWN"}))
+
+    @staticmethod
+    def _binding_fields(host: str, bound: bool) -> dict:
+        return {
+            "binding:vif_type": "ovs" if bound else "unbound",
+            "binding:vif_details": {"port_filter": True, "ovs_hybrid_plug": False}
+            if bound else {},
+            "binding:host_id": host,
+        }
+
+    def _generate_mac(self, network_id: str) -> str:
+        while True:
+            mac = "fa:16:3e:%02x:%02x:%02x" % tuple(random.randrange(256) for _ in range(3))
+            if (network_id, mac) not in self.mac_holder:
+                return mac
+
+    def _refuse_taken_mac(self, network_id: str, mac: str, port_id: str) -> None:
+        holder = self.mac_holder.get((network_id, mac))
+        if holder is not None and holder != port_id:
+            raise Conflict(f"Unable to complete operation for network {network_id}. The mac "
+                           f"address {mac} is in use.", "MacAddressInUse")
+
+    def _assign_ips(self, network_id: str, requested: list[dict] | None,
+                    port_id: str) -> list[dict]:
+        """Resolve requested fixed IPs (or allocate one) for a port of the network."""
+        subnet_ids = list(self.subnets_of.get(network_id, ()))
+        if requested is None:
+            requested = [{"subnet_id": subnet_ids[0]}] if subnet_ids else []
+        assigned: list[dict] = []
+        taken: dict[str, set[int]] = {}
+        for item in requested:
+            subnet = self._subnet_for(network_id, item)
+            addresses = self.addresses[subnet["id"]]
+            in_request = taken.setdefault(subnet["id"], set())
+            if "ip_address" in item:
+                address = _ip_int(item["ip_address"])
+                if not addresses.contains(address):
+                    raise BadRequest(f"IP address {item['ip_address']} is not a valid IP for "
+                                     f"the specified subnet.", "InvalidIpForSubnet")
+                holder = self.ip_holder.get((subnet["id"], address))
+                if address in in_request or holder not in (None, port_id):
+                    raise Conflict(f"IP address {item['ip_address']} already allocated in "
+                                   f"subnet {subnet['id']}", "IpAddressAlreadyAllocated")
+            else:
+                address = self._allocate(subnet["id"], port_id, in_request)
+            in_request.add(address)
+            assigned.append({"subnet_id": subnet["id"],
+                             "ip_address": str(ipaddress.IPv4Address(address))})
+        return assigned
+
+    def _allocate(self, subnet_id: str, port_id: str, in_request: set[int]) -> int:
+        address = self.addresses[subnet_id].allocate(in_request)
+        if address is None:
+            raise Conflict(f"No more IP addresses available on subnet {subnet_id}.",
+                           "IpAddressGenerationFailure")
+        return address
+
+    def _subnet_for(self, network_id: str, item: dict) -> dict:
+        if "subnet_id" in item:
+            subnet = self.get("subnet", item["subnet_id"])
+            if subnet["network_id"] != network_id:
+                raise InvalidInput(f"Invalid input for operation: Failed to create port on "
+                                   f"network {network_id}, because fixed_ips included "
+                                   f"invalid subnet {subnet['id']}.")
+            return subnet
+        if "ip_address" not in item:
+            raise InvalidInput("Invalid input for operation: a fixed_ips entry needs a "
+                               "subnet_id or an ip_address.")
+        address = _ip_int(item["ip_address"])
+        for subnet_id in self.subnets_of.get(network_id, ()):
+            if self.addresses[subnet_id].contains(address):
+                return self.records["subnet"][subnet_id]
+        raise BadRequest(f"IP address {item['ip_address']} is not a valid IP for any of the "
+                         f"subnets on the specified network.", "InvalidIpForNetwork")
+
+    @staticmethod
+    def _address_pairs(pairs: list[dict], mac: str, security: bool) -> list[dict]:
+        if pairs and not security:
+            raise Conflict("Port Security must be enabled in order to have allowed address "
+                           "pairs on a port.", "AddressPairAndPortSecurityRequired")
+        return [{"ip_address": pair["ip_address"], "mac_address": pair.get("mac_address", mac)}
+                for pair in pairs]
+
+    # ----------------------------------------------------------------- routers
+
+    def create_router(self, values: dict, project: str | None = None) -> dict:
+        distributed = values["distributed"]
+        record = {
+            **self._new_record(values, project),
+            "distributed": self.distributed_routers if distributed is None else distributed,
+            "status": "ACTIVE", "availability_zones": [],
+        }
+        return self._commit_one("router", record)
+
+    def update_router(self, router_id: str, values: dict) -> dict:
+        return self._commit_one("router", self._updated(self.get("router", router_id), values))
+
+    def delete_router(self, router_id: str) -> None:
+        self.get("router", router_id)
+        if self.interfaces_of.get(router_id):
+            raise Conflict(f"Router {router_id} still has ports", "RouterInUse")
+        batch = _Batch()
+        batch.delete("router", router_id)
+        self._commit(batch)
+
+    def add_router_interface(self, router_id: str, values: dict) -> dict:
+        router = self.get("router", router_id)
+        subnet_id, port_id = self._interface_target(values)
+        batch = _Batch()
+        if subnet_id is not None:
+            subnet = self.get("subnet", subnet_id)
+            if subnet["gateway_ip"] is None:
+                raise BadRequest(f"Bad router request: Subnet {subnet_id} does not have a "
+                                 "gateway IP.", "BadRequest")
+            self._refuse_attached(router, [subnet])
+            port = self._new_interface_port(router, subnet)
+        else:
+            port = self.get("port", port_id)
+            if port["device_id"] or port["device_owner"]:
+                raise Conflict(f"Unable to complete operation on port {port_id} for network "
+                               f"{port['network_id']}. Port already has an attached device "
+                               f"{port['device_id']}.", "PortInUse")
+            if not port["fixed_ips"]:
+                raise BadRequest(f"Bad router request: Router port {port_id} must have at "
+                                 "least one fixed IP.", "BadRequest")
+            subnets = [self.records["subnet"][ip["subnet_id"]] for ip in port["fixed_ips"]]
+            self._refuse_attached(router, subnets)
+            port = self._updated(port, {"device_id": router_id,
+                                        "device_owner": self._interface_owner(router)})
+        batch.put("port", port)
+        self._commit(batch)
+        subnet_ids = [ip["subnet_id"] for ip in port["fixed_ips"]]
+        return {"id": router_id, "tenant_id": router["tenant_id"],
+                "project_id": router["project_id"], "port_id": port["id"],
+                "network_id": port["network_id"], "subnet_id": subnet_ids[0],
+                "subnet_ids": subnet_ids}
+
+    def remove_router_interface(self, router_id: str, values: dict) -> dict:
+        router = self.get("router", router_id)
+        subnet_id, port_id = self._interface_target(values)
+        interface = self._find_interface(router_id, subnet_id, port_id)
+        batch = _Batch()
+        batch.delete("port", interface["id"])
+        self._commit(batch)
+        subnet_ids = [ip["subnet_id"] for ip in interface["fixed_ips"]]
+        return {"id": router_id, "tenant_id": router["tenant_id"],
+                "project_id": router["project_id"], "port_id": interface["id"],
+                "network_id": interface["network_id"], "subnet_id": subnet_ids[0],
+                "subnet_ids": subnet_ids}
+
+    @staticmethod
+    def _interface_target(values: dict) -> tuple[str | None, str | None]:
+        subnet_id, port_id = values.get("subnet_id"), values.get("port_id")
+        if (subnet_id is None) == (port_id is None):
+            raise BadRequest("Bad router request: Either subnet_id or port_id must be "
+                             "specified, but not both.", "BadRequest")
+        return subnet_id, port_id
+
+    def _interface_owner(self, router: dict) -> str:
+        return ROUTER_INTERFACE_OWNERS[1] if router["distributed"] else ROUTER_INTERFACE_OWNERS[0]
+
+    def _refuse_attached(self, router: dict, subnets: list[dict]) -> None:
+        for subnet in subnets:
+            owner = self.router_of_subnet.get(subnet["id"])
+            if owner is not None:
+                raise Conflict(f"Subnet {subnet['id']} is already attached to router {owner}.",
+                               "SubnetInUseByRouter")
+            new = ipaddress.IPv4Network(subnet["cidr"])
+            for other_id, other_router in self.router_of_subnet.items():
+                other = self.records["subnet"][other_id]
+                if other_router == router["id"] and new.overlaps(
+                        ipaddress.IPv4Network(other["cidr"])):
+                    raise BadRequest(f"Bad router request: Cidr {subnet['cidr']} of subnet "
+                                     f"{subnet['id']} overlaps with cidr {other['cidr']} of "
+                                     f"subnet {other_id}.", "BadRequest")
+
+    def _new_interface_port(self, router: dict, subnet: dict) -> dict:
+        gateway = subnet["gateway_ip"]
+        holder = self.ip_holder.get((subnet["id"], _ip_int(gateway)))
+        if holder is not None:
+            raise Conflict(f"IP address {gateway} already allocated in subnet {subnet['id']}",
+                           "IpAddressAlreadyAllocated")
+        network_id = subnet["network_id"]
+        values = {"name": "", "description": "", "network_id": network_id,
+                  "tenant_id": router["tenant_id"], "admin_state_up": True,
+                  "device_id": router["id"], "device_owner": self._interface_owner(router),
+                  "security_groups": [], "binding:vnic_type": "normal",
+                  "binding:profile": {}}
+        return {**self._new_record(values, router["project_id"]),
+                "mac_address": self._generate_mac(network_id),
+                "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": gateway}],
+                "port_security_enabled": False, "allowed_address_pairs": [],
+                "status": "ACTIVE", "extra_dhcp_opts": [], **self._binding_fields("", False)}
+
+    def _find_interface(self, router_id: str, subnet_id: str | None,
+                        port_id: str | None) -> dict:
+        for interface_id in self.interfaces_of.get(router_id, ()):
+            port = self.records["port"][interface_id]
+            if interface_id == port_id or any(ip["subnet_id"] == subnet_id
+                                              for ip in port["fixed_ips"]):
+                return port
+        if port_id is not None:
+            raise NotFound(f"Router {router_id} does not have an interface with id {port_id}",
+                           "RouterInterfaceNotFound")
+        raise NotFound(f"Router {router_id} has no interface on subnet {subnet_id}",
+                       "RouterInterfaceNotFoundForSubnet")
+
+    # ------------------------------------------------------------- internals
+
+    def _new_record(self, values: dict, project: str | None) -> dict:
+        tenant, proj = values.get("tenant_id"), values.get("project_id")
+        if tenant and proj and tenant != proj:
+            raise BadRequest("tenant_id and project_id do not match.")
+        owner = proj or tenant or project or self.default_project
+        stamp = self.now()
+        return {**values, "id": str(uuid.uuid4()), "tenant_id": owner, "project_id": owner, "tags": [],
+                "created_at": stamp, "updated_at": stamp, "revision_number": 1}
+
+    def _updated(self, record: dict, values: dict) -> dict:
+        return {**record, **values, "updated_at": self.now(),
+                "revision_number": record["revision_number"] + 1}
+
+    def _commit_one(self, kind: str, record: dict) -> dict:
+        batch = _Batch()
+        batch.put(kind, record)
+        self._commit(batch)
+        return self.render(kind, record)
+
+    def _commit(self, batch: _Batch) -> None:
+        self.store.commit(puts=[(kind, record["id"], record) for kind, record in batch.puts],
+                          deletes=batch.deletes)
+        changes = []
+        for kind, resource_id in batch.deletes:
+            old = self.records[kind].pop(resource_id)
+            self._unindex(kind, old)
+            changes.append((kind, old, None))
+        for kind, record in batch.puts:
+            old = self.records[kind].get(record["id"])
+            if old is not None:
+                self._unindex(kind, old)
+            self._index(kind, record)
+            self.records[kind][record["id"]] = record
+            changes.append((kind, old, record))
+        for change in changes:
+            for listener in self.listeners:
+                listener(*change)
+
+    def _index(self, kind: str, record: dict) -> None:
+        if kind == "network":
+            self.segments.take(self._segment(record))
+        elif kind == "subnet":
+            self.subnets_of.setdefault(record["network_id"], {})[record["id"]] = None
+            if record["id"] not in self.addresses:
+                pools = ipam.pools_from_api(record["allocation_pools"])
+                self.addresses[record["id"]] = ipam.SubnetAddresses(record["cidr"], pools)
+        elif kind == "port":
+            self._index_port(record)
+
+    def _unindex(self, kind: str, record: dict) -> None:
+        if kind == "network":
+            self.segments.release(self._segment(record))
+        elif kind == "subnet":
+            self.subnets_of[record["network_id"]].pop(record["id"], None)
+            if record["id"] not in self.records["subnet"]:
+                self.addresses.pop(record["id"], None)
+        elif kind == "port":
+            self._unindex_port(record)
+
+    def _index_port(self, port: dict) -> None:
+        port_id = port["id"]
+        self.ports_of.setdefault(port["network_id"], {})[port_id] = None
+        self.mac_holder[(port["network_id"], port["mac_address"])] = port_id
+        self.port_by_prefix[port_id[:11]] = port_id
+        for ip in port["fixed_ips"]:
+            address = _ip_int(ip["ip_address"])
+            self.ip_holder[(ip["subnet_id"], address)] = port_id
+            self.addresses[ip["subnet_id"]].held.add(address)
+        if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
+            self.interfaces_of.setdefault(port["device_id"], {})[port_id] = None
+            for ip in port["fixed_ips"]:
+                self.router_of_subnet[ip["subnet_id"]] = port["device_id"]
+
+    def _unindex_port(self, port: dict) -> None:
+        port_id = port["id"]
+        self.ports_of[port["network_id"]].pop(port_id, None)
+        self.mac_holder.pop((port["network_id"], port["mac_address"]), None)
+        self.port_by_prefix.pop(port_id[:11], None)
+        for ip in port["fixed_ips"]:
+            address = _ip_int(ip["ip_address"])
+            self.ip_holder.pop((ip["subnet_id"], address), None)
+            if ip["subnet_id"] in self.addresses:
+                self.addresses[ip["subnet_id"]].held.discard(address)
+        if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
+            self.interfaces_of.get(port["device_id"], {}).pop(port_id, None)
+            for ip in port["fixed_ips"]:
+                self.router_of_subnet.pop(ip["subnet_id"], None)
+
+    @staticmethod
+    def _segment(network: dict) -> tuple[str, str | None, int | None]:
+        return (network["provider:network_type"], network["provider:physical_network"],
+                network["provider:segmentation_id"])

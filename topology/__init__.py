@@ -1,0 +1,1 @@
+"""The physical model: hypervisors (chassis), their bridges, ports and links, in networkx."""
