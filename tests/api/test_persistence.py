@@ -1,0 +1,48 @@
+"""Acknowledged writes survive kill -9: same ids, MACs, addresses and segments after restart."""
+import shutil
+
+from tests.harness import Controller
+
+
+def test_state_survives_kill_9_and_allocations_continue():
+    ctl = Controller().start()
+    try:
+        api = ctl.api
+        vxlan = api.create("network", name="durable")
+        vlan = api.create("network", **{"provider:network_type": "vlan",
+                                        "provider:physical_network": "physnet1"})
+        subnet = api.create("subnet", network_id=vxlan["id"], cidr="10.70.0.0/24",
+                            ip_version=4)
+        ports = [api.create("port", network_id=vxlan["id"]) for _ in range(3)]
+        router = api.create("router")
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                {"subnet_id": subnet["id"]})
+        renamed = api.put(f"/v2.0/ports/{ports[0]['id']}", {"port": {"name": "last-write"}})
+        assert renamed[0] == 200
+        deleted = ports.pop()
+        assert api.delete(f"/v2.0/ports/{deleted['id']}")[0] == 204
+        before = {kind: api.get(f"/v2.0/{kind}")[1][kind]
+                  for kind in ("networks", "subnets", "ports", "routers")}
+
+        ctl.kill()  # SIGKILL: no chance to flush anything
+        ctl.start()
+
+        after = {kind: api.get(f"/v2.0/{kind}")[1][kind]
+                 for kind in ("networks", "subnets", "ports", "routers")}
+        assert after == before
+        assert api.get(f"/v2.0/ports/{ports[0]['id']}")[1]["port"]["name"] == "last-write"
+        assert api.get(f"/v2.0/ports/{deleted['id']}")[0] == 404
+        # Allocators resume from the stored state: no address, MAC or VNI is reused.
+        new_port = api.create("port", network_id=vxlan["id"])
+        held = {p["fixed_ips"][0]["ip_address"] for p in after["ports"]}
+        assert new_port["fixed_ips"][0]["ip_address"] not in held
+        assert new_port["mac_address"] not in {p["mac_address"] for p in after["ports"]}
+        new_net = api.create("network")
+        assert new_net["provider:segmentation_id"] != vxlan["provider:segmentation_id"]
+        status, body = api.post("/v2.0/networks", {"network": {
+            "provider:network_type": "vlan", "provider:physical_network": "physnet1",
+            "provider:segmentation_id": vlan["provider:segmentation_id"]}})
+        assert status == 409
+    finally:
+        ctl.kill()
+        shutil.rmtree(ctl.workdir, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""Ports: MAC and IP allocation, requested addresses, address pairs, filters."""
+import re
+
+import pytest
+
+
+@pytest.fixture
+def net(api):
+    network = api.create("network")
+    subnet = api.create("subnet", network_id=network["id"], cidr="192.168.10.0/24",
+                        ip_version=4)
+    return network, subnet
+
+
+def test_generated_mac_and_first_free_address(api, net):
+    network, subnet = net
+    port = api.create("port", network_id=network["id"], name="vm1")
+    assert re.fullmatch(r"fa:16:3e(:[0-9a-f]{2}){3}", port["mac_address"])
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "192.168.10.2"}]
+    assert port["status"] == "DOWN" and port["binding:vif_type"] == "unbound"
+    assert port["port_security_enabled"] is True
+    second = api.create("port", network_id=network["id"])
+    assert second["fixed_ips"][0]["ip_address"] == "192.168.10.3"
+    assert second["mac_address"] != port["mac_address"]
+
+
+def test_requested_address_checks(api, net):
+    network, subnet = net
+    port = api.create("port", network_id=network["id"],
+                      fixed_ips=[{"ip_address": "192.168.10.50"}])
+    assert port["fixed_ips"][0] == {"subnet_id": subnet["id"], "ip_address": "192.168.10.50"}
+    cases = [
+        ([{"ip_address": "192.168.10.50"}], 409, "IpAddressAlreadyAllocated"),
+        ([{"subnet_id": subnet["id"], "ip_address": "192.168.10.255"}], 400,
+         "InvalidIpForSubnet"),
+        ([{"ip_address": "172.16.0.9"}], 400, "InvalidIpForNetwork"),
+        ([{"ip_address": "300.1.1.1"}], 400, "InvalidInput"),
+        ([{"subnet_id": "missing"}], 404, "SubnetNotFound"),
+        ([{"ip_address": "192.168.10.60"}, {"ip_address": "192.168.10.60"}], 409,
+         "IpAddressAlreadyAllocated"),
+    ]
+    for fixed_ips, status, error_type in cases:
+        got, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                      "fixed_ips": fixed_ips}})
+        assert (got, body["NeutronError"]["type"]) == (status, error_type), fixed_ips
+    listed = api.get(f"/v2.0/ports?network_id={network['id']}")[1]["ports"]
+    assert [p["id"] for p in listed] == [port["id"]]
+
+
+def test_mac_address_checks(api, net):
+    network, _ = net
+    api.create("port", network_id=network["id"], mac_address="fa:16:3e:00:00:01")
+    for mac, status, error_type in [("fa:16:3e:00:00:01", 409, "MacAddressInUse"),
+                                    ("01:00:5e:00:00:01", 400, "InvalidInput"),
+                                    ("zz:16:3e:00:00:01", 400, "InvalidInput")]:
+        got, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                      "mac_address": mac}})
+        assert (got, body["NeutronError"]["type"]) == (status, error_type), mac
+
+
+def test_exhausted_subnet_is_409_and_frees_on_delete(api):
+    network = api.create("network")
+    api.create("subnet", network_id=network["id"], cidr="10.20.0.0/29", ip_version=4)
+    ports = [api.create("port", network_id=network["id"]) for _ in range(5)]  # .2 - .6
+    status, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"]}})
+    assert status == 409 and body["NeutronError"]["type"] == "IpAddressGenerationFailure"
+    api.delete(f"/v2.0/ports/{ports[2]['id']}")
+    again = api.create("port", network_id=network["id"])
+    assert again["fixed_ips"][0]["ip_address"] == ports[2]["fixed_ips"][0]["ip_address"]
+
+
+def test_update_fixed_ips_releases_the_old_address(api, net):
+    network, subnet = net
+    port = api.create("port", network_id=network["id"],
+                      fixed_ips=[{"ip_address": "192.168.10.70"}])
+    status, body = api.put(f"/v2.0/ports/{port['id']}",
+                           {"port": {"fixed_ips": [{"ip_address": "192.168.10.71"}]}})
+    assert status == 200 and body["port"]["fixed_ips"][0]["ip_address"] == "192.168.10.71"
+    other = api.create("port", network_id=network["id"],
+                       fixed_ips=[{"ip_address": "192.168.10.70"}])
+    assert other["fixed_ips"][0]["ip_address"] == "192.168.10.70"
+
+
+def test_allowed_address_pairs_need_port_security(api, net):
+    network, _ = net
+    port = api.create("port", network_id=network["id"],
+                      allowed_address_pairs=[{"ip_address": "192.168.10.200"}])
+    assert port["allowed_address_pairs"] == [{"ip_address": "192.168.10.200",
+                                              "mac_address": port["mac_address"]}]
+    status, body = api.post("/v2.0/ports", {"port": {
+        "network_id": network["id"], "port_security_enabled": False,
+        "allowed_address_pairs": [{"ip_address": "10.0.0.9"}]}})
+    assert status == 409
+    assert body["NeutronError"]["type"] == "AddressPairAndPortSecurityRequired"
+
+
+def test_filters_by_fixed_ip_and_device_owner(api, net):
+    network, _ = net
+    port = api.create("port", network_id=network["id"], device_owner="compute:nova",
+                      device_id="vm-42", fixed_ips=[{"ip_address": "192.168.10.99"}])
+    api.create("port", network_id=network["id"], device_owner="compute:nova")
+    status, body = api.get("/v2.0/ports?fixed_ips=ip_address%3D192.168.10.99")
+    assert [p["id"] for p in body["ports"]] == [port["id"]]
+    status, body = api.get(f"/v2.0/ports?network_id={network['id']}&device_id=vm-42"
+                           "&device_owner=compute:nova")
+    assert [p["id"] for p in body["ports"]] == [port["id"]]
+
+
+def test_port_on_network_without_subnets_has_no_address(api):
+    network = api.create("network")
+    port = api.create("port", network_id=network["id"])
+    assert port["fixed_ips"] == []

@@ -1,0 +1,75 @@
+"""Routers in the model: interfaces by subnet or port, one router per subnet, in-use rules."""
+import pytest
+
+
+@pytest.fixture
+def subnet(api):
+    network = api.create("network")
+    return api.create("subnet", network_id=network["id"], cidr="10.40.0.0/24", ip_version=4)
+
+
+def test_distributed_by_default_and_interface_by_subnet(api, subnet):
+    router = api.create("router", name="r1")
+    assert router["distributed"] is True and router["status"] == "ACTIVE"
+    status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                           {"subnet_id": subnet["id"]})
+    assert status == 200
+    assert body["subnet_id"] == subnet["id"] and body["id"] == router["id"]
+    status, port = api.get(f"/v2.0/ports/{body['port_id']}")
+    port = port["port"]
+    assert port["device_owner"] == "network:router_interface_distributed"
+    assert port["device_id"] == router["id"]
+    assert port["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.40.0.1"}]
+
+
+def test_a_subnet_belongs_to_one_router(api, subnet):
+    first = api.create("router")
+    second = api.create("router")
+    api.put(f"/v2.0/routers/{first['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    status, body = api.put(f"/v2.0/routers/{second['id']}/add_router_interface",
+                           {"subnet_id": subnet["id"]})
+    assert status == 409, body
+    assert api.get(f"/v2.0/ports?device_id={second['id']}")[1]["ports"] == []
+
+
+def test_router_with_interfaces_cannot_be_deleted_nor_its_port(api, subnet):
+    router = api.create("router")
+    _, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                      {"subnet_id": subnet["id"]})
+    status, err = api.delete(f"/v2.0/routers/{router['id']}")
+    assert status == 409 and err["NeutronError"]["type"] == "RouterInUse"
+    status, err = api.delete(f"/v2.0/ports/{body['port_id']}")
+    assert status == 409 and err["NeutronError"]["type"] == "L3PortInUse"
+    status, err = api.delete(f"/v2.0/networks/{subnet['network_id']}")
+    assert status == 409 and err["NeutronError"]["type"] == "NetworkInUse"
+    status, _ = api.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                        {"subnet_id": subnet["id"]})
+    assert status == 200
+    assert api.get(f"/v2.0/ports/{body['port_id']}")[0] == 404
+    status, err = api.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                          {"subnet_id": subnet["id"]})
+    assert status == 404 and err["NeutronError"]["type"] == "RouterInterfaceNotFoundForSubnet"
+    assert api.delete(f"/v2.0/routers/{router['id']}")[0] == 204
+
+
+def test_interface_by_port_and_bad_requests(api, subnet):
+    router = api.create("router", distributed=False)
+    port = api.create("port", network_id=subnet["network_id"])
+    status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                           {"port_id": port["id"]})
+    assert status == 200 and body["port_id"] == port["id"]
+    owner = api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["device_owner"]
+    assert owner == "network:router_interface"
+    for payload, status_expected in [({}, 400), ({"subnet_id": subnet["id"],
+                                                  "port_id": port["id"]}, 400),
+                                     ({"subnet_id": "missing"}, 404)]:
+        status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", payload)
+        assert status == status_expected, (payload, body)
+    status, _ = api.put("/v2.0/routers/missing/add_router_interface", {"subnet_id": "x"})
+    assert status == 404
+
+
+def test_unsupported_router_features_are_refused_clearly(api):
+    status, body = api.post("/v2.0/routers", {"router": {
+        "external_gateway_info": {"network_id": "x"}}})
+    assert status == 400 and "not supported" in body["NeutronError"]["message"]

@@ -1,0 +1,92 @@
+"""Subnets: default gateway and pools, pool checks, overlap, IPv6 refusal, in-use delete."""
+import pytest
+
+
+@pytest.fixture
+def network(api):
+    return api.create("network")
+
+
+def test_defaults_first_host_gateway_and_the_rest_as_pool(api, network):
+    sub = api.create("subnet", network_id=network["id"], cidr="10.0.0.0/24", ip_version=4)
+    assert sub["gateway_ip"] == "10.0.0.1"
+    assert sub["allocation_pools"] == [{"start": "10.0.0.2", "end": "10.0.0.254"}]
+    assert sub["enable_dhcp"] is True and sub["dns_nameservers"] == []
+    status, body = api.get(f"/v2.0/networks/{network['id']}")
+    assert body["network"]["subnets"] == [sub["id"]]
+
+
+def test_gateway_inside_pool_range_splits_it(api, network):
+    sub = api.create("subnet", network_id=network["id"], cidr="10.1.0.0/28", ip_version=4,
+                     gateway_ip="10.1.0.5")
+    assert sub["allocation_pools"] == [{"start": "10.1.0.1", "end": "10.1.0.4"},
+                                       {"start": "10.1.0.6", "end": "10.1.0.14"}]
+
+
+def test_no_gateway(api, network):
+    sub = api.create("subnet", network_id=network["id"], cidr="10.2.0.0/29", ip_version=4,
+                     gateway_ip=None, dns_nameservers=["8.8.8.8"],
+                     host_routes=[{"destination": "10.50.0.0/16", "nexthop": "10.2.0.6"}])
+    assert sub["gateway_ip"] is None
+    assert sub["allocation_pools"] == [{"start": "10.2.0.1", "end": "10.2.0.6"}]
+    assert sub["host_routes"][0]["nexthop"] == "10.2.0.6"
+
+
+@pytest.mark.parametrize("fields, status, error_type", [
+    ({"cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.1", "end": "10.3.0.9"}]},
+     409, "GatewayConflictWithAllocationPools"),
+    ({"cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.9", "end": "10.3.1.9"}]},
+     400, "OutOfBoundsAllocationPool"),
+    ({"cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.9", "end": "10.3.0.20"},
+                                                  {"start": "10.3.0.15", "end": "10.3.0.30"}]},
+     400, "OverlappingAllocationPools"),
+    ({"cidr": "10.3.0.5/24"}, 400, "InvalidInput"),
+    ({"cidr": "10.3.0.0/24", "gateway_ip": "10.4.0.1"}, 400, "InvalidInput"),
+    ({"cidr": "10.3.0.0/24", "gateway_ip": "10.3.0.255"}, 400, "InvalidInput"),
+    ({"cidr": "not-a-cidr"}, 400, "InvalidInput"),
+    ({"cidr": "10.3.0.0/31"}, 400, "InvalidInput"),
+    ({"cidr": "2001:db8::/64", "ip_version": 6}, 400, "InvalidInput"),
+    ({"cidr": "10.3.0.0/24", "dns_nameservers": ["1.1.1.1", "1.1.1.1"]}, 400, "InvalidInput"),
+    ({"cidr": "10.3.0.0/24", "network_id": "no-such-network"}, 404, "NetworkNotFound"),
+])
+def test_bad_subnets_are_refused_and_nothing_is_created(api, network, fields, status,
+                                                        error_type):
+    body = {"network_id": network["id"], "ip_version": 4, **fields}
+    got, reply = api.post("/v2.0/subnets", {"subnet": body})
+    assert got == status, reply
+    assert reply["NeutronError"]["type"] == error_type
+    assert api.get(f"/v2.0/subnets?network_id={network['id']}")[1]["subnets"] == []
+
+
+def test_ipv6_refusal_says_why(api, network):
+    status, body = api.post("/v2.0/subnets", {"subnet": {
+        "network_id": network["id"], "ip_version": 6, "cidr": "2001:db8::/64"}})
+    assert status == 400 and "IPv6" in body["NeutronError"]["message"]
+
+
+def test_overlap_within_a_network_is_refused_but_not_across_networks(api, network):
+    api.create("subnet", network_id=network["id"], cidr="10.5.0.0/16", ip_version=4)
+    status, body = api.post("/v2.0/subnets", {"subnet": {
+        "network_id": network["id"], "cidr": "10.5.7.0/24", "ip_version": 4}})
+    assert status == 400 and "overlaps" in body["NeutronError"]["message"]
+    other = api.create("network")
+    api.create("subnet", network_id=other["id"], cidr="10.5.7.0/24", ip_version=4)
+
+
+def test_subnet_with_ports_cannot_be_deleted(api, network):
+    sub = api.create("subnet", network_id=network["id"], cidr="10.6.0.0/24", ip_version=4)
+    port = api.create("port", network_id=network["id"])
+    status, body = api.delete(f"/v2.0/subnets/{sub['id']}")
+    assert status == 409 and body["NeutronError"]["type"] == "SubnetInUse"
+    api.delete(f"/v2.0/ports/{port['id']}")
+    assert api.delete(f"/v2.0/subnets/{sub['id']}")[0] == 204
+    assert api.get(f"/v2.0/networks/{network['id']}")[1]["network"]["subnets"] == []
+
+
+def test_update_allows_name_and_dns_but_not_cidr(api, network):
+    sub = api.create("subnet", network_id=network["id"], cidr="10.7.0.0/24", ip_version=4)
+    status, body = api.put(f"/v2.0/subnets/{sub['id']}",
+                           {"subnet": {"name": "s", "dns_nameservers": ["9.9.9.9"]}})
+    assert status == 200 and body["subnet"]["dns_nameservers"] == ["9.9.9.9"]
+    status, body = api.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"cidr": "10.8.0.0/24"}})
+    assert status == 400

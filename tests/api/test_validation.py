@@ -1,0 +1,66 @@
+"""Bad input: the right 4xx, a NeutronError body, no traceback, and nothing changed."""
+import pytest
+
+
+def _counts(api):
+    return {kind: len(api.get(f"/v2.0/{kind}")[1][kind])
+            for kind in ("networks", "subnets", "ports", "routers")}
+
+
+@pytest.fixture
+def network(api):
+    network = api.create("network")
+    api.create("subnet", network_id=network["id"], cidr="10.60.0.0/24", ip_version=4)
+    return network
+
+
+CASES = [
+    ("POST", "/v2.0/networks", b"{not json", 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b"", 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b"[1, 2]", 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"network": "x"}', 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"networks": [{}]}', 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"network": {"admin_state_up": "maybe"}}', 400,
+     "InvalidInput"),
+    ("POST", "/v2.0/networks", b'{"network": {"name": 42}}', 400, "InvalidInput"),
+    ("POST", "/v2.0/networks", b'{"network": {"colour": "red"}}', 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"network": {"status": "DOWN"}}', 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"network": {"id": "mine"}}', 400, "HTTPBadRequest"),
+    ("POST", "/v2.0/networks", b'{"network": {"provider:segmentation_id": "ten",'
+     b' "provider:network_type": "vxlan"}}', 400, "InvalidInput"),
+    ("POST", "/v2.0/subnets", b'{"subnet": {"ip_version": 4, "cidr": "10.0.0.0/24"}}',
+     400, "HTTPBadRequest"),
+    ("POST", "/v2.0/ports", b'{"port": {"network_id": "nope"}}', 404, "NetworkNotFound"),
+    ("POST", "/v2.0/ports", b'{"port": {"network_id": "NET", "fixed_ips": "10.0.0.1"}}',
+     400, "InvalidInput"),
+    ("POST", "/v2.0/ports", b'{"port": {"network_id": "NET", "mac_address": 12}}', 400,
+     "InvalidInput"),
+    ("POST", "/v2.0/ports", b'{"port": {"network_id": "NET", "allowed_address_pairs":'
+     b' [{"ip_address": "x"}]}}', 400, "InvalidInput"),
+    ("PUT", "/v2.0/networks/NET", b'{"network": {"shared": []}}', 400, "InvalidInput"),
+    ("PUT", "/v2.0/networks/nope", b'{"network": {"name": "x"}}', 404, "NetworkNotFound"),
+    ("GET", "/v2.0/networks/nope", None, 404, "NetworkNotFound"),
+    ("GET", "/v2.0/subnets/nope", None, 404, "SubnetNotFound"),
+    ("GET", "/v2.0/routers/nope", None, 404, "RouterNotFound"),
+    ("DELETE", "/v2.0/ports/nope", None, 404, "PortNotFound"),
+    ("PATCH", "/v2.0/networks", None, 405, "HTTPMethodNotAllowed"),
+    ("DELETE", "/v2.0/networks", None, 405, "HTTPMethodNotAllowed"),
+    ("GET", "/v2.0/unicorns", None, 404, "HTTPNotFound"),
+    ("GET", "/v3/networks", None, 404, "HTTPNotFound"),
+    ("GET", "/v2.0/networks?limit=-1", None, 400, "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?admin_state_up=perhaps", None, 400, "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?sort_key=colour", None, 400, "HTTPBadRequest"),
+]
+
+
+@pytest.mark.parametrize("method, path, raw, status, error_type", CASES)
+def test_bad_requests(api, network, method, path, raw, status, error_type):
+    before = _counts(api)
+    path = path.replace("NET", network["id"])
+    got, body = api.request(method, path, raw=(raw.replace(b"NET", network["id"].encode())
+                                               if raw else raw))
+    assert got == status, body
+    assert set(body) == {"NeutronError"}
+    assert body["NeutronError"]["type"] == error_type
+    assert body["NeutronError"]["message"] and "Traceback" not in body["NeutronError"]["message"]
+    assert _counts(api) == before
