@@ -11,7 +11,6 @@ from ryu.base import app_manager
 from ryu.controller import ofp_event
 from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER
 from ryu.controller.handler import set_ev_cls
-from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
 from rest.api import NeutronApi
@@ -59,16 +58,10 @@ class NeutronRyuApp(app_manager.RyuApp):
             enabled_network_types=settings.type_drivers)
         self.topology = Topology(settings.chassis)
         self.ovsdb = Ovsdb(settings.ovsdb_connection)
-        self.binder = PortBinder(self.model, self.topology)
-        self.model.listeners.append(self._model_changed)
+        self.binder = PortBinder(self.model)
         self._port_desc: dict[int, list] = {}
         api = NeutronApi(self.model, self.topology.agents, self.topology.to_json)
         kwargs["wsgi"].register(NeutronRestShim, {API_KEY: api})
-
-    def _model_changed(self, kind: str, old: dict | None, new: dict | None) -> None:
-        if kind == "port" and old is None and new is not None:
-            # Binding writes the model again: do it after the current write returns.
-            hub.spawn(self.binder.port_created, new["id"])
 
     # ------------------------------------------------------------- OpenFlow
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 import logging
 
 from ryu_app.model.tenant import NetworkModel
-from topology.graph import Topology
 from topology.naming import PortInfo, vm_device_name
 
 LOG = logging.getLogger(__name__)
 
 
 class PortBinder:
-    def __init__(self, model: NetworkModel, topology: Topology):
+    def __init__(self, model: NetworkModel):
         self.model = model
-        self.topology = topology
 
     def device_added(self, chassis: str, device: PortInfo) -> None:
         if device.kind != "vm":
@@ -44,11 +42,3 @@ class PortBinder:
                     and not port["device_owner"].startswith("network:")
                     and not present & {vm_device_name(port["id"], p) for p in ("tap", "qvo")}):
                 self.model.unbind_port(port["id"])
-
-    def port_created(self, port_id: str) -> None:
-        """A port created after its device was plugged binds at once."""
-        for prefix in ("tap", "qvo"):
-            found = self.topology.device(vm_device_name(port_id, prefix))
-            if found is not None:
-                self.model.bind_port(port_id, found[0])
-                return
