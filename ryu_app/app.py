@@ -126,7 +126,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.logger.warning("OVSDB unavailable (%s); classifying ports by name", error)
             interfaces = {}
         ports = []
-        for description, name in zip(descriptions, names):
+        for description, name in zip(descriptions, names, strict=True):
             iface = interfaces.get(name, {})
             ports.append(classify(name, description.port_no, iface.get("type", ""),
                                   iface.get("options"), description.hw_addr))

@@ -407,11 +407,7 @@ class NetworkModel:
                                         "device_owner": self._interface_owner(router)})
         batch.put("port", port)
         self._commit(batch)
-        subnet_ids = [ip["subnet_id"] for ip in port["fixed_ips"]]
-        return {"id": router_id, "tenant_id": router["tenant_id"],
-                "project_id": router["project_id"], "port_id": port["id"],
-                "network_id": port["network_id"], "subnet_id": subnet_ids[0],
-                "subnet_ids": subnet_ids}
+        return self._interface_info(router, port)
 
     def remove_router_interface(self, router_id: str, values: dict) -> dict:
         router = self.get("router", router_id)
@@ -420,10 +416,15 @@ class NetworkModel:
         batch = _Batch()
         batch.delete("port", interface["id"])
         self._commit(batch)
-        subnet_ids = [ip["subnet_id"] for ip in interface["fixed_ips"]]
-        return {"id": router_id, "tenant_id": router["tenant_id"],
-                "project_id": router["project_id"], "port_id": interface["id"],
-                "network_id": interface["network_id"], "subnet_id": subnet_ids[0],
+        return self._interface_info(router, interface)
+
+    @staticmethod
+    def _interface_info(router: dict, port: dict) -> dict:
+        """Neutron's answer to add/remove_router_interface."""
+        subnet_ids = [ip["subnet_id"] for ip in port["fixed_ips"]]
+        return {"id": router["id"], "tenant_id": router["tenant_id"],
+                "project_id": router["project_id"], "port_id": port["id"],
+                "network_id": port["network_id"], "subnet_id": subnet_ids[0],
                 "subnet_ids": subnet_ids}
 
     @staticmethod

@@ -5,6 +5,7 @@ import subprocess
 import pytest
 
 from tests.harness import Controller
+from topology.naming import tunnel_port_name
 
 CHASSIS = [
     "t0 tunnel_ip=172.31.9.10 int_bridge=t0-int tun_bridge=t0-tun bridge_mappings=physnet1:t0-eth1",
@@ -23,7 +24,7 @@ def patch(bridge: str, name: str, peer: str) -> list[str]:
             f"options:peer={peer}"]
 
 
-def build_chassis(name: str, remotes: dict[str, str], of_port: int) -> None:
+def build_chassis(name: str, remote_ips: list[str], of_port: int) -> None:
     int_br, tun_br, phys_br = f"{name}-int", f"{name}-tun", f"{name}-eth1"
     for bridge in (int_br, tun_br, phys_br):
         vsctl("--may-exist", "add-br", bridge, "--", "set", "bridge", bridge,
@@ -33,8 +34,8 @@ def build_chassis(name: str, remotes: dict[str, str], of_port: int) -> None:
     args += patch(int_br, f"{name}-int-eth1", f"{name}-phy-eth1")
     args += patch(phys_br, f"{name}-phy-eth1", f"{name}-int-eth1")
     args += patch(phys_br, f"{name}-eth1-up", f"sw-{name}")
-    for remote_name, remote_ip in remotes.items():
-        port = "vxlan-" + "".join(f"{int(o):02x}" for o in remote_ip.split("."))
+    for remote_ip in remote_ips:
+        port = tunnel_port_name("vxlan", remote_ip)
         args += ["--", "add-port", tun_br, port, "--", "set", "interface", port,
                  "type=vxlan", f"options:remote_ip={remote_ip}", "options:key=flow"]
     vsctl(*args)
@@ -48,8 +49,8 @@ def fabric(ovs):
     vsctl("--may-exist", "add-br", "t-physw", "--", "set", "bridge", "t-physw",
           "datapath_type=netdev")
     vsctl(*patch("t-physw", "sw-t0", "t0-eth1-up"), *patch("t-physw", "sw-t1", "t1-eth1-up"))
-    build_chassis("t0", {"t1": "172.31.9.11"}, ctl.of_port)
-    build_chassis("t1", {"t0": "172.31.9.10"}, ctl.of_port)
+    build_chassis("t0", ["172.31.9.11"], ctl.of_port)
+    build_chassis("t1", ["172.31.9.10"], ctl.of_port)
     yield ctl
     ctl.kill()
     for bridge in ("t0-int", "t0-tun", "t0-eth1", "t1-int", "t1-tun", "t1-eth1", "t-physw"):
