@@ -17,7 +17,7 @@ from typing import Iterable
 import networkx as nx
 
 from ryu_app.settings import ChassisSpec
-from topology.naming import PortInfo
+from topology.naming import VM_PREFIXES, PortInfo, vm_device_name
 
 ROLES = ("int", "tun", "phys")
 
@@ -46,6 +46,7 @@ class Topology:
         self.chassis: dict[str, ChassisSpec] = {}
         self.chassis_by_ip: dict[str, str] = {}
         self.bridges: dict[int, Bridge] = {}
+        self.devices: dict[str, str] = {}  # VM device name on an int bridge -> chassis
         for spec in chassis:
             self.chassis[spec.name] = spec
             self.chassis_by_ip[spec.tunnel_ip] = spec.name
@@ -83,11 +84,12 @@ class Topology:
         return bridge
 
     def remove_bridge(self, dpid: int) -> Bridge | None:
-        bridge = self.bridges.pop(dpid, None)
+        bridge = self.bridges.get(dpid)
         if bridge is not None:
             for port_node in list(self._port_nodes(bridge)):
-                self.graph.remove_node(port_node)
+                self.remove_port(dpid, self.graph.nodes[port_node]["port"].name)
             self.graph.remove_node(bridge.node)
+            del self.bridges[dpid]
         return bridge
 
     def add_port(self, dpid: int, port: PortInfo) -> None:
@@ -100,6 +102,8 @@ class Topology:
         self.graph.add_node(node, kind="port", port=port, bridge=bridge.node,
                             chassis=bridge.chassis)
         self.graph.add_edge(bridge.node, node, kind="has")
+        if bridge.role == "int" and port.kind == "vm":
+            self.devices[port.name] = bridge.chassis
         self._link(bridge, node, port)
 
     def remove_port(self, dpid: int, name: str) -> PortInfo | None:
@@ -109,6 +113,8 @@ class Topology:
             return None
         port = self.graph.nodes[node]["port"]
         self.graph.remove_node(node)
+        if self.devices.get(name) == bridge.chassis and bridge.role == "int":
+            del self.devices[name]
         self._drop_orphan_externals()
         return port
 
@@ -182,13 +188,15 @@ class Topology:
                     return self.graph.nodes[node]["port"]
         return None
 
-    def device(self, name: str) -> tuple[str, PortInfo] | None:
-        """(chassis, port) of a VM device plugged into some chassis' integration bridge."""
-        for bridge in self.bridges.values():
-            node = f"{bridge.node}/{name}"
-            if bridge.role == "int" and node in self.graph:
-                return bridge.chassis, self.graph.nodes[node]["port"]
-        return None
+    def chassis_hosting(self, port_ids: Iterable[str]) -> set[str]:
+        """The chassis whose integration bridges have a device of one of these ports."""
+        found = set()
+        for port_id in port_ids:
+            for prefix in VM_PREFIXES:
+                chassis = self.devices.get(vm_device_name(port_id, prefix))
+                if chassis is not None:
+                    found.add(chassis)
+        return found
 
     def alive(self, chassis: str) -> bool:
         """True when every bridge the chassis is configured with is connected."""
