@@ -1,0 +1,106 @@
+"""br-tun: the tunnel bridge's tables, as seed 001 dissects them (pure)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import Flow, match, vlan
+
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_8021Q = 0x8100
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+# Seed 001's learn(): remember which tunnel a remote MAC came from, for 300 s.
+LEARN_REMOTE_MAC = (
+    "learn", "table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],"
+    "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"
+    "load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]")
+
+
+@dataclass(frozen=True)
+class TunnelSegment:
+    """One tunnelled network as one chassis sees it."""
+
+    lvid: int                                   # this chassis' local VLAN for it
+    segmentation_id: int                        # VNI / GRE key
+    tunnel_type: str                            # vxlan | gre
+    flood_ports: tuple[int, ...] = ()           # tunnels to chassis with ports on it
+    remote_macs: tuple[tuple[str, int], ...] = ()  # l2pop: (MAC, tunnel ofport)
+    remote_ips: tuple[tuple[str, str], ...] = ()   # ARP responder: (IP, MAC)
+
+
+def default_flows(patch_int: int) -> list[Flow]:
+    """Tables 0, 2, 3, 4, 10, 20, 21, 22 at start-up: the skeleton every network uses."""
+    return [
+        # table 0: from br-int -> 2; the rest (unknown tunnels) dropped
+        Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=patch_int), (("goto", T.TUN_PATCH_LV_TO_TUN),)),
+        Flow(T.TUN_LOCAL_SWITCHING, 0),
+        # table 2: broadcast ARP -> responder 21, unicast -> 20, multicast/broadcast -> 22
+        Flow(T.TUN_PATCH_LV_TO_TUN, 1, match(eth_type=ETH_TYPE_ARP, eth_dst=BROADCAST),
+             (("goto", T.TUN_ARP_RESPONDER),)),
+        Flow(T.TUN_PATCH_LV_TO_TUN, 0,
+             match(eth_dst=("00:00:00:00:00:00", "01:00:00:00:00:00")),
+             (("goto", T.TUN_UCAST_TO_TUN),)),
+        Flow(T.TUN_PATCH_LV_TO_TUN, 0,
+             match(eth_dst=("01:00:00:00:00:00", "01:00:00:00:00:00")),
+             (("goto", T.TUN_FLOOD_TO_TUN),)),
+        # tables 3/4: unknown tunnel ids dropped
+        Flow(T.TUN_GRE_TO_LV, 0),
+        Flow(T.TUN_VXLAN_TO_LV, 0),
+        # table 10: learn the source MAC's tunnel, then hand the frame to br-int
+        Flow(T.TUN_LEARN_FROM_TUN, 1, (), (LEARN_REMOTE_MAC, ("output", patch_int))),
+        # tables 20/21: unknown unicast and unanswered ARP are flooded; 22 drops the rest
+        Flow(T.TUN_UCAST_TO_TUN, 0, (), (("goto", T.TUN_FLOOD_TO_TUN),)),
+        Flow(T.TUN_ARP_RESPONDER, 0, (), (("goto", T.TUN_FLOOD_TO_TUN),)),
+        Flow(T.TUN_FLOOD_TO_TUN, 0),
+    ]
+
+
+def tunnel_port_flow(ofport: int, tunnel_type: str) -> Flow:
+    """Table 0: frames from a tunnel port go to the tun_id -> local VLAN table of its type."""
+    return Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=ofport),
+                (("goto", T.TUN_TO_LV[tunnel_type]),))
+
+
+def segment_flows(segment: TunnelSegment) -> list[Flow]:
+    """Every per-network flow of br-tun for one tunnelled network on this chassis."""
+    flows = [_tunnel_to_local_vlan(segment)]
+    if segment.flood_ports:
+        flows.append(_flood(segment))
+    flows += [_unicast(segment, mac, ofport) for mac, ofport in segment.remote_macs]
+    flows += [_arp_response(segment, ip, mac) for ip, mac in segment.remote_ips]
+    return flows
+
+
+def _to_tunnel(segment: TunnelSegment) -> tuple:
+    return ("pop_vlan",), ("set_field", "tunnel_id", segment.segmentation_id)
+
+
+def _tunnel_to_local_vlan(segment: TunnelSegment) -> Flow:
+    """Tables 3/4: tun_id=S -> tag with the local VLAN, go learn (10)."""
+    return Flow(T.TUN_TO_LV[segment.tunnel_type], 1,
+                match(tunnel_id=segment.segmentation_id),
+                (("push_vlan", ETH_TYPE_8021Q), ("set_field", "vlan_vid", vlan(segment.lvid)),
+                 ("goto", T.TUN_LEARN_FROM_TUN)))
+
+
+def _flood(segment: TunnelSegment) -> Flow:
+    """Table 22: strip the local VLAN, set tun_id, copy to each chassis on the network."""
+    outputs = tuple(("output", port) for port in sorted(segment.flood_ports))
+    return Flow(T.TUN_FLOOD_TO_TUN, 1, match(vlan_vid=vlan(segment.lvid)),
+                _to_tunnel(segment) + outputs)
+
+
+def _unicast(segment: TunnelSegment, mac: str, ofport: int) -> Flow:
+    """Table 20, priority 2 (l2pop): a remote port's MAC goes straight to its chassis."""
+    return Flow(T.TUN_UCAST_TO_TUN, 2, match(vlan_vid=vlan(segment.lvid), eth_dst=mac),
+                _to_tunnel(segment) + (("output", ofport),))
+
+
+def _arp_response(segment: TunnelSegment, ip: str, mac: str) -> Flow:
+    """Table 21: answer 'who has IP' with MAC in place and send it back to br-int."""
+    return Flow(T.TUN_ARP_RESPONDER, 1,
+                match(eth_type=ETH_TYPE_ARP, vlan_vid=vlan(segment.lvid), arp_tpa=ip),
+                (("set_field", "arp_op", 2), ("move", "arp_sha", "arp_tha"),
+                 ("move", "arp_spa", "arp_tpa"), ("set_field", "arp_sha", mac),
+                 ("set_field", "arp_spa", ip), ("move", "eth_src", "eth_dst"),
+                 ("set_field", "eth_src", mac), ("output", "in_port")))

@@ -1,0 +1,32 @@
+"""Flows as plain, hashable data: what a bridge should hold, independent of Ryu."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+Action = tuple  # ("output", 3), ("goto", 20), ("set_field", "tunnel_id", 1001), ...
+OFPVID_PRESENT = 0x1000
+
+
+def match(**fields: Any) -> tuple[tuple[str, Any], ...]:
+    """A match as sorted (OXM field, value) pairs, e.g. match(in_port=1, eth_type=0x0806)."""
+    return tuple(sorted(fields.items()))
+
+
+def vlan(vid: int) -> int:
+    """OpenFlow 1.3's vlan_vid for a tagged frame (the VLAN-present bit set)."""
+    return vid | OFPVID_PRESENT
+
+
+@dataclass(frozen=True)
+class Flow:
+    table: int
+    priority: int
+    match: tuple[tuple[str, Any], ...] = ()
+    actions: tuple[Action, ...] = ()  # empty: drop
+    cookie: int = 0
+
+    @property
+    def key(self) -> tuple:
+        """What identifies a flow on the switch: table, priority and match."""
+        return self.table, self.priority, self.match
