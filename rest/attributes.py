@@ -128,10 +128,6 @@ def to_mac(name: str, value: Any) -> str:
     return mac
 
 
-def to_nullable_mac(name: str, value: Any) -> str | None:
-    return None if value is None else to_mac(name, value)
-
-
 def to_list_of(item: Converter) -> Converter:
     def convert(name: str, value: Any) -> list:
         if not isinstance(value, list):

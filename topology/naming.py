@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TUNNEL_TYPES = ("vxlan", "gre")
 _TUNNEL_NAME = re.compile(r"^(vxlan|gre)-([0-9a-f]{8})$")
@@ -39,7 +39,6 @@ class PortInfo:
     tunnel_type: str | None = None
     remote_ip: str | None = None
     mac: str | None = None
-    options: dict = field(default_factory=dict, compare=False)
 
 
 def classify(name: str, ofport: int, iface_type: str = "", options: dict | None = None,

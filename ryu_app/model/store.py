@@ -69,6 +69,3 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-
-    def close(self) -> None:
-        self._conn.close()
