@@ -55,7 +55,7 @@ class Topology:
 
     # ------------------------------------------------------------- discovery
 
-    def identify(self, bridge_name: str, address: str | None = None) -> Bridge | None:
+    def identify(self, dpid: int, bridge_name: str, address: str | None = None) -> Bridge | None:
         """Which chassis and role a bridge has, from its name (and the switch's address
         when several chassis use the same bridge names, as real hypervisors do)."""
         found = [(spec, spec.role_of(bridge_name)) for spec in self.chassis.values()]
@@ -65,16 +65,15 @@ class Topology:
         if len(found) != 1:
             return None
         spec, (role, physnet) = found[0]
-        return Bridge(dpid=0, chassis=spec.name, name=bridge_name, role=role, physnet=physnet)
+        return Bridge(dpid=dpid, chassis=spec.name, name=bridge_name, role=role, physnet=physnet)
 
     def add_bridge(self, dpid: int, name: str, ports: Iterable[PortInfo],
                    address: str | None = None) -> Bridge | None:
         """A bridge connected; returns None for bridges no chassis claims."""
-        identity = self.identify(name, address)
-        if identity is None:
+        bridge = self.identify(dpid, name, address)
+        if bridge is None:
             return None
         self.remove_bridge(dpid)
-        bridge = Bridge(dpid, identity.chassis, name, identity.role, identity.physnet)
         self.bridges[dpid] = bridge
         self.graph.add_node(bridge.node, kind="bridge", role=bridge.role, dpid=dpid,
                             physnet=bridge.physnet, chassis=bridge.chassis)
