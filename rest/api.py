@@ -34,7 +34,7 @@ EXTENSIONS = (
 )
 
 Agents = Callable[[], list[dict]]
-TopologyView = Callable[[], dict]
+View = Callable[[], dict]  # a read-only controller view: topology, wiring
 
 
 def _json(status: int, document: Any) -> webob.Response:
@@ -48,10 +48,10 @@ def _error(error: NeutronError) -> webob.Response:
 
 
 class NeutronApi:
-    def __init__(self, model: NetworkModel, agents: Agents, topology: TopologyView):
+    def __init__(self, model: NetworkModel, agents: Agents, views: dict[str, View]):
         self.model = model
         self.agents = agents
-        self.topology = topology
+        self.views = views
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         return self.handle(webob.Request(environ))(environ, start_response)
@@ -93,9 +93,9 @@ class NeutronApi:
             return _json(200, {"extensions": [
                 {"alias": alias, "name": name, "description": name, "links": [],
                  "updated": "2026-01-01T00:00:00Z"} for alias, name in EXTENSIONS]})
-        if head == "topology" and not rest:
+        if head in self.views and not rest:
             self._allow(method, "GET")
-            return _json(200, {"topology": self.topology()})
+            return _json(200, {head: self.views[head]()})
         raise NotFound(f"The resource could not be found: {request.path_info}")
 
     @staticmethod
@@ -109,9 +109,8 @@ class NeutronApi:
         return {"versions": [{"id": "v2.0", "status": "CURRENT",
                               "links": [{"href": href, "rel": "self"}]}]}
 
-    @staticmethod
-    def _resources(request: webob.Request) -> dict:
-        names = list(COLLECTIONS) + ["agents", "extensions", "topology"]
+    def _resources(self, request: webob.Request) -> dict:
+        names = list(COLLECTIONS) + ["agents", "extensions", *self.views]
         return {"resources": [
             {"name": COLLECTIONS.get(name, name.rstrip("s")), "collection": name,
              "links": [{"href": f"{request.host_url}/v2.0/{name}", "rel": "self"}]}

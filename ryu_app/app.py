@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 
+import contextlib
+from typing import Iterator
+
 from ryu.app.wsgi import ControllerBase, WSGIApplication, route
 from ryu.base import app_manager
 from ryu.controller import ofp_event
@@ -14,16 +17,21 @@ from ryu.controller.handler import set_ev_cls
 from ryu.ofproto import ofproto_v1_3
 
 from rest.api import NeutronApi
-from ryu_app import config
+from ryu_app import config, ofmsg
 from ryu_app.binding import PortBinder
+from ryu_app.confirmations import Confirmations, Event
+from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.ovsdb import Ovsdb, OvsdbError
+from ryu_app.pipeline.planner import Planner
+from ryu_app.reconciler import FlowMods
+from ryu_app.wiring import Wiring
 from topology.graph import Topology
 from topology.naming import PortInfo, classify
 
-API_KEY = "neutron_api"
+HANDLER_KEY = "http_handler"
 
 
 class NeutronRestShim(ControllerBase):
@@ -31,11 +39,11 @@ class NeutronRestShim(ControllerBase):
 
     def __init__(self, req, link, data, **config_):
         super().__init__(req, link, data, **config_)
-        self.api = data[API_KEY]
+        self.handler = data[HANDLER_KEY]
 
     @route("neutron", "/{path:.*}")
     def handle(self, req, **_kwargs):
-        return self.api.handle(req)
+        return self.handler(req)
 
 
 class NeutronRyuApp(app_manager.RyuApp):
@@ -49,8 +57,9 @@ class NeutronRyuApp(app_manager.RyuApp):
             tunnel_ranges={"vxlan": list(settings.vni_ranges),
                            "gre": list(settings.tunnel_id_ranges)},
             vlan_ranges=settings.network_vlan_ranges, flat_networks=settings.flat_networks)
+        store = Store(settings.db_path, settings.db_synchronous)
         self.model = NetworkModel(
-            Store(settings.db_path, settings.db_synchronous), segments,
+            store, segments,
             default_project=settings.default_project_id,
             distributed_routers=settings.router_distributed,
             global_mtu=settings.global_physnet_mtu,
@@ -59,9 +68,21 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.topology = Topology(settings.chassis)
         self.ovsdb = Ovsdb(settings.ovsdb_connection)
         self.binder = PortBinder(self.model)
+        self.wiring = Wiring(Planner(self.model, self.topology, LocalVlans(store)),
+                             send=self._send_flow_mods, set_tag=self._set_port_tag)
+        self.model.listeners.append(self.wiring.model_changed)
+        self.confirmations = Confirmations()
+        self._event: Event | None = None
+        self._datapaths: dict[int, object] = {}
         self._port_desc: dict[int, list] = {}
-        api = NeutronApi(self.model, self.topology.agents, self.topology.to_json)
-        kwargs["wsgi"].register(NeutronRestShim, {API_KEY: api})
+        self.api = NeutronApi(self.model, self.topology.agents,
+                              {"topology": self.topology.to_json,
+                               "wiring": self.confirmations.view})
+        kwargs["wsgi"].register(NeutronRestShim, {HANDLER_KEY: self._http})
+
+    def _http(self, request):
+        with self._confirming("api", method=request.method, path=request.path_info):
+            return self.api.handle(request)
 
     # ------------------------------------------------------------- OpenFlow
 
@@ -92,8 +113,28 @@ class NeutronRyuApp(app_manager.RyuApp):
             return
         self.logger.info("chassis %s: %s bridge %s connected (%016x)",
                          bridge.chassis, bridge.role, name, datapath.id)
-        if bridge.role == "int":
-            self.binder.integration_bridge_synced(bridge.chassis, ports)
+        self._ovsdb_call(self.ovsdb.set_fail_mode, name, "secure")
+        self._datapaths[datapath.id] = datapath
+        with self._confirming("bridge-connected", bridge=name, chassis=bridge.chassis):
+            self.wiring.bridge_connected(bridge)
+            # What still carries an earlier cookie is swept when the dump comes back.
+            datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(datapath))
+            if bridge.role == "int":
+                self.binder.integration_bridge_synced(bridge.chassis, ports)
+            self.wiring.chassis_ports_changed(bridge.chassis)
+
+    @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
+    def _flow_stats(self, ev):
+        datapath = ev.msg.datapath
+        state = self.wiring.bridges.get(datapath.id)
+        if state is None:
+            return
+        stale = [stat for stat in ev.msg.body if state.is_stale(stat.cookie)]
+        for stat in stale:
+            datapath.send_msg(ofmsg.flow_delete(datapath, stat.table_id, stat.priority,
+                                                stat.match, stat.cookie))
+        if stale:
+            self.logger.info("datapath %016x: removed %d stale flows", datapath.id, len(stale))
 
     @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
     def _port_status(self, ev):
@@ -102,20 +143,84 @@ class NeutronRyuApp(app_manager.RyuApp):
         if bridge is None or msg.desc.port_no >= datapath.ofproto.OFPP_MAX:
             return
         name = msg.desc.name.decode()
-        if msg.reason == datapath.ofproto.OFPPR_DELETE:
-            port = self.topology.remove_port(datapath.id, name)
-            if port is not None and bridge.role == "int":
-                self.binder.device_removed(bridge.chassis, port)
-            return
-        port = self._describe([msg.desc])[0]
-        self.topology.add_port(datapath.id, port)
-        if bridge.role == "int":
-            self.binder.device_added(bridge.chassis, port)
+        deleted = msg.reason == datapath.ofproto.OFPPR_DELETE
+        with self._confirming("port-deleted" if deleted else "port-added", port=name,
+                              chassis=bridge.chassis):
+            if deleted:
+                port = self.topology.remove_port(datapath.id, name)
+                if port is None:
+                    return
+                if port.kind == "vm" and bridge.role == "int":
+                    self.binder.device_removed(bridge.chassis, port)
+                    self.wiring.device_unplugged(bridge, port)
+                else:
+                    self.wiring.chassis_ports_changed(bridge.chassis)
+                return
+            port = self._describe([msg.desc])[0]
+            self.topology.add_port(datapath.id, port)
+            if port.kind == "vm" and bridge.role == "int":
+                self.binder.device_added(bridge.chassis, port)
+                self.wiring.device_plugged(bridge, port)
+            else:
+                self.wiring.chassis_ports_changed(bridge.chassis)
+
+    @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
+    def _barrier_reply(self, ev):
+        self.confirmations.barrier_reply(ev.msg.datapath.id, ev.msg.xid)
+
+    @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
+    def _error(self, ev):
+        msg = ev.msg
+        self.logger.error("datapath %016x refused a message: type=%d code=%d data=%s",
+                          msg.datapath.id, msg.type, msg.code, msg.data[:64].hex())
 
     @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
     def _datapath_gone(self, ev):
-        if ev.datapath.id is not None and self.topology.remove_bridge(ev.datapath.id):
-            self.logger.info("datapath %016x disconnected", ev.datapath.id)
+        dpid = ev.datapath.id
+        if dpid is None:
+            return
+        self._datapaths.pop(dpid, None)
+        self.wiring.bridge_gone(dpid)
+        self.confirmations.bridge_gone(dpid)
+        if self.topology.remove_bridge(dpid):
+            self.logger.info("datapath %016x disconnected", dpid)
+
+    # ------------------------------------------------------------- outputs
+
+    @contextlib.contextmanager
+    def _confirming(self, what: str, **details) -> Iterator[None]:
+        """Record what an event sends, to confirm it by barrier replies."""
+        outer, self._event = self._event, self.confirmations.begin(what, **details)
+        try:
+            yield
+        finally:
+            self.confirmations.end(self._event)
+            self._event = outer
+
+    def _send_flow_mods(self, dpid: int, mods: FlowMods) -> None:
+        datapath = self._datapaths.get(dpid)
+        if datapath is None:
+            return
+        for flow in mods.adds:
+            datapath.send_msg(ofmsg.flow_add(datapath, flow))
+        for flow in mods.deletes:
+            datapath.send_msg(ofmsg.flow_delete(datapath, flow.table, flow.priority,
+                                                flow.match, flow.cookie))
+        barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
+        datapath.send_msg(barrier)
+        if self._event is not None:
+            self.confirmations.sent(self._event, dpid, len(mods), barrier.xid)
+
+    def _set_port_tag(self, device: str, tag: int) -> None:
+        if not self._ovsdb_call(self.ovsdb.set_port_tag, device, tag):
+            self.logger.warning("could not tag %s with VLAN %d", device, tag)
+
+    def _ovsdb_call(self, method, *args) -> bool:
+        try:
+            return method(*args)
+        except (OSError, OvsdbError) as error:
+            self.logger.error("OVSDB %s%s failed: %s", method.__name__, args, error)
+            return False
 
     def _describe(self, descriptions: list) -> list[PortInfo]:
         """PortInfo for OpenFlow port descriptions, with OVSDB's interface type and options."""

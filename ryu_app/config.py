@@ -34,8 +34,9 @@ OPTS = [
                help="OVSDB server of the hypervisors (unix:PATH or tcp:IP:PORT)."),
     cfg.MultiStrOpt("chassis", default=[],
                     help="One per hypervisor: 'NAME tunnel_ip=IP [int_bridge=BR] "
-                         "[tun_bridge=BR] [bridge_mappings=PHYSNET:BR,...]'. Default: this "
-                         "host, with br-int, br-tun and physnet1:br-eth1."),
+                         "[tun_bridge=BR] [bridge_mappings=PHYSNET:BR,...] "
+                         "[tunnel_aliases=IP,...]'. Default: this host, with br-int, "
+                         "br-tun and physnet1:br-eth1."),
 ]
 
 CONF.register_opts(OPTS, group="neutron")

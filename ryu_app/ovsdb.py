@@ -94,3 +94,16 @@ class Ovsdb:
                                       "ofport": _ovs_scalar(row["ofport"]),
                                       "external_ids": _ovs_map(row["external_ids"])}
         return found
+
+    def set_port_tag(self, port: str, tag: int) -> bool:
+        """Port.tag: the access VLAN of a VM port (False if no such port)."""
+        return self._update("Port", port, {"tag": tag})
+
+    def set_fail_mode(self, bridge: str, mode: str) -> bool:
+        """Bridge.fail_mode: 'secure' forwards nothing the controller did not install."""
+        return self._update("Bridge", bridge, {"fail_mode": mode})
+
+    def _update(self, table: str, name: str, row: dict) -> bool:
+        result = self.transact({"op": "update", "table": table,
+                                "where": [["name", "==", name]], "row": row})
+        return result[0].get("count", 0) > 0

@@ -21,6 +21,11 @@ class ChassisSpec:
     int_bridge: str = "br-int"
     tun_bridge: str = "br-tun"
     bridge_mappings: dict[str, str] = field(default_factory=dict)  # physnet -> bridge
+    tunnel_aliases: tuple[str, ...] = ()   # further underlay addresses of this chassis
+
+    @property
+    def tunnel_ips(self) -> tuple[str, ...]:
+        return (self.tunnel_ip, *self.tunnel_aliases)
 
     def role_of(self, bridge_name: str) -> tuple[str, str | None] | None:
         """('int'|'tun'|'phys', physnet) for one of this chassis' bridges, else None."""
@@ -36,26 +41,30 @@ class ChassisSpec:
 
 def parse_chassis(entry: str) -> ChassisSpec:
     """'n0 tunnel_ip=172.31.0.10 int_bridge=n0-int tun_bridge=n0-tun
-    bridge_mappings=physnet1:n0-eth1' -> ChassisSpec."""
+    bridge_mappings=physnet1:n0-eth1 [tunnel_aliases=172.31.1.10,...]' -> ChassisSpec."""
     words = entry.split()
     if not words or "=" in words[0]:
         raise ValueError(f"chassis entry '{entry}' must start with the chassis name")
     options = {}
     for word in words[1:]:
         key, sep, value = word.partition("=")
-        if not sep or key not in ("tunnel_ip", "int_bridge", "tun_bridge", "bridge_mappings"):
+        if not sep or key not in ("tunnel_ip", "int_bridge", "tun_bridge", "bridge_mappings",
+                                  "tunnel_aliases"):
             raise ValueError(f"chassis entry '{entry}': unknown option '{word}'")
         options[key] = value
     if "tunnel_ip" not in options:
         raise ValueError(f"chassis entry '{entry}' needs tunnel_ip=")
-    ipaddress.IPv4Address(options["tunnel_ip"])
+    aliases = tuple(filter(None, options.pop("tunnel_aliases", "").split(",")))
+    for address in (options["tunnel_ip"], *aliases):
+        ipaddress.IPv4Address(address)
     mappings = {}
     for pair in filter(None, options.pop("bridge_mappings", "").split(",")):
         physnet, sep, bridge = pair.partition(":")
         if not sep or not physnet or not bridge:
             raise ValueError(f"chassis entry '{entry}': bad bridge mapping '{pair}'")
         mappings[physnet] = bridge
-    return ChassisSpec(name=words[0], bridge_mappings=mappings, **options)
+    return ChassisSpec(name=words[0], bridge_mappings=mappings, tunnel_aliases=aliases,
+                       **options)
 
 
 def default_chassis() -> ChassisSpec:

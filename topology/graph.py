@@ -49,7 +49,8 @@ class Topology:
         self.devices: dict[str, str] = {}  # VM device name on an int bridge -> chassis
         for spec in chassis:
             self.chassis[spec.name] = spec
-            self.chassis_by_ip[spec.tunnel_ip] = spec.name
+            for address in spec.tunnel_ips:
+                self.chassis_by_ip[address] = spec.name
             self.graph.add_node(spec.name, kind="chassis", tunnel_ip=spec.tunnel_ip,
                                 bridge_mappings=dict(spec.bridge_mappings))
 
@@ -161,6 +162,13 @@ class Topology:
                     role != "phys" or bridge.physnet == physnet):
                 return bridge
         return None
+
+    def bridges_of(self, chassis: str) -> list[Bridge]:
+        return [bridge for bridge in self.bridges.values() if bridge.chassis == chassis]
+
+    def port(self, bridge: Bridge, name: str) -> PortInfo | None:
+        data = self.graph.nodes.get(f"{bridge.node}/{name}")
+        return data["port"] if data else None
 
     def ports(self, dpid: int) -> list[PortInfo]:
         bridge = self.bridges.get(dpid)

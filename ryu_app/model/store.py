@@ -44,12 +44,15 @@ class Store:
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()
         self._seq = row[0]
 
-    def load(self) -> dict[str, dict[str, dict]]:
-        """Every stored document, grouped by kind, in creation order."""
-        loaded: dict[str, dict[str, dict]] = {}
-        rows = self._conn.execute("SELECT kind, id, body FROM resources ORDER BY seq")
+    def load(self, kinds: Iterable[str]) -> dict[str, dict[str, dict]]:
+        """The stored documents of these kinds, grouped by kind, in creation order."""
+        loaded: dict[str, dict[str, dict]] = {kind: {} for kind in kinds}
+        marks = ",".join("?" * len(loaded))
+        rows = self._conn.execute(
+            f"SELECT kind, id, body FROM resources WHERE kind IN ({marks}) ORDER BY seq",
+            list(loaded))
         for kind, resource_id, body in rows:
-            loaded.setdefault(kind, {})[resource_id] = json.loads(body)
+            loaded[kind][resource_id] = json.loads(body)
         return loaded
 
     def commit(self, puts: Iterable[Put] = (), deletes: Iterable[Delete] = ()) -> None:

@@ -77,7 +77,7 @@ class NetworkModel:
         self.port_by_prefix: dict[str, str] = {}            # first 11 chars of id -> id
         self.interfaces_of: dict[str, dict[str, None]] = {}  # router -> interface port ids
         self.router_of_subnet: dict[str, str] = {}
-        for kind, records in store.load().items():
+        for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
                 self.records[kind][record["id"]] = record

@@ -4,16 +4,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import Flow, match, vlan
+from ryu_app.pipeline.flow import ETH_TYPE_8021Q, ETH_TYPE_ARP, Flow, match, vlan
 
-ETH_TYPE_ARP = 0x0806
-ETH_TYPE_8021Q = 0x8100
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-# Seed 001's learn(): remember which tunnel a remote MAC came from, for 300 s.
-LEARN_REMOTE_MAC = (
-    "learn", "table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],"
-    "NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],"
-    "load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[]")
+# Seed 001's learn(): remember which tunnel a remote MAC came from, for 300 s.  It reads
+# learn(table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],
+#       NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],
+#       load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[])
+# as (kind, source, destination, bits) specs; the learned flow carries our cookie.
+LEARN_REMOTE_MAC = ("learn", T.TUN_UCAST_TO_TUN, 1, 300, (
+    ("match", "vlan_tci", "vlan_tci", 12),
+    ("match", "eth_src", "eth_dst", 48),
+    ("load", 0, "vlan_tci", 16),
+    ("load", "tunnel_id", "tunnel_id", 64),
+    ("output", "in_port", None, 32),
+))
 
 
 @dataclass(frozen=True)

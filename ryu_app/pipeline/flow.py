@@ -6,6 +6,9 @@ from typing import Any
 
 Action = tuple  # ("output", 3), ("goto", 20), ("set_field", "tunnel_id", 1001), ...
 OFPVID_PRESENT = 0x1000
+OFPVID_NONE = 0x0000      # vlan_vid of an untagged frame
+ETH_TYPE_ARP = 0x0806
+ETH_TYPE_8021Q = 0x8100
 
 
 def match(**fields: Any) -> tuple[tuple[str, Any], ...]:

@@ -21,3 +21,5 @@ TUN_TO_LV = {"gre": TUN_GRE_TO_LV, "vxlan": TUN_VXLAN_TO_LV}
 
 # br-ethX (physical network bridges)
 PHYS_LOCAL_SWITCHING = 0  # local VLAN -> physical VLAN on the way out; NORMAL otherwise
+
+DEAD_VLAN = 4095          # the tag of a port that must pass no traffic

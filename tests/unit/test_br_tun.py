@@ -12,7 +12,7 @@ def test_default_skeleton_matches_the_seed():
     assert flows[(0, 1, match(in_port=PATCH_INT))] == (("goto", 2),)
     assert flows[(0, 0, ())] == ()  # everything else dropped
     assert flows[(10, 1, ())] == (LEARN_REMOTE_MAC, ("output", PATCH_INT))
-    assert "hard_timeout=300" in LEARN_REMOTE_MAC[1]
+    assert LEARN_REMOTE_MAC[1:4] == (20, 1, 300)  # table, priority, hard_timeout
     assert flows[(20, 0, ())] == (("goto", 22),) and flows[(21, 0, ())] == (("goto", 22),)
     assert flows[(22, 0, ())] == () and flows[(3, 0, ())] == () and flows[(4, 0, ())] == ()
     assert len(flows) == len(default_flows(PATCH_INT))  # no two flows share a key

@@ -1,0 +1,71 @@
+"""When the switches confirmed what an event sent them: barrier replies, per event.
+
+Every batch of flow-mods the controller sends is followed by a barrier request;
+an event (a port appearing, an API write) is wired when the barriers of all the
+batches it caused are answered.  ``GET /v2.0/wiring`` shows the recent events,
+which is what ``make bench`` measures.
+"""
+from __future__ import annotations
+
+import collections
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Event:
+    what: str
+    details: dict
+    started: float = field(default_factory=time.time)
+    flow_mods: int = 0
+    bridges: set[int] = field(default_factory=set)
+    pending: set[tuple[int, int]] = field(default_factory=set)  # (dpid, barrier xid)
+    ended: bool = False
+    confirmed: float | None = None
+
+    def view(self) -> dict:
+        return {"event": self.what, **self.details, "started_at": self.started,
+                "flow_mods": self.flow_mods, "bridges": len(self.bridges),
+                "confirmed_at": self.confirmed,
+                "latency_ms": None if self.confirmed is None
+                else round((self.confirmed - self.started) * 1000, 3)}
+
+
+class Confirmations:
+    def __init__(self, keep: int = 2000):
+        self.events: collections.deque[Event] = collections.deque(maxlen=keep)
+        self._waiting: dict[tuple[int, int], Event] = {}
+
+    def begin(self, what: str, **details) -> Event:
+        event = Event(what, details)
+        self.events.append(event)
+        return event
+
+    def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
+        event.flow_mods += flow_mods
+        event.bridges.add(dpid)
+        event.pending.add((dpid, barrier_xid))
+        self._waiting[(dpid, barrier_xid)] = event
+
+    def end(self, event: Event) -> None:
+        event.ended = True
+        self._settle(event)
+
+    def barrier_reply(self, dpid: int, xid: int) -> None:
+        event = self._waiting.pop((dpid, xid), None)
+        if event is not None:
+            event.pending.discard((dpid, xid))
+            self._settle(event)
+
+    def bridge_gone(self, dpid: int) -> None:
+        """A disconnected bridge will not answer: its events stay unconfirmed."""
+        for key in [key for key in self._waiting if key[0] == dpid]:
+            del self._waiting[key]
+
+    @staticmethod
+    def _settle(event: Event) -> None:
+        if event.ended and not event.pending and event.confirmed is None:
+            event.confirmed = time.time()
+
+    def view(self) -> dict:
+        return {"events": [event.view() for event in self.events if event.flow_mods]}

@@ -1,0 +1,63 @@
+"""Local VLANs: per chassis, the VLAN id br-int uses for each network with ports there.
+
+Seed 000: a VM port's access tag is its network's local VLAN on that chassis, not
+the network's segmentation id, and two chassis may use different ids for the
+same network.  Ids are kept in the store so that a controller restart gives
+every port the tag it already has, and freed with a network's last port there.
+"""
+from __future__ import annotations
+
+from ryu_app.model.store import Store
+
+KIND = "local_vlan"
+VLAN_IDS = range(1, 4095)  # 4095 is the dead VLAN
+
+
+class LocalVlansExhausted(Exception):
+    pass
+
+
+class LocalVlans:
+    def __init__(self, store: Store):
+        self.store = store
+        self._vid: dict[tuple[str, str], int] = {}       # (chassis, network) -> vid
+        self._used: dict[str, set[int]] = {}             # chassis -> vids taken
+        for record in store.load([KIND])[KIND].values():
+            self._remember(record["chassis"], record["network_id"], record["vlan"])
+
+    def get(self, chassis: str, network_id: str) -> int | None:
+        return self._vid.get((chassis, network_id))
+
+    def networks_on(self, chassis: str) -> list[str]:
+        return [network for (host, network) in self._vid if host == chassis]
+
+    def ensure(self, chassis: str, network_id: str) -> int:
+        """The network's local VLAN on the chassis, taking the lowest free id if it has none."""
+        vid = self.get(chassis, network_id)
+        if vid is not None:
+            return vid
+        used = self._used.get(chassis, set())
+        vid = next((v for v in VLAN_IDS if v not in used), None)
+        if vid is None:
+            raise LocalVlansExhausted(f"chassis {chassis} has no free local VLAN id")
+        record = {"id": _key(chassis, network_id), "chassis": chassis,
+                  "network_id": network_id, "vlan": vid}
+        self.store.commit(puts=[(KIND, record["id"], record)])
+        self._remember(chassis, network_id, vid)
+        return vid
+
+    def release(self, chassis: str, network_id: str) -> None:
+        vid = self._vid.get((chassis, network_id))
+        if vid is None:
+            return
+        self.store.commit(deletes=[(KIND, _key(chassis, network_id))])
+        del self._vid[(chassis, network_id)]
+        self._used[chassis].discard(vid)
+
+    def _remember(self, chassis: str, network_id: str, vid: int) -> None:
+        self._vid[(chassis, network_id)] = vid
+        self._used.setdefault(chassis, set()).add(vid)
+
+
+def _key(chassis: str, network_id: str) -> str:
+    return f"{chassis}/{network_id}"

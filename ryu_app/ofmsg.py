@@ -1,0 +1,76 @@
+"""Flows as data -> Ryu OpenFlow 1.3 messages (with Nicira extensions)."""
+from __future__ import annotations
+
+from ryu.controller.controller import Datapath
+
+from ryu_app.pipeline.flow import Flow
+
+ALL_ONES = 0xFFFFFFFFFFFFFFFF
+FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
+              "arp_spa": 32, "arp_tpa": 32}
+
+
+def flow_add(datapath: Datapath, flow: Flow):
+    """OFPFC_ADD: installs the flow, or replaces one with the same table, priority, match."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(
+        datapath, cookie=flow.cookie, table_id=flow.table, command=ofp.OFPFC_ADD,
+        priority=flow.priority, match=parser.OFPMatch(**dict(flow.match)),
+        instructions=_instructions(datapath, flow))
+
+
+def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: int):
+    """OFPFC_DELETE_STRICT of exactly one flow, and only if it carries ``cookie``."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    if not isinstance(match, parser.OFPMatch):
+        match = parser.OFPMatch(**dict(match))
+    return parser.OFPFlowMod(
+        datapath, cookie=cookie, cookie_mask=ALL_ONES, table_id=table,
+        command=ofp.OFPFC_DELETE_STRICT, priority=priority, match=match,
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+
+
+def _instructions(datapath: Datapath, flow: Flow) -> list:
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    apply, instructions = [], []
+    for action in flow.actions:
+        if action[0] == "goto":
+            instructions.append(parser.OFPInstructionGotoTable(action[1]))
+        else:
+            apply.append(_action(datapath, action, flow.cookie))
+    if apply:
+        instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, apply))
+    return instructions
+
+
+def _action(datapath: Datapath, action: tuple, cookie: int):
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    kind, args = action[0], action[1:]
+    if kind == "output":
+        port = {"in_port": ofp.OFPP_IN_PORT, "normal": ofp.OFPP_NORMAL}.get(args[0], args[0])
+        return parser.OFPActionOutput(port, 0)
+    if kind == "pop_vlan":
+        return parser.OFPActionPopVlan()
+    if kind == "push_vlan":
+        return parser.OFPActionPushVlan(args[0])
+    if kind == "set_field":
+        return parser.OFPActionSetField(**{args[0]: args[1]})
+    if kind == "move":
+        return parser.NXActionRegMove(src_field=args[0], dst_field=args[1],
+                                      n_bits=FIELD_BITS[args[0]])
+    if kind == "learn":
+        table, priority, hard_timeout, specs = args
+        return parser.NXActionLearn(table_id=table, priority=priority, cookie=cookie,
+                                    hard_timeout=hard_timeout,
+                                    specs=[_learn_spec(parser, spec) for spec in specs])
+    raise ValueError(f"unknown action {action!r}")
+
+
+def _learn_spec(parser, spec: tuple):
+    kind, src, dst, n_bits = spec
+    src = (src, 0) if isinstance(src, str) else src
+    if kind == "match":
+        return parser.NXFlowSpecMatch(src=src, dst=(dst, 0), n_bits=n_bits)
+    if kind == "load":
+        return parser.NXFlowSpecLoad(src=src, dst=(dst, 0), n_bits=n_bits)
+    return parser.NXFlowSpecOutput(src=src, dst="", n_bits=n_bits)

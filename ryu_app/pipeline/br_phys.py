@@ -1,0 +1,24 @@
+"""br-ethX: a physical network bridge's table 0 (pure)."""
+from __future__ import annotations
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.br_int import NORMAL
+from ryu_app.pipeline.flow import Flow, match, vlan
+
+
+def default_flows(phy_int: int) -> list[Flow]:
+    """Table 0 at start-up: the physical side is switched normally; from br-int only the
+    networks' local VLANs go out (per network, below)."""
+    return [
+        Flow(T.PHYS_LOCAL_SWITCHING, 0, (), (NORMAL,)),
+        Flow(T.PHYS_LOCAL_SWITCHING, 2, match(in_port=phy_int)),
+    ]
+
+
+def provider_out_flow(phy_int: int, lvid: int, segmentation_id: int | None) -> Flow:
+    """Table 0: a network's frames from phy-br-X leave with its physical VLAN
+    (mod_vlan_vid:S), or untagged for a flat network."""
+    rewrite = (("pop_vlan",) if segmentation_id is None
+               else ("set_field", "vlan_vid", vlan(segmentation_id)))
+    return Flow(T.PHYS_LOCAL_SWITCHING, 4, match(in_port=phy_int, vlan_vid=vlan(lvid)),
+                (rewrite, NORMAL))

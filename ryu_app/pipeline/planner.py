@@ -1,0 +1,188 @@
+"""What every bridge should hold, from the tenant model, the topology and the local
+VLANs (pure: no Ryu, no I/O).
+
+A bridge's flows come in groups, so that an event recomputes only what it touches:
+``BASE`` (the start-up tables, plus what depends on the bridge's patch and tunnel
+ports), one group per network (its local VLAN translation, flooding, l2pop and ARP
+responder entries) and, on br-int, one group per VM device (anti-spoofing, or the
+dead-port drop).  A network's group on a chassis is empty unless the chassis has a
+bound port on it: that is l2population.
+"""
+from __future__ import annotations
+
+import ipaddress
+from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel
+from ryu_app.pipeline import br_int, br_phys, br_tun
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import Flow
+from topology.graph import Bridge, Topology
+from topology.naming import VM_PREFIXES, PortInfo, vm_device_name
+
+Group = tuple
+BASE: Group = ("base",)
+TUNNEL_TYPES = ("vxlan", "gre")
+PROVIDER_TYPES = ("vlan", "flat")
+
+
+def network_group(network_id: str) -> Group:
+    return ("net", network_id)
+
+
+def device_group(device_name: str) -> Group:
+    return ("dev", device_name)
+
+
+def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
+    """A compute (non-network:*) port whose device is up on a chassis (that one, if given)."""
+    return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
+            and not port["device_owner"].startswith("network:")
+            and chassis in (None, port["binding:host_id"]))
+
+
+class Planner:
+    def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans):
+        self.model = model
+        self.topology = topology
+        self.local_vlans = local_vlans
+
+    # ----------------------------------------------------------- who is where
+
+    def ports_by_chassis(self, network_id: str) -> dict[str, list[dict]]:
+        """The network's bound VM ports, per chassis they are bound on."""
+        found: dict[str, list[dict]] = {}
+        for port_id in self.model.ports_of.get(network_id, ()):
+            port = self.model.records["port"][port_id]
+            if is_bound_vm_port(port) and port["binding:host_id"] in self.topology.chassis:
+                found.setdefault(port["binding:host_id"], []).append(port)
+        return found
+
+    def device_port(self, chassis: str, device: str) -> dict | None:
+        """The port a VM device on this chassis stands for, if it is bound here."""
+        port = self.model.port_by_device_name(device)
+        return port if port is not None and is_bound_vm_port(port, chassis) else None
+
+    def devices_of(self, port: dict) -> list[tuple[str, str]]:
+        """(chassis, device name) of each device on an integration bridge naming the port."""
+        names = (vm_device_name(port["id"], prefix) for prefix in VM_PREFIXES)
+        return [(self.topology.devices[name], name) for name in names
+                if name in self.topology.devices]
+
+    # --------------------------------------------------------------- a bridge
+
+    def bridge_groups(self, bridge: Bridge) -> dict[Group, list[Flow]]:
+        """Every group of one bridge: what it holds after (re)connecting."""
+        groups = {BASE: self.base_flows(bridge)}
+        for network_id in self.local_vlans.networks_on(bridge.chassis):
+            groups[network_group(network_id)] = self.network_flows(bridge, network_id)
+        if bridge.role == "int":
+            for device in self.vm_devices(bridge):
+                groups[device_group(device.name)] = self.device_flows(bridge, device)
+        return groups
+
+    def vm_devices(self, bridge: Bridge) -> list[PortInfo]:
+        return [port for port in self.topology.ports(bridge.dpid) if port.kind == "vm"]
+
+    def base_flows(self, bridge: Bridge) -> list[Flow]:
+        """The start-up tables of the bridge's role, wired to its patch and tunnel ports."""
+        if bridge.role == "int":
+            int_phy = [self._patch(bridge, phys) for phys in self.topology.bridges_of(
+                bridge.chassis) if phys.role == "phys"]
+            return br_int.default_flows(port.ofport for port in int_phy if port)
+        if bridge.role == "tun":
+            patch_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
+            if patch_int is None:
+                return []  # not wired to br-int (yet): nothing enters, table-miss drops
+            tunnels = [p for p in self.topology.ports(bridge.dpid) if p.kind == "tunnel"]
+            return br_tun.default_flows(patch_int.ofport) + [
+                br_tun.tunnel_port_flow(p.ofport, p.tunnel_type) for p in tunnels]
+        phy_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
+        return br_phys.default_flows(phy_int.ofport) if phy_int else []
+
+    def _patch(self, bridge: Bridge, towards: Bridge | None) -> PortInfo | None:
+        return self.topology.patch_port(bridge, towards) if towards else None
+
+    # ------------------------------------------------------------- a network
+
+    def network_flows(self, bridge: Bridge, network_id: str) -> list[Flow]:
+        """The network's flows on one bridge; none unless the chassis has a port on it."""
+        network = self.model.records["network"].get(network_id)
+        lvid = self.local_vlans.get(bridge.chassis, network_id)
+        if network is None or lvid is None:
+            return []
+        kind = network["provider:network_type"]
+        segmentation_id = network["provider:segmentation_id"]
+        if kind in TUNNEL_TYPES and bridge.role == "tun":
+            return br_tun.segment_flows(self.tunnel_segment(bridge, network, lvid))
+        if kind in PROVIDER_TYPES:
+            physnet = network["provider:physical_network"]
+            phys = self.topology.bridge(bridge.chassis, "phys", physnet)
+            integration = self.topology.bridge(bridge.chassis, "int")
+            if bridge.role == "int" and phys and (int_phy := self._patch(bridge, phys)):
+                return [br_int.provider_in_flow(int_phy.ofport, segmentation_id, lvid)]
+            if bridge == phys and (phy_int := self._patch(bridge, integration)):
+                return [br_phys.provider_out_flow(phy_int.ofport, lvid, segmentation_id)]
+        return []
+
+    def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
+        """Seed 001's per-network br-tun state on one chassis, from l2population."""
+        tunnel_type = network["provider:network_type"]
+        flood, macs, ips = set(), [], []
+        for chassis, ports in self.ports_by_chassis(network["id"]).items():
+            tunnel = self.topology.tunnel_port(bridge.chassis, chassis, tunnel_type)
+            if chassis == bridge.chassis or tunnel is None:
+                continue
+            flood.add(tunnel.ofport)
+            for port in ports:
+                macs.append((port["mac_address"], tunnel.ofport))
+                ips += [(ip, port["mac_address"]) for ip in _ipv4s(port)]
+        ips += self._gateway_addresses(network["id"])
+        return br_tun.TunnelSegment(
+            lvid=lvid, segmentation_id=network["provider:segmentation_id"],
+            tunnel_type=tunnel_type, flood_ports=tuple(sorted(flood)),
+            remote_macs=tuple(sorted(macs)), remote_ips=tuple(sorted(ips)))
+
+    def _gateway_addresses(self, network_id: str) -> list[tuple[str, str]]:
+        """(gateway IP, router interface MAC) of the network's routed subnets."""
+        found = []
+        for port_id in self.model.ports_of.get(network_id, ()):
+            port = self.model.records["port"][port_id]
+            if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
+                found += [(ip, port["mac_address"]) for ip in _ipv4s(port)]
+        return found
+
+    # -------------------------------------------------------------- a device
+
+    def device_flows(self, bridge: Bridge, device: PortInfo) -> list[Flow]:
+        """br-int flows of one VM device: anti-spoofing when it is a bound port with port
+        security, nothing without, and the dead-port drop when it is no bound port."""
+        port = self.device_port(bridge.chassis, device.name)
+        if port is None:
+            return [br_int.dead_port_flow(device.ofport)]
+        if not port.get("port_security_enabled", True):
+            return []
+        pairs = port.get("allowed_address_pairs", [])
+        addresses = _ipv4s(port) + [_arp_address(pair["ip_address"]) for pair in pairs
+                                    if ":" not in pair["ip_address"]]
+        macs = [port["mac_address"]] + [pair.get("mac_address") or port["mac_address"]
+                                        for pair in pairs]
+        return br_int.port_security_flows(device.ofport, addresses, macs)
+
+    def device_tag(self, chassis: str, device: str) -> int:
+        """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""
+        port = self.device_port(chassis, device)
+        vid = self.local_vlans.get(chassis, port["network_id"]) if port else None
+        return T.DEAD_VLAN if vid is None else vid
+
+
+def _ipv4s(port: dict) -> list[str]:
+    return [ip["ip_address"] for ip in port["fixed_ips"]
+            if ipaddress.ip_address(ip["ip_address"]).version == 4]
+
+
+def _arp_address(address: str) -> str | tuple[str, str]:
+    """An allowed-address-pair entry as an arp_spa match: an IP, or (network, netmask)."""
+    network = ipaddress.ip_network(address, strict=False)
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network.network_address), str(network.netmask)
