@@ -27,7 +27,6 @@ on ``sys.path`` and ``import cloud``.
 """
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import subprocess
 from dataclasses import dataclass, field
@@ -171,6 +170,7 @@ class Cloud:
                 args += self._tunnel_ports(chassis, remote)
         run("ip", "link", "add", f"{name}-ph", "type", "veth", "peer", "name", f"sw-{name}")
         for device in (f"{name}-ph", f"sw-{name}"):
+            run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
             run("ip", "link", "set", device, "up")
         args += ["--", "add-port", chassis.phys_bridge, f"{name}-ph",
                  "--", "add-port", self.physw, f"sw-{name}"]
@@ -215,6 +215,9 @@ class Cloud:
                  " && ip link set eth0 up")
         if gateway:
             host.cmd(f"ip route add default via {gateway}")
+        # The device's own kernel stack stays quiet (no IPv6 ND/MLD), so that what a VM
+        # receives is what the switch delivered to it.
+        run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
         run("ip", "link", "set", device, "up")
         vm = self.vms[port_id] = Vm(host, port_id, device, chassis, mac, ip)
         self.plug(vm)
@@ -260,7 +263,3 @@ class Cloud:
 def _patch(bridge: str, name: str, peer: str) -> list[str]:
     return ["--", "add-port", bridge, name, "--", "set", "interface", name, "type=patch",
             f"options:peer={peer}"]
-
-
-def network_of(subnet: dict) -> ipaddress.IPv4Network:
-    return ipaddress.IPv4Network(subnet["cidr"])

@@ -1,0 +1,200 @@
+"""The L2 data plane end to end: real ryu-manager, real OVS bridges of three emulated
+chassis, Mininet hosts as VMs, real packets."""
+import re
+import subprocess
+import time
+
+from tests.e2e.dataplane import (flows, n_packets, ofport, pings, silent, tag, tx_packets,
+                                 wait_until)
+
+
+def tunnel_ports(cloud, chassis) -> list[str]:
+    return [f"{chassis.name}-{kind[:2]}-{remote.name}" for remote in cloud.chassis
+            if remote is not chassis for kind in ("vxlan", "gre")]
+
+
+def tunnel_tx(cloud, chassis) -> int:
+    return sum(tx_packets(chassis.tun_bridge, port) for port in tunnel_ports(cloud, chassis))
+
+
+def vm_rx(vm) -> int:
+    """Frames the integration bridge delivered to a VM."""
+    return tx_packets(vm.chassis.int_bridge, vm.device)
+
+
+def test_two_tenants_with_the_same_cidr_reach_only_their_own_vms(cloud, tenants):
+    red, blue = tenants("red"), tenants("blue")
+    red_net, _ = red.network("10.0.0.0/24")
+    blue_net, _ = blue.network("10.0.0.0/24")
+    reds = [red.vm(red_net, chassis) for chassis in range(3)]
+    blues = [blue.vm(blue_net, chassis) for chassis in range(3)]
+    assert [vm.ip for vm in reds] == [vm.ip for vm in blues]  # the same addresses
+
+    before = [vm_rx(vm) for vm in blues]
+    for source in reds:
+        for target in reds:
+            if target is not source:
+                assert pings(source, target.ip), f"{source.ip} -> {target.ip} on red"
+    assert [vm_rx(vm) for vm in blues] == before, "a red frame reached a blue VM"
+    for source, target in ((blues[0], blues[1]), (blues[2], blues[0])):
+        assert pings(source, target.ip)
+    vnis = {net["provider:segmentation_id"] for net in (red_net, blue_net)}
+    assert len(vnis) == 2
+
+
+def test_a_gre_network_spans_the_chassis(cloud, tenants):
+    tenant = tenants("gre")
+    network, _ = tenant.network("10.1.0.0/24", network_type="gre")
+    vms = [tenant.vm(network, chassis) for chassis in range(3)]
+    assert pings(vms[0], vms[1].ip) and pings(vms[1], vms[2].ip) and pings(vms[2], vms[0].ip)
+    key = network["provider:segmentation_id"]
+    table3 = flows(cloud.chassis[0].tun_bridge, 3)
+    assert any(f"tun_id={key:#x}" in line and n_packets(line) > 0 for line in table3)
+
+
+def capture(interface: str, seconds: float, action) -> list[str]:
+    """tcpdump -e on a wire while ``action`` runs; the link-level lines it saw."""
+    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, "icmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(0.5)
+    action()
+    time.sleep(seconds)
+    dump.terminate()
+    return [line for line in dump.communicate()[0].splitlines() if line.strip()]
+
+
+def test_a_vlan_provider_network_carries_its_vlan_on_the_wire_only(cloud, tenants):
+    tenant = tenants("provider")
+    filler, _ = tenant.network("10.2.9.0/24")
+    tenant.vm(filler, 0)  # e0 then has a local VLAN taken: its ids differ from e1's
+    network, _ = tenant.network("10.2.0.0/24", network_type="vlan",
+                                physical_network="physnet1", segmentation_id=100)
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    local = {tag(a.device), tag(b.device)}
+    assert 100 not in local and len(local) == 2, local
+    wire = capture(f"sw-{a.chassis.name}", 1.0, lambda: pings(a, b.ip))
+    assert wire and all("vlan 100" in line for line in wire), wire
+    assert pings(b, a.ip)
+
+
+def test_a_flat_network_is_untagged_on_the_wire(cloud, tenants):
+    tenant = tenants("flat")
+    network, _ = tenant.network("10.3.0.0/24", network_type="flat",
+                                physical_network="physnet1")
+    a, b = tenant.vm(network, 1), tenant.vm(network, 2)
+    wire = capture(f"sw-{b.chassis.name}", 1.0, lambda: pings(a, b.ip))
+    assert wire and not any("vlan" in line for line in wire), wire
+    assert all("ethertype IPv4" in line for line in wire)
+
+
+def test_arp_for_a_remote_vm_is_answered_on_the_local_chassis(cloud, tenants):
+    tenant = tenants("arp")
+    network, _ = tenant.network("10.4.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    sent_before = tunnel_tx(cloud, a.chassis)
+    reply = a.host.cmd(f"arping -c 3 -w 3 -I eth0 {b.ip}")
+    assert "3 packets received" in reply and b.mac in reply, reply
+    assert tunnel_tx(cloud, a.chassis) == sent_before, "an ARP frame left through a tunnel"
+    responder = [line for line in flows(a.chassis.tun_bridge, 21) if f"arp_tpa={b.ip}" in line]
+    assert len(responder) == 1 and n_packets(responder[0]) >= 3
+
+
+def test_a_remote_mac_is_learned_for_300_seconds(cloud, tenants):
+    tenant = tenants("learn")
+    network, _ = tenant.network("10.5.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(b, a.ip)
+    lvid = tag(a.device)
+    learned = [line for line in flows(a.chassis.tun_bridge, 20)
+               if "hard_timeout=300" in line and f"dl_dst={b.mac}" in line]
+    assert len(learned) == 1, flows(a.chassis.tun_bridge, 20)
+    tunnel = ofport(f"{a.chassis.name}-vx-{b.chassis.name}")
+    vni = network["provider:segmentation_id"]
+    assert re.search(rf"priority=1,vlan_tci=0x0*{lvid:x}/0x0fff,dl_dst={b.mac} "
+                     rf"actions=load:0->NXM_OF_VLAN_TCI\[\],load:{vni:#x}->NXM_NX_TUN_ID\[\],"
+                     rf"output:{tunnel}$", learned[0]), learned[0]
+
+
+def network_flows(bridge: str, vni: int) -> list[str]:
+    """A tunnel bridge's flows that match or set the network's VNI."""
+    return [line for line in flows(bridge)
+            if f"tun_id={vni:#x}" in line or f"{vni:#x}->tun_id" in line]
+
+
+def test_l2population_follows_the_first_and_last_port_of_a_chassis(cloud, tenants):
+    tenant = tenants("l2pop")
+    network, _ = tenant.network("10.6.0.0/24")
+    vni = network["provider:segmentation_id"]
+    e0, e1, e2 = cloud.chassis
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert network_flows(e2.tun_bridge, vni) == []
+    flood = lambda: [line for line in network_flows(e0.tun_bridge, vni)  # noqa: E731
+                     if "table=22" in line]
+    to_e1, to_e2 = (ofport(f"e0-vx-{c.name}") for c in (e1, e2))
+    assert flood()[0].endswith(f"output:{to_e1}")
+
+    sent_to_e2 = tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}")
+    a.host.cmd("arping -c 2 -w 2 -I eth0 10.6.0.250")  # nobody: flooded
+    assert tx_packets(e0.tun_bridge, f"e0-vx-{e1.name}") > 0
+    assert tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}") == sent_to_e2
+
+    c = tenant.vm(network, 2)
+    wait_until(lambda: f"output:{to_e2}" in flood()[0], what="e2 in e0's flood list")
+    assert pings(c, a.ip) and pings(c, b.ip)
+    cloud.destroy(c)
+    tenant.vms.remove(c)
+    wait_until(lambda: f"output:{to_e2}" not in flood()[0], what="e2 out of the flood list")
+    wait_until(lambda: network_flows(e2.tun_bridge, vni) == [], what="e2 forgets the net")
+
+
+def test_spoofed_arp_and_foreign_source_macs_are_dropped(cloud, tenants):
+    tenant = tenants("spoof")
+    network, _ = tenant.network("10.7.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 0)
+    assert pings(a, b.ip)
+    honest = a.host.cmd(f"arping -c 1 -w 2 -I eth0 {b.ip}")
+    assert "1 packets received" in honest, honest
+    a.host.cmd("ip addr add 10.7.0.99/24 dev eth0")
+    spoofed = a.host.cmd(f"arping -c 2 -w 2 -S 10.7.0.99 -I eth0 {b.ip}")
+    assert "2 packets transmitted, 0 packets received" in spoofed, spoofed
+
+    received = vm_rx(b)
+    a.host.cmd("ip neigh flush all; ip link set eth0 address 02:00:00:00:07:99")
+    assert silent(a, b.ip)
+    assert vm_rx(b) == received, "a frame with a foreign source MAC was delivered"
+    a.host.cmd(f"ip link set eth0 address {a.mac}")
+    assert pings(a, b.ip)
+
+
+def test_without_port_security_a_port_gets_no_anti_spoofing(cloud, tenants):
+    tenant = tenants("open")
+    network, _ = tenant.network("10.8.0.0/24")
+    a = tenant.vm(network, 0, port_security_enabled=False)
+    b = tenant.vm(network, 0)
+    in_port = lambda vm: f"in_port={ofport(vm.device)}"  # noqa: E731
+    assert not [line for line in flows(a.chassis.int_bridge) if in_port(a) in line]
+    assert [line for line in flows(b.chassis.int_bridge, 25) if in_port(b) in line]
+    a.host.cmd("ip link set eth0 address 02:00:00:00:08:99")
+    assert pings(a, b.ip)
+
+
+def test_unplugging_a_vm_removes_its_flows_everywhere_and_replugging_restores(cloud, tenants):
+    tenant = tenants("plug")
+    network, _ = tenant.network("10.9.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(a, b.ip)
+    port_flows = lambda: (  # noqa: E731
+        [line for line in flows(a.chassis.tun_bridge) if b.mac in line or b.ip + " " in line
+         or f"arp_tpa={b.ip}" in line and "priority=1" in line]
+        + [line for line in flows(b.chassis.int_bridge) if f"in_port={b_port}," in line
+           or line.endswith(f"in_port={b_port} actions=goto_table:25")])
+    b_port = ofport(b.device)
+    assert port_flows()
+    cloud.unplug(b)
+    wait_until(lambda: not [line for line in port_flows() if "hard_timeout" not in line],
+               what="b's flows gone")
+    assert tenant.api.get(f"/v2.0/ports/{b.port_id}")[1]["port"]["status"] == "DOWN"
+    assert silent(a, b.ip)
+    cloud.plug(b)
+    tenant.wait_wired(b)
+    assert pings(a, b.ip)
