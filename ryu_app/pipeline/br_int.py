@@ -47,7 +47,7 @@ def port_security_flows(ofport: int, addresses: Iterable[str | tuple[str, str]],
     # table 24: the ARP sender IP must be one of the port's addresses
     flows += [Flow(T.INT_ARP_SPOOF, 2,
                    match(in_port=ofport, eth_type=ETH_TYPE_ARP, arp_spa=address),
-                   (("goto", T.INT_MAC_SPOOF),)) for address in sorted(set(addresses))]
+                   (("goto", T.INT_MAC_SPOOF),)) for address in sorted(set(addresses), key=str)]
     # table 25: the source MAC must be one of the port's MACs; then on to NORMAL (60)
     flows += [Flow(T.INT_MAC_SPOOF, 2, match(in_port=ofport, eth_src=mac),
                    (("goto", T.INT_TRANSIENT),)) for mac in sorted(set(macs))]

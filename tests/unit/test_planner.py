@@ -1,0 +1,218 @@
+"""Given a model and a topology, each bridge gets exactly these flows (pure, no switch)."""
+import pytest
+
+from rest.attributes import RESOURCES, parse_body
+from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.segments import SegmentPools
+from ryu_app.model.store import Store
+from ryu_app.model.tenant import NetworkModel
+from ryu_app.pipeline import br_int, br_phys, br_tun
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.planner import BASE, Planner, device_group, network_group
+from ryu_app.reconciler import BridgeFlows
+from ryu_app.settings import parse_chassis
+from ryu_app.wiring import Wiring
+from topology.graph import Topology
+from topology.naming import classify
+
+CHASSIS = ("n0", "n1", "n2")
+IPS = {"n0": "172.31.0.10", "n1": "172.31.0.11", "n2": "172.31.0.12"}
+PATCH, INT_PHY, TUNNEL_BASE = 1, 2, 10   # ofports; tunnels: 10 + index of the remote
+
+
+def dpid(chassis: str, role: str) -> int:
+    return (CHASSIS.index(chassis) + 1) * 16 + ("int", "tun", "phys").index(role)
+
+
+def tunnel_ofport(remote: str, kind: str = "vxlan") -> int:
+    return TUNNEL_BASE + CHASSIS.index(remote) + (20 if kind == "gre" else 0)
+
+
+class Cloud:
+    def __init__(self, tmp_path):
+        self.topology = Topology([parse_chassis(
+            f"{c} tunnel_ip={IPS[c]} int_bridge={c}-int tun_bridge={c}-tun "
+            f"bridge_mappings=physnet1:{c}-eth1") for c in CHASSIS])
+        store = Store(str(tmp_path / "db.sqlite"))
+        segments = SegmentPools(tunnel_ranges={"vxlan": [(1001, 2000)], "gre": [(1, 100)]},
+                                vlan_ranges={"physnet1": [(100, 199)]}, flat_networks=("*",))
+        self.model = NetworkModel(store, segments, enabled_network_types=(
+            "local", "flat", "vlan", "vxlan", "gre"))
+        self.local_vlans = LocalVlans(store)
+        self.planner = Planner(self.model, self.topology, self.local_vlans)
+        self.sent: list[tuple[int, int]] = []   # (dpid, flow-mods)
+        self.tags: dict[str, int] = {}
+        self.wiring = Wiring(self.planner, send=lambda d, mods: self.sent.append((d, len(mods))),
+                             set_tag=self.tags.__setitem__)
+        self.model.listeners.append(self.wiring.model_changed)
+        for chassis in CHASSIS:
+            self._connect(chassis)
+
+    def _connect(self, c: str) -> None:
+        tunnels = [classify(f"{c}-{kind}-{r}", tunnel_ofport(r, kind), kind,
+                            {"remote_ip": IPS[r]})
+                   for r in CHASSIS if r != c for kind in ("vxlan", "gre")]
+        ports = {
+            "int": [classify(f"{c}-patch-tun", PATCH, "patch", {"peer": f"{c}-patch-int"}),
+                    classify(f"{c}-int-eth1", INT_PHY, "patch", {"peer": f"{c}-phy-eth1"})],
+            "tun": [classify(f"{c}-patch-int", PATCH, "patch", {"peer": f"{c}-patch-tun"}),
+                    *tunnels],
+            "phys": [classify(f"{c}-phy-eth1", PATCH, "patch", {"peer": f"{c}-int-eth1"})],
+        }
+        for role, suffix in (("int", "int"), ("tun", "tun"), ("phys", "eth1")):
+            bridge = self.topology.add_bridge(dpid(c, role), f"{c}-{suffix}", ports[role])
+            self.wiring.bridge_connected(bridge)
+            self.wiring.chassis_ports_changed(c)  # as the app does after each bridge
+
+    def create(self, kind: str, **values) -> dict:
+        """A resource as the API would create it, defaults included."""
+        parsed = parse_body(kind, RESOURCES[kind], {kind: values}, True)
+        return getattr(self.model, f"create_{kind}")(parsed)
+
+    def network(self, **provider) -> tuple[dict, dict]:
+        network = self.create("network", **{f"provider:{k}": v for k, v in provider.items()})
+        subnet = self.create("subnet", network_id=network["id"], ip_version=4,
+                             cidr="10.0.0.0/24")
+        return network, subnet
+
+    def vm(self, network: dict, chassis: str, ofport: int, **fields) -> dict:
+        port = self.create("port", network_id=network["id"], **fields)
+        device = classify("tap" + port["id"][:11], ofport)
+        self.topology.add_port(dpid(chassis, "int"), device)
+        self.model.bind_port(port["id"], chassis)
+        self.wiring.device_plugged(self.topology.bridges[dpid(chassis, "int")], device)
+        return self.model.records["port"][port["id"]]
+
+    def flows(self, chassis: str, role: str, group) -> set:
+        state: BridgeFlows = self.wiring.bridges[dpid(chassis, role)]
+        return {(f.table, f.priority, f.match, f.actions) for f in
+                state.groups.get(group, {}).values()}
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    return Cloud(tmp_path)
+
+
+def as_set(flows) -> set:
+    return {(f.table, f.priority, f.match, f.actions) for f in flows}
+
+
+def test_start_up_tables_of_each_role(cloud):
+    assert cloud.flows("n0", "int", BASE) == as_set(br_int.default_flows([INT_PHY]))
+    tunnels = [br_tun.tunnel_port_flow(tunnel_ofport(r, kind), kind)
+               for r in ("n1", "n2") for kind in ("vxlan", "gre")]
+    assert cloud.flows("n0", "tun", BASE) == as_set(br_tun.default_flows(PATCH) + tunnels)
+    assert cloud.flows("n0", "phys", BASE) == as_set(br_phys.default_flows(PATCH))
+
+
+def test_a_vxlan_network_on_two_of_three_chassis(cloud):
+    network, _ = cloud.network()
+    a = cloud.vm(network, "n0", 5)
+    b = cloud.vm(network, "n1", 5)
+    group, vni = network_group(network["id"]), network["provider:segmentation_id"]
+    lvid = cloud.local_vlans.get("n0", network["id"])
+    expected = br_tun.segment_flows(br_tun.TunnelSegment(
+        lvid=lvid, segmentation_id=vni, tunnel_type="vxlan",
+        flood_ports=(tunnel_ofport("n1"),),
+        remote_macs=((b["mac_address"], tunnel_ofport("n1")),),
+        remote_ips=((b["fixed_ips"][0]["ip_address"], b["mac_address"]),)))
+    assert cloud.flows("n0", "tun", group) == as_set(expected)
+    assert cloud.flows("n2", "tun", group) == set()       # l2pop: n2 has no port there
+    assert cloud.local_vlans.get("n2", network["id"]) is None
+    assert cloud.flows("n0", "int", group) == set()       # tunnels need nothing on br-int
+    assert cloud.tags["tap" + a["id"][:11]] == lvid
+
+
+def test_a_vm_port_is_held_to_its_addresses(cloud):
+    network, _ = cloud.network()
+    port = cloud.vm(network, "n0", 5, allowed_address_pairs=[
+        {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
+    got = cloud.flows("n0", "int", device_group("tap" + port["id"][:11]))
+    assert got == as_set(br_int.port_security_flows(
+        5, [port["fixed_ips"][0]["ip_address"], ("10.0.0.128", "255.255.255.128")],
+        [port["mac_address"], "fa:16:3e:00:00:99"]))
+    spa = {dict(m)["arp_spa"] for table, _, m, _ in got if table == T.INT_ARP_SPOOF}
+    assert spa == {port["fixed_ips"][0]["ip_address"], ("10.0.0.128", "255.255.255.128")}
+
+
+def test_port_security_off_means_no_anti_spoofing(cloud):
+    network, _ = cloud.network()
+    port = cloud.vm(network, "n0", 5, port_security_enabled=False)
+    assert cloud.flows("n0", "int", device_group("tap" + port["id"][:11])) == set()
+
+
+def test_a_device_naming_no_bound_port_is_dead(cloud):
+    device = classify("tap0123456789a", 9)
+    cloud.topology.add_port(dpid("n1", "int"), device)
+    cloud.wiring.device_plugged(cloud.topology.bridges[dpid("n1", "int")], device)
+    assert cloud.flows("n1", "int", device_group(device.name)) == {
+        (T.INT_LOCAL_SWITCHING, 2, (("in_port", 9),), ())}
+    assert cloud.tags[device.name] == T.DEAD_VLAN
+
+
+@pytest.mark.parametrize("segmentation_id", [100, None])
+def test_a_provider_network_is_translated_between_local_and_physical_vlan(
+        cloud, segmentation_id):
+    provider = {"network_type": "vlan" if segmentation_id else "flat",
+                "physical_network": "physnet1"}
+    if segmentation_id:
+        provider["segmentation_id"] = segmentation_id
+    network, _ = cloud.network(**provider)
+    cloud.vm(network, "n1", 5)
+    lvid, group = cloud.local_vlans.get("n1", network["id"]), network_group(network["id"])
+    assert cloud.flows("n1", "int", group) == as_set(
+        [br_int.provider_in_flow(INT_PHY, segmentation_id, lvid)])
+    assert cloud.flows("n1", "phys", group) == as_set(
+        [br_phys.provider_out_flow(PATCH, lvid, segmentation_id)])
+    assert cloud.flows("n1", "tun", group) == set()
+    assert cloud.flows("n0", "phys", group) == set()
+
+
+def test_a_local_network_stays_on_its_chassis(cloud):
+    network, _ = cloud.network(network_type="local")
+    cloud.vm(network, "n0", 5)
+    cloud.vm(network, "n1", 5)
+    group = network_group(network["id"])
+    for chassis in ("n0", "n1"):
+        for role in ("int", "tun", "phys"):
+            assert cloud.flows(chassis, role, group) == set()
+
+
+def test_the_last_port_frees_the_local_vlan_and_the_flows(cloud):
+    network, _ = cloud.network()
+    a = cloud.vm(network, "n0", 5)
+    cloud.vm(network, "n1", 5)
+    cloud.model.unbind_port(a["id"])
+    assert cloud.local_vlans.get("n0", network["id"]) is None
+    group = network_group(network["id"])
+    assert cloud.flows("n0", "tun", group) == set()
+    assert not any(t == T.TUN_FLOOD_TO_TUN for t, *_ in cloud.flows("n1", "tun", group))
+
+
+def test_local_vlans_survive_a_restart_and_are_per_chassis(cloud, tmp_path):
+    first, _ = cloud.network()
+    second, _ = cloud.network(network_type="gre")
+    cloud.vm(first, "n0", 5)
+    cloud.vm(second, "n0", 6)
+    cloud.vm(second, "n1", 5)
+    ids = {(c, n["id"]): cloud.local_vlans.get(c, n["id"]) for c in ("n0", "n1")
+           for n in (first, second)}
+    assert ids[("n0", first["id"])] != ids[("n0", second["id"])]
+    assert ids[("n1", second["id"])] == 1                  # n1's own numbering
+    reopened = LocalVlans(Store(str(tmp_path / "db.sqlite")))
+    assert {key: reopened.get(*key) for key in ids} == ids
+
+
+def test_a_port_event_touches_only_the_chassis_sharing_its_network(cloud):
+    shared, _ = cloud.network()
+    other, _ = cloud.network()
+    cloud.vm(other, "n2", 7)         # n2 serves another network only
+    cloud.vm(shared, "n0", 5)
+    cloud.sent.clear()
+    cloud.vm(shared, "n1", 5)
+    touched = {d for d, count in cloud.sent if count}
+    assert touched == {dpid("n0", "tun"), dpid("n1", "tun"), dpid("n1", "int")}
+    # n0 learns n1's port (unicast, ARP) and floods to it; n1 gets the whole network
+    per_bridge = {d: count for d, count in cloud.sent if count}
+    assert per_bridge[dpid("n0", "tun")] == 3
