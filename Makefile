@@ -47,6 +47,7 @@ unit:
 
 bench: ovs
 	$(PY) -m tests.bench.rest_ports
+	$(PY) -m tests.bench.wiring
 
 run: ovs
 	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app
