@@ -198,3 +198,30 @@ def test_unplugging_a_vm_removes_its_flows_everywhere_and_replugging_restores(cl
     cloud.plug(b)
     tenant.wait_wired(b)
     assert pings(a, b.ip)
+
+
+def cookies(bridge: str) -> set[str]:
+    return {re.search(r"cookie=(0x[0-9a-f]+)", line).group(1) for line in flows(bridge)}
+
+
+def test_a_controller_restart_keeps_traffic_tags_and_sweeps_old_flows(cloud, tenants):
+    tenant = tenants("restart")
+    network, _ = tenant.network("10.10.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 2)
+    assert pings(a, b.ip)
+    bridges = [name for chassis in cloud.chassis for name in chassis.bridges]
+    old = {bridge: cookies(bridge) for bridge in bridges}
+    assert all(len(found) == 1 for found in old.values()), old
+    tags = (tag(a.device), tag(b.device))
+    a.host.cmd(f"ping -q -i 0.05 -c 100 {b.ip} > /tmp/restart-ping.txt 2>&1 &")
+
+    cloud.controller.kill()
+    cloud.controller.start()
+    wait_until(lambda: all(cookies(bridge) and not cookies(bridge) & old[bridge]
+                           for bridge in bridges), timeout=30, what="old cookies swept")
+    assert all(len(cookies(bridge)) == 1 for bridge in bridges)
+    a.host.cmd("wait")
+    summary = a.host.cmd("cat /tmp/restart-ping.txt")
+    assert " 0% packet loss" in summary, summary
+    assert (tag(a.device), tag(b.device)) == tags
+    assert pings(a, b.ip)
