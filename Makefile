@@ -52,6 +52,10 @@ bench: ovs
 run: ovs
 	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app
 
+# Three emulated chassis, two tenants' VMs, and the Mininet CLI (see mininet/demo.py).
+demo: ovs
+	$(PY) mininet/demo.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -210,9 +210,9 @@ class Cloud:
         host = Host("vm" + port_id[:8])
         host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                  "net.ipv6.conf.default.disable_ipv6=1")
-        Link(host, self._root, intfName1="eth0", intfName2=device)
-        host.cmd(f"ip link set eth0 address {mac} && ip addr add {ip}/{prefix_len} dev eth0"
-                 " && ip link set eth0 up")
+        eth0 = Link(host, self._root, intfName1="eth0", intfName2=device).intf1
+        eth0.setMAC(mac)
+        eth0.setIP(ip, prefix_len)  # through Mininet, so that its CLI knows the address
         if gateway:
             host.cmd(f"ip route add default via {gateway}")
         # The device's own kernel stack stays quiet (no IPv6 ND/MLD), so that what a VM

@@ -14,7 +14,7 @@ import cloud as emulation  # noqa: E402  (mininet/ is a directory of modules, no
 def cloud(ovs):
     """Three emulated chassis (int, tun, physnet1 bridges, VXLAN and GRE mesh) and a
     controller that knows them."""
-    fabric = emulation.Cloud(3, of_port=0, prefix="e")
+    fabric = emulation.Cloud(3, of_port=0, prefix="e", net="172.29")
     ctl = Controller(chassis=fabric.config_lines())
     fabric.of_port = ctl.of_port
     ctl.start()
