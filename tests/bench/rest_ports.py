@@ -7,13 +7,12 @@ keep-alive clients, and prints throughput and latency percentiles.  Run with
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import threading
 import time
 
+from tests.bench import machine
 from tests.harness import Api, Controller
 
 
@@ -66,8 +65,7 @@ def main() -> None:
     parser.add_argument("--ports", type=int, default=10000)
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(machine())
     print(f"{'sqlite synchronous':>18} {'ports':>6} {'clients':>7} {'creates/s':>10} "
           f"{'p50 ms':>7} {'p99 ms':>7} {'max ms':>7}")
     for synchronous in ("NORMAL", "FULL"):

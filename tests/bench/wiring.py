@@ -13,14 +13,13 @@ with the size of the cloud.  Run with `make bench`.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 
+from tests.bench import machine
 from tests.harness import ROOT, Controller
 
 sys.path.insert(0, str(ROOT / "mininet"))
@@ -81,8 +80,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="3,8")
     parser.add_argument("--rounds", type=int, default=24)
     args = parser.parse_args()
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")
+    print(machine())
     print(f"{'chassis':>7} {'network':>7} {'events':>6} {'end-to-end ms':>14} {'p90':>6} "
           f"{'controller ms':>14} {'flow-mods':>9} {'bridges':>7}")
     for size in (int(s) for s in args.sizes.split(",")):
