@@ -28,7 +28,7 @@ def build_chassis(name: str, remote_ips: list[str], of_port: int) -> None:
     int_br, tun_br, phys_br = f"{name}-int", f"{name}-tun", f"{name}-eth1"
     for bridge in (int_br, tun_br, phys_br):
         vsctl("--may-exist", "add-br", bridge, "--", "set", "bridge", bridge,
-              "datapath_type=netdev", "fail_mode=secure", "protocols=OpenFlow13")
+              "datapath_type=netdev", "protocols=OpenFlow13")  # the controller secures them
     args = patch(int_br, f"{name}-patch-tun", f"{name}-patch-int")
     args += patch(tun_br, f"{name}-patch-int", f"{name}-patch-tun")
     args += patch(int_br, f"{name}-int-eth1", f"{name}-phy-eth1")
@@ -78,6 +78,13 @@ def test_bridges_are_identified_by_chassis_and_role(fabric):
         "t1/t1-tun": ("tun", None), "t1/t1-eth1": ("phys", "physnet1")}
     chassis = {n["id"]: n["tunnel_ip"] for n in topo["nodes"] if n["kind"] == "chassis"}
     assert chassis == {"t0": "172.31.9.10", "t1": "172.31.9.11", "t2": "172.31.9.12"}
+
+
+def test_managed_bridges_are_set_to_fail_secure(fabric):
+    bridges = ("t0-int", "t0-tun", "t0-eth1", "t1-int", "t1-tun", "t1-eth1")
+    fabric.wait_for(lambda: all(vsctl("get", "bridge", b, "fail_mode").strip() == "secure"
+                                for b in bridges))
+    assert vsctl("get", "bridge", "t-physw", "fail_mode").strip() == "[]"  # not ours
 
 
 def test_patch_tunnel_and_physical_links(fabric):
@@ -132,7 +139,7 @@ def test_tap_device_binds_and_unbinds_its_port(fabric):
     fabric.wait_for(lambda: port_status(fabric, port["id"]) == ("DOWN", "t1"))
 
 
-def test_device_naming_no_known_port_is_ignored_and_logged(fabric):
+def test_device_naming_no_known_port_is_logged_and_dead(fabric):
     api = fabric.api
     net = api.create("network")
     port = api.create("port", network_id=net["id"])
@@ -141,6 +148,8 @@ def test_device_naming_no_known_port_is_ignored_and_logged(fabric):
     vsctl("add-port", "t0-int", tap, "--", "set", "interface", tap, "type=internal")
     try:
         fabric.wait_for(lambda: f"device {tap} on t0 names no known port" in fabric.log())
+        # ... and it is put in the dead VLAN, so it can neither send nor receive
+        fabric.wait_for(lambda: vsctl("get", "port", tap, "tag").strip() == "4095")
         assert api.get(f"/v2.0/ports/{port['id']}")[0] == 404
     finally:
         subprocess.run(["ovs-vsctl", "--if-exists", "del-port", "t0-int", tap], check=False)
