@@ -3,8 +3,9 @@
 Starts ryu-manager (its log and database under a temporary directory), builds
 three chassis with mininet/cloud.py, creates over REST two tenants' VXLAN
 networks with the same CIDR, boots red VMs on all three chassis and blue VMs on
-two, and opens the Mininet CLI (try ``pingall``: red reaches red, blue reaches
-blue, and nothing crosses).  ``--no-cli`` prints the VMs and each bridge's flows
+two; red has a second network (10.1.0.0/24, a VM on n2) behind a distributed
+router.  Then it opens the Mininet CLI (try ``pingall``: red reaches red, also
+across the router, blue reaches blue, and nothing crosses).  ``--no-cli`` prints the VMs and each bridge's flows
 instead, which is how the README's walk-through was made.
 """
 from __future__ import annotations
@@ -34,16 +35,38 @@ def demo_mac(tenant: int, chassis: int) -> str:
 
 def populate(api, fabric: emulation.Cloud) -> list[tuple[str, emulation.Vm]]:
     vms = []
+    subnets = {}
     for number, (project, placement) in enumerate(TENANTS.items()):
         network = api.create("network", name=f"{project}-net", project_id=project)
-        api.create("subnet", network_id=network["id"], cidr="10.0.0.0/24", ip_version=4,
-                   project_id=project, name=f"{project}-subnet")
+        subnets[project] = api.create("subnet", network_id=network["id"], cidr="10.0.0.0/24",
+                                      ip_version=4, project_id=project, name=f"{project}-subnet")
         for chassis in placement:
             port = api.create("port", network_id=network["id"], project_id=project,
                               name=f"{project}-vm{chassis}",
                               mac_address=demo_mac(number, chassis))
-            vms.append((project, fabric.boot(port, fabric.chassis[chassis])))
+            vms.append((project, fabric.boot(port, fabric.chassis[chassis],
+                                             gateway="10.0.0.1")))
+    vms.append(("red", route_red(api, fabric, subnets["red"])))
     return vms
+
+
+def route_red(api, fabric: emulation.Cloud, red_subnet: dict) -> emulation.Vm:
+    """Red's second network, 10.1.0.0/24, joined to the first by a distributed router
+    (interfaces with fixed MACs too), with a VM on n2."""
+    network = api.create("network", name="red-db", project_id="red")
+    subnet = api.create("subnet", network_id=network["id"], cidr="10.1.0.0/24", ip_version=4,
+                        project_id="red", name="red-db-subnet")
+    router = api.create("router", name="red-router", project_id="red")
+    for number, joined in enumerate((red_subnet, subnet)):
+        interface = api.create("port", network_id=joined["network_id"], project_id="red",
+                               mac_address=f"fa:16:3e:00:0a:{number:02x}",
+                               fixed_ips=[{"subnet_id": joined["id"],
+                                           "ip_address": joined["gateway_ip"]}])
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                {"port_id": interface["id"]})
+    port = api.create("port", network_id=network["id"], project_id="red", name="red-db-vm2",
+                      mac_address=demo_mac(2, 2))
+    return fabric.boot(port, fabric.chassis[2], gateway="10.1.0.1")
 
 
 def show(vms: list[tuple[str, emulation.Vm]]) -> None:
@@ -81,6 +104,7 @@ def main() -> None:
         show(placed)
         if args.no_cli:
             vms[0].host.cmd(f"ping -c1 -W1 {vms[1].ip}")  # something learned in table 20
+            vms[0].host.cmd(f"ping -c1 -W1 {vms[-1].ip}")  # and routed
             dump_flows(fabric)
             return
         net = Mininet(topo=None, build=False, controller=None)

@@ -20,6 +20,7 @@ from rest.api import NeutronApi
 from ryu_app import config, ofmsg
 from ryu_app.binding import PortBinder
 from ryu_app.confirmations import Confirmations, Event
+from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
@@ -68,14 +69,18 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.topology = Topology(settings.chassis)
         self.ovsdb = Ovsdb(settings.ovsdb_connection)
         self.binder = PortBinder(self.model)
-        self.wiring = Wiring(Planner(self.model, self.topology, LocalVlans(store)),
+        self.dvr_macs = DvrMacs(store, settings.dvr_base_mac)
+        for chassis in self.topology.chassis:
+            self.dvr_macs.ensure(chassis)
+        self.wiring = Wiring(Planner(self.model, self.topology, LocalVlans(store),
+                                     self.dvr_macs),
                              send=self._send_flow_mods, set_tag=self._set_port_tag)
         self.model.listeners.append(self.wiring.model_changed)
         self.confirmations = Confirmations()
         self._event: Event | None = None
         self._datapaths: dict[int, object] = {}
         self._port_desc: dict[int, list] = {}
-        self.api = NeutronApi(self.model, self.topology.agents,
+        self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
                               {"topology": self.topology.to_json,
                                "wiring": self.confirmations.view})
         kwargs["wsgi"].register(NeutronRestShim, {HANDLER_KEY: self._http})

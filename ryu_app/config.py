@@ -30,6 +30,8 @@ OPTS = [
                help="Project owning resources created without a project (no-auth mode)."),
     cfg.BoolOpt("router_distributed", default=True, help="New routers are distributed (DVR)."),
     cfg.IntOpt("global_physnet_mtu", default=1500, min=68, help="MTU of the underlay."),
+    cfg.StrOpt("dvr_base_mac", default=DEFAULTS["dvr_base_mac"].default,
+               help="Each chassis' DVR MAC is taken from here upwards (and kept)."),
     cfg.StrOpt("ovsdb_connection", default=DEFAULTS["ovsdb_connection"].default,
                help="OVSDB server of the hypervisors (unix:PATH or tcp:IP:PORT)."),
     cfg.MultiStrOpt("chassis", default=[],
@@ -59,4 +61,5 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         type_drivers=group.type_drivers, tenant_network_types=group.tenant_network_types,
         flat_networks=group.flat_networks, default_project_id=group.default_project_id,
         router_distributed=group.router_distributed,
-        global_physnet_mtu=group.global_physnet_mtu, ovsdb_connection=group.ovsdb_connection)
+        global_physnet_mtu=group.global_physnet_mtu, ovsdb_connection=group.ovsdb_connection,
+        dvr_base_mac=group.dvr_base_mac)

@@ -51,6 +51,8 @@ def _action(datapath: Datapath, action: tuple, cookie: int):
         return parser.OFPActionOutput(port, 0)
     if kind == "pop_vlan":
         return parser.OFPActionPopVlan()
+    if kind == "dec_ttl":
+        return parser.OFPActionDecNwTtl()
     if kind == "push_vlan":
         return parser.OFPActionPushVlan(args[0])
     if kind == "set_field":

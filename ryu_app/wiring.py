@@ -89,27 +89,34 @@ class Wiring:
     def model_changed(self, kind: str, old: dict | None, new: dict | None) -> None:
         """A NetworkModel listener."""
         if kind == "network":
-            self.network_changed((old or new)["id"])
+            self.networks_changed({(old or new)["id"]})
         elif kind == "port":
-            for network_id in {port["network_id"] for port in (old, new) if port}:
-                self.network_changed(network_id)
+            self.networks_changed(set().union(*(self.planner.affected_networks(port)
+                                                for port in (old, new) if port)))
             for port in (old, new):
                 if port is not None:
                     self._port_devices_changed(port)
 
-    def network_changed(self, network_id: str) -> None:
-        """Give the network a local VLAN where it has ports and free it where it has none
-        left, then recompute its flows on every chassis that had or has it (l2pop)."""
-        hosting = set(self.planner.ports_by_chassis(network_id))
+    def networks_changed(self, network_ids: set[str]) -> None:
+        """Give each network a local VLAN where it is hosted and free it where it is not any
+        more, then recompute its flows on every chassis that had or has it (l2pop).  All
+        VLANs first: a routed network's flows use the local VLANs of the others."""
+        touched = {network_id: self._sync_local_vlans(network_id) for network_id in network_ids}
+        for network_id, chassis_set in touched.items():
+            for chassis in chassis_set:
+                for bridge in self.topology.bridges_of(chassis):
+                    self._update(bridge, network_group(network_id),
+                                 self.planner.network_flows(bridge, network_id))
+
+    def _sync_local_vlans(self, network_id: str) -> set[str]:
+        hosting = self.planner.hosting_chassis(network_id)
+        before = self._wired_chassis(network_id)
         for chassis in self.topology.chassis:
             if chassis in hosting:
                 self.local_vlans.ensure(chassis, network_id)
-        for chassis in self._wired_chassis(network_id) | hosting:
-            if chassis not in hosting:
+            elif chassis in before:
                 self.local_vlans.release(chassis, network_id)
-            for bridge in self.topology.bridges_of(chassis):
-                self._update(bridge, network_group(network_id),
-                             self.planner.network_flows(bridge, network_id))
+        return before | hosting
 
     def _wired_chassis(self, network_id: str) -> set[str]:
         """Chassis whose bridges hold flows of the network, or keep a local VLAN for it."""

@@ -213,8 +213,9 @@ class Topology:
 
     # ---------------------------------------------------------------- views
 
-    def agents(self) -> list[dict]:
+    def agents(self, dvr_macs: dict[str, str] | None = None) -> list[dict]:
         """One 'Open vSwitch agent' per chassis, as `GET /v2.0/agents` shows them."""
+        dvr_macs = dvr_macs or {}
         return [{
             "id": agent_id(spec.name), "agent_type": "Open vSwitch agent",
             "binary": "neutron-openvswitch-agent", "host": spec.name,
@@ -226,6 +227,7 @@ class Topology:
                 "integration_bridge": spec.int_bridge, "tunnel_bridge": spec.tun_bridge,
                 "l2_population": True, "arp_responder_enabled": True,
                 "enable_distributed_routing": True,
+                "dvr_mac_address": dvr_macs.get(spec.name),
             },
         } for spec in self.chassis.values()]
 

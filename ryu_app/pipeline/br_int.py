@@ -4,9 +4,11 @@ from __future__ import annotations
 from typing import Iterable
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, match, vlan
+from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
+                                    match, vlan)
 
 NORMAL = ("output", "normal")
+ETH_TYPE_IP = 0x0800
 
 
 def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
@@ -33,16 +35,27 @@ def dead_port_flow(ofport: int) -> Flow:
     return Flow(T.INT_LOCAL_SWITCHING, 2, match(in_port=ofport))
 
 
-def port_security_flows(ofport: int, addresses: Iterable[str | tuple[str, str]],
+def _mark_local_vlan(lvid: int) -> tuple:
+    return ("set_field", T.LOCAL_VLAN_REG, lvid)
+
+
+def open_port_flow(ofport: int, lvid: int) -> Flow:
+    """Table 0: a port without port security goes straight on (60), its network noted."""
+    return Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport),
+                (_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)))
+
+
+def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[str, str]],
                         macs: Iterable[str]) -> list[Flow]:
     """Tables 0, 24, 25: a VM may send ARP only for its own addresses, frames only from
     its own MACs.  An address is an IP or an (IP, mask) pair, from fixed IPs and
-    allowed address pairs."""
+    allowed address pairs.  Table 0 also notes the port's local VLAN (for DVR in 60)."""
     flows = [
         # table 0: ARP first goes through the SPA check (24), everything through the MAC check
         Flow(T.INT_LOCAL_SWITCHING, 10, match(in_port=ofport, eth_type=ETH_TYPE_ARP),
-             (("goto", T.INT_ARP_SPOOF),)),
-        Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport), (("goto", T.INT_MAC_SPOOF),)),
+             (_mark_local_vlan(lvid), ("goto", T.INT_ARP_SPOOF))),
+        Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport),
+             (_mark_local_vlan(lvid), ("goto", T.INT_MAC_SPOOF))),
     ]
     # table 24: the ARP sender IP must be one of the port's addresses
     flows += [Flow(T.INT_ARP_SPOOF, 2,
@@ -63,3 +76,50 @@ def provider_in_flow(int_phy: int, segmentation_id: int | None, lvid: int) -> Fl
                      ("goto", T.INT_TRANSIENT)))
     return Flow(T.INT_LOCAL_SWITCHING, 3, match(in_port=int_phy, vlan_vid=vlan(segmentation_id)),
                 (("set_field", "vlan_vid", vlan(lvid)), ("goto", T.INT_TRANSIENT)))
+
+
+def dvr_default_flows(patch_tun: int | None, int_phy_ports: Iterable[int],
+                      remote_dvr_macs: Iterable[str]) -> list[Flow]:
+    """Tables 0, 1, 2: frames another chassis routed (its DVR MAC as source) go to the
+    DVR tables, 1 from tunnels and 2 from physical networks; what they do not know, drops."""
+    flows = [Flow(T.INT_DVR_TO_SRC_MAC, 1), Flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL, 1)]
+    for mac in remote_dvr_macs:
+        if patch_tun is not None:
+            flows.append(Flow(T.INT_LOCAL_SWITCHING, 4, match(in_port=patch_tun, eth_src=mac),
+                              (("goto", T.INT_DVR_TO_SRC_MAC),)))
+        flows += [Flow(T.INT_LOCAL_SWITCHING, 4, match(in_port=port, eth_src=mac),
+                       (("goto", T.INT_DVR_TO_SRC_MAC_PHYSICAL),)) for port in int_phy_ports]
+    return flows
+
+
+def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
+    """Table 60: a VM's ARP for its gateway is answered on its own chassis."""
+    return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=gateway_ip,
+                                           **{T.LOCAL_VLAN_REG: lvid}),
+                arp_reply(gateway_ip, gateway_mac))
+
+
+def route_flow(lvid: int, gateway_mac: str, destination_ip: str, out_gateway_mac: str,
+               destination_mac: str, delivery: tuple) -> Flow:
+    """Table 60, DVR on the source chassis: an IPv4 frame sent to the gateway for a VM
+    of another subnet of the router: TTL - 1, gateway -> VM MACs, then ``delivery``."""
+    return Flow(T.INT_TRANSIENT, 25,
+                match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_dst=destination_ip,
+                      **{T.LOCAL_VLAN_REG: lvid}),
+                (("dec_ttl",), ("set_field", "eth_src", out_gateway_mac),
+                 ("set_field", "eth_dst", destination_mac), *delivery))
+
+
+def unrouted_drop_flow(lvid: int, gateway_mac: str) -> Flow:
+    """Table 60: what a VM sends to the gateway that the router does not know is dropped,
+    never flooded."""
+    return Flow(T.INT_TRANSIENT, 21, match(eth_dst=gateway_mac, **{T.LOCAL_VLAN_REG: lvid}))
+
+
+def dvr_delivery_flow(table: int, vid: int | None, mac: str, gateway_mac: str,
+                      ofport: int) -> Flow:
+    """Tables 1/2: a frame another chassis routed to a local VM (in VLAN ``vid``, None for
+    untagged) gets its gateway's MAC back as source and goes straight to the VM's port."""
+    untag = () if vid is None else (("pop_vlan",),)
+    return Flow(table, 20, match(vlan_vid=OFPVID_NONE if vid is None else vlan(vid), eth_dst=mac),
+                (("set_field", "eth_src", gateway_mac), *untag, ("output", ofport)))

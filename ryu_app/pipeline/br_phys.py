@@ -15,10 +15,25 @@ def default_flows(phy_int: int) -> list[Flow]:
     ]
 
 
+def _to_physical(segmentation_id: int | None) -> tuple:
+    return (("pop_vlan",) if segmentation_id is None
+            else ("set_field", "vlan_vid", vlan(segmentation_id)))
+
+
 def provider_out_flow(phy_int: int, lvid: int, segmentation_id: int | None) -> Flow:
     """Table 0: a network's frames from phy-br-X leave with its physical VLAN
     (mod_vlan_vid:S), or untagged for a flat network."""
-    rewrite = (("pop_vlan",) if segmentation_id is None
-               else ("set_field", "vlan_vid", vlan(segmentation_id)))
     return Flow(T.PHYS_LOCAL_SWITCHING, 4, match(in_port=phy_int, vlan_vid=vlan(lvid)),
-                (rewrite, NORMAL))
+                (_to_physical(segmentation_id), NORMAL))
+
+
+def dvr_interface_flows(phy_int: int, lvid: int, segmentation_id: int | None,
+                        gateway_mac: str, dvr_mac: str) -> list[Flow]:
+    """Table 0, on a routed network: frames to the gateway MAC never leave the chassis, and
+    routed frames leave with this chassis' DVR MAC as source, not the gateway's."""
+    on_network = {"in_port": phy_int, "vlan_vid": vlan(lvid)}
+    return [
+        Flow(T.PHYS_LOCAL_SWITCHING, 5, match(eth_dst=gateway_mac, **on_network)),
+        Flow(T.PHYS_LOCAL_SWITCHING, 5, match(eth_src=gateway_mac, **on_network),
+             (("set_field", "eth_src", dvr_mac), _to_physical(segmentation_id), NORMAL)),
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import ETH_TYPE_8021Q, ETH_TYPE_ARP, Flow, match, vlan
+from ryu_app.pipeline.flow import ETH_TYPE_8021Q, ETH_TYPE_ARP, Flow, arp_reply, match, vlan
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 # Seed 001's learn(): remember which tunnel a remote MAC came from, for 300 s.  It reads
@@ -33,12 +33,14 @@ class TunnelSegment:
     remote_ips: tuple[tuple[str, str], ...] = ()   # ARP responder: (IP, MAC)
 
 
-def default_flows(patch_int: int) -> list[Flow]:
-    """Tables 0, 2, 3, 4, 10, 20, 21, 22 at start-up: the skeleton every network uses."""
+def default_flows(patch_int: int, remote_dvr_macs: tuple[str, ...] = ()) -> list[Flow]:
+    """Tables 0-22 at start-up, in DVR mode: the skeleton every network uses."""
     return [
-        # table 0: from br-int -> 2; the rest (unknown tunnels) dropped
-        Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=patch_int), (("goto", T.TUN_PATCH_LV_TO_TUN),)),
+        # table 0: from br-int -> DVR egress (1); the rest (unknown tunnels) dropped
+        Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=patch_int), (("goto", T.TUN_DVR_PROCESS),)),
         Flow(T.TUN_LOCAL_SWITCHING, 0),
+        # table 1: what no router interface claims goes on as it is
+        Flow(T.TUN_DVR_PROCESS, 0, (), (("goto", T.TUN_PATCH_LV_TO_TUN),)),
         # table 2: broadcast ARP -> responder 21, unicast -> 20, multicast/broadcast -> 22
         Flow(T.TUN_PATCH_LV_TO_TUN, 1, match(eth_type=ETH_TYPE_ARP, eth_dst=BROADCAST),
              (("goto", T.TUN_ARP_RESPONDER),)),
@@ -51,6 +53,10 @@ def default_flows(patch_int: int) -> list[Flow]:
         # tables 3/4: unknown tunnel ids dropped
         Flow(T.TUN_GRE_TO_LV, 0),
         Flow(T.TUN_VXLAN_TO_LV, 0),
+        # table 9: frames routed by another chassis (its DVR MAC) are not learned
+        Flow(T.TUN_DVR_NOT_LEARN, 0, (), (("goto", T.TUN_LEARN_FROM_TUN),)),
+        *(Flow(T.TUN_DVR_NOT_LEARN, 1, match(eth_src=mac), (("output", patch_int),))
+          for mac in remote_dvr_macs),
         # table 10: learn the source MAC's tunnel, then hand the frame to br-int
         Flow(T.TUN_LEARN_FROM_TUN, 1, (), (LEARN_REMOTE_MAC, ("output", patch_int))),
         # tables 20/21: unknown unicast and unanswered ARP are flooded; 22 drops the rest
@@ -81,11 +87,11 @@ def _to_tunnel(segment: TunnelSegment) -> tuple:
 
 
 def _tunnel_to_local_vlan(segment: TunnelSegment) -> Flow:
-    """Tables 3/4: tun_id=S -> tag with the local VLAN, go learn (10)."""
+    """Tables 3/4: tun_id=S -> tag with the local VLAN, on to learning (via DVR's 9)."""
     return Flow(T.TUN_TO_LV[segment.tunnel_type], 1,
                 match(tunnel_id=segment.segmentation_id),
                 (("push_vlan", ETH_TYPE_8021Q), ("set_field", "vlan_vid", vlan(segment.lvid)),
-                 ("goto", T.TUN_LEARN_FROM_TUN)))
+                 ("goto", T.TUN_DVR_NOT_LEARN)))
 
 
 def _flood(segment: TunnelSegment) -> Flow:
@@ -105,7 +111,14 @@ def _arp_response(segment: TunnelSegment, ip: str, mac: str) -> Flow:
     """Table 21: answer 'who has IP' with MAC in place and send it back to br-int."""
     return Flow(T.TUN_ARP_RESPONDER, 1,
                 match(eth_type=ETH_TYPE_ARP, vlan_vid=vlan(segment.lvid), arp_tpa=ip),
-                (("set_field", "arp_op", 2), ("move", "arp_sha", "arp_tha"),
-                 ("move", "arp_spa", "arp_tpa"), ("set_field", "arp_sha", mac),
-                 ("set_field", "arp_spa", ip), ("move", "eth_src", "eth_dst"),
-                 ("set_field", "eth_src", mac), ("output", "in_port")))
+                arp_reply(ip, mac))
+
+
+def dvr_interface_flows(lvid: int, gateway_mac: str, dvr_mac: str) -> list[Flow]:
+    """Table 1: on a routed network, frames to the gateway MAC never leave the chassis, and
+    routed frames leave with this chassis' DVR MAC instead of the gateway's as source."""
+    return [
+        Flow(T.TUN_DVR_PROCESS, 2, match(vlan_vid=vlan(lvid), eth_dst=gateway_mac)),
+        Flow(T.TUN_DVR_PROCESS, 1, match(vlan_vid=vlan(lvid), eth_src=gateway_mac),
+             (("set_field", "eth_src", dvr_mac), ("goto", T.TUN_PATCH_LV_TO_TUN))),
+    ]

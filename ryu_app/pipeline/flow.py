@@ -33,3 +33,12 @@ class Flow:
     def key(self) -> tuple:
         """What identifies a flow on the switch: table, priority and match."""
         return self.table, self.priority, self.match
+
+
+def arp_reply(ip: str, mac: str) -> tuple[Action, ...]:
+    """Turn an ARP request for ``ip`` into the reply 'ip is at mac', in place, and send it
+    back where it came from (seed 001's ARP responder)."""
+    return (("set_field", "arp_op", 2), ("move", "arp_sha", "arp_tha"),
+            ("move", "arp_spa", "arp_tpa"), ("set_field", "arp_sha", mac),
+            ("set_field", "arp_spa", ip), ("move", "eth_src", "eth_dst"),
+            ("set_field", "eth_src", mac), ("output", "in_port"))

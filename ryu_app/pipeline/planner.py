@@ -11,11 +11,12 @@ bound port on it: that is l2population.
 from __future__ import annotations
 
 import ipaddress
+from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel
 from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import Flow
+from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, vlan
 from topology.graph import Bridge, Topology
 from topology.naming import VM_PREFIXES, PortInfo, vm_device_name
 
@@ -23,6 +24,7 @@ Group = tuple
 BASE: Group = ("base",)
 TUNNEL_TYPES = ("vxlan", "gre")
 PROVIDER_TYPES = ("vlan", "flat")
+DVR_OWNER = ROUTER_INTERFACE_OWNERS[1]  # network:router_interface_distributed
 
 
 def network_group(network_id: str) -> Group:
@@ -41,10 +43,12 @@ def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
 
 
 class Planner:
-    def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans):
+    def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
+                 dvr_macs: DvrMacs):
         self.model = model
         self.topology = topology
         self.local_vlans = local_vlans
+        self.dvr_macs = dvr_macs
 
     # ----------------------------------------------------------- who is where
 
@@ -61,6 +65,36 @@ class Planner:
         """The port a VM device on this chassis stands for, if it is bound here."""
         port = self.model.port_by_device_name(device)
         return port if port is not None and is_bound_vm_port(port, chassis) else None
+
+    def hosting_chassis(self, network_id: str) -> set[str]:
+        """Chassis that need the network: those with a port on it and, as DVR routes on the
+        source chassis, those with a port on another network of one of its routers."""
+        hosting = set(self.ports_by_chassis(network_id))
+        for other in self.routed_with(network_id) - {network_id}:
+            hosting |= set(self.ports_by_chassis(other))
+        return hosting
+
+    def dvr_interfaces(self, router_id: str) -> list[dict]:
+        return [port for port_id in self.model.interfaces_of.get(router_id, ())
+                if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER]
+
+    def routers_on(self, network_id: str) -> set[str]:
+        return {port["device_id"] for port_id in self.model.ports_of.get(network_id, ())
+                if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER}
+
+    def routed_with(self, network_id: str) -> set[str]:
+        """The networks that share a distributed router with this one (itself included)."""
+        return {port["network_id"] for router in self.routers_on(network_id)
+                for port in self.dvr_interfaces(router)}
+
+    def affected_networks(self, port: dict) -> set[str]:
+        """The networks whose flows a change of this port can move."""
+        networks = {port["network_id"]}
+        if port["device_owner"] == DVR_OWNER:
+            networks |= {p["network_id"] for p in self.dvr_interfaces(port["device_id"])}
+        for network_id in list(networks):
+            networks |= self.routed_with(network_id)
+        return networks
 
     def devices_of(self, port: dict) -> list[tuple[str, str]]:
         """(chassis, device name) of each device on an integration bridge naming the port."""
@@ -85,16 +119,20 @@ class Planner:
 
     def base_flows(self, bridge: Bridge) -> list[Flow]:
         """The start-up tables of the bridge's role, wired to its patch and tunnel ports."""
+        remote_dvr_macs = tuple(mac for chassis, mac in sorted(self.dvr_macs.all().items())
+                                if chassis != bridge.chassis)
         if bridge.role == "int":
-            int_phy = [self._patch(bridge, phys) for phys in self.topology.bridges_of(
-                bridge.chassis) if phys.role == "phys"]
-            return br_int.default_flows(port.ofport for port in int_phy if port)
+            int_phy = [port.ofport for phys in self.topology.bridges_of(bridge.chassis)
+                       if phys.role == "phys" and (port := self._patch(bridge, phys))]
+            patch_tun = self._patch(bridge, self.topology.bridge(bridge.chassis, "tun"))
+            return br_int.default_flows(int_phy) + br_int.dvr_default_flows(
+                patch_tun.ofport if patch_tun else None, int_phy, remote_dvr_macs)
         if bridge.role == "tun":
             patch_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
             if patch_int is None:
                 return []  # not wired to br-int (yet): nothing enters, table-miss drops
             tunnels = [p for p in self.topology.ports(bridge.dpid) if p.kind == "tunnel"]
-            return br_tun.default_flows(patch_int.ofport) + [
+            return br_tun.default_flows(patch_int.ofport, remote_dvr_macs) + [
                 br_tun.tunnel_port_flow(p.ofport, p.tunnel_type) for p in tunnels]
         phy_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
         return br_phys.default_flows(phy_int.ofport) if phy_int else []
@@ -105,24 +143,111 @@ class Planner:
     # ------------------------------------------------------------- a network
 
     def network_flows(self, bridge: Bridge, network_id: str) -> list[Flow]:
-        """The network's flows on one bridge; none unless the chassis has a port on it."""
+        """The network's flows on one bridge; none unless the chassis hosts it."""
         network = self.model.records["network"].get(network_id)
         lvid = self.local_vlans.get(bridge.chassis, network_id)
         if network is None or lvid is None:
             return []
         kind = network["provider:network_type"]
         segmentation_id = network["provider:segmentation_id"]
+        gateways = self._dvr_gateways(network_id)
+        dvr_mac = self.dvr_macs.get(bridge.chassis)
+        flows: list[Flow] = []
+        if bridge.role == "int":
+            flows += self._routing_flows(bridge, network, lvid)
         if kind in TUNNEL_TYPES and bridge.role == "tun":
-            return br_tun.segment_flows(self.tunnel_segment(bridge, network, lvid))
+            flows += br_tun.segment_flows(self.tunnel_segment(bridge, network, lvid))
+            for gateway in gateways:
+                flows += br_tun.dvr_interface_flows(lvid, gateway["mac_address"], dvr_mac)
         if kind in PROVIDER_TYPES:
-            physnet = network["provider:physical_network"]
-            phys = self.topology.bridge(bridge.chassis, "phys", physnet)
+            phys = self.topology.bridge(bridge.chassis, "phys",
+                                        network["provider:physical_network"])
             integration = self.topology.bridge(bridge.chassis, "int")
             if bridge.role == "int" and phys and (int_phy := self._patch(bridge, phys)):
-                return [br_int.provider_in_flow(int_phy.ofport, segmentation_id, lvid)]
+                flows.append(br_int.provider_in_flow(int_phy.ofport, segmentation_id, lvid))
             if bridge == phys and (phy_int := self._patch(bridge, integration)):
-                return [br_phys.provider_out_flow(phy_int.ofport, lvid, segmentation_id)]
-        return []
+                flows.append(br_phys.provider_out_flow(phy_int.ofport, lvid, segmentation_id))
+                for gateway in gateways:
+                    flows += br_phys.dvr_interface_flows(phy_int.ofport, lvid, segmentation_id,
+                                                         gateway["mac_address"], dvr_mac)
+        return flows
+
+    def _dvr_gateways(self, network_id: str) -> list[dict]:
+        """The network's distributed router interface ports."""
+        return [port for port_id in self.model.ports_of.get(network_id, ())
+                if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER]
+
+    # ------------------------------------------------------------ DVR routing
+
+    def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
+        """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
+        routes to every VM of the router's other networks, the drop of what is unrouted,
+        and delivery of what other chassis routed to its VMs here."""
+        flows = []
+        for gateway in self._dvr_gateways(network["id"]):
+            gateway_mac = gateway["mac_address"]
+            flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in _ipv4s(gateway)]
+            flows.append(br_int.unrouted_drop_flow(lvid, gateway_mac))
+            for other in self.dvr_interfaces(gateway["device_id"]):
+                if other["network_id"] != network["id"]:
+                    flows += self._routes_into(bridge, lvid, gateway_mac, other)
+            flows += self._deliveries(bridge, network, gateway_mac)
+        return flows
+
+    def _routes_into(self, bridge: Bridge, lvid: int, gateway_mac: str,
+                     interface: dict) -> list[Flow]:
+        """Table 60 routes from one network (lvid, its gateway MAC) to each VM port behind
+        another interface of the router."""
+        flows = []
+        delivery_to = self._delivery(bridge, interface["network_id"])
+        for chassis, ports in self.ports_by_chassis(interface["network_id"]).items():
+            for port in ports:
+                delivery = (self._local_output(bridge, port) if chassis == bridge.chassis
+                            else delivery_to)
+                if delivery:
+                    flows += [br_int.route_flow(lvid, gateway_mac, ip, interface["mac_address"],
+                                                port["mac_address"], delivery)
+                              for ip in _ipv4s(port)]
+        return flows
+
+    def _delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
+        """How br-int sends a routed frame towards another chassis on a network: tagged with
+        this chassis' local VLAN for it, out of the patch to br-tun or to its br-ethX."""
+        network = self.model.records["network"][network_id]
+        lvid = self.local_vlans.get(bridge.chassis, network_id)
+        if network["provider:network_type"] in TUNNEL_TYPES:
+            towards = self.topology.bridge(bridge.chassis, "tun")
+        else:
+            towards = self.topology.bridge(bridge.chassis, "phys",
+                                           network["provider:physical_network"])
+        patch = self._patch(bridge, towards)
+        if lvid is None or patch is None:
+            return None
+        return (("push_vlan", ETH_TYPE_8021Q), ("set_field", "vlan_vid", vlan(lvid)),
+                ("output", patch.ofport))
+
+    def _local_output(self, bridge: Bridge, port: dict) -> tuple | None:
+        device = self._device_of(bridge, port)
+        return (("output", device.ofport),) if device else None
+
+    def _device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
+        for prefix in VM_PREFIXES:
+            device = self.topology.port(bridge, vm_device_name(port["id"], prefix))
+            if device is not None:
+                return device
+        return None
+
+    def _deliveries(self, bridge: Bridge, network: dict, gateway_mac: str) -> list[Flow]:
+        """Tables 1/2: what another chassis routed to this chassis' VMs on the network."""
+        lvid = self.local_vlans.get(bridge.chassis, network["id"])
+        if network["provider:network_type"] in TUNNEL_TYPES:
+            table, vid = T.INT_DVR_TO_SRC_MAC, lvid
+        else:
+            table, vid = T.INT_DVR_TO_SRC_MAC_PHYSICAL, network["provider:segmentation_id"]
+        ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, [])
+        return [br_int.dvr_delivery_flow(table, vid, port["mac_address"], gateway_mac,
+                                         device.ofport)
+                for port in ports if (device := self._device_of(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
         """Seed 001's per-network br-tun state on one chassis, from l2population."""
@@ -157,16 +282,17 @@ class Planner:
         """br-int flows of one VM device: anti-spoofing when it is a bound port with port
         security, nothing without, and the dead-port drop when it is no bound port."""
         port = self.device_port(bridge.chassis, device.name)
-        if port is None:
+        lvid = self.local_vlans.get(bridge.chassis, port["network_id"]) if port else None
+        if lvid is None:
             return [br_int.dead_port_flow(device.ofport)]
         if not port.get("port_security_enabled", True):
-            return []
+            return [br_int.open_port_flow(device.ofport, lvid)]
         pairs = port.get("allowed_address_pairs", [])
         addresses = _ipv4s(port) + [_arp_address(pair["ip_address"]) for pair in pairs
                                     if ":" not in pair["ip_address"]]
         macs = [port["mac_address"]] + [pair.get("mac_address") or port["mac_address"]
                                         for pair in pairs]
-        return br_int.port_security_flows(device.ofport, addresses, macs)
+        return br_int.port_security_flows(device.ofport, lvid, addresses, macs)
 
     def device_tag(self, chassis: str, device: str) -> int:
         """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""

@@ -80,11 +80,11 @@ class Tenant:
                                  ip_version=4, project_id=self.project)
         return network, subnet
 
-    def vm(self, network: dict, chassis: int, **port_fields: Any):
+    def vm(self, network: dict, chassis: int, gateway: str | None = None, **port_fields: Any):
         """A port on the network and a VM for it on chassis ``chassis``, wired."""
         port = self.api.create("port", network_id=network["id"], project_id=self.project,
                                **port_fields)
-        vm = self.cloud.boot(port, self.cloud.chassis[chassis])
+        vm = self.cloud.boot(port, self.cloud.chassis[chassis], gateway=gateway)
         self.vms.append(vm)
         self.wait_wired(vm)
         return vm

@@ -22,10 +22,12 @@ def test_start_up_tables():
 
 
 def test_anti_spoofing_of_one_port():
-    flows = by_key(br_int.port_security_flows(5, [IP, ("10.0.1.0", "255.255.255.0")], [MAC]))
-    assert flows == {
-        (0, 10, match(in_port=5, eth_type=ETH_TYPE_ARP)): (("goto", 24),),
-        (0, 9, match(in_port=5)): (("goto", 25),),
+    flows = by_key(br_int.port_security_flows(5, 7, [IP, ("10.0.1.0", "255.255.255.0")],
+                                              [MAC]))
+    assert flows == {  # table 0 also notes the local VLAN (7) for DVR
+        (0, 10, match(in_port=5, eth_type=ETH_TYPE_ARP)): (("set_field", "reg6", 7),
+                                                           ("goto", 24)),
+        (0, 9, match(in_port=5)): (("set_field", "reg6", 7), ("goto", 25)),
         (24, 2, match(in_port=5, eth_type=ETH_TYPE_ARP, arp_spa=IP)): (("goto", 25),),
         (24, 2, match(in_port=5, eth_type=ETH_TYPE_ARP,
                       arp_spa=("10.0.1.0", "255.255.255.0"))): (("goto", 25),),

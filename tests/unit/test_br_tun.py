@@ -1,7 +1,7 @@
 """br-tun flows for a given network (pure): exactly the seed's tables, nothing more."""
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.br_tun import (LEARN_REMOTE_MAC, TunnelSegment, default_flows,
-                                     segment_flows, tunnel_port_flow)
+                                     dvr_interface_flows, segment_flows, tunnel_port_flow)
 from ryu_app.pipeline.flow import match, vlan
 
 PATCH_INT = 1
@@ -9,7 +9,9 @@ PATCH_INT = 1
 
 def test_default_skeleton_matches_the_seed():
     flows = {(f.table, f.priority, f.match): f.actions for f in default_flows(PATCH_INT)}
-    assert flows[(0, 1, match(in_port=PATCH_INT))] == (("goto", 2),)
+    assert flows[(0, 1, match(in_port=PATCH_INT))] == (("goto", 1),)   # DVR egress first
+    assert flows[(1, 0, ())] == (("goto", 2),)
+    assert flows[(9, 0, ())] == (("goto", 10),)
     assert flows[(0, 0, ())] == ()  # everything else dropped
     assert flows[(10, 1, ())] == (LEARN_REMOTE_MAC, ("output", PATCH_INT))
     assert LEARN_REMOTE_MAC[1:4] == (20, 1, 300)  # table, priority, hard_timeout
@@ -31,7 +33,7 @@ def test_a_vxlan_network_with_two_remote_chassis():
     by_table = {f.table: f for f in flows}
     assert set(by_table) == {4, 20, 21, 22}
     assert by_table[4].match == match(tunnel_id=1001)
-    assert by_table[4].actions[-1] == ("goto", T.TUN_LEARN_FROM_TUN)
+    assert by_table[4].actions[-1] == ("goto", T.TUN_DVR_NOT_LEARN)
     assert ("set_field", "vlan_vid", vlan(1)) in by_table[4].actions
     assert by_table[22].actions == (("pop_vlan",), ("set_field", "tunnel_id", 1001),
                                     ("output", 5), ("output", 7))
@@ -46,3 +48,17 @@ def test_a_vxlan_network_with_two_remote_chassis():
 def test_a_network_alone_on_this_chassis_floods_nowhere():
     flows = segment_flows(TunnelSegment(lvid=3, segmentation_id=9, tunnel_type="gre"))
     assert [(f.table, f.match) for f in flows] == [(T.TUN_GRE_TO_LV, match(tunnel_id=9))]
+
+
+def test_remote_dvr_macs_skip_learning():
+    flows = {(f.table, f.priority, f.match): f.actions
+             for f in default_flows(PATCH_INT, ("fa:16:3f:00:00:02",))}
+    assert flows[(9, 1, match(eth_src="fa:16:3f:00:00:02"))] == (("output", PATCH_INT),)
+
+
+def test_routed_frames_leave_with_the_dvr_mac():
+    drop, rewrite = dvr_interface_flows(3, "fa:16:3e:00:00:01", "fa:16:3f:00:00:01")
+    assert (drop.table, drop.priority, drop.actions) == (1, 2, ())
+    assert drop.match == match(vlan_vid=vlan(3), eth_dst="fa:16:3e:00:00:01")
+    assert rewrite.match == match(vlan_vid=vlan(3), eth_src="fa:16:3e:00:00:01")
+    assert rewrite.actions == (("set_field", "eth_src", "fa:16:3f:00:00:01"), ("goto", 2))

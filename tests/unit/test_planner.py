@@ -2,6 +2,7 @@
 import pytest
 
 from rest.attributes import RESOURCES, parse_body
+from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
@@ -39,7 +40,10 @@ class Cloud:
         self.model = NetworkModel(store, segments, enabled_network_types=(
             "local", "flat", "vlan", "vxlan", "gre"))
         self.local_vlans = LocalVlans(store)
-        self.planner = Planner(self.model, self.topology, self.local_vlans)
+        self.dvr_macs = DvrMacs(store, "fa:16:3f:00:00:00")
+        for chassis in CHASSIS:
+            self.dvr_macs.ensure(chassis)
+        self.planner = Planner(self.model, self.topology, self.local_vlans, self.dvr_macs)
         self.sent: list[tuple[int, int]] = []   # (dpid, flow-mods)
         self.tags: dict[str, int] = {}
         self.wiring = Wiring(self.planner, send=lambda d, mods: self.sent.append((d, len(mods))),
@@ -99,10 +103,14 @@ def as_set(flows) -> set:
 
 
 def test_start_up_tables_of_each_role(cloud):
-    assert cloud.flows("n0", "int", BASE) == as_set(br_int.default_flows([INT_PHY]))
+    remote_dvr_macs = ("fa:16:3f:00:00:02", "fa:16:3f:00:00:03")  # n1's, n2's
+    assert cloud.flows("n0", "int", BASE) == as_set(
+        br_int.default_flows([INT_PHY]) + br_int.dvr_default_flows(PATCH, [INT_PHY],
+                                                                    remote_dvr_macs))
     tunnels = [br_tun.tunnel_port_flow(tunnel_ofport(r, kind), kind)
                for r in ("n1", "n2") for kind in ("vxlan", "gre")]
-    assert cloud.flows("n0", "tun", BASE) == as_set(br_tun.default_flows(PATCH) + tunnels)
+    assert cloud.flows("n0", "tun", BASE) == as_set(
+        br_tun.default_flows(PATCH, remote_dvr_macs) + tunnels)
     assert cloud.flows("n0", "phys", BASE) == as_set(br_phys.default_flows(PATCH))
 
 
@@ -129,8 +137,9 @@ def test_a_vm_port_is_held_to_its_addresses(cloud):
     port = cloud.vm(network, "n0", 5, allowed_address_pairs=[
         {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
     got = cloud.flows("n0", "int", device_group("tap" + port["id"][:11]))
+    lvid = cloud.local_vlans.get("n0", network["id"])
     assert got == as_set(br_int.port_security_flows(
-        5, [port["fixed_ips"][0]["ip_address"], ("10.0.0.128", "255.255.255.128")],
+        5, lvid, [port["fixed_ips"][0]["ip_address"], ("10.0.0.128", "255.255.255.128")],
         [port["mac_address"], "fa:16:3e:00:00:99"]))
     spa = {dict(m)["arp_spa"] for table, _, m, _ in got if table == T.INT_ARP_SPOOF}
     assert spa == {port["fixed_ips"][0]["ip_address"], ("10.0.0.128", "255.255.255.128")}
@@ -139,7 +148,9 @@ def test_a_vm_port_is_held_to_its_addresses(cloud):
 def test_port_security_off_means_no_anti_spoofing(cloud):
     network, _ = cloud.network()
     port = cloud.vm(network, "n0", 5, port_security_enabled=False)
-    assert cloud.flows("n0", "int", device_group("tap" + port["id"][:11])) == set()
+    lvid = cloud.local_vlans.get("n0", network["id"])
+    assert cloud.flows("n0", "int", device_group("tap" + port["id"][:11])) == as_set(
+        [br_int.open_port_flow(5, lvid)])
 
 
 def test_a_device_naming_no_bound_port_is_dead(cloud):
