@@ -227,3 +227,38 @@ def test_a_port_event_touches_only_the_chassis_sharing_its_network(cloud):
     # n0 learns n1's port (unicast, ARP) and floods to it; n1 gets the whole network
     per_bridge = {d: count for d, count in cloud.sent if count}
     assert per_bridge[dpid("n0", "tun")] == 3
+
+
+def test_dvr_routes_on_the_source_chassis_and_rewrites_to_its_dvr_mac(cloud):
+    blue, blue_subnet = cloud.network()
+    green, _ = cloud.network(network_type="vlan", physical_network="physnet1",
+                             segmentation_id=150)
+    green_subnet = cloud.create("subnet", network_id=green["id"], ip_version=4,
+                                cidr="10.1.0.0/24")
+    router = cloud.create("router", name="r")
+    for subnet in (blue_subnet, green_subnet):
+        cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+    gateway = {p["network_id"]: p for p in cloud.planner.dvr_interfaces(router["id"])}
+    cloud.vm(blue, "n0", 5)
+    target = cloud.vm(green, "n1", 5)
+    blue_vlan = cloud.local_vlans.get("n0", blue["id"])
+    green_vlan = cloud.local_vlans.get("n0", green["id"])  # n0 serves green: it routes there
+    assert green_vlan is not None
+    g_blue, g_green = gateway[blue["id"]]["mac_address"], gateway[green["id"]]["mac_address"]
+    route = br_int.route_flow(
+        blue_vlan, g_blue, target["fixed_ips"][0]["ip_address"], g_green,
+        target["mac_address"], (("push_vlan", 0x8100), ("set_field", "vlan_vid",
+                                                         green_vlan | 0x1000),
+                                ("output", INT_PHY)))
+    int_flows = cloud.flows("n0", "int", network_group(blue["id"]))
+    assert as_set([route, br_int.gateway_arp_flow(blue_vlan, "10.0.0.1", g_blue),
+                   br_int.unrouted_drop_flow(blue_vlan, g_blue)]) <= int_flows
+    dvr_n0 = cloud.dvr_macs.get("n0")
+    assert as_set(br_phys.dvr_interface_flows(PATCH, green_vlan, 150, g_green, dvr_n0)) <= \
+        cloud.flows("n0", "phys", network_group(green["id"]))
+    assert as_set(br_tun.dvr_interface_flows(blue_vlan, g_blue, dvr_n0)) <= \
+        cloud.flows("n0", "tun", network_group(blue["id"]))
+    # n1 delivers what others routed to its green VM: gateway MAC back, straight to the port
+    assert as_set([br_int.dvr_delivery_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL, 150,
+                                            target["mac_address"], g_green, 5)]) <= \
+        cloud.flows("n1", "int", network_group(green["id"]))
