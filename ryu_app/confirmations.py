@@ -37,11 +37,12 @@ class Confirmations:
         self._waiting: dict[tuple[int, int], Event] = {}
 
     def begin(self, what: str, **details) -> Event:
-        event = Event(what, details)
-        self.events.append(event)
-        return event
+        """An event starts; it is kept (and shown) once it sends something."""
+        return Event(what, details)
 
     def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
+        if not event.bridges:
+            self.events.append(event)
         event.flow_mods += flow_mods
         event.bridges.add(dpid)
         event.pending.add((dpid, barrier_xid))
