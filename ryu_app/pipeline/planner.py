@@ -79,8 +79,7 @@ class Planner:
                 if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER]
 
     def routers_on(self, network_id: str) -> set[str]:
-        return {port["device_id"] for port_id in self.model.ports_of.get(network_id, ())
-                if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER}
+        return {port["device_id"] for port in self._interfaces_on(network_id, (DVR_OWNER,))}
 
     def routed_with(self, network_id: str) -> set[str]:
         """The networks that share a distributed router with this one (itself included)."""
@@ -174,8 +173,12 @@ class Planner:
 
     def _dvr_gateways(self, network_id: str) -> list[dict]:
         """The network's distributed router interface ports."""
+        return self._interfaces_on(network_id, (DVR_OWNER,))
+
+    def _interfaces_on(self, network_id: str, owners: tuple[str, ...]) -> list[dict]:
+        """The network's router interface ports with one of these device owners."""
         return [port for port_id in self.model.ports_of.get(network_id, ())
-                if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER]
+                if (port := self.model.records["port"][port_id])["device_owner"] in owners]
 
     # ------------------------------------------------------------ DVR routing
 
@@ -269,12 +272,9 @@ class Planner:
 
     def _gateway_addresses(self, network_id: str) -> list[tuple[str, str]]:
         """(gateway IP, router interface MAC) of the network's routed subnets."""
-        found = []
-        for port_id in self.model.ports_of.get(network_id, ()):
-            port = self.model.records["port"][port_id]
-            if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
-                found += [(ip, port["mac_address"]) for ip in _ipv4s(port)]
-        return found
+        return [(ip, port["mac_address"])
+                for port in self._interfaces_on(network_id, ROUTER_INTERFACE_OWNERS)
+                for ip in _ipv4s(port)]
 
     # -------------------------------------------------------------- a device
 
