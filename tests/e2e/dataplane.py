@@ -97,3 +97,14 @@ class Tenant:
     def cleanup(self) -> None:
         for vm in self.vms:
             self.cloud.destroy(vm)
+
+
+def capture(interface: str, seconds: float, action) -> list[str]:
+    """tcpdump -e on a wire while ``action`` runs; the link-level lines it saw."""
+    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, "icmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(0.5)
+    action()
+    time.sleep(seconds)
+    dump.terminate()
+    return [line for line in dump.communicate()[0].splitlines() if line.strip()]

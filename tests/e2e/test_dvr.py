@@ -2,7 +2,8 @@
 VMs on three emulated chassis, routed on the source chassis."""
 import pytest
 
-from tests.e2e.dataplane import Tenant, flows, pings, silent, tx_packets, wait_until
+from tests.e2e.dataplane import (Tenant, capture, flows, n_packets, pings, silent, tx_packets,
+                                 wait_until)
 
 VLAN = 120
 
@@ -68,7 +69,6 @@ def interface_macs(tenant, router) -> set[str]:
 
 
 def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
-    from tests.e2e.test_l2 import capture
     tenant, router, _, vms = routed
     red0, green2 = vms["red0"], vms["green2"]
     e0, e2 = red0.chassis, green2.chassis
@@ -84,7 +84,7 @@ def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
     # the replies were routed on e2 onto red's VXLAN: e0's br-tun saw them come from e2's
     # DVR MAC (table 9, not learned) and never learned a gateway MAC from the underlay
     skipped = [line for line in flows(e0.tun_bridge, 9) if f"dl_src={d2}" in line]
-    assert skipped and int(skipped[0].split("n_packets=")[1].split(",")[0]) > 0
+    assert skipped and n_packets(skipped[0]) > 0
     assert not any(mac in line for line in flows(e0.tun_bridge, 20) for mac in gateways
                    if "hard_timeout" in line)
 

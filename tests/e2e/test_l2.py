@@ -1,11 +1,9 @@
 """The L2 data plane end to end: real ryu-manager, real OVS bridges of three emulated
 chassis, Mininet hosts as VMs, real packets."""
 import re
-import subprocess
-import time
 
-from tests.e2e.dataplane import (flows, n_packets, ofport, pings, silent, tag, tx_packets,
-                                 wait_until)
+from tests.e2e.dataplane import (capture, flows, n_packets, ofport, pings, silent, tag,
+                                 tx_packets, wait_until)
 
 
 def tunnel_ports(cloud, chassis) -> list[str]:
@@ -50,17 +48,6 @@ def test_a_gre_network_spans_the_chassis(cloud, tenants):
     key = network["provider:segmentation_id"]
     table3 = flows(cloud.chassis[0].tun_bridge, 3)
     assert any(f"tun_id={key:#x}" in line and n_packets(line) > 0 for line in table3)
-
-
-def capture(interface: str, seconds: float, action) -> list[str]:
-    """tcpdump -e on a wire while ``action`` runs; the link-level lines it saw."""
-    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, "icmp"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(0.5)
-    action()
-    time.sleep(seconds)
-    dump.terminate()
-    return [line for line in dump.communicate()[0].splitlines() if line.strip()]
 
 
 def test_a_vlan_provider_network_carries_its_vlan_on_the_wire_only(cloud, tenants):
