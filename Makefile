@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SITE := $(VENV)/lib/python3.11/site-packages
 CONFIG ?= etc/neutron-ryu.conf
-DEBIAN_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping arping traceroute procps \
+DEBIAN_PACKAGES := openvswitch-switch mininet iproute2 iputils-ping arping traceroute procps ethtool \
 	tcpdump python3-venv python3-dev gcc curl
 
 .PHONY: install system-packages venv ovs test unit bench run demo clean

@@ -215,6 +215,9 @@ class Cloud:
         eth0.setIP(ip, prefix_len)  # through Mininet, so that its CLI knows the address
         if gateway:
             host.cmd(f"ip route add default via {gateway}")
+        # A veth leaves TCP/UDP checksums to "hardware"; the userspace datapath reads the
+        # frame before any is computed and would deliver it with a bad one.
+        host.cmd("ethtool -K eth0 tx off")
         # The device's own kernel stack stays quiet (no IPv6 ND/MLD), so that what a VM
         # receives is what the switch delivered to it.
         run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 import time
 from typing import Any, Callable
 
@@ -31,8 +32,15 @@ def ofport(interface: str) -> int:
     return int(sh(f"ovs-vsctl get interface {interface} ofport"))
 
 
+def settle_counters() -> None:
+    """Flow and tunnel-port counters of the userspace datapath move when its revalidators
+    push them (about every 500 ms): wait for a full round before reading them."""
+    sh("ovs-appctl revalidator/wait")
+
+
 def tx_packets(bridge: str, port: str) -> int:
-    """Frames the switch sent out of a port, read live (OVSDB statistics lag by 5 s)."""
+    """Frames the switch sent out of a port, read live (OVSDB statistics lag by 5 s); for
+    a tunnel port, call settle_counters() first."""
     out = sh(f"ovs-ofctl -O OpenFlow13 dump-ports {bridge} {port}")
     return int(re.search(r"tx pkts=(\d+)", out).group(1))
 
@@ -63,6 +71,30 @@ def pings(vm, address: str, attempts: int = 3) -> bool:
 def silent(vm, address: str) -> bool:
     """True when two pings get no answer at all."""
     return "100% packet loss" in vm.host.cmd(f"ping -c2 -i0.2 -W1 {address}")
+
+
+TCP_PAYLOAD = 100_000
+SERVE_ONCE = ("import socket, sys; s = socket.socket(); "
+              "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+              "s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(); c, _ = s.accept(); "
+              f"c.sendall(b'x' * {TCP_PAYLOAD}); c.close()")
+
+
+def fetches(client, server, port: int = 8080) -> bool:
+    """True when ``client`` receives 100 kB over one TCP connection from ``server``."""
+    web = server.host.popen([sys.executable, "-c", SERVE_ONCE, server.ip, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(20):
+            received = client.host.cmd(f"timeout 3 bash -c 'cat < /dev/tcp/{server.ip}/{port}'"
+                                       " 2>/dev/null | wc -c")
+            if received.strip() == str(TCP_PAYLOAD):
+                return True
+            time.sleep(0.2)  # the server may still be starting
+        return False
+    finally:
+        web.kill()
+        web.wait()
 
 
 class Tenant:

@@ -2,8 +2,8 @@
 VMs on three emulated chassis, routed on the source chassis."""
 import pytest
 
-from tests.e2e.dataplane import (Tenant, capture, flows, n_packets, pings, silent, tx_packets,
-                                 wait_until)
+from tests.e2e.dataplane import (Tenant, capture, fetches, flows, n_packets, pings,
+                                 settle_counters, silent, tx_packets, wait_until)
 
 VLAN = 120
 
@@ -39,12 +39,19 @@ def test_every_vm_reaches_every_other_across_subnets_and_chassis(routed):
                 assert pings(source, target.ip), f"{name} -> {other}"
 
 
-def underlay_tx(cloud, chassis) -> int:
-    """Frames a chassis sent to the underlay or the physical network."""
-    tunnels = sum(tx_packets(chassis.tun_bridge, f"{chassis.name}-{kind}-{remote.name}")
-                  for remote in cloud.chassis if remote is not chassis
-                  for kind in ("vx", "gr"))
-    return tunnels + tx_packets(chassis.phys_bridge, f"{chassis.name}-ph")
+def test_tcp_crosses_the_router_and_the_chassis(routed):
+    _, _, _, vms = routed
+    assert fetches(vms["red0"], vms["green2"]) and fetches(vms["green1"], vms["red0"])
+
+
+def underlay_tx(cloud, chassis) -> dict[str, int]:
+    """Frames a chassis sent to the underlay or the physical network, per port."""
+    settle_counters()
+    sent = {port: tx_packets(chassis.tun_bridge, port)
+            for port in (f"{chassis.name}-{kind}-{remote.name}" for remote in cloud.chassis
+                         if remote is not chassis for kind in ("vx", "gr"))}
+    sent[f"{chassis.name}-ph"] = tx_packets(chassis.phys_bridge, f"{chassis.name}-ph")
+    return sent
 
 
 def test_routing_between_vms_on_one_chassis_stays_on_it(cloud, routed):
@@ -83,6 +90,7 @@ def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
     assert not any(mac in line for line in wire for mac in gateways), wire
     # the replies were routed on e2 onto red's VXLAN: e0's br-tun saw them come from e2's
     # DVR MAC (table 9, not learned) and never learned a gateway MAC from the underlay
+    settle_counters()
     skipped = [line for line in flows(e0.tun_bridge, 9) if f"dl_src={d2}" in line]
     assert skipped and n_packets(skipped[0]) > 0
     assert not any(mac in line for line in flows(e0.tun_bridge, 20) for mac in gateways
@@ -112,3 +120,4 @@ def test_removing_an_interface_stops_routing_and_adding_it_back_restores_it(clou
     for vm in vms.values():
         vm.host.cmd("ip neigh flush all")
     assert pings(red0, green2.ip) and pings(green2, red0.ip)
+

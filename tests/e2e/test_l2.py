@@ -2,8 +2,8 @@
 chassis, Mininet hosts as VMs, real packets."""
 import re
 
-from tests.e2e.dataplane import (capture, flows, n_packets, ofport, pings, silent, tag,
-                                 tx_packets, wait_until)
+from tests.e2e.dataplane import (capture, fetches, flows, n_packets, ofport, pings,
+                                 settle_counters, silent, tag, tx_packets, wait_until)
 
 
 def tunnel_ports(cloud, chassis) -> list[str]:
@@ -12,6 +12,7 @@ def tunnel_ports(cloud, chassis) -> list[str]:
 
 
 def tunnel_tx(cloud, chassis) -> int:
+    settle_counters()
     return sum(tx_packets(chassis.tun_bridge, port) for port in tunnel_ports(cloud, chassis))
 
 
@@ -33,6 +34,7 @@ def test_two_tenants_with_the_same_cidr_reach_only_their_own_vms(cloud, tenants)
         for target in reds:
             if target is not source:
                 assert pings(source, target.ip), f"{source.ip} -> {target.ip} on red"
+    assert fetches(reds[0], reds[2]), "TCP across chassis"
     assert [vm_rx(vm) for vm in blues] == before, "a red frame reached a blue VM"
     for source, target in ((blues[0], blues[1]), (blues[2], blues[0])):
         assert pings(source, target.ip)
@@ -46,6 +48,7 @@ def test_a_gre_network_spans_the_chassis(cloud, tenants):
     vms = [tenant.vm(network, chassis) for chassis in range(3)]
     assert pings(vms[0], vms[1].ip) and pings(vms[1], vms[2].ip) and pings(vms[2], vms[0].ip)
     key = network["provider:segmentation_id"]
+    settle_counters()
     table3 = flows(cloud.chassis[0].tun_bridge, 3)
     assert any(f"tun_id={key:#x}" in line and n_packets(line) > 0 for line in table3)
 
@@ -120,8 +123,10 @@ def test_l2population_follows_the_first_and_last_port_of_a_chassis(cloud, tenant
     to_e1, to_e2 = (ofport(f"e0-vx-{c.name}") for c in (e1, e2))
     assert flood()[0].endswith(f"output:{to_e1}")
 
+    settle_counters()
     sent_to_e2 = tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}")
     a.host.cmd("arping -c 2 -w 2 -I eth0 10.6.0.250")  # nobody: flooded
+    settle_counters()
     assert tx_packets(e0.tun_bridge, f"e0-vx-{e1.name}") > 0
     assert tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}") == sent_to_e2
 
