@@ -401,6 +401,9 @@ class NetworkModel:
             if not port["fixed_ips"]:
                 raise BadRequest(f"Bad router request: Router port {port_id} must have at "
                                  "least one fixed IP.", "BadRequest")
+            if len(port["fixed_ips"]) > 1:
+                raise BadRequest("Bad router request: Cannot have multiple IPv4 subnets on "
+                                 "router port.", "BadRequest")
             subnets = [self.records["subnet"][ip["subnet_id"]] for ip in port["fixed_ips"]]
             self._refuse_attached(router, subnets)
             port = self._updated(port, {"device_id": router_id,

@@ -69,6 +69,18 @@ def test_interface_by_port_and_bad_requests(api, subnet):
     assert status == 404
 
 
+def test_a_router_port_holds_one_ipv4_subnet(api, subnet):
+    other = api.create("subnet", network_id=subnet["network_id"], cidr="10.9.0.0/24",
+                       ip_version=4)
+    port = api.create("port", network_id=subnet["network_id"], fixed_ips=[
+        {"subnet_id": subnet["id"]}, {"subnet_id": other["id"]}])
+    router = api.create("router")
+    status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                           {"port_id": port["id"]})
+    assert status == 400 and "multiple IPv4 subnets" in body["NeutronError"]["message"]
+    assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["device_owner"] == ""
+
+
 def test_unsupported_router_features_are_refused_clearly(api):
     status, body = api.post("/v2.0/routers", {"router": {
         "external_gateway_info": {"network_id": "x"}}})
