@@ -17,7 +17,7 @@ from ryu.controller.handler import set_ev_cls
 from ryu.ofproto import ofproto_v1_3
 
 from rest.api import NeutronApi
-from ryu_app import config, ofmsg
+from ryu_app import config, ofmsg, router_icmp
 from ryu_app.binding import PortBinder
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.dvr_macs import DvrMacs
@@ -72,9 +72,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.dvr_macs = DvrMacs(store, settings.dvr_base_mac)
         for chassis in self.topology.chassis:
             self.dvr_macs.ensure(chassis)
-        self.wiring = Wiring(Planner(self.model, self.topology, LocalVlans(store),
-                                     self.dvr_macs),
-                             send=self._send_flow_mods, set_tag=self._set_port_tag)
+        self.planner = Planner(self.model, self.topology, LocalVlans(store), self.dvr_macs)
+        self.wiring = Wiring(self.planner, send=self._send_flow_mods, set_tag=self._set_port_tag)
+        self.packet_in_rate_limit = settings.packet_in_rate_limit
         self.model.listeners.append(self.wiring.model_changed)
         self.confirmations = Confirmations()
         self._event: Event | None = None
@@ -120,6 +120,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                          bridge.chassis, bridge.role, name, datapath.id)
         self._ovsdb_call(self.ovsdb.set_fail_mode, name, "secure")
         self._datapaths[datapath.id] = datapath
+        if bridge.role == "int":
+            self._answer_expired_ttl(datapath)
         with self._confirming("bridge-connected", bridge=name, chassis=bridge.chassis):
             self.wiring.bridge_connected(bridge)
             # What still carries an earlier cookie is swept when the dump comes back.
@@ -168,6 +170,22 @@ class NeutronRyuApp(app_manager.RyuApp):
                 self.wiring.device_plugged(bridge, port)
             else:
                 self.wiring.chassis_ports_changed(bridge.chassis)
+
+    def _answer_expired_ttl(self, datapath) -> None:
+        """Routed frames whose TTL runs out in dec_ttl come here (rate-limited by the
+        switch) to be answered with ICMP time exceeded."""
+        datapath.send_msg(ofmsg.invalid_ttl_to_controller(datapath))
+        for message in ofmsg.controller_meter(datapath, self.packet_in_rate_limit):
+            datapath.send_msg(message)
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def _packet_in(self, ev):
+        msg, datapath = ev.msg, ev.msg.datapath
+        if msg.reason != datapath.ofproto.OFPR_INVALID_TTL:
+            return
+        reply = router_icmp.time_exceeded_reply(msg.data, self.planner.gateway_ip)
+        if reply is not None:
+            datapath.send_msg(ofmsg.packet_out(datapath, msg.match["in_port"], reply))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):

@@ -32,6 +32,9 @@ OPTS = [
     cfg.IntOpt("global_physnet_mtu", default=1500, min=68, help="MTU of the underlay."),
     cfg.StrOpt("dvr_base_mac", default=DEFAULTS["dvr_base_mac"].default,
                help="Each chassis' DVR MAC is taken from here upwards (and kept)."),
+    cfg.IntOpt("packet_in_rate_limit", default=DEFAULTS["packet_in_rate_limit"].default, min=1,
+               help="Packets per second each integration bridge may send to the controller "
+                    "(routed frames whose TTL ran out); beyond it the switch drops them."),
     cfg.StrOpt("ovsdb_connection", default=DEFAULTS["ovsdb_connection"].default,
                help="OVSDB server of the hypervisors (unix:PATH or tcp:IP:PORT)."),
     cfg.MultiStrOpt("chassis", default=[],
@@ -62,4 +65,4 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         flat_networks=group.flat_networks, default_project_id=group.default_project_id,
         router_distributed=group.router_distributed,
         global_physnet_mtu=group.global_physnet_mtu, ovsdb_connection=group.ovsdb_connection,
-        dvr_base_mac=group.dvr_base_mac)
+        dvr_base_mac=group.dvr_base_mac, packet_in_rate_limit=group.packet_in_rate_limit)

@@ -76,3 +76,31 @@ def _learn_spec(parser, spec: tuple):
     if kind == "load":
         return parser.NXFlowSpecLoad(src=src, dst=(dst, 0), n_bits=n_bits)
     return parser.NXFlowSpecOutput(src=src, dst="", n_bits=n_bits)
+
+
+def invalid_ttl_to_controller(datapath: Datapath):
+    """OFPT_SET_ASYNC: packet-ins only for frames whose TTL ran out (OVS leaves them off by
+    default); port status as before; no flow-removed."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    every_port_reason = ((1 << ofp.OFPPR_ADD) | (1 << ofp.OFPPR_DELETE)
+                         | (1 << ofp.OFPPR_MODIFY))
+    return parser.OFPSetAsync(datapath, packet_in_mask=[1 << ofp.OFPR_INVALID_TTL, 0],
+                              port_status_mask=[every_port_reason, every_port_reason],
+                              flow_removed_mask=[0, 0])
+
+
+def controller_meter(datapath: Datapath, packets_per_second: int) -> list:
+    """The switch's controller meter: packet-ins beyond this rate are dropped on the switch,
+    so VMs cannot flood the controller.  Deleted first, as ADD fails if it exists."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return [parser.OFPMeterMod(datapath, command=ofp.OFPMC_DELETE, meter_id=ofp.OFPM_CONTROLLER),
+            parser.OFPMeterMod(datapath, command=ofp.OFPMC_ADD, flags=ofp.OFPMF_PKTPS,
+                               meter_id=ofp.OFPM_CONTROLLER,
+                               bands=[parser.OFPMeterBandDrop(rate=packets_per_second)])]
+
+
+def packet_out(datapath: Datapath, port: int, data: bytes):
+    """A frame the controller built, sent out of one port."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
+                               actions=[parser.OFPActionOutput(port, 0)], data=data)

@@ -88,6 +88,7 @@ class Settings:
     router_distributed: bool = True
     global_physnet_mtu: int = 1500
     dvr_base_mac: str = "fa:16:3f:00:00:00"
+    packet_in_rate_limit: int = 100
     ovsdb_connection: str = "unix:/var/run/openvswitch/db.sock"
     chassis: tuple[ChassisSpec, ...] = field(default_factory=lambda: (default_chassis(),))
 

@@ -182,6 +182,14 @@ class Planner:
 
     # ------------------------------------------------------------ DVR routing
 
+    def gateway_ip(self, gateway_mac: str) -> str | None:
+        """The IP of the distributed router interface with this MAC (one per interface)."""
+        for router_id in self.model.interfaces_of:
+            for port in self.dvr_interfaces(router_id):
+                if port["mac_address"] == gateway_mac and (addresses := _ipv4s(port)):
+                    return addresses[0]
+        return None
+
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
         routes to every VM of the router's other networks, the drop of what is unrouted,

@@ -1,9 +1,12 @@
 """Distributed routing end to end: a VXLAN and a VLAN subnet on one distributed router,
 VMs on three emulated chassis, routed on the source chassis."""
+import re
+
 import pytest
 
+from ryu_app.settings import Settings
 from tests.e2e.dataplane import (Tenant, capture, fetches, flows, n_packets, pings,
-                                 settle_counters, silent, tx_packets, wait_until)
+                                 settle_counters, sh, silent, tx_packets, wait_until)
 
 VLAN = 120
 
@@ -121,3 +124,31 @@ def test_removing_an_interface_stops_routing_and_adding_it_back_restores_it(clou
         vm.host.cmd("ip neigh flush all")
     assert pings(red0, green2.ip) and pings(green2, red0.ip)
 
+
+def hops(vm, target, *options) -> list[tuple[int, str]]:
+    """(TTL, responder) of each hop traceroute reports; one probe per TTL."""
+    output = vm.host.cmd(f"traceroute -n -q 1 -w 2 -m 4 {' '.join(options)} {target}")
+    return [(int(words[0]), words[1]) for line in output.splitlines()[1:]
+            if (words := line.split()) and words[0].isdigit()]
+
+
+def test_traceroute_shows_the_gateway_as_the_only_hop(routed):
+    _, _, _, vms = routed
+    # ICMP probes from the VXLAN subnet, UDP probes from the VLAN subnet
+    assert hops(vms["red0"], vms["green2"].ip, "-I") == [(1, "10.20.0.1"), (2, vms["green2"].ip)]
+    assert hops(vms["green2"], vms["red1"].ip) == [(1, "10.21.0.1"), (2, vms["red1"].ip)]
+
+
+def test_the_switch_limits_what_a_vm_can_send_to_the_controller(cloud, routed):
+    """Each TTL-1 frame to the gateway costs a packet-in: the switch's controller meter
+    lets packet_in_rate_limit per second through (plus a burst of as many) and drops
+    the rest, so a VM cannot flood the controller."""
+    _, _, _, vms = routed
+    rate = Settings().packet_in_rate_limit
+    out = vms["red0"].host.cmd(f"ping -q -t 1 -i 0.002 -c 1000 -W 1 {vms['green2'].ip}")
+    sent = int(re.search(r"(\d+) packets transmitted", out)[1])
+    answered = int(re.search(r"\+(\d+) errors", out)[1])  # time exceeded
+    seconds = int(re.search(r"time (\d+)ms", out)[1]) / 1000
+    assert 0 < answered < sent and answered <= 1.1 * rate * (seconds + 1), out
+    meter = sh(f"ovs-ofctl -O OpenFlow13 meter-stats {vms['red0'].chassis.int_bridge}")
+    assert int(re.search(r"0: packet_count:(\d+)", meter)[1]) > 0, meter  # dropped

@@ -262,3 +262,12 @@ def test_dvr_routes_on_the_source_chassis_and_rewrites_to_its_dvr_mac(cloud):
     assert as_set([br_int.dvr_delivery_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL, 150,
                                             target["mac_address"], g_green, 5)]) <= \
         cloud.flows("n1", "int", network_group(green["id"]))
+
+
+def test_a_router_interface_is_found_by_its_mac(cloud):
+    _, subnet = cloud.network()
+    router = cloud.create("router", name="r")
+    cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+    interface = cloud.planner.dvr_interfaces(router["id"])[0]
+    assert cloud.planner.gateway_ip(interface["mac_address"]) == "10.0.0.1"
+    assert cloud.planner.gateway_ip("fa:16:3e:99:99:99") is None
