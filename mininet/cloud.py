@@ -6,10 +6,11 @@ Each chassis ``nI`` gets what a Neutron compute node has: an integration bridge
 controller.  Around them is what a real deployment's hardware would be, built
 with the recipe of platform-recipes.md §4:
 
-* underlay: a bridge ``nI-phy`` holding the chassis' VTEP address, all patched
-  into one ``fabric`` bridge; tunnel ports carry ``egress_pkt_mark`` and OVS has
-  marked routes and static neighbours, because every VTEP address is local to
-  the one kernel;
+* underlay: a bridge ``nI-phy`` holding the chassis' VTEP address, each joined
+  to one ``fabric`` bridge by a veth pair (``nI-ul`` / ``ul-nI``, where captures
+  see the encapsulated frames; MTU 9000, so VXLAN never needs fragmenting);
+  tunnel ports carry ``egress_pkt_mark`` and OVS has marked routes and static
+  neighbours, because every VTEP address is local to the one kernel;
 * VXLAN: one port per chassis pair and direction, with a UDP port per pair so
   that two chassis' ports towards the same remote are not the same tunnel;
 * GRE has no UDP port, so each chassis pair also gets a link subnet of its own
@@ -36,6 +37,7 @@ from mininet.node import Host, Node
 
 PHYSNET = "physnet1"
 DEAD_VLAN = 4095
+UNDERLAY_MTU = 9000
 MANAGED = ("datapath_type=netdev", "fail_mode=secure", "protocols=OpenFlow13",
            "other_config:disable-in-band=true")
 
@@ -147,11 +149,12 @@ class Cloud:
         return self
 
     def _build_underlay(self, chassis: Chassis) -> None:
-        up = f"{chassis.name}-up"
+        uplink, fabric_port = f"{chassis.name}-ul", f"ul-{chassis.name}"
+        _veth(uplink, fabric_port, mtu=UNDERLAY_MTU)
         vsctl("add-br", chassis.underlay, "--", "set", "bridge", chassis.underlay,
               "datapath_type=netdev", "fail_mode=standalone",
-              *_patch(chassis.underlay, up, f"f-{chassis.name}"),
-              *_patch(self.fabric, f"f-{chassis.name}", up))
+              "--", "add-port", chassis.underlay, uplink,
+              "--", "add-port", self.fabric, fabric_port)
         for address in (chassis.vtep, *chassis.links.values()):
             run("ip", "addr", "add", f"{address}/24", "dev", chassis.underlay)
         run("ip", "link", "set", chassis.underlay, "up")
@@ -168,10 +171,7 @@ class Cloud:
         for remote in self.chassis:
             if remote is not chassis:
                 args += self._tunnel_ports(chassis, remote)
-        run("ip", "link", "add", f"{name}-ph", "type", "veth", "peer", "name", f"sw-{name}")
-        for device in (f"{name}-ph", f"sw-{name}"):
-            run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
-            run("ip", "link", "set", device, "up")
+        _veth(f"{name}-ph", f"sw-{name}")
         args += ["--", "add-port", chassis.phys_bridge, f"{name}-ph",
                  "--", "add-port", self.physw, f"sw-{name}"]
         vsctl(*args[1:])
@@ -253,7 +253,8 @@ class Cloud:
         bridges = [self.fabric, self.physw]
         for chassis in self.chassis:
             bridges += [*chassis.bridges, chassis.underlay]
-            subprocess.run(["ip", "link", "del", f"{chassis.name}-ph"], capture_output=True)
+            for veth in (f"{chassis.name}-ph", f"{chassis.name}-ul"):
+                subprocess.run(["ip", "link", "del", veth], capture_output=True)
             for address in [*[c.vtep for c in self.chassis],
                             *[a for c in self.chassis for a in c.links.values()]]:
                 subprocess.run(["ovs-appctl", "ovs/route/del", f"{address}/32",
@@ -261,6 +262,15 @@ class Cloud:
         for bridge in bridges:
             subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], capture_output=True)
         subprocess.run(["ovs-appctl", "tnl/neigh/flush"], capture_output=True)
+
+
+def _veth(name: str, peer: str, mtu: int = 1500) -> None:
+    """A wire between two bridges; its kernel ends stay quiet (no IPv6)."""
+    run("ip", "link", "add", name, "mtu", str(mtu), "type", "veth", "peer", "name", peer,
+        "mtu", str(mtu))
+    for device in (name, peer):
+        run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
+        run("ip", "link", "set", device, "up")
 
 
 def _patch(bridge: str, name: str, peer: str) -> list[str]:

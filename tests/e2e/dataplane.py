@@ -131,12 +131,20 @@ class Tenant:
             self.cloud.destroy(vm)
 
 
-def capture(interface: str, seconds: float, action) -> list[str]:
-    """tcpdump -e on a wire while ``action`` runs; the link-level lines it saw."""
-    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, "icmp"],
+def capture(interface: str, seconds: float, action, vxlan: bool = False) -> list[str]:
+    """tcpdump -e on a wire while ``action`` runs: the ICMP frames it saw, one line each.
+    With ``vxlan``, the UDP frames decoded as VXLAN: "outer frame | inner frame"."""
+    expression = ["-T", "vxlan", "udp"] if vxlan else ["icmp"]
+    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, *expression],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     time.sleep(0.5)
     action()
     time.sleep(seconds)
     dump.terminate()
-    return [line for line in dump.communicate()[0].splitlines() if line.strip()]
+    frames: list[str] = []
+    for line in filter(str.strip, dump.communicate()[0].splitlines()):
+        if line[0].isdigit() or not frames:  # a timestamp starts a frame
+            frames.append(line)
+        else:
+            frames[-1] += " | " + line
+    return frames

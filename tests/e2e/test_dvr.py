@@ -91,8 +91,15 @@ def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
     assert requests and all(line.split()[1] == d0 and f"vlan {VLAN}" in line
                             for line in requests), wire
     assert not any(mac in line for line in wire for mac in gateways), wire
-    # the replies were routed on e2 onto red's VXLAN: e0's br-tun saw them come from e2's
-    # DVR MAC (table 9, not learned) and never learned a gateway MAC from the underlay
+    # the replies are routed on e2 onto red's VXLAN: inside the tunnel they come from e2's
+    # DVR MAC
+    underlay = capture(f"{e2.name}-ul", 1.0, lambda: pings(red0, green2.ip), vxlan=True)
+    replies = [frame for frame in underlay if "echo reply" in frame]
+    assert replies and all(frame.split(" | ")[1].split()[0] == d2 for frame in replies), \
+        underlay
+    assert not any(mac in frame for frame in underlay for mac in gateways), underlay
+    # e0's br-tun took them as routed (table 9: not learned, the DVR MAC stands for many
+    # routers) and never learned a gateway MAC from the underlay
     settle_counters()
     skipped = [line for line in flows(e0.tun_bridge, 9) if f"dl_src={d2}" in line]
     assert skipped and n_packets(skipped[0]) > 0
