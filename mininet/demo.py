@@ -5,8 +5,8 @@ three chassis with mininet/cloud.py, creates over REST two tenants' VXLAN
 networks with the same CIDR, boots red VMs on all three chassis and blue VMs on
 two; red has a second network (10.1.0.0/24, a VM on n2) behind a distributed
 router.  Then it opens the Mininet CLI (try ``pingall``: red reaches red, also
-across the router, blue reaches blue, and nothing crosses).  ``--no-cli`` prints the VMs and each bridge's flows
-instead, which is how the README's walk-through was made.
+across the router, blue reaches blue, and nothing crosses).  ``--no-cli`` prints the
+VMs and each bridge's flows instead, which is how the README's walk-through was made.
 """
 from __future__ import annotations
 

@@ -495,8 +495,8 @@ class NetworkModel:
             raise BadRequest("tenant_id and project_id do not match.")
         owner = proj or tenant or project or self.default_project
         stamp = self.now()
-        return {**values, "id": str(uuid.uuid4()), "tenant_id": owner, "project_id": owner, "tags": [],
-                "created_at": stamp, "updated_at": stamp, "revision_number": 1}
+        return {**values, "id": str(uuid.uuid4()), "tenant_id": owner, "project_id": owner,
+                "tags": [], "created_at": stamp, "updated_at": stamp, "revision_number": 1}
 
     def _updated(self, record: dict, values: dict) -> dict:
         return {**record, **values, "updated_at": self.now(),
