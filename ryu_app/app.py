@@ -17,7 +17,7 @@ from ryu.controller.handler import set_ev_cls
 from ryu.ofproto import ofproto_v1_3
 
 from rest.api import NeutronApi
-from ryu_app import config, ofmsg, router_icmp
+from ryu_app import config, ofmsg, router_packets
 from ryu_app.binding import PortBinder
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.dvr_macs import DvrMacs
@@ -75,7 +75,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.planner = Planner(self.model, self.topology, LocalVlans(store), self.dvr_macs)
         self.wiring = Wiring(self.planner, send=self._send_flow_mods, set_tag=self._set_port_tag)
         self.packet_in_rate_limit = settings.packet_in_rate_limit
-        self.model.listeners.append(self.wiring.model_changed)
+        self.model.listeners += [self.wiring.model_changed, self._announce_gateways]
         self.confirmations = Confirmations()
         self._event: Event | None = None
         self._datapaths: dict[int, object] = {}
@@ -183,9 +183,20 @@ class NeutronRyuApp(app_manager.RyuApp):
         msg, datapath = ev.msg, ev.msg.datapath
         if msg.reason != datapath.ofproto.OFPR_INVALID_TTL:
             return
-        reply = router_icmp.time_exceeded_reply(msg.data, self.planner.gateway_ip)
+        reply = router_packets.time_exceeded_reply(msg.data, self.planner.gateway_ip)
         if reply is not None:
             datapath.send_msg(ofmsg.packet_out(datapath, msg.match["in_port"], reply))
+
+    def _announce_gateways(self, kind: str, old: dict | None, new: dict | None) -> None:
+        """A model listener, after the wiring's: the new interface's flows are on their way
+        (same connection, in order), now its gratuitous ARP."""
+        if kind != "port":
+            return
+        for dpid, ofport, ip, mac in self.planner.gateway_announcements(old, new):
+            datapath = self._datapaths.get(dpid)
+            if datapath is not None:
+                datapath.send_msg(ofmsg.packet_out(datapath, ofport,
+                                                   router_packets.gratuitous_arp(ip, mac)))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):

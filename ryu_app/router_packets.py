@@ -1,16 +1,21 @@
-"""The ICMP errors a distributed router owes its VMs, built by the controller.
+"""The packets a distributed router sends itself, built by the controller.
 
-DVR routes on the source chassis in flows (br-int table 60, ``dec_ttl``).  A frame
-whose TTL runs out there comes to the controller (packet-in, reason invalid TTL),
-and the router answers as a router namespace would: ICMP time exceeded from the
-gateway of the sender's subnet.  That reply is what makes ``traceroute`` show the
-gateway as its first hop.
+DVR routes on the source chassis in flows (br-int table 60, ``dec_ttl``), with no
+router namespace to speak for the router, so the controller does what its kernel
+would:
+
+* a frame whose TTL runs out comes to the controller (packet-in, reason invalid
+  TTL) and gets ICMP time exceeded from the gateway: ``traceroute`` shows the
+  gateway as its first hop;
+* a new interface announces its MAC with a gratuitous ARP, so that VMs which knew
+  the gateway IP by an older MAC switch at once (Neutron's agents send these with
+  ``arping -U``).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from ryu.lib.packet import ethernet, icmp, ipv4, packet, vlan
+from ryu.lib.packet import arp, ethernet, icmp, ipv4, packet, vlan
 from ryu.lib.packet import ether_types, in_proto
 
 # RFC 1812 4.3.2.3: quote as much of the original datagram as fits in 576 bytes.
@@ -20,6 +25,7 @@ ICMP_ERRORS = {icmp.ICMP_DEST_UNREACH, icmp.ICMP_SRC_QUENCH, icmp.ICMP_REDIRECT,
                icmp.ICMP_TIME_EXCEEDED, 12}  # 12: parameter problem
 REPLY_TTL = 64
 ETH_HEADER, VLAN_HEADER = 14, 4
+BROADCAST, UNKNOWN_MAC = "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"
 
 
 GatewayIp = Callable[[str], "str | None"]  # router interface MAC -> its IP
@@ -65,3 +71,14 @@ def _time_exceeded(eth: ethernet.ethernet, header: ipv4.ipv4, datagram: bytes,
                                  data=icmp.TimeExceeded(data=datagram[:QUOTE_LIMIT])))
     reply.serialize()
     return bytes(reply.data)
+
+
+def gratuitous_arp(ip: str, mac: str) -> bytes:
+    """A broadcast ARP request for its own address: who has ``ip``? ``mac`` has."""
+    announcement = packet.Packet()
+    announcement.add_protocol(ethernet.ethernet(dst=BROADCAST, src=mac,
+                                                ethertype=ether_types.ETH_TYPE_ARP))
+    announcement.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=mac, src_ip=ip,
+                                      dst_mac=UNKNOWN_MAC, dst_ip=ip))
+    announcement.serialize()
+    return bytes(announcement.data)

@@ -25,6 +25,7 @@ BASE: Group = ("base",)
 TUNNEL_TYPES = ("vxlan", "gre")
 PROVIDER_TYPES = ("vlan", "flat")
 DVR_OWNER = ROUTER_INTERFACE_OWNERS[1]  # network:router_interface_distributed
+ANNOUNCED_FIELDS = ("device_owner", "mac_address", "fixed_ips")
 
 
 def network_group(network_id: str) -> Group:
@@ -189,6 +190,22 @@ class Planner:
                 if port["mac_address"] == gateway_mac and (addresses := _ipv4s(port)):
                     return addresses[0]
         return None
+
+    def gateway_announcements(self, old: dict | None,
+                              new: dict | None) -> list[tuple[int, int, str, str]]:
+        """(br-int dpid, VM ofport, gateway IP, gateway MAC) for each local VM that should
+        hear a gratuitous ARP because a distributed router interface on its network came
+        or changed address: a VM that knew the gateway IP by another MAC moves at once."""
+        if new is None or new["device_owner"] != DVR_OWNER or not _ipv4s(new):
+            return []
+        if old is not None and all(old[key] == new[key] for key in ANNOUNCED_FIELDS):
+            return []
+        found = []
+        for chassis, ports in self.ports_by_chassis(new["network_id"]).items():
+            bridge = self.topology.bridge(chassis, "int")
+            found += [(bridge.dpid, device.ofport, _ipv4s(new)[0], new["mac_address"])
+                      for port in ports if bridge and (device := self._device_of(bridge, port))]
+        return found
 
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,

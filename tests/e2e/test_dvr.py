@@ -107,10 +107,17 @@ def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
                    if "hard_timeout" in line)
 
 
+def neighbour_mac(vm, ip: str) -> str | None:
+    """The MAC the VM's kernel has for an IP, if any."""
+    words = vm.host.cmd(f"ip neigh show {ip}").split()
+    return words[words.index("lladdr") + 1] if "lladdr" in words else None
+
+
 def test_removing_an_interface_stops_routing_and_adding_it_back_restores_it(cloud, routed):
     tenant, router, subnets, vms = routed
     red0, green2 = vms["red0"], vms["green2"]
-    assert pings(red0, green2.ip)
+    assert pings(red0, green2.ip) and pings(green2, red0.ip)
+    old_macs = interface_macs(tenant, router)
     path = f"/v2.0/routers/{router['id']}"
     status, body = tenant.api.delete(path)
     assert status == 409 and body["NeutronError"]["type"] == "RouterInUse"
@@ -125,10 +132,12 @@ def test_removing_an_interface_stops_routing_and_adding_it_back_restores_it(clou
                                {"subnet_id": subnets["green"]["id"]})
     assert status == 200
     assert routes()
-    # The new interface has a new MAC.  No gratuitous ARP announces it (yet), so VMs would
-    # take it only at their next ARP re-probe (Linux: up to about 45 s); forget it now.
-    for vm in vms.values():
-        vm.host.cmd("ip neigh flush all")
+    # The new interface has a new MAC: its gratuitous ARP tells green's VMs at once (without
+    # it they would keep the old one until their next ARP re-probe, up to about 45 s)
+    (new_mac,) = interface_macs(tenant, router) - old_macs
+    for vm in (vms["green1"], green2):
+        wait_until(lambda: neighbour_mac(vm, "10.21.0.1") == new_mac, timeout=3,  # noqa: B023
+                   what=f"{vm.ip} told the new gateway MAC")
     assert pings(red0, green2.ip) and pings(green2, red0.ip)
 
 

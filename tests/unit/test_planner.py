@@ -271,3 +271,20 @@ def test_a_router_interface_is_found_by_its_mac(cloud):
     interface = cloud.planner.dvr_interfaces(router["id"])[0]
     assert cloud.planner.gateway_ip(interface["mac_address"]) == "10.0.0.1"
     assert cloud.planner.gateway_ip("fa:16:3e:99:99:99") is None
+
+
+def test_a_new_gateway_mac_is_announced_to_the_vms_of_its_network_only(cloud):
+    network, subnet = cloud.network()
+    other, _ = cloud.network()
+    cloud.vm(network, "n0", 5)
+    cloud.vm(network, "n1", 6)
+    cloud.vm(other, "n2", 7)
+    router = cloud.create("router", name="r")
+    cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+    interface = cloud.planner.dvr_interfaces(router["id"])[0]
+    mac = interface["mac_address"]
+    assert sorted(cloud.planner.gateway_announcements(None, interface)) == [
+        (dpid("n0", "int"), 5, "10.0.0.1", mac), (dpid("n1", "int"), 6, "10.0.0.1", mac)]
+    renamed = dict(interface, name="renamed")
+    assert cloud.planner.gateway_announcements(interface, renamed) == []
+    assert cloud.planner.gateway_announcements(interface, None) == []

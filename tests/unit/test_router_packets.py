@@ -1,7 +1,7 @@
 """ICMP time exceeded, as the distributed router answers a frame whose TTL ran out."""
-from ryu.lib.packet import ethernet, icmp, in_proto, ipv4, packet, udp
+from ryu.lib.packet import arp, ethernet, icmp, in_proto, ipv4, packet, udp
 
-from ryu_app.router_icmp import QUOTE_LIMIT, time_exceeded_reply
+from ryu_app.router_packets import QUOTE_LIMIT, gratuitous_arp, time_exceeded_reply
 
 VM_MAC, GATEWAY_MAC = "fa:16:3e:00:00:05", "fa:16:3e:00:0a:01"
 GATEWAYS = {GATEWAY_MAC: "10.20.0.1"}
@@ -62,3 +62,11 @@ def test_no_reply_to_icmp_errors_later_fragments_or_unknown_gateways():
 def test_an_echo_request_gets_a_reply():
     echo = icmp.icmp(type_=icmp.ICMP_ECHO_REQUEST, data=icmp.echo(id_=7, seq=1, data=b"ping"))
     assert time_exceeded_reply(frame(echo), lookup) is not None
+
+
+def test_a_gratuitous_arp_asks_for_its_own_address():
+    announcement = packet.Packet(gratuitous_arp("10.20.0.1", GATEWAY_MAC))
+    eth, request = announcement.get_protocol(ethernet.ethernet), announcement.get_protocol(arp.arp)
+    assert (eth.dst, eth.src) == ("ff:ff:ff:ff:ff:ff", GATEWAY_MAC)
+    assert (request.opcode, request.src_mac, request.src_ip, request.dst_ip) == \
+        (arp.ARP_REQUEST, GATEWAY_MAC, "10.20.0.1", "10.20.0.1")
