@@ -7,7 +7,7 @@ from ryu_app.pipeline.flow import Flow
 
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
-              "arp_spa": 32, "arp_tpa": 32}
+              "arp_spa": 32, "arp_tpa": 32, "ipv4_src": 32, "ipv4_dst": 32}
 
 
 def flow_add(datapath: Datapath, flow: Flow):

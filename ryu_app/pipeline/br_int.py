@@ -9,6 +9,8 @@ from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Fl
 
 NORMAL = ("output", "normal")
 ETH_TYPE_IP = 0x0800
+IPPROTO_ICMP = 1
+ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 
 
 def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
@@ -97,6 +99,18 @@ def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
     return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=gateway_ip,
                                            **{T.LOCAL_VLAN_REG: lvid}),
                 arp_reply(gateway_ip, gateway_mac))
+
+
+def gateway_echo_flow(lvid: int, gateway_mac: str, router_ip: str) -> Flow:
+    """Table 60: a VM's ping to an address of its router (sent to its gateway MAC) is
+    answered on its own chassis, as the router namespace would: echo request turned into
+    the reply in place and sent back."""
+    return Flow(T.INT_TRANSIENT, 31,
+                match(eth_type=ETH_TYPE_IP, ip_proto=IPPROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST,
+                      eth_dst=gateway_mac, ipv4_dst=router_ip, **{T.LOCAL_VLAN_REG: lvid}),
+                (("move", "eth_src", "eth_dst"), ("set_field", "eth_src", gateway_mac),
+                 ("move", "ipv4_src", "ipv4_dst"), ("set_field", "ipv4_src", router_ip),
+                 ("set_field", "icmpv4_type", ICMP_ECHO_REPLY), ("output", "in_port")))
 
 
 def route_flow(lvid: int, gateway_mac: str, destination_ip: str, out_gateway_mac: str,

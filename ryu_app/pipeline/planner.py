@@ -209,16 +209,19 @@ class Planner:
 
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
-        routes to every VM of the router's other networks, the drop of what is unrouted,
-        and delivery of what other chassis routed to its VMs here."""
+        pings to the router's addresses, routes to every VM of the router's other networks,
+        the drop of what is unrouted, and delivery of what other chassis routed to its VMs
+        here."""
         flows = []
         for gateway in self._dvr_gateways(network["id"]):
             gateway_mac = gateway["mac_address"]
             flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in _ipv4s(gateway)]
             flows.append(br_int.unrouted_drop_flow(lvid, gateway_mac))
-            for other in self.dvr_interfaces(gateway["device_id"]):
-                if other["network_id"] != network["id"]:
-                    flows += self._routes_into(bridge, lvid, gateway_mac, other)
+            for interface in self.dvr_interfaces(gateway["device_id"]):
+                flows += [br_int.gateway_echo_flow(lvid, gateway_mac, ip)
+                          for ip in _ipv4s(interface)]
+                if interface["network_id"] != network["id"]:
+                    flows += self._routes_into(bridge, lvid, gateway_mac, interface)
             flows += self._deliveries(bridge, network, gateway_mac)
         return flows
 

@@ -42,6 +42,13 @@ def test_every_vm_reaches_every_other_across_subnets_and_chassis(routed):
                 assert pings(source, target.ip), f"{name} -> {other}"
 
 
+def test_the_router_answers_pings_to_its_addresses(routed):
+    _, _, _, vms = routed
+    for vm in vms.values():
+        for address in ("10.20.0.1", "10.21.0.1"):
+            assert pings(vm, address), f"{vm.ip} -> {address}"
+
+
 def test_tcp_crosses_the_router_and_the_chassis(routed):
     _, _, _, vms = routed
     assert fetches(vms["red0"], vms["green2"]) and fetches(vms["green1"], vms["red0"])

@@ -252,7 +252,9 @@ def test_dvr_routes_on_the_source_chassis_and_rewrites_to_its_dvr_mac(cloud):
                                 ("output", INT_PHY)))
     int_flows = cloud.flows("n0", "int", network_group(blue["id"]))
     assert as_set([route, br_int.gateway_arp_flow(blue_vlan, "10.0.0.1", g_blue),
-                   br_int.unrouted_drop_flow(blue_vlan, g_blue)]) <= int_flows
+                   br_int.unrouted_drop_flow(blue_vlan, g_blue),
+                   br_int.gateway_echo_flow(blue_vlan, g_blue, "10.0.0.1"),
+                   br_int.gateway_echo_flow(blue_vlan, g_blue, "10.1.0.1")]) <= int_flows
     dvr_n0 = cloud.dvr_macs.get("n0")
     assert as_set(br_phys.dvr_interface_flows(PATCH, green_vlan, 150, g_green, dvr_n0)) <= \
         cloud.flows("n0", "phys", network_group(green["id"]))
