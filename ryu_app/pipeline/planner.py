@@ -88,7 +88,10 @@ class Planner:
                 for port in self.dvr_interfaces(router)}
 
     def affected_networks(self, port: dict) -> set[str]:
-        """The networks whose flows a change of this port can move."""
+        """The networks whose flows a change of this port can move: none for a port that
+        is neither a bound VM port nor a router interface (no flow names it)."""
+        if not (is_bound_vm_port(port) or port["device_owner"] in ROUTER_INTERFACE_OWNERS):
+            return set()
         networks = {port["network_id"]}
         if port["device_owner"] == DVR_OWNER:
             networks |= {p["network_id"] for p in self.dvr_interfaces(port["device_id"])}

@@ -229,6 +229,14 @@ def test_a_port_event_touches_only_the_chassis_sharing_its_network(cloud):
     assert per_bridge[dpid("n0", "tun")] == 3
 
 
+def test_a_port_no_flow_names_recomputes_nothing(cloud):
+    network, _ = cloud.network()
+    bound = cloud.vm(network, "n0", 5)
+    unbound = cloud.create("port", network_id=network["id"])
+    assert cloud.planner.affected_networks(unbound) == set()
+    assert cloud.planner.affected_networks(bound) == {network["id"]}
+
+
 def test_dvr_routes_on_the_source_chassis_and_rewrites_to_its_dvr_mac(cloud):
     blue, blue_subnet = cloud.network()
     green, _ = cloud.network(network_type="vlan", physical_network="physnet1",
