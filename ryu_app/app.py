@@ -7,6 +7,7 @@ from __future__ import annotations
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 
 import contextlib
+import contextvars
 from typing import Iterator
 
 from ryu.app.wsgi import ControllerBase, WSGIApplication, route
@@ -33,6 +34,10 @@ from topology.graph import Topology
 from topology.naming import PortInfo, classify
 
 HANDLER_KEY = "http_handler"
+# The event whose flow-mods are being sent.  Per green thread: HTTP requests run in
+# their own and can interleave (one waits for its body while another is handled).
+CURRENT_EVENT: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
+    "current_event", default=None)
 
 
 class NeutronRestShim(ControllerBase):
@@ -77,7 +82,6 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.packet_in_rate_limit = settings.packet_in_rate_limit
         self.model.listeners += [self.wiring.model_changed, self._announce_gateways]
         self.confirmations = Confirmations()
-        self._event: Event | None = None
         self._datapaths: dict[int, object] = {}
         self._port_desc: dict[int, list] = {}
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
@@ -224,12 +228,13 @@ class NeutronRyuApp(app_manager.RyuApp):
     @contextlib.contextmanager
     def _confirming(self, what: str, **details) -> Iterator[None]:
         """Record what an event sends, to confirm it by barrier replies."""
-        outer, self._event = self._event, self.confirmations.begin(what, **details)
+        event = self.confirmations.begin(what, **details)
+        token = CURRENT_EVENT.set(event)
         try:
             yield
         finally:
-            self.confirmations.end(self._event)
-            self._event = outer
+            self.confirmations.end(event)
+            CURRENT_EVENT.reset(token)
 
     def _send_flow_mods(self, dpid: int, mods: FlowMods) -> None:
         datapath = self._datapaths.get(dpid)
@@ -242,8 +247,9 @@ class NeutronRyuApp(app_manager.RyuApp):
                                                 flow.match, flow.cookie))
         barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
         datapath.send_msg(barrier)
-        if self._event is not None:
-            self.confirmations.sent(self._event, dpid, len(mods), barrier.xid)
+        event = CURRENT_EVENT.get()
+        if event is not None:
+            self.confirmations.sent(event, dpid, len(mods), barrier.xid)
 
     def _set_port_tag(self, device: str, tag: int) -> None:
         if not self._ovsdb_call(self.ovsdb.set_port_tag, device, tag):
