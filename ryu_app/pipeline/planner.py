@@ -203,10 +203,11 @@ class Planner:
             return []
         if old is not None and all(old[key] == new[key] for key in ANNOUNCED_FIELDS):
             return []
+        ip, mac = _ipv4s(new)[0], new["mac_address"]
         found = []
         for chassis, ports in self.ports_by_chassis(new["network_id"]).items():
             bridge = self.topology.bridge(chassis, "int")
-            found += [(bridge.dpid, device.ofport, _ipv4s(new)[0], new["mac_address"])
+            found += [(bridge.dpid, device.ofport, ip, mac)
                       for port in ports if bridge and (device := self._device_of(bridge, port))]
         return found
 
