@@ -1,25 +1,24 @@
 """The hypervisors, their bridges and ports, and the links between them, as a networkx graph.
 
-Nodes are chassis (``n0``), bridges (``n0/n0-int``), ports (``n0/n0-int/patch-tun``)
-and, for links leaving the managed bridges, external endpoints (``external:sw-n0``).
+Nodes are chassis (``hv0``), bridges (``hv0/br-int``), ports (``hv0/br-int/patch-tun``)
+and, for links leaving the managed bridges, external endpoints (``external:hv0:eth2``,
+a provider bridge's NIC).
 Edges say how they relate: ``has`` (chassis-bridge, bridge-port), ``patch`` (the two
 ends of a patch pair), ``tunnel`` (a tunnel port to the chassis it reaches) and
-``physical`` (a provider bridge's uplink).  The configuration gives the chassis and
-the names of their bridges; OpenFlow (features, port descriptions, port status) and
-OVSDB (interface types and options) give the rest.
+``physical`` (a provider bridge's uplink).  Chassis register themselves (their own
+OVSDB ``Open_vSwitch`` row); each one's OVSDB replica gives its bridges (with their
+datapath ids) and ports; OpenFlow connections mark bridges connected.
 """
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import networkx as nx
 
-from ryu_app.settings import ChassisSpec
-from topology.naming import VM_PREFIXES, PortInfo, vm_device_name
-
-ROLES = ("int", "tun", "phys")
+from topology.chassis import INT_BRIDGE, TUN_BRIDGE, ChassisSpec
+from topology.naming import PORT_ID_PREFIX_LEN, TUNNEL_TYPES, PortInfo, port_id_prefix
 
 
 @dataclass(frozen=True)
@@ -35,107 +34,162 @@ class Bridge:
         return f"{self.chassis}/{self.name}"
 
 
+@dataclass(frozen=True)
+class BridgeView:
+    """One bridge as a hypervisor's OVSDB shows it: datapath id (None until the switch
+    has one) and the ports that have an OpenFlow port number."""
+
+    name: str
+    dpid: int | None
+    ports: tuple[PortInfo, ...] = ()
+
+
+@dataclass
+class Changes:
+    """What one look at a chassis' database changed in the topology."""
+
+    bridges_added: list[Bridge] = field(default_factory=list)
+    bridges_removed: list[Bridge] = field(default_factory=list)
+    ports_added: list[tuple[Bridge, PortInfo]] = field(default_factory=list)
+    ports_removed: list[tuple[Bridge, PortInfo]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.bridges_added or self.bridges_removed or self.ports_added
+                    or self.ports_removed)
+
+
 def agent_id(chassis: str) -> str:
     """A stable agent id per chassis, so `openstack network agent show` survives restarts."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"neutron-ryu-agent:{chassis}"))
 
 
+def device_key(device: PortInfo) -> str | None:
+    """What a VM device says of its port: the full id (iface-id), else an id prefix."""
+    return device.iface_id or port_id_prefix(device.name)
+
+
 class Topology:
-    def __init__(self, chassis: Iterable[ChassisSpec]):
+    def __init__(self, chassis: Iterable[ChassisSpec] = ()):
         self.graph = nx.Graph()
         self.chassis: dict[str, ChassisSpec] = {}
         self.chassis_by_ip: dict[str, str] = {}
-        self.bridges: dict[int, Bridge] = {}
-        self.devices: dict[str, str] = {}  # VM device name on an int bridge -> chassis
+        self.bridges: dict[int, Bridge] = {}       # every bridge a chassis' OVSDB shows
+        self.sessions: set[str] = set()            # chassis with an OVSDB session up
+        self.connected: set[int] = set()           # datapath ids with OpenFlow up
+        self.vm_devices: dict[str, dict[str, PortInfo]] = {}  # device key -> chassis -> dev
         for spec in chassis:
-            self.chassis[spec.name] = spec
-            for address in spec.tunnel_ips:
-                self.chassis_by_ip[address] = spec.name
-            self.graph.add_node(spec.name, kind="chassis", tunnel_ip=spec.tunnel_ip,
-                                bridge_mappings=dict(spec.bridge_mappings))
+            self.register(spec)
 
-    # ------------------------------------------------------------- discovery
+    # ------------------------------------------------------------- chassis
 
-    def identify(self, dpid: int, bridge_name: str, address: str | None = None) -> Bridge | None:
-        """Which chassis and role a bridge has, from its name (and the switch's address
-        when several chassis use the same bridge names, as real hypervisors do)."""
-        found = [(spec, spec.role_of(bridge_name)) for spec in self.chassis.values()]
-        found = [(spec, role) for spec, role in found if role]
-        if len(found) > 1:
-            found = [(spec, role) for spec, role in found if spec.tunnel_ip == address]
-        if len(found) != 1:
-            return None
-        spec, (role, physnet) = found[0]
-        return Bridge(dpid=dpid, chassis=spec.name, name=bridge_name, role=role, physnet=physnet)
+    def register(self, spec: ChassisSpec) -> None:
+        """A chassis joined or changed its description (tunnel IP, bridge mappings)."""
+        old = self.chassis.get(spec.name)
+        if old is not None and self.chassis_by_ip.get(old.tunnel_ip) == spec.name:
+            del self.chassis_by_ip[old.tunnel_ip]
+        self.chassis[spec.name] = spec
+        self.chassis_by_ip[spec.tunnel_ip] = spec.name
+        self.graph.add_node(spec.name, kind="chassis", tunnel_ip=spec.tunnel_ip,
+                            bridge_mappings=dict(spec.bridge_mappings))
+        for node, data in list(self.graph.nodes(data=True)):
+            if data.get("kind") == "port" and data["port"].kind == "tunnel":
+                self._link_tunnel(node, data["port"])
 
-    def add_bridge(self, dpid: int, name: str, ports: Iterable[PortInfo],
-                   address: str | None = None) -> Bridge | None:
-        """A bridge connected; returns None for bridges no chassis claims."""
-        bridge = self.identify(dpid, name, address)
-        if bridge is None:
-            return None
-        self.remove_bridge(dpid)
-        self.bridges[dpid] = bridge
-        self.graph.add_node(bridge.node, kind="bridge", role=bridge.role, dpid=dpid,
+    def sync_chassis(self, chassis: str, views: Iterable[BridgeView]) -> Changes:
+        """Make the chassis' bridges and ports what its database shows; what changed."""
+        spec = self.chassis[chassis]
+        changes = Changes()
+        wanted: dict[str, tuple[Bridge, BridgeView]] = {}
+        for view in views:
+            role = spec.role_of(view.name)
+            if role is not None and view.dpid is not None:
+                bridge = Bridge(view.dpid, chassis, view.name, role[0], role[1])
+                wanted[view.name] = (bridge, view)
+        for bridge in self.bridges_of(chassis):
+            if wanted.get(bridge.name, (None,))[0] != bridge:
+                changes.ports_removed += [(bridge, port) for port in self.ports(bridge.dpid)]
+                self._remove_bridge(bridge)
+                changes.bridges_removed.append(bridge)
+        for bridge, view in wanted.values():
+            if bridge.dpid not in self.bridges:
+                self._add_bridge(bridge)
+                changes.bridges_added.append(bridge)
+            self._sync_ports(bridge, view.ports, changes)
+        return changes
+
+    def _sync_ports(self, bridge: Bridge, ports: Iterable[PortInfo], changes: Changes) -> None:
+        current = {port.name: port for port in self.ports(bridge.dpid)}
+        wanted = {port.name: port for port in ports}
+        for name, port in current.items():
+            if wanted.get(name) != port:
+                self._remove_port(bridge, port)
+                changes.ports_removed.append((bridge, port))
+        for name, port in wanted.items():
+            if current.get(name) != port:
+                self._add_port(bridge, port)
+                changes.ports_added.append((bridge, port))
+
+    # --------------------------------------------------------- graph edits
+
+    def _add_bridge(self, bridge: Bridge) -> None:
+        self.bridges[bridge.dpid] = bridge
+        self.graph.add_node(bridge.node, kind="bridge", role=bridge.role, dpid=bridge.dpid,
                             physnet=bridge.physnet, chassis=bridge.chassis)
         self.graph.add_edge(bridge.chassis, bridge.node, kind="has")
-        for port in ports:
-            self.add_port(dpid, port)
-        return bridge
 
-    def remove_bridge(self, dpid: int) -> Bridge | None:
-        bridge = self.bridges.get(dpid)
-        if bridge is not None:
-            for port_node in list(self._port_nodes(bridge)):
-                self.remove_port(dpid, self.graph.nodes[port_node]["port"].name)
-            self.graph.remove_node(bridge.node)
-            del self.bridges[dpid]
-        return bridge
+    def _remove_bridge(self, bridge: Bridge) -> None:
+        for port in self.ports(bridge.dpid):
+            self._remove_port(bridge, port)
+        self.graph.remove_node(bridge.node)
+        del self.bridges[bridge.dpid]
+        self.connected.discard(bridge.dpid)
 
-    def add_port(self, dpid: int, port: PortInfo) -> None:
-        bridge = self.bridges.get(dpid)
-        if bridge is None:
-            return
+    def _add_port(self, bridge: Bridge, port: PortInfo) -> None:
         node = f"{bridge.node}/{port.name}"
-        if node in self.graph:
-            self.graph.remove_node(node)
         self.graph.add_node(node, kind="port", port=port, bridge=bridge.node,
                             chassis=bridge.chassis)
         self.graph.add_edge(bridge.node, node, kind="has")
         if bridge.role == "int" and port.kind == "vm":
-            self.devices[port.name] = bridge.chassis
-        self._link(bridge, node, port)
-
-    def remove_port(self, dpid: int, name: str) -> PortInfo | None:
-        bridge = self.bridges.get(dpid)
-        node = f"{bridge.node}/{name}" if bridge else None
-        if node not in self.graph:
-            return None
-        port = self.graph.nodes[node]["port"]
-        self.graph.remove_node(node)
-        if self.devices.get(name) == bridge.chassis and bridge.role == "int":
-            del self.devices[name]
-        self._drop_orphan_externals()
-        return port
-
-    def _link(self, bridge: Bridge, node: str, port: PortInfo) -> None:
+            self.vm_devices.setdefault(device_key(port), {})[bridge.chassis] = port
         if port.kind == "patch":
-            peer = port.peer or _neutron_patch_peer(port.name)
-            peer_node = self._find_port(bridge.chassis, peer) if peer else None
-            if peer_node is not None:
-                for end in (node, peer_node):  # a peer seen earlier as external is ours
-                    for external in [n for n in self.graph[end] if n.startswith("external:")]:
-                        self.graph.remove_edge(end, external)
-                self.graph.add_edge(node, peer_node, kind="patch")
-                self._drop_orphan_externals()
-            elif bridge.role == "phys" and peer:
-                # The uplink of a provider bridge into the physical network.
-                self.graph.add_node(f"external:{peer}", kind="external")
-                self.graph.add_edge(node, f"external:{peer}", kind="physical")
+            self._link_patch(bridge, node, port)
         elif port.kind == "tunnel":
-            remote = self.chassis_by_ip.get(port.remote_ip)
-            if remote is not None:
-                self.graph.add_edge(node, remote, kind="tunnel", tunnel_type=port.tunnel_type)
+            self._link_tunnel(node, port)
+        elif bridge.role == "phys":   # the provider bridge's NIC: the physical network
+            self._link_external(node, f"{bridge.chassis}:{port.name}")
+
+    def _remove_port(self, bridge: Bridge, port: PortInfo) -> None:
+        self.graph.remove_node(f"{bridge.node}/{port.name}")
+        key = device_key(port)
+        if bridge.role == "int" and self.vm_devices.get(key, {}).get(bridge.chassis) == port:
+            del self.vm_devices[key][bridge.chassis]
+            if not self.vm_devices[key]:
+                del self.vm_devices[key]
+        self._drop_orphan_externals()
+
+    def _link_patch(self, bridge: Bridge, node: str, port: PortInfo) -> None:
+        peer_node = self._find_port(bridge.chassis, port.peer) if port.peer else None
+        if peer_node is not None:
+            for end in (node, peer_node):  # a peer seen earlier as external is ours
+                for external in [n for n in self.graph[end] if n.startswith("external:")]:
+                    self.graph.remove_edge(end, external)
+            self.graph.add_edge(node, peer_node, kind="patch")
+            self._drop_orphan_externals()
+        elif bridge.role == "phys" and port.peer:
+            self._link_external(node, port.peer)   # patched to a bridge we do not manage
+
+    def _link_external(self, node: str, endpoint: str) -> None:
+        """A provider bridge's uplink into the physical network."""
+        self.graph.add_node(f"external:{endpoint}", kind="external")
+        self.graph.add_edge(node, f"external:{endpoint}", kind="physical")
+
+    def _link_tunnel(self, node: str, port: PortInfo) -> None:
+        for neighbor, data in list(self.graph.adj[node].items()):
+            if data["kind"] == "tunnel":
+                self.graph.remove_edge(node, neighbor)
+        remote = self.chassis_by_ip.get(port.remote_ip)
+        if remote is not None:
+            self.graph.add_edge(node, remote, kind="tunnel", tunnel_type=port.tunnel_type)
 
     def _find_port(self, chassis: str, name: str) -> str | None:
         for node in self.graph.neighbors(chassis):
@@ -149,14 +203,14 @@ class Topology:
             if self.graph.degree(node) == 0:
                 self.graph.remove_node(node)
 
-    def _port_nodes(self, bridge: Bridge) -> Iterable[str]:
+    def _port_nodes(self, bridge: Bridge) -> list[str]:
         return [n for n in self.graph.neighbors(bridge.node)
                 if self.graph.nodes[n].get("kind") == "port"]
 
     # --------------------------------------------------------------- queries
 
     def bridge(self, chassis: str, role: str, physnet: str | None = None) -> Bridge | None:
-        """The connected bridge of a chassis with that role (and physnet, for phys)."""
+        """The chassis' bridge with that role (and physnet, for phys)."""
         for bridge in self.bridges.values():
             if bridge.chassis == chassis and bridge.role == role and (
                     role != "phys" or bridge.physnet == physnet):
@@ -195,21 +249,21 @@ class Topology:
                     return self.graph.nodes[node]["port"]
         return None
 
-    def chassis_hosting(self, port_ids: Iterable[str]) -> set[str]:
-        """The chassis whose integration bridges have a device of one of these ports."""
-        found = set()
-        for port_id in port_ids:
-            for prefix in VM_PREFIXES:
-                chassis = self.devices.get(vm_device_name(port_id, prefix))
-                if chassis is not None:
-                    found.add(chassis)
+    def devices_of(self, port_id: str) -> dict[str, PortInfo]:
+        """{chassis: device} for the VM devices on integration bridges that stand for the
+        port: by iface-id, or by the tap/qvo name rule."""
+        found = dict(self.vm_devices.get(port_id[:PORT_ID_PREFIX_LEN], {}))
+        found.update(self.vm_devices.get(port_id, {}))
         return found
 
     def alive(self, chassis: str) -> bool:
-        """True when every bridge the chassis is configured with is connected."""
+        """True while the chassis' OVSDB session is up and every bridge it should have
+        (br-int, br-tun, its mapped bridges) is connected over OpenFlow."""
+        if chassis not in self.sessions:
+            return False
         spec = self.chassis[chassis]
-        wanted = {spec.int_bridge, spec.tun_bridge, *spec.bridge_mappings.values()}
-        return wanted <= {b.name for b in self.bridges.values() if b.chassis == chassis}
+        connected = {b.name for b in self.bridges_of(chassis) if b.dpid in self.connected}
+        return set(spec.bridge_names) <= connected
 
     # ---------------------------------------------------------------- views
 
@@ -222,9 +276,11 @@ class Topology:
             "topic": "N/A", "alive": self.alive(spec.name), "admin_state_up": True,
             "availability_zone": None, "description": None,
             "configurations": {
-                "tunneling_ip": spec.tunnel_ip, "tunnel_types": ["vxlan", "gre"],
+                "tunneling_ip": spec.tunnel_ip, "tunnel_types": list(TUNNEL_TYPES),
                 "bridge_mappings": dict(spec.bridge_mappings),
-                "integration_bridge": spec.int_bridge, "tunnel_bridge": spec.tun_bridge,
+                "integration_bridge": INT_BRIDGE, "tunnel_bridge": TUN_BRIDGE,
+                "datapath_type": spec.datapath_type,
+                "ovsdb_connected": spec.name in self.sessions,
                 "l2_population": True, "arp_responder_enabled": True,
                 "enable_distributed_routing": True,
                 "dvr_mac_address": dvr_macs.get(spec.name),
@@ -236,24 +292,14 @@ class Topology:
         nodes = []
         for node, data in self.graph.nodes(data=True):
             entry = {"id": node, **{k: v for k, v in data.items() if k != "port"}}
+            if data.get("kind") == "bridge":
+                entry["connected"] = data["dpid"] in self.connected
             port = data.get("port")
             if port is not None:
                 entry.update(name=port.name, ofport=port.ofport, port_kind=port.kind)
-                for key in ("peer", "tunnel_type", "remote_ip"):
+                for key in ("peer", "tunnel_type", "remote_ip", "iface_id"):
                     if getattr(port, key):
                         entry[key] = getattr(port, key)
             nodes.append(entry)
         edges = [{"source": a, "target": b, **data} for a, b, data in self.graph.edges(data=True)]
         return {"nodes": nodes, "edges": edges}
-
-
-def _neutron_patch_peer(name: str) -> str | None:
-    """The peer Neutron gives a patch port: patch-tun <-> patch-int, int-X <-> phy-X."""
-    pairs = {"patch-tun": "patch-int", "patch-int": "patch-tun"}
-    if name in pairs:
-        return pairs[name]
-    if name.startswith("int-"):
-        return "phy-" + name[4:]
-    if name.startswith("phy-"):
-        return "int-" + name[4:]
-    return None
