@@ -1,43 +1,52 @@
-"""The Ryu application: a thin shim from OpenFlow events and HTTP to the pure core.
+"""The Ryu application: a thin shim from OpenFlow, OVSDB and HTTP events to the pure core.
 
 Run it as ``ryu-manager [--config-file FILE] ryu_app.app``.
+
+Hypervisors dial in twice: their ovsdb-server to the OVSDB listener (``set-manager``),
+which registers them and shows their bridges and ports, and each of their bridges to
+the OpenFlow listener, which the controller pointed them at.  A bridge's OpenFlow
+connection is matched to its hypervisor by datapath id, which OVSDB reports.
 """
 from __future__ import annotations
 
-import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
-
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Any, Iterator
 
 from ryu.app.wsgi import ControllerBase, WSGIApplication, route
 from ryu.base import app_manager
-from ryu.controller import ofp_event
-from ryu.controller.handler import CONFIG_DISPATCHER, DEAD_DISPATCHER, MAIN_DISPATCHER
-from ryu.controller.handler import set_ev_cls
+from ryu.controller import event, ofp_event
+from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+from ryu.lib import hub
 from ryu.ofproto import ofproto_v1_3
 
+import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 from rest.api import NeutronApi
-from ryu_app import config, ofmsg, router_packets
+from ryu_app import config, ofmsg, router_packets, tls
 from ryu_app.binding import PortBinder
+from ryu_app.chassis import ChassisSync
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.dvr_macs import DvrMacs
+from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import NetworkModel
-from ryu_app.ovsdb import Ovsdb, OvsdbError
+from ryu_app.ovsdb import hypervisor, provisioning
+from ryu_app.ovsdb.session import Listener, Session
 from ryu_app.pipeline.planner import Planner
 from ryu_app.reconciler import FlowMods
 from ryu_app.wiring import Wiring
 from topology.graph import Topology
-from topology.naming import PortInfo, classify
+from topology.naming import PortInfo
 
 HANDLER_KEY = "http_handler"
 # The event whose flow-mods are being sent.  Per green thread: HTTP requests run in
 # their own and can interleave (one waits for its body while another is handled).
 CURRENT_EVENT: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
     "current_event", default=None)
+
+tls.openflow_listener()
 
 
 class NeutronRestShim(ControllerBase):
@@ -52,13 +61,24 @@ class NeutronRestShim(ControllerBase):
         return self.handler(req)
 
 
+class EventOvsdb(event.EventBase):
+    """Something happened on a hypervisor's OVSDB session: ready, changed, replied, closed.
+    Sessions run in their own green threads; as Ryu events, what they report is handled
+    in the app's event loop, in order with the OpenFlow events."""
+
+    def __init__(self, session: Session, kind: str, tag: Any = None, error: str | None = None):
+        super().__init__()
+        self.session, self.kind, self.tag, self.error = session, kind, tag, error
+
+
 class NeutronRyuApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     _CONTEXTS = {"wsgi": WSGIApplication}
+    _EVENTS = [EventOvsdb]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        settings = config.load()
+        self.settings = settings = config.load()
         segments = SegmentPools(
             tunnel_ranges={"vxlan": list(settings.vni_ranges),
                            "gre": list(settings.tunnel_id_ranges)},
@@ -71,68 +91,199 @@ class NeutronRyuApp(app_manager.RyuApp):
             global_mtu=settings.global_physnet_mtu,
             tenant_network_types=settings.tenant_network_types,
             enabled_network_types=settings.type_drivers)
-        self.topology = Topology(settings.chassis)
-        self.ovsdb = Ovsdb(settings.ovsdb_connection)
+        self.hypervisors = Hypervisors(store)
+        self.topology = Topology(self.hypervisors.all())
         self.binder = PortBinder(self.model)
         self.dvr_macs = DvrMacs(store, settings.dvr_base_mac)
-        for chassis in self.topology.chassis:
-            self.dvr_macs.ensure(chassis)
         self.planner = Planner(self.model, self.topology, LocalVlans(store), self.dvr_macs)
         self.wiring = Wiring(self.planner, send=self._send_flow_mods, set_tag=self._set_port_tag)
-        self.packet_in_rate_limit = settings.packet_in_rate_limit
         self.model.listeners += [self.wiring.model_changed, self._announce_gateways]
+        self.chassis_sync = ChassisSync(self.topology, self.hypervisors, self.dvr_macs,
+                                        self.binder, self.wiring)
         self.confirmations = Confirmations()
-        self._datapaths: dict[int, object] = {}
-        self._port_desc: dict[int, list] = {}
+        self._datapaths: dict[int, object] = {}     # OpenFlow connections by datapath id
+        self.sessions: dict[str, Session] = {}      # OVSDB sessions by chassis
+        self._chassis_of: dict[Session, str] = {}
+        self._in_flight: dict[str, set] = {}        # chassis -> OVSDB changes under way
+        self._change_queued: set[Session] = set()
+        self._refused: dict[Session, str] = {}      # why a session registers no chassis
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
                               {"topology": self.topology.to_json,
                                "wiring": self.confirmations.view})
         kwargs["wsgi"].register(NeutronRestShim, {HANDLER_KEY: self._http})
+        context = tls.server_context(settings.tls) if settings.tls else None
+        self.ovsdb = Listener(settings.ovsdb_listen_host, settings.ovsdb_listen_port, self,
+                              settings.ovsdb_probe_interval, context)
+
+    def start(self):
+        thread = super().start()
+        hub.spawn(self.ovsdb.serve_forever)
+        return thread
 
     def _http(self, request):
         with self._confirming("api", method=request.method, path=request.path_info):
             return self.api.handle(request)
 
+    # ------------------------------------------------- OVSDB sessions (handler)
+
+    def ovsdb_ready(self, session: Session) -> None:
+        self.send_event(self.name, EventOvsdb(session, "ready"))
+
+    def ovsdb_changed(self, session: Session) -> None:
+        if session not in self._change_queued:   # one look covers every change until then
+            self._change_queued.add(session)
+            self.send_event(self.name, EventOvsdb(session, "changed"))
+
+    def ovsdb_replied(self, session: Session, tag: Any, error: str | None) -> None:
+        self.send_event(self.name, EventOvsdb(session, "replied", tag, error))
+
+    def ovsdb_closed(self, session: Session) -> None:
+        self.send_event(self.name, EventOvsdb(session, "closed"))
+
+    @set_ev_cls(EventOvsdb)
+    def _ovsdb_event(self, ev: EventOvsdb) -> None:
+        session = ev.session
+        if ev.kind == "closed":
+            self._session_closed(session)
+        elif ev.kind == "replied":
+            self._replied(session, ev.tag, ev.error)
+        elif not session.closed:
+            self._change_queued.discard(session)
+            self._hypervisor_changed(session, first=ev.kind == "ready")
+
+    def _hypervisor_changed(self, session: Session, first: bool) -> None:
+        """Look at the hypervisor's database again: its registration, bridges and ports."""
+        try:
+            spec = hypervisor.chassis_of(session.replica)
+        except ValueError as error:
+            if self._refused.get(session) != str(error):
+                self.logger.warning("hypervisor at %s is not registered: %s",
+                                    session.peer, error)
+                self._refused[session] = str(error)
+            self._forget(session)
+            return
+        self._refused.pop(session, None)
+        if self._chassis_of.get(session) != spec.name:
+            self._forget(session)
+            previous = self.sessions.get(spec.name)
+            if previous is not None:   # the hypervisor reconnected before we saw it leave
+                self._forget(previous)
+                previous.close()
+            self.sessions[spec.name] = session
+            self._chassis_of[session] = spec.name
+            self._in_flight[spec.name] = set()
+            first = True
+            self.logger.info("hypervisor %s (tunnel IP %s) connected from %s", spec.name,
+                             spec.tunnel_ip, session.peer)
+        with self._confirming("hypervisor", chassis=spec.name) as event:
+            changes = self.chassis_sync.database_seen(
+                spec, hypervisor.bridge_views(session.replica), full=first)
+            event.details.update(ports_added=[port.name for _, port in changes.ports_added],
+                                 ports_removed=[port.name for _, port in changes.ports_removed])
+            self._connect_waiting_bridges()
+            self._provision(spec.name)
+
+    def _provision(self, chassis: str) -> None:
+        """Send what the hypervisor's database still lacks (bridges, patches, tunnels),
+        one transaction per object, none for an object whose change is under way."""
+        session = self.sessions.get(chassis)
+        if session is None or not session.ready:
+            return
+        spec = self.topology.chassis[chassis]
+        scheme = "ssl" if self.settings.tls else "tcp"
+        address = session.local_address
+        address = f"[{address}]" if ":" in address else address
+        tunnels = frozenset((kind, self.topology.chassis[remote].tunnel_ip)
+                            for kind, remote in self.planner.tunnels_wanted(chassis))
+        target = provisioning.Target(
+            spec, datapath_type=spec.datapath_type or self.settings.datapath_type,
+            controller=f"{scheme}:{address}:{self.settings.openflow_port}", tunnels=tunnels)
+        in_flight = self._in_flight[chassis]
+        for key, operations in provisioning.plan(session.replica, target):
+            if key not in in_flight:
+                in_flight.add(key)
+                session.transact(operations, key)
+
+    def _replied(self, session: Session, key: Any, error: str | None) -> None:
+        chassis = self._chassis_of.get(session)
+        if chassis is None or self.sessions.get(chassis) is not session:
+            return
+        self._in_flight[chassis].discard(key)
+        if error is not None:
+            self.logger.warning("hypervisor %s refused %s: %s", chassis, key, error)
+            return   # the next change of its database plans again
+        with self._confirming("hypervisor", chassis=chassis):
+            if key[0] == "tag":   # the wanted tag may have moved on meanwhile
+                integration = self.topology.bridge(chassis, "int")
+                device = self.topology.port(integration, key[1]) if integration else None
+                if device is not None:
+                    self.wiring.retag(chassis, device)
+            self._provision(chassis)
+
+    def _session_closed(self, session: Session) -> None:
+        chassis = self._chassis_of.get(session)
+        self._forget(session)
+        self._refused.pop(session, None)
+        if chassis is not None:
+            self.logger.info("hypervisor %s: OVSDB session from %s closed", chassis,
+                             session.peer)
+
+    def _forget(self, session: Session) -> None:
+        self._change_queued.discard(session)
+        chassis = self._chassis_of.pop(session, None)
+        if chassis is not None and self.sessions.get(chassis) is session:
+            del self.sessions[chassis]
+            self._in_flight.pop(chassis, None)
+            self.chassis_sync.session_lost(chassis)
+
+    def _set_port_tag(self, chassis: str, device: PortInfo, tag: int) -> None:
+        """Port.tag on the VM's own hypervisor, written only when it differs."""
+        session = self.sessions.get(chassis)
+        found = hypervisor.port_tag(session.replica, device.name) if session else None
+        key = ("tag", device.name)
+        if found is None or found[1] == tag or key in self._in_flight[chassis]:
+            return
+        self._in_flight[chassis].add(key)
+        session.transact(provisioning.tag_operations(found[0], tag), key)
+
     # ------------------------------------------------------------- OpenFlow
 
-    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
-    def _switch_features(self, ev):
-        datapath = ev.msg.datapath
-        self._port_desc[datapath.id] = []
-        datapath.send_msg(datapath.ofproto_parser.OFPPortDescStatsRequest(datapath, 0))
+    @set_ev_cls(ofp_event.EventOFPStateChange, [MAIN_DISPATCHER, DEAD_DISPATCHER])
+    def _datapath_state(self, ev):
+        datapath = ev.datapath
+        if datapath.id is None:
+            return
+        if ev.state == MAIN_DISPATCHER:
+            self._datapaths[datapath.id] = datapath
+            self._connect_bridge(datapath)
+        elif self._datapaths.get(datapath.id) is datapath:   # not replaced by a newer one
+            del self._datapaths[datapath.id]
+            self.topology.connected.discard(datapath.id)
+            self.wiring.bridge_gone(datapath.id)
+            self.confirmations.bridge_gone(datapath.id)
+            self.logger.info("datapath %016x disconnected", datapath.id)
 
-    @set_ev_cls(ofp_event.EventOFPPortDescStatsReply, MAIN_DISPATCHER)
-    def _port_desc_reply(self, ev):
-        datapath = ev.msg.datapath
-        parts = self._port_desc.setdefault(datapath.id, [])
-        parts.extend(ev.msg.body)
-        if ev.msg.flags & datapath.ofproto.OFPMPF_REPLY_MORE:
-            return
-        descriptions = self._port_desc.pop(datapath.id)
-        local = [d for d in descriptions if d.port_no == datapath.ofproto.OFPP_LOCAL]
-        if not local:
-            self.logger.warning("datapath %016x reported no LOCAL port", datapath.id)
-            return
-        name = local[0].name.decode()
-        ports = self._describe([d for d in descriptions if d.port_no < datapath.ofproto.OFPP_MAX])
-        bridge = self.topology.add_bridge(datapath.id, name, ports, datapath.address[0])
+    def _connect_waiting_bridges(self) -> None:
+        """OpenFlow connections that arrived before their hypervisor's OVSDB named them."""
+        for dpid, datapath in list(self._datapaths.items()):
+            if dpid not in self.topology.connected:
+                self._connect_bridge(datapath)
+
+    def _connect_bridge(self, datapath) -> None:
+        bridge = self.topology.bridges.get(datapath.id)
         if bridge is None:
-            self.logger.warning("bridge %s (%016x) belongs to no configured chassis; ignored",
-                                name, datapath.id)
+            self.logger.info("datapath %016x: no hypervisor's database names it (yet)",
+                             datapath.id)
             return
-        self.logger.info("chassis %s: %s bridge %s connected (%016x)",
-                         bridge.chassis, bridge.role, name, datapath.id)
-        self._ovsdb_call(self.ovsdb.set_fail_mode, name, "secure")
-        self._datapaths[datapath.id] = datapath
+        self.topology.connected.add(datapath.id)
+        self.logger.info("hypervisor %s: %s bridge %s connected (%016x)",
+                         bridge.chassis, bridge.role, bridge.name, datapath.id)
         if bridge.role == "int":
             self._answer_expired_ttl(datapath)
-        with self._confirming("bridge-connected", bridge=name, chassis=bridge.chassis):
+        with self._confirming("bridge-connected", bridge=bridge.name, chassis=bridge.chassis):
             self.wiring.bridge_connected(bridge)
             # What still carries an earlier cookie is swept when the dump comes back.
             datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(datapath))
-            if bridge.role == "int":
-                self.binder.integration_bridge_synced(bridge.chassis, ports)
-            self.wiring.chassis_ports_changed(bridge.chassis)
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):
@@ -147,39 +298,11 @@ class NeutronRyuApp(app_manager.RyuApp):
         if stale:
             self.logger.info("datapath %016x: removed %d stale flows", datapath.id, len(stale))
 
-    @set_ev_cls(ofp_event.EventOFPPortStatus, MAIN_DISPATCHER)
-    def _port_status(self, ev):
-        msg, datapath = ev.msg, ev.msg.datapath
-        bridge = self.topology.bridges.get(datapath.id)
-        if bridge is None or msg.desc.port_no >= datapath.ofproto.OFPP_MAX:
-            return
-        name = msg.desc.name.decode()
-        deleted = msg.reason == datapath.ofproto.OFPPR_DELETE
-        with self._confirming("port-deleted" if deleted else "port-added", port=name,
-                              chassis=bridge.chassis):
-            if deleted:
-                port = self.topology.remove_port(datapath.id, name)
-                if port is None:
-                    return
-                if port.kind == "vm" and bridge.role == "int":
-                    self.binder.device_removed(bridge.chassis, port)
-                    self.wiring.device_unplugged(bridge, port)
-                else:
-                    self.wiring.chassis_ports_changed(bridge.chassis)
-                return
-            port = self._describe([msg.desc])[0]
-            self.topology.add_port(datapath.id, port)
-            if port.kind == "vm" and bridge.role == "int":
-                self.binder.device_added(bridge.chassis, port)
-                self.wiring.device_plugged(bridge, port)
-            else:
-                self.wiring.chassis_ports_changed(bridge.chassis)
-
     def _answer_expired_ttl(self, datapath) -> None:
         """Routed frames whose TTL runs out in dec_ttl come here (rate-limited by the
         switch) to be answered with ICMP time exceeded."""
         datapath.send_msg(ofmsg.invalid_ttl_to_controller(datapath))
-        for message in ofmsg.controller_meter(datapath, self.packet_in_rate_limit):
+        for message in ofmsg.controller_meter(datapath, self.settings.packet_in_rate_limit):
             datapath.send_msg(message)
 
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
@@ -212,33 +335,25 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.logger.error("datapath %016x refused a message: type=%d code=%d data=%s",
                           msg.datapath.id, msg.type, msg.code, msg.data[:64].hex())
 
-    @set_ev_cls(ofp_event.EventOFPStateChange, DEAD_DISPATCHER)
-    def _datapath_gone(self, ev):
-        dpid = ev.datapath.id
-        if dpid is None:
-            return
-        self._datapaths.pop(dpid, None)
-        self.wiring.bridge_gone(dpid)
-        self.confirmations.bridge_gone(dpid)
-        if self.topology.remove_bridge(dpid):
-            self.logger.info("datapath %016x disconnected", dpid)
-
     # ------------------------------------------------------------- outputs
 
     @contextlib.contextmanager
-    def _confirming(self, what: str, **details) -> Iterator[None]:
-        """Record what an event sends, to confirm it by barrier replies."""
+    def _confirming(self, what: str, **details) -> Iterator[Event]:
+        """Record what an event sends, to confirm it by barrier replies; then make the
+        tunnels follow the networks each chassis serves now."""
         event = self.confirmations.begin(what, **details)
         token = CURRENT_EVENT.set(event)
         try:
-            yield
+            yield event
+            while self.wiring.tunnels_dirty:
+                self._provision(self.wiring.tunnels_dirty.pop())
         finally:
             self.confirmations.end(event)
             CURRENT_EVENT.reset(token)
 
     def _send_flow_mods(self, dpid: int, mods: FlowMods) -> None:
         datapath = self._datapaths.get(dpid)
-        if datapath is None:
+        if datapath is None or dpid not in self.topology.connected:
             return
         for flow in mods.adds:
             datapath.send_msg(ofmsg.flow_add(datapath, flow))
@@ -247,32 +362,6 @@ class NeutronRyuApp(app_manager.RyuApp):
                                                 flow.match, flow.cookie))
         barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
         datapath.send_msg(barrier)
-        event = CURRENT_EVENT.get()
-        if event is not None:
-            self.confirmations.sent(event, dpid, len(mods), barrier.xid)
-
-    def _set_port_tag(self, device: str, tag: int) -> None:
-        if not self._ovsdb_call(self.ovsdb.set_port_tag, device, tag):
-            self.logger.warning("could not tag %s with VLAN %d", device, tag)
-
-    def _ovsdb_call(self, method, *args) -> bool:
-        try:
-            return method(*args)
-        except (OSError, OvsdbError) as error:
-            self.logger.error("OVSDB %s%s failed: %s", method.__name__, args, error)
-            return False
-
-    def _describe(self, descriptions: list) -> list[PortInfo]:
-        """PortInfo for OpenFlow port descriptions, with OVSDB's interface type and options."""
-        names = [d.name.decode() for d in descriptions]
-        try:
-            interfaces = self.ovsdb.interfaces(names)
-        except (OSError, OvsdbError) as error:
-            self.logger.warning("OVSDB unavailable (%s); classifying ports by name", error)
-            interfaces = {}
-        ports = []
-        for description, name in zip(descriptions, names, strict=True):
-            iface = interfaces.get(name, {})
-            ports.append(classify(name, description.port_no, iface.get("type", ""),
-                                  iface.get("options"), description.hw_addr))
-        return ports
+        event_ = CURRENT_EVENT.get()
+        if event_ is not None:
+            self.confirmations.sent(event_, dpid, len(mods), barrier.xid)

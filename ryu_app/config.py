@@ -10,8 +10,13 @@ CONF = ryu_cfg.CONF
 
 DEFAULTS = Settings.__dataclass_fields__
 
+
+def _default(name: str):
+    return DEFAULTS[name].default
+
+
 OPTS = [
-    cfg.StrOpt("db_path", default=DEFAULTS["db_path"].default,
+    cfg.StrOpt("db_path", default=_default("db_path"),
                help="SQLite database file holding networks, subnets, ports and routers."),
     cfg.StrOpt("db_synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
                help="NORMAL: writes survive a controller crash; FULL: also a power loss "
@@ -30,25 +35,31 @@ OPTS = [
                help="Project owning resources created without a project (no-auth mode)."),
     cfg.BoolOpt("router_distributed", default=True, help="New routers are distributed (DVR)."),
     cfg.IntOpt("global_physnet_mtu", default=1500, min=68, help="MTU of the underlay."),
-    cfg.StrOpt("dvr_base_mac", default=DEFAULTS["dvr_base_mac"].default,
+    cfg.StrOpt("dvr_base_mac", default=_default("dvr_base_mac"),
                help="Each chassis' DVR MAC is taken from here upwards (and kept)."),
-    cfg.IntOpt("packet_in_rate_limit", default=DEFAULTS["packet_in_rate_limit"].default, min=1,
+    cfg.IntOpt("packet_in_rate_limit", default=_default("packet_in_rate_limit"), min=1,
                help="Packets per second each integration bridge may send to the controller "
                     "(routed frames whose TTL ran out); beyond it the switch drops them."),
-    cfg.StrOpt("ovsdb_connection", default=DEFAULTS["ovsdb_connection"].default,
-               help="OVSDB server of the hypervisors (unix:PATH or tcp:IP:PORT)."),
-    cfg.MultiStrOpt("chassis", default=[],
-                    help="One per hypervisor: 'NAME tunnel_ip=IP [int_bridge=BR] "
-                         "[tun_bridge=BR] [bridge_mappings=PHYSNET:BR,...] "
-                         "[tunnel_aliases=IP,...]'. Default: this host, with br-int, "
-                         "br-tun and physnet1:br-eth1."),
+    cfg.StrOpt("ovsdb_listen_host", default=_default("ovsdb_listen_host"),
+               help="Address hypervisors' OVSDB servers connect to "
+                    "(ovs-vsctl set-manager tcp:ADDRESS:PORT)."),
+    cfg.PortOpt("ovsdb_listen_port", default=_default("ovsdb_listen_port"),
+                help="Port of the OVSDB listener (TLS when ctl_privkey is set)."),
+    cfg.FloatOpt("ovsdb_probe_interval", default=_default("ovsdb_probe_interval"), min=0.5,
+                 help="Seconds of silence after which a hypervisor's OVSDB session is "
+                      "probed; after twice as long it is closed and the agent not alive."),
+    cfg.StrOpt("datapath_type", default=_default("datapath_type"), choices=["system", "netdev"],
+               help="Datapath of the bridges the controller creates on a hypervisor, unless "
+                    "the hypervisor says otherwise (external_ids:neutron-datapath-type)."),
 ]
 
 CONF.register_opts(OPTS, group="neutron")
 # Ryu listens on every interface by default; this controller listens on loopback
-# unless the configuration says otherwise.
+# unless the configuration says otherwise.  One OpenFlow port: TCP, or TLS when the
+# controller has a key and certificate (Ryu then listens on the SSL port only).
 for name, value in (("wsapi_host", "127.0.0.1"), ("wsapi_port", 9696),
-                    ("ofp_listen_host", "127.0.0.1")):
+                    ("ofp_listen_host", "127.0.0.1"), ("ofp_tcp_listen_port", 6653),
+                    ("ofp_ssl_listen_port", 6653)):
     try:
         CONF.set_default(name, value)
     except cfg.NoSuchOptError:
@@ -57,12 +68,16 @@ for name, value in (("wsapi_host", "127.0.0.1"), ("wsapi_port", 9696),
 
 def load(conf: cfg.ConfigOpts = CONF) -> Settings:
     group = conf.neutron
+    tls_files = (conf.ctl_privkey, conf.ctl_cert, conf.ca_certs)
     return Settings.parse(
         vni_ranges=group.vni_ranges, tunnel_id_ranges=group.tunnel_id_ranges,
-        network_vlan_ranges=group.network_vlan_ranges, chassis=group.chassis,
+        network_vlan_ranges=group.network_vlan_ranges, tls_files=tls_files,
         db_path=group.db_path, db_synchronous=group.db_synchronous,
         type_drivers=group.type_drivers, tenant_network_types=group.tenant_network_types,
         flat_networks=group.flat_networks, default_project_id=group.default_project_id,
         router_distributed=group.router_distributed,
-        global_physnet_mtu=group.global_physnet_mtu, ovsdb_connection=group.ovsdb_connection,
-        dvr_base_mac=group.dvr_base_mac, packet_in_rate_limit=group.packet_in_rate_limit)
+        global_physnet_mtu=group.global_physnet_mtu,
+        dvr_base_mac=group.dvr_base_mac, packet_in_rate_limit=group.packet_in_rate_limit,
+        ovsdb_listen_host=group.ovsdb_listen_host, ovsdb_listen_port=group.ovsdb_listen_port,
+        ovsdb_probe_interval=group.ovsdb_probe_interval, datapath_type=group.datapath_type,
+        openflow_port=conf.ofp_ssl_listen_port if any(tls_files) else conf.ofp_tcp_listen_port)

@@ -52,9 +52,6 @@ class BridgeFlows:
             self.groups[group] = new
         return mods
 
-    def flows(self) -> list[Flow]:
-        return [flow for group in self.groups.values() for flow in group.values()]
-
     def is_stale(self, cookie: int) -> bool:
         """A flow found on the switch with another cookie is from an earlier connection."""
         return cookie != self.cookie

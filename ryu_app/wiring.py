@@ -4,11 +4,12 @@ The Ryu app calls in with events (a bridge connected, ports came or went, the
 model changed) and hands out what comes back: flow-mods per bridge through
 ``send`` and port tags through ``set_tag`` (OVSDB).  Each event recomputes only
 what it affects: a port's network on the chassis that serve it, and the port's
-own device; a bridge's ports changing recomputes that chassis' bridges.
+own device; a bridge's ports changing recomputes that chassis' bridges.  Chassis
+whose set of networks changed collect in ``tunnels_dirty``: their tunnel ports may
+have to come or go (the app drains it after each event).
 """
 from __future__ import annotations
 
-import logging
 from typing import Callable
 
 from ryu_app.model.local_vlans import LocalVlans
@@ -18,10 +19,8 @@ from ryu_app.reconciler import BridgeFlows, FlowMods
 from topology.graph import Bridge, Topology
 from topology.naming import PortInfo
 
-LOG = logging.getLogger(__name__)
-
 SendFlowMods = Callable[[int, FlowMods], None]
-SetTag = Callable[[str, int], None]
+SetTag = Callable[[str, PortInfo, int], None]    # chassis, VM device, VLAN
 
 
 class Wiring:
@@ -30,7 +29,7 @@ class Wiring:
         self.send = send
         self.set_tag = set_tag
         self.bridges: dict[int, BridgeFlows] = {}
-        self.tags: dict[str, int] = {}  # VM device -> the tag last set on it
+        self.tunnels_dirty: set[str] = set()
 
     @property
     def topology(self) -> Topology:
@@ -50,14 +49,15 @@ class Wiring:
         for group, flows in self.planner.bridge_groups(bridge).items():
             mods.adds += state.replace(group, flows).adds
         self.send(bridge.dpid, mods)
-        if bridge.role == "int":
-            for device in self.planner.vm_devices(bridge):
-                self.tags.pop(device.name, None)
-                self._retag(bridge.chassis, device.name)
         return state
 
     def bridge_gone(self, dpid: int) -> None:
         self.bridges.pop(dpid, None)
+
+    def base_changed(self) -> None:
+        """Something every chassis' start-up tables name changed (the set of DVR MACs)."""
+        for bridge in list(self.topology.bridges.values()):
+            self._update(bridge, BASE, self.planner.base_flows(bridge))
 
     def chassis_ports_changed(self, chassis: str) -> None:
         """Patch or tunnel ports came or went: the chassis' base and network flows move."""
@@ -72,17 +72,14 @@ class Wiring:
     def device_plugged(self, bridge: Bridge, device: PortInfo) -> None:
         self._update(bridge, device_group(device.name),
                      self.planner.device_flows(bridge, device))
-        self._retag(bridge.chassis, device.name)
+        self.retag(bridge.chassis, device)
 
     def device_unplugged(self, bridge: Bridge, device: PortInfo) -> None:
         self._update(bridge, device_group(device.name), [])
-        self.tags.pop(device.name, None)
 
-    def _retag(self, chassis: str, device: str) -> None:
-        tag = self.planner.device_tag(chassis, device)
-        if self.tags.get(device) != tag:
-            self.set_tag(device, tag)
-            self.tags[device] = tag
+    def retag(self, chassis: str, device: PortInfo) -> None:
+        """Give a VM device its access tag (the app writes it only if it differs)."""
+        self.set_tag(chassis, device, self.planner.device_tag(chassis, device))
 
     # ------------------------------------------------------------------ model
 
@@ -111,11 +108,16 @@ class Wiring:
     def _sync_local_vlans(self, network_id: str) -> set[str]:
         hosting = self.planner.hosting_chassis(network_id)
         before = self._wired_chassis(network_id)
+        moved = False
         for chassis in self.topology.chassis:
-            if chassis in hosting:
+            if chassis in hosting and self.local_vlans.get(chassis, network_id) is None:
                 self.local_vlans.ensure(chassis, network_id)
-            elif chassis in before:
+                moved = True
+            elif chassis not in hosting and chassis in before:
                 self.local_vlans.release(chassis, network_id)
+                moved = True
+        if moved:   # every chassis on the network may gain or lose a tunnel partner
+            self.tunnels_dirty |= before | hosting
         return before | hosting
 
     def _wired_chassis(self, network_id: str) -> set[str]:
@@ -127,10 +129,9 @@ class Wiring:
                         if self.local_vlans.get(chassis, network_id) is not None}
 
     def _port_devices_changed(self, port: dict) -> None:
-        for chassis, name in self.planner.devices_of(port):
+        for chassis, device in self.planner.devices_of(port):
             bridge = self.topology.bridge(chassis, "int")
-            device = self.topology.port(bridge, name) if bridge else None
-            if device is not None:
+            if bridge is not None:
                 self.device_plugged(bridge, device)
 
     # -------------------------------------------------------------- plumbing

@@ -46,7 +46,7 @@ def check_pools(cidr: str, gateway: str | None, pools: list[dict]) -> list[Pool]
                              f"beyond the subnet cidr {cidr}.", "OutOfBoundsAllocationPool")
         ranges.append((start, end))
     ranges.sort()
-    for (_, previous_end), (start, _) in zip(ranges, ranges[1:]):
+    for (_, previous_end), (start, _) in zip(ranges, ranges[1:], strict=False):
         if start <= previous_end:
             raise BadRequest("Found overlapping allocation pools.", "OverlappingAllocationPools")
     if gateway is not None:

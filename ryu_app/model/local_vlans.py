@@ -22,6 +22,7 @@ class LocalVlans:
         self.store = store
         self._vid: dict[tuple[str, str], int] = {}       # (chassis, network) -> vid
         self._used: dict[str, set[int]] = {}             # chassis -> vids taken
+        self._chassis: dict[str, set[str]] = {}          # network -> chassis serving it
         for record in store.load([KIND])[KIND].values():
             self._remember(record["chassis"], record["network_id"], record["vlan"])
 
@@ -30,6 +31,10 @@ class LocalVlans:
 
     def networks_on(self, chassis: str) -> list[str]:
         return [network for (host, network) in self._vid if host == chassis]
+
+    def chassis_of(self, network_id: str) -> set[str]:
+        """The chassis that have a local VLAN for the network."""
+        return set(self._chassis.get(network_id, ()))
 
     def ensure(self, chassis: str, network_id: str) -> int:
         """The network's local VLAN on the chassis, taking the lowest free id if it has none."""
@@ -53,10 +58,12 @@ class LocalVlans:
         self.store.commit(deletes=[(KIND, _key(chassis, network_id))])
         del self._vid[(chassis, network_id)]
         self._used[chassis].discard(vid)
+        self._chassis[network_id].discard(chassis)
 
     def _remember(self, chassis: str, network_id: str, vid: int) -> None:
         self._vid[(chassis, network_id)] = vid
         self._used.setdefault(chassis, set()).add(vid)
+        self._chassis.setdefault(network_id, set()).add(chassis)
 
 
 def _key(chassis: str, network_id: str) -> str:

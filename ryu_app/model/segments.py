@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 
 from ryu_app.model.errors import Conflict, InvalidInput, ServiceUnavailable
 
-TUNNEL_TYPES = ("vxlan", "gre")
 # Largest id each segment type can carry on the wire.
 MAX_SEGMENT_ID = {"vlan": 4094, "vxlan": 2 ** 24 - 1, "gre": 2 ** 32 - 1}
 

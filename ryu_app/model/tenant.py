@@ -18,6 +18,7 @@ from ryu_app.model import ipam
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
+from topology.naming import PORT_ID_PREFIX_LEN
 
 ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
 # Ports a network owns for its own services: deleted with it, never "in use".
@@ -74,7 +75,7 @@ class NetworkModel:
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
         self.ip_holder: dict[tuple[str, int], str] = {}     # (subnet, ip) -> port id
         self.mac_holder: dict[tuple[str, str], str] = {}    # (network, mac) -> port id
-        self.port_by_prefix: dict[str, str] = {}            # first 11 chars of id -> id
+        self.port_by_prefix: dict[str, str] = {}            # device-name id prefix -> id
         self.interfaces_of: dict[str, dict[str, None]] = {}  # router -> interface port ids
         self.router_of_subnet: dict[str, str] = {}
         for kind, records in store.load(self.records).items():
@@ -102,14 +103,6 @@ class NetworkModel:
         if kind == "network":
             return {**record, "subnets": list(self.subnets_of.get(record["id"], ()))}
         return record
-
-    def port_by_device_name(self, device_name: str) -> dict | None:
-        """The port a tap/qvo device on br-int stands for (Neutron's naming)."""
-        for prefix in ("tap", "qvo"):
-            if device_name.startswith(prefix):
-                port_id = self.port_by_prefix.get(device_name[len(prefix):len(prefix) + 11])
-                return self.records["port"].get(port_id) if port_id else None
-        return None
 
     # --------------------------------------------------------------- networks
 
@@ -552,7 +545,7 @@ class NetworkModel:
         port_id = port["id"]
         self.ports_of.setdefault(port["network_id"], {})[port_id] = None
         self.mac_holder[(port["network_id"], port["mac_address"])] = port_id
-        self.port_by_prefix[port_id[:11]] = port_id
+        self.port_by_prefix[port_id[:PORT_ID_PREFIX_LEN]] = port_id
         for ip in port["fixed_ips"]:
             address = _ip_int(ip["ip_address"])
             self.ip_holder[(ip["subnet_id"], address)] = port_id
@@ -566,7 +559,7 @@ class NetworkModel:
         port_id = port["id"]
         self.ports_of[port["network_id"]].pop(port_id, None)
         self.mac_holder.pop((port["network_id"], port["mac_address"]), None)
-        self.port_by_prefix.pop(port_id[:11], None)
+        self.port_by_prefix.pop(port_id[:PORT_ID_PREFIX_LEN], None)
         for ip in port["fixed_ips"]:
             address = _ip_int(ip["ip_address"])
             self.ip_holder.pop((ip["subnet_id"], address), None)

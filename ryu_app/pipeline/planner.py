@@ -11,6 +11,8 @@ bound port on it: that is l2population.
 from __future__ import annotations
 
 import ipaddress
+
+from ryu_app.binding import is_bound_vm_port, port_of_device
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel
@@ -18,11 +20,10 @@ from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, vlan
 from topology.graph import Bridge, Topology
-from topology.naming import VM_PREFIXES, PortInfo, vm_device_name
+from topology.naming import TUNNEL_TYPES, PortInfo
 
 Group = tuple
 BASE: Group = ("base",)
-TUNNEL_TYPES = ("vxlan", "gre")
 PROVIDER_TYPES = ("vlan", "flat")
 DVR_OWNER = ROUTER_INTERFACE_OWNERS[1]  # network:router_interface_distributed
 ANNOUNCED_FIELDS = ("device_owner", "mac_address", "fixed_ips")
@@ -34,13 +35,6 @@ def network_group(network_id: str) -> Group:
 
 def device_group(device_name: str) -> Group:
     return ("dev", device_name)
-
-
-def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
-    """A compute (non-network:*) port whose device is up on a chassis (that one, if given)."""
-    return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
-            and not port["device_owner"].startswith("network:")
-            and chassis in (None, port["binding:host_id"]))
 
 
 class Planner:
@@ -62,9 +56,9 @@ class Planner:
                 found.setdefault(port["binding:host_id"], []).append(port)
         return found
 
-    def device_port(self, chassis: str, device: str) -> dict | None:
+    def device_port(self, chassis: str, device: PortInfo) -> dict | None:
         """The port a VM device on this chassis stands for, if it is bound here."""
-        port = self.model.port_by_device_name(device)
+        port = port_of_device(self.model, device)
         return port if port is not None and is_bound_vm_port(port, chassis) else None
 
     def hosting_chassis(self, network_id: str) -> set[str]:
@@ -99,11 +93,22 @@ class Planner:
             networks |= self.routed_with(network_id)
         return networks
 
-    def devices_of(self, port: dict) -> list[tuple[str, str]]:
-        """(chassis, device name) of each device on an integration bridge naming the port."""
-        names = (vm_device_name(port["id"], prefix) for prefix in VM_PREFIXES)
-        return [(self.topology.devices[name], name) for name in names
-                if name in self.topology.devices]
+    def devices_of(self, port: dict) -> list[tuple[str, PortInfo]]:
+        """(chassis, device) of each device on an integration bridge standing for the port."""
+        return sorted(self.topology.devices_of(port["id"]).items())
+
+    def tunnels_wanted(self, chassis: str) -> set[tuple[str, str]]:
+        """(tunnel type, remote chassis) for every chassis that serves a VXLAN or GRE
+        network this one serves: l2population's tunnels, made when two chassis first
+        share a network and removed when they share none."""
+        wanted = set()
+        for network_id in self.local_vlans.networks_on(chassis):
+            network = self.model.records["network"].get(network_id)
+            kind = network["provider:network_type"] if network else None
+            if kind in TUNNEL_TYPES:
+                wanted |= {(kind, other) for other in self.local_vlans.chassis_of(network_id)
+                           if other != chassis and other in self.topology.chassis}
+        return wanted
 
     # --------------------------------------------------------------- a bridge
 
@@ -266,11 +271,7 @@ class Planner:
         return (("output", device.ofport),) if device else None
 
     def _device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
-        for prefix in VM_PREFIXES:
-            device = self.topology.port(bridge, vm_device_name(port["id"], prefix))
-            if device is not None:
-                return device
-        return None
+        return self.topology.devices_of(port["id"]).get(bridge.chassis)
 
     def _deliveries(self, bridge: Bridge, network: dict, gateway_mac: str) -> list[Flow]:
         """Tables 1/2: what another chassis routed to this chassis' VMs on the network."""
@@ -313,7 +314,7 @@ class Planner:
     def device_flows(self, bridge: Bridge, device: PortInfo) -> list[Flow]:
         """br-int flows of one VM device: anti-spoofing when it is a bound port with port
         security, nothing without, and the dead-port drop when it is no bound port."""
-        port = self.device_port(bridge.chassis, device.name)
+        port = self.device_port(bridge.chassis, device)
         lvid = self.local_vlans.get(bridge.chassis, port["network_id"]) if port else None
         if lvid is None:
             return [br_int.dead_port_flow(device.ofport)]
@@ -326,7 +327,7 @@ class Planner:
                                         for pair in pairs]
         return br_int.port_security_flows(device.ofport, lvid, addresses, macs)
 
-    def device_tag(self, chassis: str, device: str) -> int:
+    def device_tag(self, chassis: str, device: PortInfo) -> int:
         """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""
         port = self.device_port(chassis, device)
         vid = self.local_vlans.get(chassis, port["network_id"]) if port else None

@@ -1,4 +1,5 @@
-"""With no listen settings, the controller serves on loopback: 127.0.0.1:9696 and :6653."""
+"""With no listen settings, the controller serves on loopback only: the REST API on
+127.0.0.1:9696, OpenFlow on :6653, OVSDB on :6640."""
 import shutil
 import socket
 import subprocess
@@ -6,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.harness import RYU_MANAGER, ROOT, Api
+from tests.harness import ROOT, RYU_MANAGER, Api
 
 
 def _listening(port: int) -> list[str]:
@@ -23,10 +24,12 @@ def test_embedded_defaults_listen_on_loopback_only():
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         deadline = time.time() + 20
-        while time.time() < deadline and not (_listening(9696) and _listening(6653)):
+        while time.time() < deadline and not all(map(_listening, (9696, 6653, 6640))):
             time.sleep(0.1)
         assert _listening(9696) == ["127.0.0.1:9696"]
         assert _listening(6653) == ["127.0.0.1:6653"]
+        assert _listening(6640) == ["127.0.0.1:6640"]
+        assert _listening(6633) == []   # Ryu's old OpenFlow port stays closed
         status, body = Api(9696).get("/v2.0/networks")
         assert (status, body) == (200, {"networks": []})
         with socket.socket() as probe:  # not reachable on any other local address

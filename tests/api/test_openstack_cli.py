@@ -59,7 +59,3 @@ def test_network_subnet_port_router_lifecycle(cli, api):
                            ("routers", router)):
         assert api.get(f"/v2.0/{kind}/{resource['id']}")[0] == 404
 
-
-def test_agent_list(cli):
-    agents = cli("network", "agent", "list")
-    assert [a["Agent Type"] for a in agents] == ["Open vSwitch agent"]

@@ -2,6 +2,7 @@
 import pytest
 
 from rest.attributes import RESOURCES, parse_body
+from ryu_app.binding import PortBinder, port_of_device
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
@@ -11,9 +12,9 @@ from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.planner import BASE, Planner, device_group, network_group
 from ryu_app.reconciler import BridgeFlows
-from ryu_app.settings import parse_chassis
 from ryu_app.wiring import Wiring
-from topology.graph import Topology
+from topology.chassis import ChassisSpec
+from topology.graph import BridgeView, Topology
 from topology.naming import classify
 
 CHASSIS = ("n0", "n1", "n2")
@@ -31,9 +32,8 @@ def tunnel_ofport(remote: str, kind: str = "vxlan") -> int:
 
 class Cloud:
     def __init__(self, tmp_path):
-        self.topology = Topology([parse_chassis(
-            f"{c} tunnel_ip={IPS[c]} int_bridge={c}-int tun_bridge={c}-tun "
-            f"bridge_mappings=physnet1:{c}-eth1") for c in CHASSIS])
+        self.topology = Topology([ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"})
+                                  for c in CHASSIS])
         store = Store(str(tmp_path / "db.sqlite"))
         segments = SegmentPools(tunnel_ranges={"vxlan": [(1001, 2000)], "gre": [(1, 100)]},
                                 vlan_ranges={"physnet1": [(100, 199)]}, flat_networks=("*",))
@@ -46,27 +46,36 @@ class Cloud:
         self.planner = Planner(self.model, self.topology, self.local_vlans, self.dvr_macs)
         self.sent: list[tuple[int, int]] = []   # (dpid, flow-mods)
         self.tags: dict[str, int] = {}
-        self.wiring = Wiring(self.planner, send=lambda d, mods: self.sent.append((d, len(mods))),
-                             set_tag=self.tags.__setitem__)
+        self.wiring = Wiring(
+            self.planner, send=lambda d, mods: self.sent.append((d, len(mods))),
+            set_tag=lambda chassis, device, tag: self.tags.__setitem__(device.name, tag))
         self.model.listeners.append(self.wiring.model_changed)
+        self.devices: dict[str, list] = {c: [] for c in CHASSIS}
         for chassis in CHASSIS:
-            self._connect(chassis)
+            self.sync(chassis)
+            for role in ("int", "tun", "phys"):
+                self.topology.connected.add(dpid(chassis, role))
+                self.wiring.bridge_connected(self.topology.bridges[dpid(chassis, role)])
 
-    def _connect(self, c: str) -> None:
-        tunnels = [classify(f"{c}-{kind}-{r}", tunnel_ofport(r, kind), kind,
-                            {"remote_ip": IPS[r]})
+    def sync(self, c: str) -> None:
+        """What the chassis' OVSDB shows: Neutron's bridges, patches and a tunnel mesh,
+        and the VM devices plugged so far."""
+        tunnels = [classify(f"{kind}-{r}", tunnel_ofport(r, kind), kind, {"remote_ip": IPS[r]})
                    for r in CHASSIS if r != c for kind in ("vxlan", "gre")]
-        ports = {
-            "int": [classify(f"{c}-patch-tun", PATCH, "patch", {"peer": f"{c}-patch-int"}),
-                    classify(f"{c}-int-eth1", INT_PHY, "patch", {"peer": f"{c}-phy-eth1"})],
-            "tun": [classify(f"{c}-patch-int", PATCH, "patch", {"peer": f"{c}-patch-tun"}),
-                    *tunnels],
-            "phys": [classify(f"{c}-phy-eth1", PATCH, "patch", {"peer": f"{c}-int-eth1"})],
-        }
-        for role, suffix in (("int", "int"), ("tun", "tun"), ("phys", "eth1")):
-            bridge = self.topology.add_bridge(dpid(c, role), f"{c}-{suffix}", ports[role])
-            self.wiring.bridge_connected(bridge)
-            self.wiring.chassis_ports_changed(c)  # as the app does after each bridge
+        self.topology.sync_chassis(c, [
+            BridgeView("br-int", dpid(c, "int"), (
+                classify("patch-tun", PATCH, "patch", {"peer": "patch-int"}),
+                classify("int-br-eth1", INT_PHY, "patch", {"peer": "phy-br-eth1"}),
+                *self.devices[c])),
+            BridgeView("br-tun", dpid(c, "tun"), (
+                classify("patch-int", PATCH, "patch", {"peer": "patch-tun"}), *tunnels)),
+            BridgeView("br-eth1", dpid(c, "phys"), (
+                classify("phy-br-eth1", PATCH, "patch", {"peer": "int-br-eth1"}),)),
+        ])
+
+    def plug(self, chassis: str, device) -> None:
+        self.devices[chassis].append(device)
+        self.sync(chassis)
 
     def create(self, kind: str, **values) -> dict:
         """A resource as the API would create it, defaults included."""
@@ -82,7 +91,7 @@ class Cloud:
     def vm(self, network: dict, chassis: str, ofport: int, **fields) -> dict:
         port = self.create("port", network_id=network["id"], **fields)
         device = classify("tap" + port["id"][:11], ofport)
-        self.topology.add_port(dpid(chassis, "int"), device)
+        self.plug(chassis, device)
         self.model.bind_port(port["id"], chassis)
         self.wiring.device_plugged(self.topology.bridges[dpid(chassis, "int")], device)
         return self.model.records["port"][port["id"]]
@@ -155,7 +164,7 @@ def test_port_security_off_means_no_anti_spoofing(cloud):
 
 def test_a_device_naming_no_bound_port_is_dead(cloud):
     device = classify("tap0123456789a", 9)
-    cloud.topology.add_port(dpid("n1", "int"), device)
+    cloud.plug("n1", device)
     cloud.wiring.device_plugged(cloud.topology.bridges[dpid("n1", "int")], device)
     assert cloud.flows("n1", "int", device_group(device.name)) == {
         (T.INT_LOCAL_SWITCHING, 2, (("in_port", 9),), ())}
@@ -298,3 +307,39 @@ def test_a_new_gateway_mac_is_announced_to_the_vms_of_its_network_only(cloud):
     renamed = dict(interface, name="renamed")
     assert cloud.planner.gateway_announcements(interface, renamed) == []
     assert cloud.planner.gateway_announcements(interface, None) == []
+
+
+def test_tunnels_follow_the_networks_two_chassis_share(cloud):
+    vxlan, _ = cloud.network()
+    gre, _ = cloud.network(network_type="gre")
+    alone = cloud.vm(vxlan, "n0", 5)
+    assert cloud.planner.tunnels_wanted("n0") == set()          # nobody to talk to
+    cloud.wiring.tunnels_dirty.clear()
+    cloud.vm(vxlan, "n1", 5)
+    assert cloud.wiring.tunnels_dirty == {"n0", "n1"}            # both may need a tunnel
+    assert cloud.planner.tunnels_wanted("n0") == {("vxlan", "n1")}
+    assert cloud.planner.tunnels_wanted("n1") == {("vxlan", "n0")}
+    cloud.vm(gre, "n1", 6)
+    cloud.vm(gre, "n2", 5)
+    assert cloud.planner.tunnels_wanted("n1") == {("vxlan", "n0"), ("gre", "n2")}
+    assert cloud.planner.tunnels_wanted("n2") == {("gre", "n1")}
+    cloud.model.unbind_port(alone["id"])
+    assert cloud.planner.tunnels_wanted("n0") == set()
+    assert cloud.planner.tunnels_wanted("n1") == {("gre", "n2")}
+
+
+def test_a_device_plugged_with_iface_id_binds_whatever_its_name(cloud):
+    network, _ = cloud.network()
+    port = cloud.create("port", network_id=network["id"])
+    device = classify("vnet7", 8, "", {}, {"iface-id": port["id"]})
+    cloud.plug("n2", device)
+    PortBinder(cloud.model).device_added("n2", device)
+    bound = cloud.model.records["port"][port["id"]]
+    assert (bound["status"], bound["binding:host_id"]) == ("ACTIVE", "n2")
+    lvid = cloud.local_vlans.get("n2", network["id"])
+    assert lvid is not None and cloud.tags["vnet7"] == lvid
+    assert cloud.flows("n2", "int", device_group("vnet7")) == as_set(br_int.port_security_flows(
+        8, lvid, [bound["fixed_ips"][0]["ip_address"]], [bound["mac_address"]]))
+    # the name rule does not claim a device that says otherwise
+    other = classify("tap" + port["id"][:11], 9, "", {}, {"iface-id": "not-a-port"})
+    assert port_of_device(cloud.model, other) is None

@@ -1,42 +1,56 @@
-"""Parsing of the chassis list and segment ranges (pure, no controller)."""
+"""Settings and hypervisor registrations parsed from what operators write (pure)."""
 import pytest
 
 from ryu_app.model.segments import parse_vlan_ranges
-from ryu_app.settings import Settings, parse_chassis
+from ryu_app.settings import Settings
+from topology.chassis import ChassisSpec, parse_bridge_mappings, registration
+
+RANGES = {"vni_ranges": ["1001:2000"], "tunnel_id_ranges": ["1:1000"],
+          "network_vlan_ranges": ["physnet1:3001:4000"]}
 
 
-def test_chassis_entry_with_bridges_and_mappings():
-    spec = parse_chassis("n0 tunnel_ip=172.31.0.10 int_bridge=n0-int tun_bridge=n0-tun "
-                         "bridge_mappings=physnet1:n0-eth1,physnet2:n0-eth2")
-    assert (spec.name, spec.tunnel_ip, spec.int_bridge, spec.tun_bridge) == (
-        "n0", "172.31.0.10", "n0-int", "n0-tun")
-    assert spec.bridge_mappings == {"physnet1": "n0-eth1", "physnet2": "n0-eth2"}
-    assert spec.role_of("n0-eth2") == ("phys", "physnet2")
-    assert spec.role_of("n0-tun") == ("tun", None)
-    assert spec.role_of("n1-int") is None
+def test_a_hypervisor_registers_with_its_name_tunnel_ip_and_mappings():
+    spec = registration({"system-id": "compute1", "neutron-tunnel-ip": "172.16.0.11",
+                         "neutron-bridge-mappings": "physnet1:br-eth1, physnet2:br-eth2",
+                         "neutron-datapath-type": "netdev", "hostname": "ignored"})
+    assert spec == ChassisSpec("compute1", "172.16.0.11",
+                               {"physnet1": "br-eth1", "physnet2": "br-eth2"}, "netdev")
+    assert spec.role_of("br-eth2") == ("phys", "physnet2")
+    assert spec.role_of("br-tun") == ("tun", None) and spec.role_of("br-phy") is None
+    assert ChassisSpec.from_record(spec.record()) == spec
 
 
-def test_chassis_defaults_are_neutrons_bridge_names():
-    spec = parse_chassis("compute1 tunnel_ip=10.0.0.5")
-    assert (spec.int_bridge, spec.tun_bridge, spec.bridge_mappings) == ("br-int", "br-tun", {})
-
-
-@pytest.mark.parametrize("entry", [
-    "", "tunnel_ip=1.2.3.4", "n0", "n0 tunnel_ip=nope", "n0 tunnel_ip=1.2.3.4 colour=red",
-    "n0 tunnel_ip=1.2.3.4 bridge_mappings=physnet1",
+@pytest.mark.parametrize("external_ids, complaint", [
+    ({"neutron-tunnel-ip": "10.0.0.1"}, "system-id"),
+    ({"system-id": "a b", "neutron-tunnel-ip": "10.0.0.1"}, "system-id"),
+    ({"system-id": "h"}, "neutron-tunnel-ip"),
+    ({"system-id": "h", "neutron-tunnel-ip": "10.0.0.300"}, "neutron-tunnel-ip"),
+    ({"system-id": "h", "neutron-tunnel-ip": "10.0.0.1",
+      "neutron-bridge-mappings": "physnet1"}, "PHYSNET:BRIDGE"),
+    ({"system-id": "h", "neutron-tunnel-ip": "10.0.0.1",
+      "neutron-datapath-type": "dpdk"}, "neutron-datapath-type"),
 ])
-def test_bad_chassis_entries_raise(entry):
-    with pytest.raises(ValueError):
-        parse_chassis(entry)
+def test_an_incomplete_registration_says_what_is_wrong(external_ids, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        registration(external_ids)
 
 
-def test_settings_merge_mapped_physnets_and_refuse_duplicates():
-    settings = Settings.parse(vni_ranges=["1001:2000"], tunnel_id_ranges=["1:1000"],
-                              network_vlan_ranges=["physnet1:3001:4000"],
-                              chassis=["a tunnel_ip=10.0.0.1 bridge_mappings=physnet2:br-x"])
-    assert settings.network_vlan_ranges == {"physnet1": [(3001, 4000)], "physnet2": []}
+def test_bridge_mappings_may_not_reuse_a_bridge():
+    with pytest.raises(ValueError, match="taken"):
+        parse_bridge_mappings("physnet1:br-int")
+    with pytest.raises(ValueError, match="taken"):
+        parse_bridge_mappings("physnet1:br-x,physnet2:br-x")
     with pytest.raises(ValueError):
-        Settings.parse(vni_ranges=[], tunnel_id_ranges=[], network_vlan_ranges=[],
-                       chassis=["a tunnel_ip=10.0.0.1", "a tunnel_ip=10.0.0.2"])
+        parse_bridge_mappings("physnet1:a-bridge-name-too-long")
+
+
+def test_settings_refuse_half_a_tls_setup_and_unknown_datapaths():
+    assert Settings.parse(**RANGES).tls is None
+    files = Settings.parse(**RANGES, tls_files=("k.pem", "c.pem", "ca.pem")).tls
+    assert (files.private_key, files.ca_certificates) == ("k.pem", "ca.pem")
+    with pytest.raises(ValueError, match="go together"):
+        Settings.parse(**RANGES, tls_files=("k.pem", "c.pem", None))
+    with pytest.raises(ValueError, match="datapath_type"):
+        Settings.parse(**RANGES, datapath_type="dpdk")
     with pytest.raises(ValueError):
         parse_vlan_ranges(["physnet1:4000:5000"])
