@@ -1,99 +1,200 @@
-"""Several emulated hypervisors in one Open vSwitch, with VMs as Mininet hosts.
+"""Emulated hypervisors, each as real as this machine allows, and VMs as Mininet hosts.
 
-Each chassis ``nI`` gets what a Neutron compute node has: an integration bridge
-(``nI-int``), a tunnel bridge (``nI-tun``) and a physical-network bridge
-(``nI-eth1``, physnet1), all netdev, fail_mode=secure, connected to the
-controller.  Around them is what a real deployment's hardware would be, built
-with the recipe of platform-recipes.md §4:
+A hypervisor ``hvI`` is its own network namespace running its own ovsdb-server and
+ovs-vswitchd (userspace datapath), with what a real compute node's operator provides:
 
-* underlay: a bridge ``nI-phy`` holding the chassis' VTEP address, each joined
-  to one ``fabric`` bridge by a veth pair (``nI-ul`` / ``ul-nI``, where captures
-  see the encapsulated frames; MTU 9000, so VXLAN never needs fragmenting);
-  tunnel ports carry ``egress_pkt_mark`` and OVS has marked routes and static
-  neighbours, because every VTEP address is local to the one kernel;
-* VXLAN: one port per chassis pair and direction, with a UDP port per pair so
-  that two chassis' ports towards the same remote are not the same tunnel;
-* GRE has no UDP port, so each chassis pair also gets a link subnet of its own
-  and the GRE ports use those addresses (the controller is told they are the
-  chassis' ``tunnel_aliases``);
-* physnet1: every ``nI-eth1`` is joined by a veth pair (``nI-ph`` /
-  ``sw-nI``, where captures see the wire) to a standalone ``physw`` bridge.
+* a management NIC (``mgmt0``) on a management network, a Linux bridge in the root
+  namespace that also holds the controller's address;
+* an underlay NIC (``eth1``) in a bridge ``br-phy`` whose internal port holds the
+  hypervisor's tunnel endpoint address (the userspace datapath sends tunnelled frames
+  through an OVS bridge); all underlay NICs meet on a Linux bridge, the fabric;
+* a physnet1 NIC (``eth2``) in the operator's bridge ``br-eth1``; all of them meet on a
+  Linux bridge, the physical switch.
 
-A VM is a Mininet host whose ``eth0`` is the peer of a ``tap`` + 11 characters
-of its port id device on br-int, plugged in the dead VLAN as Neutron's
-interface driver does; the controller gives it its tag.
+It joins the cloud as any hypervisor would, with two commands: ``external_ids``
+(system-id, tunnel IP, bridge mappings) and ``set-manager``.  The controller builds
+br-int, br-tun, the patch ports and the tunnel ports.  The root-namespace ends of the
+wires are where captures see the wire: ``ul-hvI`` (underlay), ``sw-hvI`` (physnet1).
 
-This directory is not a package (it would shadow Debian's ``mininet``): put it
-on ``sys.path`` and ``import cloud``.
+A VM is a Mininet host whose ``eth0`` is the peer of a device in its hypervisor's
+namespace, plugged into br-int with ``external_ids:iface-id`` (the Neutron port id) as
+Nova and libvirt plug it, in the dead VLAN until the controller tags it.
+
+This directory is not a package (it would shadow Debian's ``mininet``): put it and the
+project's root on ``sys.path`` and ``import cloud``.
 """
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from mininet.link import Link
-from mininet.node import Host, Node
+from mininet.link import Intf
+from mininet.node import Host
+
+from ryu_app.pipeline.tables import DEAD_VLAN
+from topology.naming import vm_device_name
 
 PHYSNET = "physnet1"
-DEAD_VLAN = 4095
-UNDERLAY_MTU = 9000
-MANAGED = ("datapath_type=netdev", "fail_mode=secure", "protocols=OpenFlow13",
-           "other_config:disable-in-band=true")
+UNDERLAY_MTU = 9000     # VXLAN inside never needs fragmenting
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+RUN_ROOT = Path("/tmp/neutron-ryu-hypervisors")
 
 
-def run(*command: str) -> str:
+def run(*command: str, check: bool = True) -> str:
     done = subprocess.run(command, capture_output=True, text=True)
-    if done.returncode:
+    if check and done.returncode:
         raise RuntimeError(f"{' '.join(command)}: {done.stderr.strip()}")
     return done.stdout
 
 
-def vsctl(*args: str) -> str:
-    return run("ovs-vsctl", "--timeout=20", *args)
+def _quiet(device: str, namespace: str | None = None) -> None:
+    """No IPv6 on a wire's kernel end: its ND/MLD frames would count as traffic."""
+    prefix = ("ip", "netns", "exec", namespace) if namespace else ()
+    run(*prefix, "sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
 
 
-def appctl(*args: str) -> str:
-    return run("ovs-appctl", *args)
+def _running(pid: int) -> bool:
+    """A process that has not exited.  A detached daemon's parent is whatever adopts
+    orphans here, which may never reap it: an exited one lingers as a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @dataclass
-class Chassis:
+class Tls:
+    """PEM files a hypervisor presents to the controller."""
+
+    private_key: str
+    certificate: str
+    ca_certificate: str
+
+
+@dataclass(eq=False)   # one object per hypervisor: hashable by identity
+class Hypervisor:
     index: int
     name: str
-    vtep: str                                   # primary underlay address
-    links: dict[int, str] = field(default_factory=dict)  # peer index -> link address
+    tunnel_ip: str
+    mgmt_ip: str
+    datapath_type: str = "netdev"
+    rundir: Path = field(init=False)
 
-    @property
-    def int_bridge(self) -> str:
-        return f"{self.name}-int"
+    def __post_init__(self) -> None:
+        self.rundir = RUN_ROOT / self.name
 
-    @property
-    def tun_bridge(self) -> str:
-        return f"{self.name}-tun"
+    # -------------------------------------------------------------- commands
 
-    @property
-    def phys_bridge(self) -> str:
-        return f"{self.name}-eth1"
+    def run(self, *command: str, check: bool = True) -> str:
+        """A command inside the hypervisor, talking to its own Open vSwitch."""
+        env = [f"OVS_{kind}DIR={self.rundir}" for kind in ("RUN", "DB", "LOG")]
+        return run("ip", "netns", "exec", self.name, "env", *env, *command, check=check)
 
-    @property
-    def underlay(self) -> str:
-        return f"{self.name}-phy"
+    def vsctl(self, *args: str, check: bool = True) -> str:
+        return self.run("ovs-vsctl", "--timeout=20", *args, check=check)
 
-    @property
-    def mark(self) -> int:
-        return 10 + self.index
+    def ofctl(self, *args: str) -> str:
+        return self.run("ovs-ofctl", "-O", "OpenFlow13", *args)
 
-    @property
-    def bridges(self) -> tuple[str, ...]:
-        return self.int_bridge, self.tun_bridge, self.phys_bridge
+    def appctl(self, *args: str) -> str:
+        return self.run("ovs-appctl", "-t", "ovs-vswitchd", *args)
 
-    def config_line(self) -> str:
-        """This chassis as the controller's [neutron] chassis option expects it."""
-        aliases = ",".join(self.links[peer] for peer in sorted(self.links))
-        line = (f"{self.name} tunnel_ip={self.vtep} int_bridge={self.int_bridge} "
-                f"tun_bridge={self.tun_bridge} bridge_mappings={PHYSNET}:{self.phys_bridge}")
-        return line + (f" tunnel_aliases={aliases}" if aliases else "")
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, mgmt_bridge: str, fabric: str, physw: str) -> None:
+        run("ip", "netns", "add", self.name)
+        self.run("ip", "link", "set", "lo", "up")
+        for root_end, inner, bridge, mtu in ((f"m-{self.name}", "mgmt0", mgmt_bridge, 1500),
+                                             (f"ul-{self.name}", "eth1", fabric, UNDERLAY_MTU),
+                                             (f"sw-{self.name}", "eth2", physw, 1500)):
+            run("ip", "link", "add", root_end, "mtu", str(mtu), "type", "veth", "peer", "name",
+                inner, "netns", self.name, "mtu", str(mtu))
+            _quiet(root_end)
+            _quiet(inner, self.name)
+            run("ip", "link", "set", root_end, "master", bridge, "up")
+            self.run("ip", "link", "set", inner, "up")
+        self.run("ip", "addr", "add", f"{self.mgmt_ip}/24", "dev", "mgmt0")
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        run("ovsdb-tool", "create", str(self.rundir / "conf.db"), SCHEMA)
+        self.start_ovsdb()
+        self.vsctl("--no-wait", "init")
+        self.start_vswitchd()
+        # The operator's bridges: the underlay (holding the tunnel endpoint) and physnet1's.
+        self.vsctl("add-br", "br-phy", "--", "set", "bridge", "br-phy",
+                   f"datapath_type={self.datapath_type}", "--", "add-port", "br-phy", "eth1",
+                   "--", "set", "interface", "br-phy", f"mtu_request={UNDERLAY_MTU}",
+                   "--", "add-br", "br-eth1", "--", "set", "bridge", "br-eth1",
+                   f"datapath_type={self.datapath_type}", "--", "add-port", "br-eth1", "eth2")
+        self.run("ip", "addr", "add", f"{self.tunnel_ip}/24", "dev", "br-phy")
+        self.run("ip", "link", "set", "br-phy", "up")
+        _quiet("br-phy", self.name)
+
+    def onboard(self, controller_ip: str, ovsdb_port: int, tls: Tls | None = None) -> None:
+        """The two commands that make a hypervisor part of the cloud."""
+        self.vsctl("set", "open", ".", f"external_ids:system-id={self.name}",
+                   f"external_ids:neutron-tunnel-ip={self.tunnel_ip}",
+                   f"external_ids:neutron-bridge-mappings={PHYSNET}:br-eth1",
+                   f"external_ids:neutron-datapath-type={self.datapath_type}")
+        if tls is not None:
+            self.vsctl("set-ssl", tls.private_key, tls.certificate, tls.ca_certificate)
+        scheme = "ssl" if tls else "tcp"
+        self.vsctl("set-manager", f"{scheme}:{controller_ip}:{ovsdb_port}")
+
+    def start_ovsdb(self) -> None:
+        self.run("ovsdb-server", str(self.rundir / "conf.db"),
+                 f"--remote=punix:{self.rundir / 'db.sock'}",
+                 "--remote=db:Open_vSwitch,Open_vSwitch,manager_options",
+                 "--private-key=db:Open_vSwitch,SSL,private_key",
+                 "--certificate=db:Open_vSwitch,SSL,certificate",
+                 "--ca-cert=db:Open_vSwitch,SSL,ca_cert",
+                 "--pidfile", "--log-file", "--detach")
+
+    def start_vswitchd(self) -> None:
+        self.run("ovs-vswitchd", "--pidfile", "--log-file", "--detach")
+
+    def stop_daemon(self, daemon: str) -> None:
+        """Stop ovs-vswitchd or ovsdb-server as a crash or a package upgrade would."""
+        pidfile = self.rundir / f"{daemon}.pid"
+        try:
+            pid = int(pidfile.read_text())
+        except (OSError, ValueError):
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        for _ in range(200):
+            if not _running(pid):
+                return
+            time.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+
+    def management_link(self, up: bool) -> None:
+        """Cut the hypervisor off the management network (or reconnect it), as a failed
+        switch port would; its tunnels and VMs keep running."""
+        run("ip", "link", "set", f"m-{self.name}", "up" if up else "down")
+
+    def restart_vswitchd(self) -> None:
+        self.stop_daemon("ovs-vswitchd")
+        self.start_vswitchd()
+
+    def restart_ovsdb(self) -> None:
+        self.stop_daemon("ovsdb-server")
+        self.start_ovsdb()
+
+    def stop(self) -> None:
+        for daemon in ("ovs-vswitchd", "ovsdb-server"):
+            self.stop_daemon(daemon)
+        run("ip", "netns", "del", self.name, check=False)
+        for root_end in (f"m-{self.name}", f"ul-{self.name}", f"sw-{self.name}"):
+            run("ip", "link", "del", root_end, check=False)
+        run("rm", "-rf", str(self.rundir), check=False)
 
 
 @dataclass
@@ -101,144 +202,97 @@ class Vm:
     host: Host
     port_id: str
     device: str
-    chassis: Chassis
+    hypervisor: Hypervisor
     mac: str
     ip: str
+    iface_id: bool = True
+
+    @property
+    def chassis(self) -> Hypervisor:
+        return self.hypervisor
 
 
 class Cloud:
-    def __init__(self, size: int, of_port: int, prefix: str = "n", net: str = "172.31",
-                 tunnel_types: tuple[str, ...] = ("vxlan", "gre")):
+    """``size`` hypervisors named ``{prefix}0``.., on management network 10.254.N.0/24
+    (the controller at .1), underlay 172.16.N.0/24, N = ``subnet``."""
+
+    def __init__(self, size: int, prefix: str = "hv", subnet: int = 9):
         if not 1 <= size <= 40:
-            raise ValueError("between 1 and 40 chassis")
-        self.of_port = of_port
-        self.net = net
-        self.tunnel_types = tunnel_types
-        self.chassis = [Chassis(i, f"{prefix}{i}", f"{net}.0.{10 + i}") for i in range(size)]
-        self.pair_number = {frozenset((a.index, b.index)): number for number, (a, b)
-                            in enumerate(itertools.combinations(self.chassis, 2), start=1)}
-        if "gre" in tunnel_types:
-            for a, b in itertools.permutations(self.chassis, 2):
-                number = self.pair_number[frozenset((a.index, b.index))]
-                a.links[b.index] = f"{net}.{number}.{10 + a.index}"
-        self.physw = f"{prefix}-physw"
-        self.fabric = f"{prefix}-fabric"
+            raise ValueError("between 1 and 40 hypervisors")
+        self.prefix = prefix
+        self.controller_ip = f"10.254.{subnet}.1"
+        self.hypervisors = [Hypervisor(i, f"{prefix}{i}", f"172.16.{subnet}.{10 + i}",
+                                       f"10.254.{subnet}.{10 + i}") for i in range(size)]
+        self.mgmt, self.fabric, self.physw = (f"{prefix}-mgmt", f"{prefix}-fabric",
+                                              f"{prefix}-physw")
         self.vms: dict[str, Vm] = {}
-        self._root: Node | None = None
+        self._devices = itertools.count()
 
-    def config_lines(self) -> list[str]:
-        return [chassis.config_line() for chassis in self.chassis]
-
-    # ------------------------------------------------------------------ build
+    @property
+    def chassis(self) -> list[Hypervisor]:
+        return self.hypervisors
 
     def build(self) -> "Cloud":
+        """The wires and the hypervisors, running but not yet onboarded."""
         self.teardown()
-        for bridge in (self.fabric, self.physw):
-            vsctl("add-br", bridge, "--", "set", "bridge", bridge, "datapath_type=netdev",
-                  "fail_mode=standalone")
-        for chassis in self.chassis:
-            self._build_underlay(chassis)
-            self._build_bridges(chassis)
-        for a, b in itertools.permutations(self.chassis, 2):
-            appctl("tnl/neigh/set", a.underlay, b.vtep, self._mac(b.underlay))
-            if b.index in a.links:
-                appctl("tnl/neigh/set", a.underlay, b.links[a.index], self._mac(b.underlay))
-        for chassis in self.chassis:  # last, so the controller sees complete bridges
-            for bridge in chassis.bridges:
-                vsctl("set-controller", bridge, f"tcp:127.0.0.1:{self.of_port}")
+        for bridge in (self.mgmt, self.fabric, self.physw):
+            run("ip", "link", "add", bridge, "type", "bridge")
+            _quiet(bridge)
+            run("ip", "link", "set", bridge, "up")
+        run("ip", "link", "set", self.fabric, "mtu", str(UNDERLAY_MTU))
+        run("ip", "addr", "add", f"{self.controller_ip}/24", "dev", self.mgmt)
+        for hypervisor in self.hypervisors:
+            hypervisor.start(self.mgmt, self.fabric, self.physw)
         return self
 
-    def _build_underlay(self, chassis: Chassis) -> None:
-        uplink, fabric_port = f"{chassis.name}-ul", f"ul-{chassis.name}"
-        _veth(uplink, fabric_port, mtu=UNDERLAY_MTU)
-        vsctl("add-br", chassis.underlay, "--", "set", "bridge", chassis.underlay,
-              "datapath_type=netdev", "fail_mode=standalone",
-              "--", "add-port", chassis.underlay, uplink,
-              "--", "add-port", self.fabric, fabric_port)
-        for address in (chassis.vtep, *chassis.links.values()):
-            run("ip", "addr", "add", f"{address}/24", "dev", chassis.underlay)
-        run("ip", "link", "set", chassis.underlay, "up")
-
-    def _build_bridges(self, chassis: Chassis) -> None:
-        name = chassis.name
-        args: list[str] = []
-        for bridge in chassis.bridges:
-            args += ["--", "add-br", bridge, "--", "set", "bridge", bridge, *MANAGED]
-        args += _patch(chassis.int_bridge, f"{name}-patch-tun", f"{name}-patch-int")
-        args += _patch(chassis.tun_bridge, f"{name}-patch-int", f"{name}-patch-tun")
-        args += _patch(chassis.int_bridge, f"{name}-int-eth1", f"{name}-phy-eth1")
-        args += _patch(chassis.phys_bridge, f"{name}-phy-eth1", f"{name}-int-eth1")
-        for remote in self.chassis:
-            if remote is not chassis:
-                args += self._tunnel_ports(chassis, remote)
-        _veth(f"{name}-ph", f"sw-{name}")
-        args += ["--", "add-port", chassis.phys_bridge, f"{name}-ph",
-                 "--", "add-port", self.physw, f"sw-{name}"]
-        vsctl(*args[1:])
-
-    def _tunnel_ports(self, chassis: Chassis, remote: Chassis) -> list[str]:
-        args = []
-        pair = self.pair_number[frozenset((chassis.index, remote.index))]
-        for kind in self.tunnel_types:
-            remote_ip = remote.vtep if kind == "vxlan" else remote.links[chassis.index]
-            port = f"{chassis.name}-{kind[:2]}-{remote.name}"
-            options = [f"options:remote_ip={remote_ip}", "options:key=flow",
-                       f"options:egress_pkt_mark={chassis.mark}"]
-            if kind == "vxlan":
-                options.append(f"options:dst_port={4800 + pair}")
-            args += ["--", "add-port", chassis.tun_bridge, port, "--", "set", "interface",
-                     port, f"type={kind}", *options]
-            appctl("ovs/route/add", f"{remote_ip}/32", chassis.underlay,
-                   f"pkt_mark={chassis.mark}")
-        return args
-
-    @staticmethod
-    def _mac(device: str) -> str:
-        with open(f"/sys/class/net/{device}/address") as f:
-            return f.read().strip()
+    def onboard(self, ovsdb_port: int, tls: Tls | None = None) -> None:
+        for hypervisor in self.hypervisors:
+            hypervisor.onboard(self.controller_ip, ovsdb_port, tls)
 
     # -------------------------------------------------------------------- VMs
 
-    def boot(self, port: dict, chassis: Chassis, prefix_len: int = 24,
-             gateway: str | None = None) -> Vm:
-        """A Mininet host for a Neutron port, plugged into the chassis' br-int."""
-        if self._root is None:
-            self._root = Node("root", inNamespace=False)
+    def boot(self, port: dict, hypervisor: Hypervisor, prefix_len: int = 24,
+             gateway: str | None = None, iface_id: bool = True) -> Vm:
+        """A Mininet host for a Neutron port, plugged into its hypervisor's br-int: with
+        ``iface_id`` by external_ids (device ``vnetN``, as libvirt names them), without
+        by Neutron's device name rule (``tap`` + 11 characters of the port id)."""
         port_id, mac = port["id"], port["mac_address"]
         ip = port["fixed_ips"][0]["ip_address"]
-        device = "tap" + port_id[:11]
+        device = f"vnet{next(self._devices)}" if iface_id else vm_device_name(port_id)
         host = Host("vm" + port_id[:8])
         host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
                  "net.ipv6.conf.default.disable_ipv6=1")
-        eth0 = Link(host, self._root, intfName1="eth0", intfName2=device).intf1
+        run("ip", "link", "add", device, "netns", hypervisor.name, "type", "veth",
+            "peer", "name", "eth0", "netns", str(host.pid))
+        # Mininet (and its CLI) should know the address; the device is already in place.
+        eth0 = Intf("eth0", node=host, moveIntfFn=lambda *_args, **_kwargs: True)
         eth0.setMAC(mac)
-        eth0.setIP(ip, prefix_len)  # through Mininet, so that its CLI knows the address
+        eth0.setIP(ip, prefix_len)
         if gateway:
             host.cmd(f"ip route add default via {gateway}")
         # A veth leaves TCP/UDP checksums to "hardware"; the userspace datapath reads the
         # frame before any is computed and would deliver it with a bad one.
         host.cmd("ethtool -K eth0 tx off")
-        # The device's own kernel stack stays quiet (no IPv6 ND/MLD), so that what a VM
-        # receives is what the switch delivered to it.
-        run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
-        run("ip", "link", "set", device, "up")
-        vm = self.vms[port_id] = Vm(host, port_id, device, chassis, mac, ip)
+        _quiet(device, hypervisor.name)
+        hypervisor.run("ip", "link", "set", device, "up")
+        vm = self.vms[port_id] = Vm(host, port_id, device, hypervisor, mac, ip, iface_id)
         self.plug(vm)
         return vm
 
     def plug(self, vm: Vm) -> None:
-        """Add the VM's device to br-int in the dead VLAN, as Neutron's interface driver."""
-        vsctl("add-port", vm.chassis.int_bridge, vm.device, f"tag={DEAD_VLAN}", "--",
-              "set", "interface", vm.device, f"external_ids:iface-id={vm.port_id}",
-              f"external_ids:attached-mac={vm.mac}")
+        """Add the VM's device to br-int in the dead VLAN, as Nova's VIF driver does."""
+        extra = ["--", "set", "interface", vm.device, f"external_ids:iface-id={vm.port_id}",
+                 f"external_ids:attached-mac={vm.mac}", "external_ids:iface-status=active"
+                 ] if vm.iface_id else []
+        vm.hypervisor.vsctl("add-port", "br-int", vm.device, f"tag={DEAD_VLAN}", *extra)
 
     def unplug(self, vm: Vm) -> None:
-        vsctl("--if-exists", "del-port", vm.chassis.int_bridge, vm.device)
+        vm.hypervisor.vsctl("--if-exists", "del-port", "br-int", vm.device)
 
     def destroy(self, vm: Vm) -> None:
         self.unplug(vm)
         vm.host.terminate()
-        subprocess.run(["ip", "link", "del", vm.device], capture_output=True)
+        vm.hypervisor.run("ip", "link", "del", vm.device, check=False)
         self.vms.pop(vm.port_id, None)
 
     # --------------------------------------------------------------- teardown
@@ -247,32 +301,7 @@ class Cloud:
         """Remove everything a (possibly crashed) earlier run of this cloud left."""
         for vm in list(self.vms.values()):
             self.destroy(vm)
-        if self._root is not None:
-            self._root.terminate()
-            self._root = None
-        bridges = [self.fabric, self.physw]
-        for chassis in self.chassis:
-            bridges += [*chassis.bridges, chassis.underlay]
-            for veth in (f"{chassis.name}-ph", f"{chassis.name}-ul"):
-                subprocess.run(["ip", "link", "del", veth], capture_output=True)
-            for address in [*[c.vtep for c in self.chassis],
-                            *[a for c in self.chassis for a in c.links.values()]]:
-                subprocess.run(["ovs-appctl", "ovs/route/del", f"{address}/32",
-                                f"pkt_mark={chassis.mark}"], capture_output=True)
-        for bridge in bridges:
-            subprocess.run(["ovs-vsctl", "--if-exists", "del-br", bridge], capture_output=True)
-        subprocess.run(["ovs-appctl", "tnl/neigh/flush"], capture_output=True)
-
-
-def _veth(name: str, peer: str, mtu: int = 1500) -> None:
-    """A wire between two bridges; its kernel ends stay quiet (no IPv6)."""
-    run("ip", "link", "add", name, "mtu", str(mtu), "type", "veth", "peer", "name", peer,
-        "mtu", str(mtu))
-    for device in (name, peer):
-        run("sysctl", "-qw", f"net.ipv6.conf.{device}.disable_ipv6=1")
-        run("ip", "link", "set", device, "up")
-
-
-def _patch(bridge: str, name: str, peer: str) -> list[str]:
-    return ["--", "add-port", bridge, name, "--", "set", "interface", name, "type=patch",
-            f"options:peer={peer}"]
+        for hypervisor in self.hypervisors:
+            hypervisor.stop()
+        for bridge in (self.mgmt, self.fabric, self.physw):
+            run("ip", "link", "del", bridge, check=False)

@@ -1,29 +1,29 @@
-"""`make demo`: the controller, three emulated chassis, two tenants, VMs, a Mininet CLI.
+"""`make demo`: the controller, three emulated hypervisors, two tenants, VMs, a Mininet CLI.
 
-Starts ryu-manager (its log and database under a temporary directory), builds
-three chassis with mininet/cloud.py, creates over REST two tenants' VXLAN
-networks with the same CIDR, boots red VMs on all three chassis and blue VMs on
-two; red has a second network (10.1.0.0/24, a VM on n2) behind a distributed
-router.  Then it opens the Mininet CLI (try ``pingall``: red reaches red, also
-across the router, blue reaches blue, and nothing crosses).  ``--no-cli`` prints the
-VMs and each bridge's flows instead, which is how the README's walk-through was made.
+Builds three hypervisors with mininet/cloud.py (each its own network namespace and
+Open vSwitch), starts ryu-manager on their management network (its log and database
+under a temporary directory), onboards them with their two commands, creates over
+REST two tenants' VXLAN networks with the same CIDR, boots red VMs on all three
+hypervisors and blue VMs on two; red has a second network (10.1.0.0/24, a VM on n2)
+behind a distributed router.  Then it opens the Mininet CLI (try ``pingall``: red
+reaches red, also across the router, blue reaches blue, and nothing crosses).
+``--no-cli`` prints the VMs and each bridge's flows instead, which is how the README's
+walk-through was made.
 """
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "mininet")]
 
+import cloud as emulation  # noqa: E402
 from mininet.cli import CLI  # noqa: E402
 from mininet.net import Mininet  # noqa: E402
 
-import cloud as emulation  # noqa: E402
-from tests.harness import Controller  # noqa: E402
+from tests.emulation import onboarded_cloud, tear_down  # noqa: E402
 
 TENANTS = {"red": (0, 1, 2), "blue": (0, 1)}  # project -> chassis of its VMs
 
@@ -44,7 +44,7 @@ def populate(api, fabric: emulation.Cloud) -> list[tuple[str, emulation.Vm]]:
             port = api.create("port", network_id=network["id"], project_id=project,
                               name=f"{project}-vm{chassis}",
                               mac_address=demo_mac(number, chassis))
-            vms.append((project, fabric.boot(port, fabric.chassis[chassis],
+            vms.append((project, fabric.boot(port, fabric.hypervisors[chassis],
                                              gateway="10.0.0.1")))
     vms.append(("red", route_red(api, fabric, subnets["red"])))
     return vms
@@ -66,36 +66,30 @@ def route_red(api, fabric: emulation.Cloud, red_subnet: dict) -> emulation.Vm:
                 {"port_id": interface["id"]})
     port = api.create("port", network_id=network["id"], project_id="red", name="red-db-vm2",
                       mac_address=demo_mac(2, 2))
-    return fabric.boot(port, fabric.chassis[2], gateway="10.1.0.1")
+    return fabric.boot(port, fabric.hypervisors[2], gateway="10.1.0.1")
 
 
 def show(vms: list[tuple[str, emulation.Vm]]) -> None:
     for project, vm in vms:
-        print(f"{project:5} {vm.host.name:11} port {vm.port_id} on {vm.chassis.name}  "
+        print(f"{project:5} {vm.host.name:11} port {vm.port_id} on {vm.hypervisor.name}  "
               f"{vm.ip:10} {vm.mac}  device {vm.device}")
 
 
 def dump_flows(fabric: emulation.Cloud) -> None:
-    for chassis in fabric.chassis:
-        for bridge in chassis.bridges:
-            print(f"\n$ ovs-ofctl -O OpenFlow13 dump-flows {bridge} --no-stats")
-            print(subprocess.run(["ovs-ofctl", "-O", "OpenFlow13", "dump-flows", bridge,
-                                  "--no-stats"], capture_output=True, text=True).stdout)
+    for hypervisor in fabric.hypervisors:
+        for bridge in ("br-int", "br-tun", "br-eth1"):
+            print(f"\n{hypervisor.name}$ ovs-ofctl -O OpenFlow13 dump-flows {bridge} --no-stats")
+            print(hypervisor.ofctl("dump-flows", bridge, "--no-stats"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-cli", action="store_true", help="print flows and exit")
     args = parser.parse_args()
-    fabric = emulation.Cloud(3, of_port=0)
-    ctl = Controller(chassis=fabric.config_lines())
-    fabric.of_port = ctl.of_port
-    ctl.start()
+    fabric = onboarded_cloud(3, "n", 10)
+    ctl = fabric.controller
     print(f"controller: http://127.0.0.1:{ctl.api_port}/v2.0/  (log: {ctl.log_path})")
     try:
-        fabric.build()
-        ctl.wait_for(lambda: all(a["alive"] for a in ctl.api.get("/v2.0/agents")[1]["agents"]),
-                     timeout=30)
         placed = populate(ctl.api, fabric)
         vms = [vm for _, vm in placed]
         for vm in vms:
@@ -107,15 +101,15 @@ def main() -> None:
             vms[0].host.cmd(f"ping -c1 -W1 {vms[-1].ip}")  # and routed
             dump_flows(fabric)
             return
+        print("A hypervisor's own Open vSwitch, e.g.: ip netns exec n0 env "
+              f"OVS_RUNDIR={fabric.hypervisors[0].rundir} ovs-vsctl show")
         net = Mininet(topo=None, build=False, controller=None)
         for vm in vms:
             net.hosts.append(vm.host)
             net.nameToNode[vm.host.name] = vm.host
         CLI(net)
     finally:
-        fabric.teardown()
-        ctl.kill()
-        shutil.rmtree(ctl.workdir, ignore_errors=True)
+        tear_down(fabric)
 
 
 if __name__ == "__main__":

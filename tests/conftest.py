@@ -1,13 +1,8 @@
 import shutil
-import subprocess
 
 import pytest
 
 from tests.harness import Controller
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "ovs: needs a running Open vSwitch (make ovs)")
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +18,3 @@ def controller():
 def api(controller):
     return controller.api
 
-
-@pytest.fixture(scope="session")
-def ovs():
-    """Open vSwitch must run; the Makefile's `ovs` target starts it."""
-    subprocess.run(["ovs-vsctl", "--timeout=5", "show"], check=True, capture_output=True)

@@ -78,19 +78,28 @@ class Api:
 class Controller:
     """One ryu-manager process with its own config, database and ports."""
 
-    def __init__(self, workdir: str | None = None, chassis: list[str] | None = None,
-                 extra: str = ""):
+    def __init__(self, workdir: str | None = None, listen: str = "127.0.0.1",
+                 extra: dict[str, dict[str, str]] | None = None):
+        """``listen``: where the OpenFlow and OVSDB listeners bind (the REST API stays on
+        loopback); ``extra``: more options, {section: {option: value}}."""
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="neutron-ryu-"))
         self.api_port = free_port()
         self.of_port = free_port()
+        self.ovsdb_port = free_port()
         self.db_path = self.workdir / "neutron.sqlite"
         self.log_path = self.workdir / "ryu.log"
         self.config = self.workdir / "neutron-ryu.conf"
-        lines = ["[DEFAULT]", f"wsapi_port = {self.api_port}",
-                 f"ofp_tcp_listen_port = {self.of_port}", "", "[neutron]",
-                 f"db_path = {self.db_path}"]
-        lines += [f"chassis = {entry}" for entry in chassis or []]
-        self.config.write_text("\n".join(lines) + "\n" + extra)
+        sections = {
+            "DEFAULT": {"wsapi_port": self.api_port, "ofp_listen_host": listen,
+                        "ofp_tcp_listen_port": self.of_port, "ofp_ssl_listen_port": self.of_port},
+            "neutron": {"db_path": self.db_path, "ovsdb_listen_host": listen,
+                        "ovsdb_listen_port": self.ovsdb_port, "datapath_type": "netdev"},
+        }
+        for section, options in (extra or {}).items():
+            sections.setdefault(section, {}).update(options)
+        self.config.write_text("".join(
+            f"[{section}]\n" + "".join(f"{key} = {value}\n" for key, value in options.items())
+            for section, options in sections.items()))
         self.process: subprocess.Popen | None = None
         self.api = Api(self.api_port)
 

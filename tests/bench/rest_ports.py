@@ -28,7 +28,7 @@ def _create_ports(port: int, network_id: str, count: int, latencies: list[float]
 
 
 def run(ports: int, clients: int, synchronous: str) -> dict:
-    ctl = Controller(extra=f"db_synchronous = {synchronous}\n").start()
+    ctl = Controller(extra={"neutron": {"db_synchronous": synchronous}}).start()
     try:
         network = ctl.api.create("network", name="bench")
         ctl.api.create("subnet", network_id=network["id"], cidr="10.128.0.0/16", ip_version=4)

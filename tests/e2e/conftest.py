@@ -1,31 +1,13 @@
-import shutil
-import sys
-
 import pytest
 
-from tests.harness import ROOT, Controller
 from tests.e2e.dataplane import Tenant
-
-sys.path.insert(0, str(ROOT / "mininet"))
-import cloud as emulation  # noqa: E402  (mininet/ is a directory of modules, not a package)
+from tests.emulation import onboarded_cloud, serving
 
 
 @pytest.fixture(scope="module")
-def cloud(ovs):
-    """Three emulated chassis (int, tun, physnet1 bridges, VXLAN and GRE mesh) and a
-    controller that knows them."""
-    fabric = emulation.Cloud(3, of_port=0, prefix="e", net="172.29")
-    ctl = Controller(chassis=fabric.config_lines())
-    fabric.of_port = ctl.of_port
-    ctl.start()
-    fabric.build()
-    fabric.controller = ctl
-    ctl.wait_for(lambda: all(agent["alive"] for agent in ctl.api.get("/v2.0/agents")[1]
-                             ["agents"]), timeout=20)
-    yield fabric
-    fabric.teardown()
-    ctl.kill()
-    shutil.rmtree(ctl.workdir, ignore_errors=True)
+def cloud():
+    """Three hypervisors e0, e1, e2 with a physical network (physnet1) between them."""
+    yield from serving(onboarded_cloud(3, "e", 29))
 
 
 @pytest.fixture

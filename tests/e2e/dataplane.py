@@ -7,9 +7,8 @@ import sys
 import time
 from typing import Any, Callable
 
+from ryu_app.pipeline.tables import DEAD_VLAN
 from tests.harness import Api
-
-DEAD_VLAN = 4095
 
 
 def sh(command: str) -> str:
@@ -17,10 +16,10 @@ def sh(command: str) -> str:
                           text=True).stdout
 
 
-def flows(bridge: str, table: int | None = None) -> list[str]:
-    """`ovs-ofctl dump-flows` lines, without the reply header."""
-    spec = f" table={table}" if table is not None else ""
-    out = sh(f"ovs-ofctl -O OpenFlow13 dump-flows {bridge}{spec}")
+def flows(hypervisor, bridge: str, table: int | None = None) -> list[str]:
+    """`ovs-ofctl dump-flows` lines of a hypervisor's bridge, without the reply header."""
+    spec = [f"table={table}"] if table is not None else []
+    out = hypervisor.ofctl("dump-flows", bridge, *spec)
     return [line.strip() for line in out.splitlines() if "cookie=" in line]
 
 
@@ -28,25 +27,32 @@ def n_packets(flow_line: str) -> int:
     return int(re.search(r"n_packets=(\d+)", flow_line).group(1))
 
 
-def ofport(interface: str) -> int:
-    return int(sh(f"ovs-vsctl get interface {interface} ofport"))
+def ofport(hypervisor, interface: str) -> int:
+    return int(hypervisor.vsctl("get", "interface", interface, "ofport"))
 
 
-def settle_counters() -> None:
+def settle_counters(*hypervisors) -> None:
     """Flow and tunnel-port counters of the userspace datapath move when its revalidators
     push them (about every 500 ms): wait for a full round before reading them."""
-    sh("ovs-appctl revalidator/wait")
+    for hypervisor in hypervisors:
+        hypervisor.appctl("revalidator/wait")
 
 
-def tx_packets(bridge: str, port: str) -> int:
+def tx_packets(hypervisor, bridge: str, port: str) -> int:
     """Frames the switch sent out of a port, read live (OVSDB statistics lag by 5 s); for
     a tunnel port, call settle_counters() first."""
-    out = sh(f"ovs-ofctl -O OpenFlow13 dump-ports {bridge} {port}")
+    out = hypervisor.ofctl("dump-ports", bridge, port)
     return int(re.search(r"tx pkts=(\d+)", out).group(1))
 
 
-def tag(device: str) -> int | None:
-    value = sh(f"ovs-vsctl get port {device} tag").strip()
+def tunnel_ports(hypervisor) -> list[str]:
+    """The VXLAN and GRE ports the hypervisor's br-tun has now."""
+    return [name for name in hypervisor.vsctl("list-ports", "br-tun").split()
+            if name.startswith(("vxlan-", "gre-"))]
+
+
+def tag(vm) -> int | None:
+    value = vm.hypervisor.vsctl("get", "port", vm.device, "tag").strip()
     return None if value == "[]" else int(value)
 
 
@@ -112,17 +118,19 @@ class Tenant:
                                  ip_version=4, project_id=self.project)
         return network, subnet
 
-    def vm(self, network: dict, chassis: int, gateway: str | None = None, **port_fields: Any):
-        """A port on the network and a VM for it on chassis ``chassis``, wired."""
+    def vm(self, network: dict, chassis: int, gateway: str | None = None, iface_id: bool = True,
+           **port_fields: Any):
+        """A port on the network and a VM for it on hypervisor ``chassis``, wired."""
         port = self.api.create("port", network_id=network["id"], project_id=self.project,
                                **port_fields)
-        vm = self.cloud.boot(port, self.cloud.chassis[chassis], gateway=gateway)
+        vm = self.cloud.boot(port, self.cloud.hypervisors[chassis], gateway=gateway,
+                             iface_id=iface_id)
         self.vms.append(vm)
         self.wait_wired(vm)
         return vm
 
     def wait_wired(self, vm) -> None:
-        wait_until(lambda: tag(vm.device) not in (None, DEAD_VLAN), what=f"{vm.device} tagged")
+        wait_until(lambda: tag(vm) not in (None, DEAD_VLAN), what=f"{vm.device} tagged")
         wait_until(lambda: self.api.get(f"/v2.0/ports/{vm.port_id}")[1]["port"]["status"]
                    == "ACTIVE", what=f"port {vm.port_id} ACTIVE")
 

@@ -6,7 +6,7 @@ import pytest
 
 from ryu_app.settings import Settings
 from tests.e2e.dataplane import (Tenant, capture, fetches, flows, n_packets, pings,
-                                 settle_counters, sh, silent, tx_packets, wait_until)
+                                 settle_counters, silent, tunnel_ports, tx_packets, wait_until)
 
 VLAN = 120
 
@@ -54,13 +54,11 @@ def test_tcp_crosses_the_router_and_the_chassis(routed):
     assert fetches(vms["red0"], vms["green2"]) and fetches(vms["green1"], vms["red0"])
 
 
-def underlay_tx(cloud, chassis) -> dict[str, int]:
-    """Frames a chassis sent to the underlay or the physical network, per port."""
-    settle_counters()
-    sent = {port: tx_packets(chassis.tun_bridge, port)
-            for port in (f"{chassis.name}-{kind}-{remote.name}" for remote in cloud.chassis
-                         if remote is not chassis for kind in ("vx", "gr"))}
-    sent[f"{chassis.name}-ph"] = tx_packets(chassis.phys_bridge, f"{chassis.name}-ph")
+def underlay_tx(hypervisor) -> dict[str, int]:
+    """Frames a hypervisor sent to the underlay or the physical network, per port."""
+    settle_counters(hypervisor)
+    sent = {port: tx_packets(hypervisor, "br-tun", port) for port in tunnel_ports(hypervisor)}
+    sent["eth2"] = tx_packets(hypervisor, "br-eth1", "eth2")
     return sent
 
 
@@ -68,10 +66,10 @@ def test_routing_between_vms_on_one_chassis_stays_on_it(cloud, routed):
     _, _, _, vms = routed
     red1, green1 = vms["red1"], vms["green1"]
     assert pings(red1, green1.ip)  # ARP caches warm
-    before = underlay_tx(cloud, red1.chassis)
+    before = underlay_tx(red1.hypervisor)
     for _ in range(3):
         assert pings(red1, green1.ip, attempts=1) and pings(green1, red1.ip, attempts=1)
-    assert underlay_tx(cloud, red1.chassis) == before
+    assert underlay_tx(red1.hypervisor) == before
 
 
 def dvr_mac(cloud, chassis) -> str:
@@ -100,17 +98,17 @@ def test_routed_frames_carry_the_dvr_mac_never_the_gateway_mac(cloud, routed):
     assert not any(mac in line for line in wire for mac in gateways), wire
     # the replies are routed on e2 onto red's VXLAN: inside the tunnel they come from e2's
     # DVR MAC
-    underlay = capture(f"{e2.name}-ul", 1.0, lambda: pings(red0, green2.ip), vxlan=True)
+    underlay = capture(f"ul-{e2.name}", 1.0, lambda: pings(red0, green2.ip), vxlan=True)
     replies = [frame for frame in underlay if "echo reply" in frame]
     assert replies and all(frame.split(" | ")[1].split()[0] == d2 for frame in replies), \
         underlay
     assert not any(mac in frame for frame in underlay for mac in gateways), underlay
     # e0's br-tun took them as routed (table 9: not learned, the DVR MAC stands for many
     # routers) and never learned a gateway MAC from the underlay
-    settle_counters()
-    skipped = [line for line in flows(e0.tun_bridge, 9) if f"dl_src={d2}" in line]
+    settle_counters(e0)
+    skipped = [line for line in flows(e0, "br-tun", 9) if f"dl_src={d2}" in line]
     assert skipped and n_packets(skipped[0]) > 0
-    assert not any(mac in line for line in flows(e0.tun_bridge, 20) for mac in gateways
+    assert not any(mac in line for line in flows(e0, "br-tun", 20) for mac in gateways
                    if "hard_timeout" in line)
 
 
@@ -131,8 +129,8 @@ def test_removing_an_interface_stops_routing_and_adding_it_back_restores_it(clou
     status, _ = tenant.api.put(f"{path}/remove_router_interface",
                                {"subnet_id": subnets["green"]["id"]})
     assert status == 200
-    routes = lambda: [line for chassis in cloud.chassis  # noqa: E731
-                      for line in flows(chassis.int_bridge, 60) if "dec_ttl" in line]
+    routes = lambda: [line for hypervisor in cloud.hypervisors  # noqa: E731
+                      for line in flows(hypervisor, "br-int", 60) if "dec_ttl" in line]
     wait_until(lambda: routes() == [], what="routes gone")  # one interface: nothing to route
     assert silent(red0, green2.ip)
     status, _ = tenant.api.put(f"{path}/add_router_interface",
@@ -173,5 +171,5 @@ def test_the_switch_limits_what_a_vm_can_send_to_the_controller(cloud, routed):
     answered = int(re.search(r"\+(\d+) errors", out)[1])  # time exceeded
     seconds = int(re.search(r"time (\d+)ms", out)[1]) / 1000
     assert 0 < answered < sent and answered <= 1.1 * rate * (seconds + 1), out
-    meter = sh(f"ovs-ofctl -O OpenFlow13 meter-stats {vms['red0'].chassis.int_bridge}")
+    meter = vms["red0"].hypervisor.ofctl("meter-stats", "br-int")
     assert int(re.search(r"0: packet_count:(\d+)", meter)[1]) > 0, meter  # dropped

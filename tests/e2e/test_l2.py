@@ -1,24 +1,21 @@
-"""The L2 data plane end to end: real ryu-manager, real OVS bridges of three emulated
-chassis, Mininet hosts as VMs, real packets."""
+"""The L2 data plane end to end: real ryu-manager, three emulated hypervisors (each its
+own Open vSwitch), Mininet hosts as VMs, real packets."""
 import re
 
 from tests.e2e.dataplane import (capture, fetches, flows, n_packets, ofport, pings,
-                                 settle_counters, silent, tag, tx_packets, wait_until)
+                                 settle_counters, silent, tag, tunnel_ports, tx_packets,
+                                 wait_until)
+from topology.naming import tunnel_port_name
 
 
-def tunnel_ports(cloud, chassis) -> list[str]:
-    return [f"{chassis.name}-{kind[:2]}-{remote.name}" for remote in cloud.chassis
-            if remote is not chassis for kind in ("vxlan", "gre")]
-
-
-def tunnel_tx(cloud, chassis) -> int:
-    settle_counters()
-    return sum(tx_packets(chassis.tun_bridge, port) for port in tunnel_ports(cloud, chassis))
+def tunnel_tx(hypervisor) -> int:
+    settle_counters(hypervisor)
+    return sum(tx_packets(hypervisor, "br-tun", port) for port in tunnel_ports(hypervisor))
 
 
 def vm_rx(vm) -> int:
     """Frames the integration bridge delivered to a VM."""
-    return tx_packets(vm.chassis.int_bridge, vm.device)
+    return tx_packets(vm.hypervisor, "br-int", vm.device)
 
 
 def test_two_tenants_with_the_same_cidr_reach_only_their_own_vms(cloud, tenants):
@@ -48,8 +45,8 @@ def test_a_gre_network_spans_the_chassis(cloud, tenants):
     vms = [tenant.vm(network, chassis) for chassis in range(3)]
     assert pings(vms[0], vms[1].ip) and pings(vms[1], vms[2].ip) and pings(vms[2], vms[0].ip)
     key = network["provider:segmentation_id"]
-    settle_counters()
-    table3 = flows(cloud.chassis[0].tun_bridge, 3)
+    settle_counters(cloud.hypervisors[0])
+    table3 = flows(cloud.hypervisors[0], "br-tun", 3)
     assert any(f"tun_id={key:#x}" in line and n_packets(line) > 0 for line in table3)
 
 
@@ -60,9 +57,9 @@ def test_a_vlan_provider_network_carries_its_vlan_on_the_wire_only(cloud, tenant
     network, _ = tenant.network("10.2.0.0/24", network_type="vlan",
                                 physical_network="physnet1", segmentation_id=100)
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
-    local = {tag(a.device), tag(b.device)}
+    local = {tag(a), tag(b)}
     assert 100 not in local and len(local) == 2, local
-    wire = capture(f"sw-{a.chassis.name}", 1.0, lambda: pings(a, b.ip))
+    wire = capture(f"sw-{a.hypervisor.name}", 1.0, lambda: pings(a, b.ip))
     assert wire and all("vlan 100" in line for line in wire), wire
     assert pings(b, a.ip)
 
@@ -72,7 +69,7 @@ def test_a_flat_network_is_untagged_on_the_wire(cloud, tenants):
     network, _ = tenant.network("10.3.0.0/24", network_type="flat",
                                 physical_network="physnet1")
     a, b = tenant.vm(network, 1), tenant.vm(network, 2)
-    wire = capture(f"sw-{b.chassis.name}", 1.0, lambda: pings(a, b.ip))
+    wire = capture(f"sw-{b.hypervisor.name}", 1.0, lambda: pings(a, b.ip))
     assert wire and not any("vlan" in line for line in wire), wire
     assert all("ethertype IPv4" in line for line in wire)
 
@@ -81,11 +78,11 @@ def test_arp_for_a_remote_vm_is_answered_on_the_local_chassis(cloud, tenants):
     tenant = tenants("arp")
     network, _ = tenant.network("10.4.0.0/24")
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
-    sent_before = tunnel_tx(cloud, a.chassis)
+    sent_before = tunnel_tx(a.hypervisor)
     reply = a.host.cmd(f"arping -c 3 -w 3 -I eth0 {b.ip}")
     assert "3 packets received" in reply and b.mac in reply, reply
-    assert tunnel_tx(cloud, a.chassis) == sent_before, "an ARP frame left through a tunnel"
-    responder = [line for line in flows(a.chassis.tun_bridge, 21) if f"arp_tpa={b.ip}" in line]
+    assert tunnel_tx(a.hypervisor) == sent_before, "an ARP frame left through a tunnel"
+    responder = [line for line in flows(a.hypervisor, "br-tun", 21) if f"arp_tpa={b.ip}" in line]
     assert len(responder) == 1 and n_packets(responder[0]) >= 3
 
 
@@ -94,20 +91,20 @@ def test_a_remote_mac_is_learned_for_300_seconds(cloud, tenants):
     network, _ = tenant.network("10.5.0.0/24")
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
     assert pings(b, a.ip)
-    lvid = tag(a.device)
-    learned = [line for line in flows(a.chassis.tun_bridge, 20)
+    lvid = tag(a)
+    learned = [line for line in flows(a.hypervisor, "br-tun", 20)
                if "hard_timeout=300" in line and f"dl_dst={b.mac}" in line]
-    assert len(learned) == 1, flows(a.chassis.tun_bridge, 20)
-    tunnel = ofport(f"{a.chassis.name}-vx-{b.chassis.name}")
+    assert len(learned) == 1, flows(a.hypervisor, "br-tun", 20)
+    tunnel = ofport(a.hypervisor, tunnel_port_name("vxlan", b.hypervisor.tunnel_ip))
     vni = network["provider:segmentation_id"]
     assert re.search(rf"priority=1,vlan_tci=0x0*{lvid:x}/0x0fff,dl_dst={b.mac} "
                      rf"actions=load:0->NXM_OF_VLAN_TCI\[\],load:{vni:#x}->NXM_NX_TUN_ID\[\],"
                      rf"output:{tunnel}$", learned[0]), learned[0]
 
 
-def network_flows(bridge: str, vni: int) -> list[str]:
+def network_flows(hypervisor, vni: int) -> list[str]:
     """A tunnel bridge's flows that match or set the network's VNI."""
-    return [line for line in flows(bridge)
+    return [line for line in flows(hypervisor, "br-tun")
             if f"tun_id={vni:#x}" in line or f"{vni:#x}->tun_id" in line]
 
 
@@ -115,28 +112,32 @@ def test_l2population_follows_the_first_and_last_port_of_a_chassis(cloud, tenant
     tenant = tenants("l2pop")
     network, _ = tenant.network("10.6.0.0/24")
     vni = network["provider:segmentation_id"]
-    e0, e1, e2 = cloud.chassis
+    e0, e1, e2 = cloud.hypervisors
+    vxlan_to = {h.name: tunnel_port_name("vxlan", h.tunnel_ip) for h in (e1, e2)}
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
-    assert network_flows(e2.tun_bridge, vni) == []
-    flood = lambda: [line for line in network_flows(e0.tun_bridge, vni)  # noqa: E731
+    assert network_flows(e2, vni) == []
+    assert vxlan_to["e2"] not in tunnel_ports(e0)     # e0 and e2 share no network
+    flood = lambda: [line for line in network_flows(e0, vni)  # noqa: E731
                      if "table=22" in line]
-    to_e1, to_e2 = (ofport(f"e0-vx-{c.name}") for c in (e1, e2))
+    to_e1 = ofport(e0, vxlan_to["e1"])
     assert flood()[0].endswith(f"output:{to_e1}")
 
-    settle_counters()
-    sent_to_e2 = tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}")
-    a.host.cmd("arping -c 2 -w 2 -I eth0 10.6.0.250")  # nobody: flooded
-    settle_counters()
-    assert tx_packets(e0.tun_bridge, f"e0-vx-{e1.name}") > 0
-    assert tx_packets(e0.tun_bridge, f"e0-vx-{e2.name}") == sent_to_e2
+    settle_counters(e0)
+    sent_to_e1 = tx_packets(e0, "br-tun", vxlan_to["e1"])
+    a.host.cmd("arping -c 2 -w 2 -I eth0 10.6.0.250")  # nobody: flooded, to e1 only
+    settle_counters(e0)
+    assert tx_packets(e0, "br-tun", vxlan_to["e1"]) > sent_to_e1
+    assert vxlan_to["e2"] not in tunnel_ports(e0)
 
     c = tenant.vm(network, 2)
+    wait_until(lambda: vxlan_to["e2"] in tunnel_ports(e0), what="a tunnel from e0 to e2")
+    to_e2 = ofport(e0, vxlan_to["e2"])
     wait_until(lambda: f"output:{to_e2}" in flood()[0], what="e2 in e0's flood list")
     assert pings(c, a.ip) and pings(c, b.ip)
     cloud.destroy(c)
     tenant.vms.remove(c)
     wait_until(lambda: f"output:{to_e2}" not in flood()[0], what="e2 out of the flood list")
-    wait_until(lambda: network_flows(e2.tun_bridge, vni) == [], what="e2 forgets the net")
+    wait_until(lambda: network_flows(e2, vni) == [], what="e2 forgets the net")
 
 
 def test_spoofed_arp_and_foreign_source_macs_are_dropped(cloud, tenants):
@@ -163,12 +164,12 @@ def test_without_port_security_a_port_gets_no_anti_spoofing(cloud, tenants):
     network, _ = tenant.network("10.8.0.0/24")
     a = tenant.vm(network, 0, port_security_enabled=False)
     b = tenant.vm(network, 0)
-    in_port = lambda vm: f"in_port={ofport(vm.device)}"  # noqa: E731
-    checks = lambda vm: [line for line in flows(vm.chassis.int_bridge)  # noqa: E731
+    in_port = lambda vm: f"in_port={ofport(vm.hypervisor, vm.device)}"  # noqa: E731
+    checks = lambda vm: [line for line in flows(vm.hypervisor, "br-int")  # noqa: E731
                          if in_port(vm) in line and ("table=24" in line or "table=25" in line
                                                      or "goto_table:2" in line)]
     assert checks(a) == [] and checks(b)
-    assert [line for line in flows(b.chassis.int_bridge, 25) if in_port(b) in line]
+    assert [line for line in flows(b.hypervisor, "br-int", 25) if in_port(b) in line]
     a.host.cmd("ip link set eth0 address 02:00:00:00:08:99")
     assert pings(a, b.ip)
 
@@ -179,11 +180,11 @@ def test_unplugging_a_vm_removes_its_flows_everywhere_and_replugging_restores(cl
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
     assert pings(a, b.ip)
     port_flows = lambda: (  # noqa: E731
-        [line for line in flows(a.chassis.tun_bridge) if b.mac in line or b.ip + " " in line
+        [line for line in flows(a.hypervisor, "br-tun") if b.mac in line or b.ip + " " in line
          or f"arp_tpa={b.ip}" in line and "priority=1" in line]
-        + [line for line in flows(b.chassis.int_bridge) if f"in_port={b_port}," in line
+        + [line for line in flows(b.hypervisor, "br-int") if f"in_port={b_port}," in line
            or line.endswith(f"in_port={b_port} actions=goto_table:25")])
-    b_port = ofport(b.device)
+    b_port = ofport(b.hypervisor, b.device)
     assert port_flows()
     cloud.unplug(b)
     wait_until(lambda: not [line for line in port_flows() if "hard_timeout" not in line],
@@ -195,8 +196,9 @@ def test_unplugging_a_vm_removes_its_flows_everywhere_and_replugging_restores(cl
     assert pings(a, b.ip)
 
 
-def cookies(bridge: str) -> set[str]:
-    return {re.search(r"cookie=(0x[0-9a-f]+)", line).group(1) for line in flows(bridge)}
+def cookies(hypervisor, bridge: str) -> set[str]:
+    return {re.search(r"cookie=(0x[0-9a-f]+)", line).group(1)
+            for line in flows(hypervisor, bridge)}
 
 
 def test_a_controller_restart_keeps_traffic_tags_and_sweeps_old_flows(cloud, tenants):
@@ -204,19 +206,19 @@ def test_a_controller_restart_keeps_traffic_tags_and_sweeps_old_flows(cloud, ten
     network, _ = tenant.network("10.10.0.0/24")
     a, b = tenant.vm(network, 0), tenant.vm(network, 2)
     assert pings(a, b.ip)
-    bridges = [name for chassis in cloud.chassis for name in chassis.bridges]
-    old = {bridge: cookies(bridge) for bridge in bridges}
+    bridges = [(h, name) for h in cloud.hypervisors for name in ("br-int", "br-tun", "br-eth1")]
+    old = {bridge: cookies(*bridge) for bridge in bridges}
     assert all(len(found) == 1 for found in old.values()), old
-    tags = (tag(a.device), tag(b.device))
+    tags = (tag(a), tag(b))
     a.host.cmd(f"ping -q -i 0.05 -c 100 {b.ip} > /tmp/restart-ping.txt 2>&1 &")
 
     cloud.controller.kill()
     cloud.controller.start()
-    wait_until(lambda: all(cookies(bridge) and not cookies(bridge) & old[bridge]
+    wait_until(lambda: all(cookies(*bridge) and not cookies(*bridge) & old[bridge]
                            for bridge in bridges), timeout=30, what="old cookies swept")
-    assert all(len(cookies(bridge)) == 1 for bridge in bridges)
+    assert all(len(cookies(*bridge)) == 1 for bridge in bridges)
     a.host.cmd("wait")
     summary = a.host.cmd("cat /tmp/restart-ping.txt")
     assert " 0% packet loss" in summary, summary
-    assert (tag(a.device), tag(b.device)) == tags
+    assert (tag(a), tag(b)) == tags
     assert pings(a, b.ip)

@@ -6,17 +6,17 @@ import sys
 
 from tests.harness import ROOT
 
-HEADER = re.compile(r"^\$ ovs-ofctl -O OpenFlow13 dump-flows (\S+) --no-stats$")
+HEADER = re.compile(r"^(\S+)\$ ovs-ofctl -O OpenFlow13 dump-flows (\S+) --no-stats$")
 
 
 def dumps(text: str) -> dict[str, set[str]]:
-    """{bridge: its flow lines} for each dump-flows block in the text."""
+    """{hypervisor/bridge: its flow lines} for each dump-flows block in the text."""
     found: dict[str, set[str]] = {}
     bridge = None
     for line in text.splitlines():
         header = HEADER.match(line)
         if header:
-            bridge = header.group(1)
+            bridge = f"{header.group(1)}/{header.group(2)}"
             found[bridge] = set()
         elif bridge and line.startswith(" cookie="):
             found[bridge].add(_normalized(line))
@@ -30,11 +30,11 @@ def _normalized(line: str) -> str:
     return re.sub(r"(in_port=|output:)\d+", r"\1P", line)
 
 
-def test_the_readme_dumps_are_the_demos(ovs):
+def test_the_readme_dumps_are_the_demos():
     demo = subprocess.run([sys.executable, "mininet/demo.py", "--no-cli"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stderr[-3000:]
     real, documented = dumps(demo.stdout), dumps((ROOT / "README.md").read_text())
-    assert set(documented) == {"n0-int", "n0-tun"}
+    assert set(documented) == {"n0/br-int", "n0/br-tun"}
     for bridge, flows in documented.items():
         assert flows == real[bridge], bridge

@@ -1,0 +1,51 @@
+"""Emulated clouds for tests and benchmarks: hypervisors from mininet/cloud.py (each its
+own namespace and Open vSwitch) and a real controller on their management network."""
+from __future__ import annotations
+
+import shutil
+import sys
+from typing import Iterator
+
+from tests.harness import ROOT, Controller
+
+sys.path.insert(0, str(ROOT / "mininet"))
+import cloud as emulation  # noqa: E402  (mininet/ is a directory of modules, not a package)
+
+
+def agents(ctl: Controller) -> dict[str, dict]:
+    return {agent["host"]: agent for agent in ctl.api.get("/v2.0/agents")[1]["agents"]}
+
+
+def all_alive(ctl: Controller, size: int) -> bool:
+    found = agents(ctl)
+    return len(found) == size and all(agent["alive"] for agent in found.values())
+
+
+def started_cloud(size: int, prefix: str, subnet: int, **controller) -> emulation.Cloud:
+    """The hypervisors, running, and a controller listening on their management network;
+    not yet onboarded."""
+    fabric = emulation.Cloud(size, prefix=prefix, subnet=subnet).build()
+    fabric.controller = Controller(listen=fabric.controller_ip, **controller).start()
+    return fabric
+
+
+def onboarded_cloud(size: int, prefix: str, subnet: int, **controller) -> emulation.Cloud:
+    """A started cloud whose hypervisors ran their two commands and are alive."""
+    fabric = started_cloud(size, prefix, subnet, **controller)
+    fabric.onboard(fabric.controller.ovsdb_port)
+    fabric.controller.wait_for(lambda: all_alive(fabric.controller, size), timeout=30)
+    return fabric
+
+
+def tear_down(fabric: emulation.Cloud) -> None:
+    fabric.teardown()
+    fabric.controller.kill()
+    shutil.rmtree(fabric.controller.workdir, ignore_errors=True)
+
+
+def serving(fabric: emulation.Cloud) -> Iterator[emulation.Cloud]:
+    """A module fixture's body: the cloud for the tests, then torn down."""
+    try:
+        yield fabric
+    finally:
+        tear_down(fabric)
