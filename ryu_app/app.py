@@ -167,6 +167,10 @@ class NeutronRyuApp(app_manager.RyuApp):
             self._forget(session)
             previous = self.sessions.get(spec.name)
             if previous is not None:   # the hypervisor reconnected before we saw it leave
+                if previous.peer != session.peer:
+                    self.logger.warning("hypervisor %s now connects from %s, was %s: two "
+                                        "hosts with one system-id?", spec.name,
+                                        session.peer, previous.peer)
                 self._forget(previous)
                 previous.close()
             self.sessions[spec.name] = session
@@ -189,15 +193,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         session = self.sessions.get(chassis)
         if session is None or not session.ready:
             return
-        spec = self.topology.chassis[chassis]
-        scheme = "ssl" if self.settings.tls else "tcp"
-        address = session.local_address
-        address = f"[{address}]" if ":" in address else address
-        tunnels = frozenset((kind, self.topology.chassis[remote].tunnel_ip)
-                            for kind, remote in self.planner.tunnels_wanted(chassis))
-        target = provisioning.Target(
-            spec, datapath_type=spec.datapath_type or self.settings.datapath_type,
-            controller=f"{scheme}:{address}:{self.settings.openflow_port}", tunnels=tunnels)
+        openflow = provisioning.controller_target(
+            session.local_address, self.settings.openflow_port, tls=bool(self.settings.tls))
+        target = self.chassis_sync.target(chassis, openflow, self.settings.datapath_type)
         in_flight = self._in_flight[chassis]
         for key, operations in provisioning.plan(session.replica, target):
             if key not in in_flight:
@@ -239,12 +237,11 @@ class NeutronRyuApp(app_manager.RyuApp):
     def _set_port_tag(self, chassis: str, device: PortInfo, tag: int) -> None:
         """Port.tag on the VM's own hypervisor, written only when it differs."""
         session = self.sessions.get(chassis)
-        found = hypervisor.port_tag(session.replica, device.name) if session else None
         key = ("tag", device.name)
-        if found is None or found[1] == tag or key in self._in_flight[chassis]:
-            return
-        self._in_flight[chassis].add(key)
-        session.transact(provisioning.tag_operations(found[0], tag), key)
+        operations = provisioning.retag(session.replica, device.name, tag) if session else []
+        if operations and key not in self._in_flight[chassis]:
+            self._in_flight[chassis].add(key)
+            session.transact(operations, key)
 
     # ------------------------------------------------------------- OpenFlow
 

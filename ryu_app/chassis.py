@@ -12,6 +12,7 @@ from typing import Iterable
 from ryu_app.binding import PortBinder
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
+from ryu_app.ovsdb.provisioning import Target
 from ryu_app.wiring import Wiring
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes, Topology
@@ -42,6 +43,14 @@ class ChassisSync:
             for device in devices:
                 self.wiring.retag(spec.name, device)
         return changes
+
+    def target(self, chassis: str, controller: str, datapath_type: str) -> Target:
+        """What the chassis' database should hold now: its bridges pointed at
+        ``controller``, and a tunnel to each chassis it shares a VXLAN/GRE network with."""
+        spec = self.topology.chassis[chassis]
+        tunnels = frozenset((kind, self.topology.chassis[remote].tunnel_ip)
+                            for kind, remote in self.wiring.planner.tunnels_wanted(chassis))
+        return Target(spec, spec.datapath_type or datapath_type, controller, tunnels)
 
     def session_lost(self, chassis: str) -> None:
         """Not alive any more; what its switches hold stays as it was."""

@@ -32,8 +32,11 @@ def started_cloud(size: int, prefix: str, subnet: int, **controller) -> emulatio
 def onboarded_cloud(size: int, prefix: str, subnet: int, **controller) -> emulation.Cloud:
     """A started cloud whose hypervisors ran their two commands and are alive."""
     fabric = started_cloud(size, prefix, subnet, **controller)
-    fabric.onboard(fabric.controller.ovsdb_port)
-    fabric.controller.wait_for(lambda: all_alive(fabric.controller, size), timeout=30)
+    ctl = fabric.controller
+    for hypervisor in fabric.hypervisors:   # in order: DVR MACs are given as they join
+        hypervisor.onboard(fabric.controller_ip, ctl.ovsdb_port)
+        ctl.wait_for(lambda name=hypervisor.name: name in agents(ctl), timeout=30)
+    ctl.wait_for(lambda: all_alive(ctl, size), timeout=30)
     return fabric
 
 

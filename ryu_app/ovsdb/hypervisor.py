@@ -40,10 +40,3 @@ def bridge_views(replica: Replica) -> list[BridgeView]:
     return views
 
 
-def port_tag(replica: Replica, name: str) -> tuple[str, int | None] | None:
-    """(Port uuid, its tag) of the named port, None if the database has no such port."""
-    for uuid, port in replica.rows("Port"):
-        if port["name"] == name:
-            return uuid, scalar(port.get("tag"))
-    return None
-

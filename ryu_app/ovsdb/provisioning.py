@@ -92,10 +92,20 @@ def plan(replica: Replica, target: Target) -> list[Transaction]:
     return transactions
 
 
-def tag_operations(port_uuid: str, tag: int) -> list[Operation]:
-    """Set a VM port's access VLAN (its network's local VLAN, or the dead VLAN)."""
-    return [{"op": "update", "table": "Port", "where": [["_uuid", "==", ref(port_uuid)]],
-             "row": {"tag": tag}}]
+def controller_target(address: str, port: int, tls: bool) -> str:
+    """The OpenFlow target for a hypervisor's bridges: the address it reached us on."""
+    host = f"[{address}]" if ":" in address else address
+    return f"{'ssl' if tls else 'tcp'}:{host}:{port}"
+
+
+def retag(replica: Replica, port_name: str, tag: int) -> list[Operation]:
+    """Set a VM port's access VLAN (its network's local VLAN, or the dead VLAN); nothing
+    if it has that tag already or is not in the database."""
+    for uuid, port in replica.rows("Port"):
+        if port["name"] == port_name and scalar(port.get("tag")) != tag:
+            return [{"op": "update", "table": "Port", "where": [["_uuid", "==", ref(uuid)]],
+                     "row": {"tag": tag}}]
+    return []
 
 
 class _Database:

@@ -187,4 +187,9 @@ class Listener:
             sock = tls.accept(self.tls, sock, "OVSDB")
             if sock is None:
                 return
-        Session(sock, self.handler, self.probe_interval).run()
+        try:
+            session = Session(sock, self.handler, self.probe_interval)
+        except OSError:   # gone before we looked at it
+            sock.close()
+            return
+        session.run()

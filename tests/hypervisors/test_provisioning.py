@@ -149,3 +149,14 @@ def test_a_mapping_dropped_takes_our_patches_with_it_but_not_the_bridge(db):
 def test_bridges_get_the_hypervisors_datapath_type(db):
     db.apply(target(datapath_type="system"))
     assert db.vsctl("get", "bridge", "br-tun", "datapath_type") == "system"
+
+
+def test_a_vm_port_is_retagged_only_when_its_tag_differs(db):
+    while db.apply(target()):
+        pass
+    db.vsctl("add-port", "br-int", "vnet0", "tag=4095")
+    operations = provisioning.retag(db.replica(), "vnet0", 3)
+    assert transaction_error(db._call(transact_request(3, operations))["result"]) is None
+    assert db.vsctl("get", "port", "vnet0", "tag") == "3"
+    assert provisioning.retag(db.replica(), "vnet0", 3) == []
+    assert provisioning.retag(db.replica(), "vnet-gone", 3) == []
