@@ -22,7 +22,7 @@ from ryu.ofproto import ofproto_v1_3
 
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 from rest.api import NeutronApi
-from ryu_app import config, ofmsg, router_packets, tls
+from ryu_app import config, http_server, ofmsg, router_packets, tls
 from ryu_app.binding import PortBinder
 from ryu_app.chassis import ChassisSync
 from ryu_app.confirmations import Confirmations, Event
@@ -30,7 +30,7 @@ from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
-from ryu_app.model.store import Store
+from ryu_app.model.store import Store, StoreLocked
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.session import Listener, Session
@@ -79,11 +79,15 @@ class NeutronRyuApp(app_manager.RyuApp):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.settings = settings = config.load()
+        http_server.install(settings.api_client_timeout)
         segments = SegmentPools(
             tunnel_ranges={"vxlan": list(settings.vni_ranges),
                            "gre": list(settings.tunnel_id_ranges)},
             vlan_ranges=settings.network_vlan_ranges, flat_networks=settings.flat_networks)
-        store = Store(settings.db_path, settings.db_synchronous)
+        try:
+            store = Store(settings.db_path, settings.db_synchronous)
+        except StoreLocked as error:
+            raise SystemExit(f"neutron-ryu: {error}") from None
         self.model = NetworkModel(
             store, segments,
             default_project=settings.default_project_id,

@@ -48,6 +48,9 @@ OPTS = [
     cfg.FloatOpt("ovsdb_probe_interval", default=_default("ovsdb_probe_interval"), min=0.5,
                  help="Seconds of silence after which a hypervisor's OVSDB session is "
                       "probed; after twice as long it is closed and the agent not alive."),
+    cfg.FloatOpt("api_client_timeout", default=_default("api_client_timeout"), min=0.5,
+                 help="Seconds a REST client may stay idle, or take over a request, before "
+                      "its connection is closed (idle connections cannot hold the API)."),
     cfg.StrOpt("datapath_type", default=_default("datapath_type"), choices=["system", "netdev"],
                help="Datapath of the bridges the controller creates on a hypervisor, unless "
                     "the hypervisor says otherwise (external_ids:neutron-datapath-type)."),
@@ -80,4 +83,5 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         dvr_base_mac=group.dvr_base_mac, packet_in_rate_limit=group.packet_in_rate_limit,
         ovsdb_listen_host=group.ovsdb_listen_host, ovsdb_listen_port=group.ovsdb_listen_port,
         ovsdb_probe_interval=group.ovsdb_probe_interval, datapath_type=group.datapath_type,
+        api_client_timeout=group.api_client_timeout,
         openflow_port=conf.ofp_ssl_listen_port if any(tls_files) else conf.ofp_tcp_listen_port)

@@ -42,6 +42,7 @@ class Settings:
     ovsdb_probe_interval: float = 5.0
     datapath_type: str = "system"
     openflow_port: int = 6653            # where hypervisors' bridges connect (TCP or TLS)
+    api_client_timeout: float = 5.0      # an idle or slow REST connection is closed
     tls: TlsFiles | None = None
 
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -79,9 +80,12 @@ class Controller:
     """One ryu-manager process with its own config, database and ports."""
 
     def __init__(self, workdir: str | None = None, listen: str = "127.0.0.1",
-                 extra: dict[str, dict[str, str]] | None = None):
+                 extra: dict[str, dict[str, str]] | None = None,
+                 descriptors: int | None = None):
         """``listen``: where the OpenFlow and OVSDB listeners bind (the REST API stays on
-        loopback); ``extra``: more options, {section: {option: value}}."""
+        loopback); ``extra``: more options, {section: {option: value}}; ``descriptors``:
+        the process' file descriptor limit (soft and hard), as `ulimit -n` would set it."""
+        self.descriptors = descriptors
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="neutron-ryu-"))
         self.api_port = free_port()
         self.of_port = free_port()
@@ -105,9 +109,12 @@ class Controller:
 
     def start(self) -> "Controller":
         log = open(self.log_path, "a")
+        limit = self.descriptors
         self.process = subprocess.Popen(
             [RYU_MANAGER, "--config-file", str(self.config), "ryu_app.app"],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+            if limit else None)
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.process.poll() is not None:

@@ -9,6 +9,7 @@ per write for power-loss durability at a throughput cost.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -26,6 +27,10 @@ CREATE TABLE IF NOT EXISTS resources (
 );
 """
 
+class StoreLocked(Exception):
+    """Another controller holds the database."""
+
+
 Put = tuple[str, str, dict]      # (kind, id, document)
 Delete = tuple[str, str]         # (kind, id)
 
@@ -36,6 +41,7 @@ class Store:
             raise ValueError(f"db_synchronous must be one of {SYNCHRONOUS_MODES}")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
+        self._lock = _lock(path + ".lock")
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, one per write.
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -43,6 +49,11 @@ class Store:
         self._conn.executescript(_SCHEMA)
         row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM resources").fetchone()
         self._seq = row[0]
+
+    def close(self) -> None:
+        """Let go of the database (and its lock)."""
+        self._conn.close()
+        os.close(self._lock)
 
     def load(self, kinds: Iterable[str]) -> dict[str, dict[str, dict]]:
         """The stored documents of these kinds, grouped by kind, in creation order."""
@@ -72,3 +83,20 @@ class Store:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _lock(path: str) -> int:
+    """Hold an exclusive lock on ``path`` for the life of the process (the kernel drops it
+    when the process ends, however it ends): two controllers on one database would
+    allocate the same segments and addresses twice."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StoreLocked(f"{path[:-5]} is in use by another controller (pid {holder}); "
+                          "one database serves one controller.") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd

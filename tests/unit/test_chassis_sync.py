@@ -17,7 +17,7 @@ N3 = ChassisSpec("n3", "172.31.0.13", {"physnet1": "br-eth1"})
 @pytest.fixture
 def cloud(tmp_path):
     cloud = Cloud(tmp_path)
-    cloud.hypervisors = Hypervisors(Store(str(tmp_path / "db.sqlite")))
+    cloud.hypervisors = Hypervisors(cloud.store)
     cloud.chassis_sync = ChassisSync(cloud.topology, cloud.hypervisors, cloud.dvr_macs,
                              PortBinder(cloud.model), cloud.wiring)
     return cloud
@@ -34,6 +34,7 @@ def n3_views(*devices) -> list[BridgeView]:
 def test_a_new_hypervisor_is_kept_and_every_other_learns_its_dvr_mac(cloud, tmp_path):
     changes = cloud.chassis_sync.database_seen(N3, n3_views(), full=True)
     assert [b.name for b in changes.bridges_added] == ["br-int", "br-tun"]
+    cloud.store.close()
     assert Hypervisors(Store(str(tmp_path / "db.sqlite"))).all() == [N3]
     mac = cloud.dvr_macs.get("n3")
     assert mac is not None and "n3" in cloud.topology.sessions

@@ -34,7 +34,7 @@ class Cloud:
     def __init__(self, tmp_path):
         self.topology = Topology([ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"})
                                   for c in CHASSIS])
-        store = Store(str(tmp_path / "db.sqlite"))
+        self.store = store = Store(str(tmp_path / "db.sqlite"))
         segments = SegmentPools(tunnel_ranges={"vxlan": [(1001, 2000)], "gre": [(1, 100)]},
                                 vlan_ranges={"physnet1": [(100, 199)]}, flat_networks=("*",))
         self.model = NetworkModel(store, segments, enabled_network_types=(
@@ -220,6 +220,7 @@ def test_local_vlans_survive_a_restart_and_are_per_chassis(cloud, tmp_path):
            for n in (first, second)}
     assert ids[("n0", first["id"])] != ids[("n0", second["id"])]
     assert ids[("n1", second["id"])] == 1                  # n1's own numbering
+    cloud.store.close()
     reopened = LocalVlans(Store(str(tmp_path / "db.sqlite")))
     assert {key: reopened.get(*key) for key in ids} == ids
 

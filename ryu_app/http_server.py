@@ -1,0 +1,114 @@
+"""The REST API's HTTP server: eventlet's WSGI server, set up to outlast hostile clients.
+
+Ryu serves its WSGI application with eventlet's defaults: tracebacks in response bodies
+(``debug=True``), no socket timeout (a client that never finishes its request holds a
+connection for ever), ``SO_REUSEPORT`` (a second controller on the same port shares the
+traffic silently) and an accept loop that ends for good on EMFILE.  ``install`` replaces
+Ryu's server with this one before ``ryu-manager`` starts it:
+
+- the listening socket is bound without ``SO_REUSEPORT``;
+- a connection idle (or slow) for ``idle_timeout`` seconds is closed;
+- connections are served until ``RESERVED_DESCRIPTORS`` short of the file descriptor limit
+  (raised to its hard limit at start), so that OpenFlow, OVSDB and the database always
+  have descriptors left; beyond that, clients wait in a listen backlog deep enough not to
+  drop them, and are taken as idle ones time out: idle or half-open connections keep a
+  new client out for about ``idle_timeout`` at most;
+- accept() that fails for lack of descriptors or memory waits and tries again;
+- responses are not held back by Nagle's algorithm (``TCP_NODELAY``);
+- a path or query string that is not UTF-8 is answered with a NeutronError 400 before it
+  reaches Ryu's router, which would otherwise fail with a plain-text traceback.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import resource
+import socket
+from typing import Any, Callable
+from urllib.parse import unquote_to_bytes
+
+import eventlet
+import eventlet.wsgi
+from ryu.lib import hub
+
+from ryu_app.model.errors import BadRequest
+
+LOG = logging.getLogger(__name__)
+RESERVED_DESCRIPTORS = 256
+BACKLOG = 4096             # the kernel caps it at net.core.somaxconn
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+WsgiApp = Callable[[dict, Callable], Any]
+
+
+def utf8_or_400(application: WsgiApp) -> WsgiApp:
+    """Refuse paths and query strings that are not UTF-8 once percent-decoded."""
+    def guarded(environ: dict, start_response: Callable) -> Any:
+        try:
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+            unquote_to_bytes(environ.get("QUERY_STRING", "")).decode("utf-8")
+        except UnicodeError:
+            error = BadRequest("The request's path or query string is not valid UTF-8.")
+            start_response("400 Bad Request", [("Content-Type", "application/json")])
+            return [error.body()]
+        return application(environ, start_response)
+    return guarded
+
+
+class PatientListener:
+    """A listening socket whose accept() waits out a lack of descriptors or memory
+    instead of raising, which would end eventlet's accept loop and close the socket."""
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+
+    def accept(self):
+        while True:
+            try:
+                client, address = self._sock.accept()
+                # A response goes out in several writes; with Nagle's algorithm the last
+                # one waits for the client's delayed ACK (~40 ms on keep-alive connections).
+                client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return client, address
+            except OSError as error:
+                if error.errno not in OUT_OF_RESOURCES:
+                    raise
+                LOG.warning("REST API: cannot accept a connection now (%s); retrying",
+                            error.strerror)
+                hub.sleep(0.1)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def raise_descriptor_limit() -> int:
+    """The soft RLIMIT_NOFILE raised to the hard one; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def install(idle_timeout: float) -> None:
+    """Make ryu-manager serve the REST API with this server (``ryu.app.wsgi.start_service``
+    looks its server class up when it starts it, after the apps are loaded)."""
+    from ryu import cfg
+    from ryu.app import wsgi as ryu_wsgi
+
+    class WSGIServer:
+        def __init__(self, application: WsgiApp, **_config):
+            self.application = application
+            self.server = eventlet.listen((cfg.CONF.wsapi_host, cfg.CONF.wsapi_port),
+                                          backlog=BACKLOG, reuse_port=False)
+
+        def __call__(self) -> None:
+            connections = max(16, raise_descriptor_limit() - RESERVED_DESCRIPTORS)
+            eventlet.wsgi.server(PatientListener(self.server), utf8_or_400(self.application),
+                                 hub.LoggingWrapper(), debug=False, max_size=connections,
+                                 socket_timeout=idle_timeout)
+
+    ryu_wsgi.WSGIServer = WSGIServer
