@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import webob
 
 from rest import attributes
-from ryu_app.model.errors import BadRequest, MethodNotAllowed, NeutronError, NotFound
+from ryu_app.model.errors import (BadRequest, MethodNotAllowed, NeutronError, NotFound,
+                                  RequestEntityTooLarge)
 from ryu_app.model.tenant import NetworkModel
 
 LOG = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
 # Query parameters that shape a listing rather than filter it.
 LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
 MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32        # Neutron's bodies nest four levels; anything deeper is hostile
 EXTENSIONS = (
     ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
     ("binding", "Port Binding"), ("dvr", "Distributed Virtual Router"),
@@ -61,6 +63,8 @@ class NeutronApi:
             return self._dispatch(request)
         except NeutronError as error:
             return _error(error)
+        except UnicodeDecodeError:   # a query string the HTTP server let through
+            return _error(BadRequest("The request's path or query string is not valid UTF-8."))
         except Exception:  # a bug of ours: log it, never show the client a traceback
             LOG.exception("request %s %s failed", request.method, request.path_qs)
             error = NeutronError("Request Failed: internal server error while processing "
@@ -162,15 +166,7 @@ class NeutronApi:
 
     @staticmethod
     def _body(request: webob.Request, kind: str | None, collection: str | None) -> Any:
-        if request.content_length and request.content_length > MAX_BODY_BYTES:
-            raise NeutronError("Request body too large.", "HTTPRequestEntityTooLarge")
-        raw = request.body
-        if not raw:
-            raise BadRequest("Resource body required")
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise BadRequest("Malformed request body") from None
+        body = parse_json(read_body(request))
         if collection and isinstance(body, dict) and collection in body:
             raise BadRequest(f"Bulk creation of {collection} is not supported; "
                              f"send one '{kind}' per request.")
@@ -221,12 +217,17 @@ class NeutronApi:
             direction = directions[position] if position < len(directions) else "asc"
             if direction not in ("asc", "desc"):
                 raise BadRequest(f"sort_dir must be 'asc' or 'desc', not '{direction}'.")
-            items = sorted(items, key=lambda item: (item.get(key) is None, str(item.get(key))),
+            items = sorted(items, key=lambda item: _sort_value(item.get(key)),
                            reverse=direction == "desc")
         return items
 
     @staticmethod
     def _page(items: list[dict], query: webob.multidict.MultiDict) -> tuple[list, str | None]:
+        """One page after ``marker`` (before it, with ``page_reverse``), and the marker of
+        the page that follows in that direction."""
+        if attributes.to_bool("page_reverse", query.get("page_reverse", False)):
+            page, marker = NeutronApi._page(items[::-1], _without(query, "page_reverse"))
+            return page[::-1], marker
         marker = query.get("marker")
         if marker is not None:
             positions = [i for i, item in enumerate(items) if item["id"] == marker]
@@ -259,11 +260,67 @@ class NeutronApi:
                 if agent["id"] == rest[0]:
                     return _json(200, {"agent": agent})
             raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
-        host = request.GET.getall("host")
-        if host:
-            agents = [agent for agent in agents if agent["host"] in host]
+        for key in dict.fromkeys(request.GET.keys()):
+            if key in LISTING_PARAMS:
+                continue
+            if key not in AGENT_FILTERS:
+                raise BadRequest(f"{key} is not a valid filter for agents.")
+            wanted = {value.lower() for value in request.GET.getall(key)}
+            agents = [agent for agent in agents if _agent_value(agent.get(key)) in wanted]
         return _json(200, {"agents": [self._select(agent, request.GET.getall("fields"))
                                       for agent in agents]})
+
+
+def read_body(request: webob.Request) -> bytes:
+    """The request body, sized by Content-Length or sent in chunks; 413 over the limit."""
+    if request.content_length is not None:
+        if request.content_length > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
+        raw = request.body
+    elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
+    else:
+        raw = b""
+    if not raw:
+        raise BadRequest("Resource body required")
+    return raw
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise _NotJson(f"the number {text} is out of range")
+    return number
+
+
+def _no_constant(name: str) -> None:
+    raise _NotJson(f"{name} is not a number JSON allows")
+
+
+def parse_json(raw: bytes) -> Any:
+    """JSON as RFC 8259 has it: no NaN or Infinity, no number beyond a double, nothing
+    nested deeper than a Neutron body ever is."""
+    try:
+        body = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except _NotJson as error:
+        raise BadRequest(f"Malformed request body: {error}.") from None
+    except RecursionError:
+        raise BadRequest("Malformed request body: nested too deeply.") from None
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("Malformed request body") from None
+    level = [body]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [child for value in level if isinstance(value, (dict, list))
+                 for child in (value.values() if isinstance(value, dict) else value)]
+        if not level:
+            return body
+    raise BadRequest("Malformed request body: nested too deeply.")
 
 
 def _filter_value(attr: attributes.Attr, key: str, value: str) -> Any:
@@ -271,9 +328,27 @@ def _filter_value(attr: attributes.Attr, key: str, value: str) -> Any:
     if value == "" and attr.default is None:
         return None
     try:
-        return attr.convert(key, value)
+        return (attr.filter_convert or attr.convert)(key, value)
     except NeutronError:
         raise BadRequest(f"Invalid value '{value}' for filter {key}.") from None
+
+
+def _sort_value(value: Any) -> tuple:
+    """Sort by the value itself (numbers as numbers), missing values last."""
+    return (value is None, "" if value is None else value)
+
+
+def _without(query: webob.multidict.MultiDict, key: str) -> webob.multidict.MultiDict:
+    return webob.multidict.MultiDict([(k, v) for k, v in query.items() if k != key])
+
+
+AGENT_FILTERS = ("id", "agent_type", "binary", "host", "topic", "alive", "admin_state_up",
+                 "availability_zone", "description")
+
+
+def _agent_value(value: Any) -> str:
+    """An agent field as a filter compares it: booleans as 'true'/'false'."""
+    return str(value).lower() if value is not None else ""
 
 
 def _fixed_ip_filter(wanted: list[str]) -> Callable[[dict], bool]:

@@ -26,6 +26,7 @@ class Attr:
     allow_post: bool = True
     allow_put: bool = True
     scalar: bool = True  # usable as a list filter
+    filter_convert: Converter | None = None   # for list filters, if not ``convert``
 
     def default_value(self) -> Any:
         # Mutable defaults are copied so that two resources never share a list.
@@ -33,7 +34,9 @@ class Attr:
 
 
 def _fail(name: str, value: Any, why: str) -> InvalidInput:
-    return InvalidInput(f"Invalid input for {name}. Reason: '{value}' {why}.")
+    shown = str(value)
+    shown = shown if len(shown) <= 100 else shown[:100] + "..."
+    return InvalidInput(f"Invalid input for {name}. Reason: '{shown}' {why}.")
 
 
 def to_string(max_len: int = 255) -> Converter:
@@ -64,11 +67,11 @@ def to_int_or_none(name: str, value: Any) -> int | None:
     # The openstack CLI sends provider:segmentation_id as a string ("100").
     if value is None:
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise _fail(name, value, "is not an integer")
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _fail(name, value, "is not an integer") from None
 
 
@@ -213,8 +216,9 @@ def to_ipv4_subnet_id_pair(name: str, value: Any) -> dict:
                        "ip_address": (to_ipv4_address, False)})(name, value)
 
 
-def read_only(default: Any = None, scalar: bool = True) -> Attr:
-    return Attr(convert=to_string(), default=default, allow_post=False,
+def read_only(default: Any = None, scalar: bool = True,
+              convert: Converter | None = None) -> Attr:
+    return Attr(convert=convert or to_string(), default=default, allow_post=False,
                 allow_put=False, scalar=scalar)
 
 
@@ -228,7 +232,7 @@ def _common() -> dict[str, Attr]:
         "tags": read_only(list, scalar=False),
         "created_at": read_only(),
         "updated_at": read_only(),
-        "revision_number": read_only(),
+        "revision_number": read_only(convert=to_int_or_none),
     }
 
 
@@ -254,7 +258,9 @@ NETWORK = {
 SUBNET = {
     **_common(),
     "network_id": Attr(to_uuid, REQUIRED, allow_put=False),
-    "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False),
+    # IPv6 subnets cannot be created, but filtering on them finds none (as in Neutron).
+    "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False,
+                       filter_convert=to_int_or_none),
     "cidr": Attr(to_ipv4_cidr, REQUIRED, allow_put=False),
     "gateway_ip": Attr(to_nullable_ipv4_address, AUTO, allow_put=False),
     "allocation_pools": Attr(

@@ -40,6 +40,11 @@ class MethodNotAllowed(NeutronError):
     type_name = "HTTPMethodNotAllowed"
 
 
+class RequestEntityTooLarge(NeutronError):
+    status = 413
+    type_name = "HTTPRequestEntityTooLarge"
+
+
 class Conflict(NeutronError):
     status = 409
     type_name = "Conflict"

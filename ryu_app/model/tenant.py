@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ SERVICE_OWNERS = ("network:dhcp",)
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 
 Listener = Callable[[str, "dict | None", "dict | None"], None]
+LOG = logging.getLogger(__name__)
 
 
 def utc_now() -> str:
@@ -211,6 +213,7 @@ class NetworkModel:
 
     def create_port(self, values: dict, project: str | None = None) -> dict:
         network = self.get("network", values["network_id"])
+        self._refuse_router_owner(values["device_owner"])
         record = self._new_record(values, project)
         mac = values["mac_address"] or self._generate_mac(network["id"])
         self._refuse_taken_mac(network["id"], mac, record["id"])
@@ -228,6 +231,14 @@ class NetworkModel:
 
     def update_port(self, port_id: str, values: dict) -> dict:
         record = self.get("port", port_id)
+        if record["device_owner"] in ROUTER_INTERFACE_OWNERS:
+            if any(key in values and values[key] != record[key]
+                   for key in ("device_owner", "device_id")):
+                raise Conflict(f"Port {port_id} is an interface of router "
+                               f"{record['device_id']}: use remove_router_interface.",
+                               "L3PortInUse")
+        elif "device_owner" in values:
+            self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:
             if record["status"] == "ACTIVE":
                 raise Conflict(f"Port {port_id} is bound and active; its MAC address "
@@ -247,12 +258,21 @@ class NetworkModel:
 
     def delete_port(self, port_id: str) -> None:
         port = self.get("port", port_id)
-        if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
+        if (port["device_owner"] in ROUTER_INTERFACE_OWNERS
+                and port["device_id"] in self.records["router"]):
             raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
                            f"has device owner {port['device_owner']}.", "L3PortInUse")
         batch = _Batch()
         batch.delete("port", port_id)
         self._commit(batch)
+
+    @staticmethod
+    def _refuse_router_owner(device_owner: str) -> None:
+        """A router's interfaces are made by add_router_interface, which keeps one router
+        per subnet; a plain port write must not make one."""
+        if device_owner in ROUTER_INTERFACE_OWNERS:
+            raise BadRequest(f"device_owner {device_owner} is set by add_router_interface, "
+                             "not by a port write.")
 
     def bind_port(self, port_id: str, host: str) -> dict:
         """The port's device appeared on ``host``'s integration bridge: it is ACTIVE there."""
@@ -313,11 +333,23 @@ class NetworkModel:
                     raise Conflict(f"IP address {item['ip_address']} already allocated in "
                                    f"subnet {subnet['id']}", "IpAddressAlreadyAllocated")
             else:
-                address = self._allocate(subnet["id"], port_id, in_request)
+                address = self._kept_or_new(subnet["id"], port_id, requested, in_request)
             in_request.add(address)
             assigned.append({"subnet_id": subnet["id"],
                              "ip_address": str(ipaddress.IPv4Address(address))})
         return assigned
+
+    def _kept_or_new(self, subnet_id: str, port_id: str, requested: list[dict],
+                     in_request: set[int]) -> int:
+        """For a fixed_ips entry naming only the subnet: the address the port already
+        holds there (as Neutron keeps it on update), else a new one."""
+        current = self.records["port"].get(port_id)
+        named = {_ip_int(item["ip_address"]) for item in requested if "ip_address" in item}
+        for ip in current["fixed_ips"] if current else ():
+            address = _ip_int(ip["ip_address"])
+            if ip["subnet_id"] == subnet_id and address not in in_request | named:
+                return address
+        return self._allocate(subnet_id, port_id, in_request)
 
     def _allocate(self, subnet_id: str, port_id: str, in_request: set[int]) -> int:
         address = self.addresses[subnet_id].allocate(in_request)
@@ -512,13 +544,24 @@ class NetworkModel:
         for kind, record in batch.puts:
             old = self.records[kind].get(record["id"])
             if old is not None:
-                self._unindex(kind, old)
+                self._unindex(kind, old, replaced=True)
             self._index(kind, record)
             self.records[kind][record["id"]] = record
             changes.append((kind, old, record))
         for change in changes:
             for listener in self.listeners:
-                listener(*change)
+                self._tell(listener, change)
+
+    @staticmethod
+    def _tell(listener: Listener, change: tuple) -> None:
+        """A listener's failure (a bug, or a pool such as local VLANs running out) is
+        logged: the write is stored, its answer says so, and the other listeners run."""
+        try:
+            listener(*change)
+        except Exception:  # noqa: BLE001 - whatever it was, the commit stands
+            kind, old, new = change
+            LOG.exception("after storing %s %s, %s failed", kind, (new or old)["id"],
+                          getattr(listener, "__qualname__", listener))
 
     def _index(self, kind: str, record: dict) -> None:
         if kind == "network":
@@ -531,15 +574,18 @@ class NetworkModel:
         elif kind == "port":
             self._index_port(record)
 
-    def _unindex(self, kind: str, record: dict) -> None:
+    def _unindex(self, kind: str, record: dict, replaced: bool = False) -> None:
+        """Forget what the record holds; a ``replaced`` record keeps its place in its
+        network's ordered subnets and ports (a new version is indexed next)."""
         if kind == "network":
             self.segments.release(self._segment(record))
         elif kind == "subnet":
-            self.subnets_of[record["network_id"]].pop(record["id"], None)
+            if not replaced:
+                self.subnets_of[record["network_id"]].pop(record["id"], None)
             if record["id"] not in self.records["subnet"]:
                 self.addresses.pop(record["id"], None)
         elif kind == "port":
-            self._unindex_port(record)
+            self._unindex_port(record, replaced)
 
     def _index_port(self, port: dict) -> None:
         port_id = port["id"]
@@ -555,9 +601,10 @@ class NetworkModel:
             for ip in port["fixed_ips"]:
                 self.router_of_subnet[ip["subnet_id"]] = port["device_id"]
 
-    def _unindex_port(self, port: dict) -> None:
+    def _unindex_port(self, port: dict, replaced: bool = False) -> None:
         port_id = port["id"]
-        self.ports_of[port["network_id"]].pop(port_id, None)
+        if not replaced:
+            self.ports_of[port["network_id"]].pop(port_id, None)
         self.mac_holder.pop((port["network_id"], port["mac_address"]), None)
         self.port_by_prefix.pop(port_id[:PORT_ID_PREFIX_LEN], None)
         for ip in port["fixed_ips"]:

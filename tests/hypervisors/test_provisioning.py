@@ -1,72 +1,19 @@
 """What the controller builds on a hypervisor, planned from a real ovsdb-server's replica
 and committed to it: bridges, patches, tunnels, nothing twice, nothing of the operator's
 removed.  (An ovsdb-server alone: no switch needed to check the database.)"""
-import json
 import shutil
-import socket
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
 from ryu_app.ovsdb import provisioning
-from ryu_app.ovsdb.protocol import (MessageStream, Replica, decode, monitor_request,
-                                    transact_request, transaction_error)
+from ryu_app.ovsdb.protocol import transact_request, transaction_error
+from tests.hypervisors.ovsdb_server import Database
 from topology.chassis import ChassisSpec
 
-SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 CONTROLLER = "tcp:10.254.0.1:6653"
 SPEC = ChassisSpec("hv0", "172.16.0.10", {"physnet1": "br-eth1"})
-
-
-class Database:
-    """An ovsdb-server of its own, reached over its unix socket."""
-
-    def __init__(self, directory: Path):
-        self.socket = directory / "db.sock"
-        subprocess.run(["ovsdb-tool", "create", str(directory / "conf.db"), SCHEMA], check=True)
-        subprocess.run(["ovsdb-server", str(directory / "conf.db"),
-                        f"--remote=punix:{self.socket}", f"--pidfile={directory}/db.pid",
-                        f"--unixctl={directory}/db.ctl", "--detach", "--no-chdir"], check=True)
-        self.pidfile = directory / "db.pid"
-        self.vsctl("init")
-
-    def vsctl(self, *args: str) -> str:
-        return subprocess.run(["ovs-vsctl", "--no-wait", f"--db=unix:{self.socket}", *args],
-                              check=True, capture_output=True, text=True).stdout.strip()
-
-    def options(self, interface: str) -> dict:
-        listing = json.loads(self.vsctl("--format=json", "--columns=options", "list",
-                                        "interface", interface))
-        return decode(listing["data"][0][0])
-
-    def _call(self, request: dict) -> dict:
-        with socket.socket(socket.AF_UNIX) as sock:
-            sock.settimeout(5)
-            sock.connect(str(self.socket))
-            sock.sendall(json.dumps(request).encode())
-            stream = MessageStream()
-            while True:
-                for message in stream.feed(sock.recv(65536)):
-                    if message.get("id") == request["id"]:
-                        return message
-
-    def replica(self) -> Replica:
-        replica = Replica()
-        replica.apply(self._call(monitor_request(1))["result"])
-        return replica
-
-    def apply(self, target: provisioning.Target) -> list:
-        """Plan from a fresh replica and commit each transaction; the keys planned."""
-        transactions = provisioning.plan(self.replica(), target)
-        for _, operations in transactions:
-            assert transaction_error(self._call(transact_request(2, operations))["result"]) \
-                is None, operations
-        return [key for key, _ in transactions]
-
-    def stop(self) -> None:
-        subprocess.run(["kill", self.pidfile.read_text().strip()], check=False)
 
 
 @pytest.fixture
@@ -156,7 +103,7 @@ def test_a_vm_port_is_retagged_only_when_its_tag_differs(db):
         pass
     db.vsctl("add-port", "br-int", "vnet0", "tag=4095")
     operations = provisioning.retag(db.replica(), "vnet0", 3)
-    assert transaction_error(db._call(transact_request(3, operations))["result"]) is None
+    assert transaction_error(db.call(transact_request(3, operations))["result"]) is None
     assert db.vsctl("get", "port", "vnet0", "tag") == "3"
     assert provisioning.retag(db.replica(), "vnet0", 3) == []
     assert provisioning.retag(db.replica(), "vnet-gone", 3) == []

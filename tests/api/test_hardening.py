@@ -1,0 +1,154 @@
+"""Client mistakes and hostile clients against the real ryu-manager: every one gets a 4xx
+NeutronError (never a 5xx, never a traceback) and changes nothing."""
+import http.client
+import json
+import socket
+
+import pytest
+
+
+def raw(controller, request: bytes, timeout: float = 5) -> tuple[int, dict | str]:
+    """Send bytes as they are (no client-side quoting) and read one response."""
+    with socket.create_connection(("127.0.0.1", controller.api_port), timeout=timeout) as sock:
+        sock.sendall(request)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read().decode("utf-8", "replace")
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, body
+
+
+def error_type(body) -> str:
+    assert isinstance(body, dict) and set(body) == {"NeutronError"}, body
+    return body["NeutronError"]["type"]
+
+
+def get(controller, target: str) -> tuple[int, dict | str]:
+    return raw(controller, f"GET {target} HTTP/1.1\r\nHost: x\r\n"
+                           "Connection: close\r\n\r\n".encode("latin-1"))
+
+
+def post(controller, target: str, body: bytes, headers: str = "") -> tuple[int, dict | str]:
+    head = (f"POST {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\n{headers}")
+    if "Transfer-Encoding" not in headers:
+        head += f"Content-Length: {len(body)}\r\n"
+    return raw(controller, head.encode() + b"\r\n" + body)
+
+
+@pytest.mark.parametrize("target", ["/v2.0/networks?name=%ff", "/v2.0/%ff",
+                                    "/v2.0/networks/%c3%28", "/v2.0/ports?fields=%80"])
+def test_invalid_utf8_in_the_path_or_query_is_a_400(controller, target):
+    status, body = get(controller, target)
+    assert status == 400 and error_type(body) == "HTTPBadRequest", (status, body)
+    assert "UTF-8" in body["NeutronError"]["message"]
+
+
+@pytest.mark.parametrize("payload", [b"[" * 1000, b'{"network": ' * 5000 + b"{}" + b"}" * 5000])
+def test_deeply_nested_json_is_a_400(controller, payload):
+    status, body = post(controller, "/v2.0/networks", payload)
+    assert status == 400 and error_type(body) == "HTTPBadRequest", (status, body)
+
+
+@pytest.mark.parametrize("value", [b"1e400", b"Infinity", b"-Infinity", b"NaN"])
+def test_non_finite_numbers_are_a_400(controller, api, value):
+    before = api.get("/v2.0/networks")[1]["networks"]
+    status, body = post(controller, "/v2.0/networks", b'{"network": {"mtu": ' + value + b"}}")
+    assert status == 400 and error_type(body) == "HTTPBadRequest", (status, body)
+    network = api.create("network")
+    status, body = post(controller, "/v2.0/ports", b'{"port": {"network_id": "'
+                        + network["id"].encode() + b'", "name": ' + value + b"}}")
+    assert status == 400, (status, body)
+    assert len(api.get("/v2.0/networks")[1]["networks"]) == len(before) + 1
+
+
+def test_a_body_over_the_limit_is_a_413(controller):
+    status, body = post(controller, "/v2.0/networks",
+                        b'{"network": {"name": "' + b"x" * (2 << 20) + b'"}}')
+    assert status == 413 and error_type(body) == "HTTPRequestEntityTooLarge", (status, body)
+    chunk = b"x" * (2 << 20)
+    status, body = post(controller, "/v2.0/networks", f"{len(chunk):x}\r\n".encode() + chunk
+                        + b"\r\n0\r\n\r\n", "Transfer-Encoding: chunked\r\n")
+    assert status == 413 and error_type(body) == "HTTPRequestEntityTooLarge", (status, body)
+
+
+def test_a_chunked_body_is_read(controller, api):
+    document = json.dumps({"network": {"name": "chunked"}}).encode()
+    chunked = b"".join(f"{len(part):x}\r\n".encode() + part + b"\r\n"
+                       for part in (document[:10], document[10:])) + b"0\r\n\r\n"
+    status, body = post(controller, "/v2.0/networks", chunked, "Transfer-Encoding: chunked\r\n")
+    assert status == 201 and body["network"]["name"] == "chunked", (status, body)
+
+
+def test_the_plain_text_traceback_is_gone(controller):
+    status, body = get(controller, "/v2.0/%ff%fe")
+    assert "Traceback" not in json.dumps(body) and status < 500
+
+
+def test_a_port_write_cannot_make_or_move_a_router_interface(api):
+    network = api.create("network")
+    subnet = api.create("subnet", network_id=network["id"], cidr="10.60.0.0/24", ip_version=4)
+    first, second = api.create("router", name="a"), api.create("router", name="b")
+    status, _ = api.put(f"/v2.0/routers/{first['id']}/add_router_interface",
+                        {"subnet_id": subnet["id"]})
+    assert status == 200
+    status, body = api.post("/v2.0/ports", {"port": {
+        "network_id": network["id"], "device_owner": "network:router_interface_distributed",
+        "device_id": second["id"], "fixed_ips": [{"subnet_id": subnet["id"]}]}})
+    assert status == 400 and error_type(body) == "HTTPBadRequest", body
+    (interface,) = api.get(f"/v2.0/ports?device_id={first['id']}")[1]["ports"]
+    for change in ({"device_id": second["id"]}, {"device_owner": "compute:nova"}):
+        status, body = api.put(f"/v2.0/ports/{interface['id']}", {"port": change})
+        assert status == 409 and error_type(body) == "L3PortInUse", body
+    assert api.delete(f"/v2.0/routers/{second['id']}")[0] == 204    # it never got the subnet
+    status, body = api.delete(f"/v2.0/routers/{first['id']}")
+    assert status == 409 and error_type(body) == "RouterInUse"
+
+
+def test_numbers_sort_as_numbers_and_revisions_filter(api):
+    made = [api.create("network", name="sorted", mtu=mtu) for mtu in (900, 1000, 1400)]
+    listed = api.get("/v2.0/networks?name=sorted&sort_key=mtu&sort_dir=asc")[1]["networks"]
+    assert [n["mtu"] for n in listed] == [900, 1000, 1400]
+    api.put(f"/v2.0/networks/{made[0]['id']}", {"network": {"description": "again"}})
+    found = api.get("/v2.0/networks?name=sorted&revision_number=2")[1]["networks"]
+    assert [n["id"] for n in found] == [made[0]["id"]]
+
+
+def test_page_reverse_pages_backwards_from_the_marker(api):
+    made = [api.create("network", name="paged")["id"] for _ in range(4)]
+    status, body = api.get(f"/v2.0/networks?name=paged&limit=2&marker={made[3]}"
+                           "&page_reverse=True")
+    assert status == 200 and [n["id"] for n in body["networks"]] == made[1:3], body
+    forward = api.get(f"/v2.0/networks?name=paged&limit=2&marker={made[0]}")[1]["networks"]
+    assert [n["id"] for n in forward] == made[1:3]
+
+
+def test_renaming_a_subnet_keeps_its_place_and_ports_draw_from_the_first(api):
+    network = api.create("network")
+    first = api.create("subnet", network_id=network["id"], cidr="10.61.0.0/24", ip_version=4)
+    second = api.create("subnet", network_id=network["id"], cidr="10.62.0.0/24", ip_version=4)
+    api.put(f"/v2.0/subnets/{first['id']}", {"subnet": {"name": "renamed"}})
+    shown = api.get(f"/v2.0/networks/{network['id']}")[1]["network"]
+    assert shown["subnets"] == [first["id"], second["id"]]
+    port = api.create("port", network_id=network["id"])
+    assert port["fixed_ips"][0]["subnet_id"] == first["id"]
+
+
+def test_a_port_keeps_its_address_when_its_subnet_is_named_again(api):
+    network = api.create("network")
+    subnet = api.create("subnet", network_id=network["id"], cidr="10.63.0.0/24", ip_version=4)
+    port = api.create("port", network_id=network["id"])
+    status, body = api.put(f"/v2.0/ports/{port['id']}",
+                           {"port": {"fixed_ips": [{"subnet_id": subnet["id"]}]}})
+    assert status == 200 and body["port"]["fixed_ips"] == port["fixed_ips"], body
+
+
+def test_fractions_are_not_integers_and_ipv6_filters_find_nothing(api):
+    status, body = api.post("/v2.0/networks", {"network": {"mtu": 1400.9}})
+    assert status == 400 and error_type(body) == "InvalidInput", body
+    assert api.post("/v2.0/networks", {"network": {"mtu": 1400.0}})[0] == 201
+    assert api.get("/v2.0/subnets?ip_version=6") == (200, {"subnets": []})
+    status, body = api.get("/v2.0/subnets?ip_version=five")
+    assert status == 400 and error_type(body) == "HTTPBadRequest"
