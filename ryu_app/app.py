@@ -109,6 +109,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.sessions: dict[str, Session] = {}      # OVSDB sessions by chassis
         self._chassis_of: dict[Session, str] = {}
         self._in_flight: dict[str, set] = {}        # chassis -> OVSDB changes under way
+        self._tags: dict[str, dict[str, int]] = {}  # chassis -> {VM device: tag} to write
         self._change_queued: set[Session] = set()
         self._refused: dict[Session, str] = {}      # why a session registers no chassis
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
@@ -215,10 +216,10 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.logger.warning("hypervisor %s refused %s: %s", chassis, key, error)
             return   # the next change of its database plans again
         with self._confirming("hypervisor", chassis=chassis):
-            if key[0] == "tag":   # the wanted tag may have moved on meanwhile
-                integration = self.topology.bridge(chassis, "int")
-                device = self.topology.port(integration, key[1]) if integration else None
-                if device is not None:
+            integration = self.topology.bridge(chassis, "int")
+            for name in key[1] if key[0] == "tags" and integration else ():
+                device = self.topology.port(integration, name)
+                if device is not None:   # the wanted tag may have moved on meanwhile
                     self.wiring.retag(chassis, device)
             self._provision(chassis)
 
@@ -239,13 +240,24 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.chassis_sync.session_lost(chassis)
 
     def _set_port_tag(self, chassis: str, device: PortInfo, tag: int) -> None:
-        """Port.tag on the VM's own hypervisor, written only when it differs."""
-        session = self.sessions.get(chassis)
-        key = ("tag", device.name)
-        operations = provisioning.retag(session.replica, device.name, tag) if session else []
-        if operations and key not in self._in_flight[chassis]:
-            self._in_flight[chassis].add(key)
-            session.transact(operations, key)
+        """Port.tag on the VM's own hypervisor: written when the event ends, with the
+        event's other tags for that hypervisor, and only where it differs."""
+        self._tags.setdefault(chassis, {})[device.name] = tag
+
+    def _write_tags(self) -> None:
+        tags, self._tags = self._tags, {}
+        for chassis, wanted in tags.items():
+            session = self.sessions.get(chassis)
+            if session is None:
+                continue   # written when it is back (every device is retagged then)
+            busy = {name for kind, *names in self._in_flight[chassis] if kind == "tags"
+                    for name in names[0]}
+            operations, changed = provisioning.retag(
+                session.replica, {name: tag for name, tag in wanted.items() if name not in busy})
+            if operations:
+                key = ("tags", tuple(changed))
+                self._in_flight[chassis].add(key)
+                session.transact(operations, key)
 
     # ------------------------------------------------------------- OpenFlow
 
@@ -348,6 +360,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             yield event
             while self.wiring.tunnels_dirty:
                 self._provision(self.wiring.tunnels_dirty.pop())
+            self._write_tags()
         finally:
             self.confirmations.end(event)
             CURRENT_EVENT.reset(token)

@@ -98,14 +98,18 @@ def controller_target(address: str, port: int, tls: bool) -> str:
     return f"{'ssl' if tls else 'tcp'}:{host}:{port}"
 
 
-def retag(replica: Replica, port_name: str, tag: int) -> list[Operation]:
-    """Set a VM port's access VLAN (its network's local VLAN, or the dead VLAN); nothing
-    if it has that tag already or is not in the database."""
+def retag(replica: Replica, tags: dict[str, int]) -> tuple[list[Operation], list[str]]:
+    """Set VM ports' access VLANs ({port name: its network's local VLAN, or the dead
+    VLAN}), in one transaction; the ports it changes (not those that have their tag
+    already or are not in the database)."""
+    operations, changed = [], []
     for uuid, port in replica.rows("Port"):
-        if port["name"] == port_name and scalar(port.get("tag")) != tag:
-            return [{"op": "update", "table": "Port", "where": [["_uuid", "==", ref(uuid)]],
-                     "row": {"tag": tag}}]
-    return []
+        tag = tags.get(port["name"])
+        if tag is not None and scalar(port.get("tag")) != tag:
+            operations.append({"op": "update", "table": "Port",
+                               "where": [["_uuid", "==", ref(uuid)]], "row": {"tag": tag}})
+            changed.append(port["name"])
+    return operations, changed
 
 
 class _Database:

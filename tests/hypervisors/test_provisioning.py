@@ -101,9 +101,10 @@ def test_bridges_get_the_hypervisors_datapath_type(db):
 def test_a_vm_port_is_retagged_only_when_its_tag_differs(db):
     while db.apply(target()):
         pass
-    db.vsctl("add-port", "br-int", "vnet0", "tag=4095")
-    operations = provisioning.retag(db.replica(), "vnet0", 3)
+    db.vsctl("add-port", "br-int", "vnet0", "tag=4095", "--", "add-port", "br-int", "vnet1",
+             "tag=3")
+    operations, changed = provisioning.retag(db.replica(), {"vnet0": 3, "vnet1": 3})
+    assert changed == ["vnet0"]
     assert transaction_error(db.call(transact_request(3, operations))["result"]) is None
     assert db.vsctl("get", "port", "vnet0", "tag") == "3"
-    assert provisioning.retag(db.replica(), "vnet0", 3) == []
-    assert provisioning.retag(db.replica(), "vnet-gone", 3) == []
+    assert provisioning.retag(db.replica(), {"vnet0": 3, "vnet-gone": 3}) == ([], [])
