@@ -10,7 +10,6 @@ connection is matched to its hypervisor by datapath id, which OVSDB reports.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 from typing import Any, Iterator
 
 from ryu.app.wsgi import ControllerBase, WSGIApplication, route
@@ -23,28 +22,20 @@ from ryu.ofproto import ofproto_v1_3
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 from rest.api import NeutronApi
 from ryu_app import config, http_server, ofmsg, router_packets, tls
-from ryu_app.binding import PortBinder
-from ryu_app.chassis import ChassisSync
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store, StoreLocked
+from ryu_app.engine import Engine, Outputs
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.session import Listener, Session
 from ryu_app.pipeline.planner import Planner
-from ryu_app.reconciler import FlowMods
-from ryu_app.wiring import Wiring
 from topology.graph import Topology
-from topology.naming import PortInfo
 
 HANDLER_KEY = "http_handler"
-# The event whose flow-mods are being sent.  Per green thread: HTTP requests run in
-# their own and can interleave (one waits for its body while another is handled).
-CURRENT_EVENT: contextvars.ContextVar[Event | None] = contextvars.ContextVar(
-    "current_event", default=None)
 
 tls.openflow_listener()
 
@@ -95,21 +86,16 @@ class NeutronRyuApp(app_manager.RyuApp):
             global_mtu=settings.global_physnet_mtu,
             tenant_network_types=settings.tenant_network_types,
             enabled_network_types=settings.type_drivers)
-        self.hypervisors = Hypervisors(store)
-        self.topology = Topology(self.hypervisors.all())
-        self.binder = PortBinder(self.model)
+        hypervisors = Hypervisors(store)
+        self.topology = Topology(hypervisors.all())
         self.dvr_macs = DvrMacs(store, settings.dvr_base_mac)
         self.planner = Planner(self.model, self.topology, LocalVlans(store), self.dvr_macs)
-        self.wiring = Wiring(self.planner, send=self._send_flow_mods, set_tag=self._set_port_tag)
-        self.model.listeners += [self.wiring.model_changed, self._announce_gateways]
-        self.chassis_sync = ChassisSync(self.topology, self.hypervisors, self.dvr_macs,
-                                        self.binder, self.wiring)
+        self.engine = Engine(self.model, self.planner, hypervisors, self.dvr_macs)
         self.confirmations = Confirmations()
         self._datapaths: dict[int, object] = {}     # OpenFlow connections by datapath id
         self.sessions: dict[str, Session] = {}      # OVSDB sessions by chassis
         self._chassis_of: dict[Session, str] = {}
         self._in_flight: dict[str, set] = {}        # chassis -> OVSDB changes under way
-        self._tags: dict[str, dict[str, int]] = {}  # chassis -> {VM device: tag} to write
         self._change_queued: set[Session] = set()
         self._refused: dict[Session, str] = {}      # why a session registers no chassis
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
@@ -126,8 +112,10 @@ class NeutronRyuApp(app_manager.RyuApp):
         return thread
 
     def _http(self, request):
-        with self._confirming("api", method=request.method, path=request.path_info):
-            return self.api.handle(request)
+        with self._confirming("api", method=request.method, path=request.path_info) as event:
+            response = self.api.handle(request)
+            self._send(self.engine.model_written(), event)
+            return response
 
     # ------------------------------------------------- OVSDB sessions (handler)
 
@@ -185,12 +173,13 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.logger.info("hypervisor %s (tunnel IP %s) connected from %s", spec.name,
                              spec.tunnel_ip, session.peer)
         with self._confirming("hypervisor", chassis=spec.name) as event:
-            changes = self.chassis_sync.database_seen(
+            outputs = self.engine.database_seen(
                 spec, hypervisor.bridge_views(session.replica), full=first)
+            changes = outputs.changes
             event.details.update(ports_added=[port.name for _, port in changes.ports_added],
                                  ports_removed=[port.name for _, port in changes.ports_removed])
+            self._send(outputs, event)
             self._connect_waiting_bridges()
-            self._provision(spec.name)
 
     def _provision(self, chassis: str) -> None:
         """Send what the hypervisor's database still lacks (bridges, patches, tunnels),
@@ -200,7 +189,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             return
         openflow = provisioning.controller_target(
             session.local_address, self.settings.openflow_port, tls=bool(self.settings.tls))
-        target = self.chassis_sync.target(chassis, openflow, self.settings.datapath_type)
+        target = self.engine.target(chassis, openflow, self.settings.datapath_type)
         in_flight = self._in_flight[chassis]
         for key, operations in provisioning.plan(session.replica, target):
             if key not in in_flight:
@@ -215,13 +204,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         if error is not None:
             self.logger.warning("hypervisor %s refused %s: %s", chassis, key, error)
             return   # the next change of its database plans again
-        with self._confirming("hypervisor", chassis=chassis):
-            integration = self.topology.bridge(chassis, "int")
-            for name in key[1] if key[0] == "tags" and integration else ():
-                device = self.topology.port(integration, name)
-                if device is not None:   # the wanted tag may have moved on meanwhile
-                    self.wiring.retag(chassis, device)
-            self._provision(chassis)
+        if key[0] == "tags":   # the wanted tags may have moved on meanwhile
+            self._write_tags(chassis, self.engine.tags(chassis, key[1]))
+        self._provision(chassis)
 
     def _session_closed(self, session: Session) -> None:
         chassis = self._chassis_of.get(session)
@@ -237,27 +222,22 @@ class NeutronRyuApp(app_manager.RyuApp):
         if chassis is not None and self.sessions.get(chassis) is session:
             del self.sessions[chassis]
             self._in_flight.pop(chassis, None)
-            self.chassis_sync.session_lost(chassis)
+            self.engine.session_lost(chassis)
 
-    def _set_port_tag(self, chassis: str, device: PortInfo, tag: int) -> None:
-        """Port.tag on the VM's own hypervisor: written when the event ends, with the
-        event's other tags for that hypervisor, and only where it differs."""
-        self._tags.setdefault(chassis, {})[device.name] = tag
-
-    def _write_tags(self) -> None:
-        tags, self._tags = self._tags, {}
-        for chassis, wanted in tags.items():
-            session = self.sessions.get(chassis)
-            if session is None:
-                continue   # written when it is back (every device is retagged then)
-            busy = {name for kind, *names in self._in_flight[chassis] if kind == "tags"
-                    for name in names[0]}
-            operations, changed = provisioning.retag(
-                session.replica, {name: tag for name, tag in wanted.items() if name not in busy})
-            if operations:
-                key = ("tags", tuple(changed))
-                self._in_flight[chassis].add(key)
-                session.transact(operations, key)
+    def _write_tags(self, chassis: str, tags: dict[str, int]) -> None:
+        """Port.tag on the VM's own hypervisor, in one transaction, only where it differs
+        and not for a port whose tag is being written already."""
+        session = self.sessions.get(chassis)
+        if session is None:
+            return   # written when it is back (every device is retagged then)
+        busy = {name for kind, *names in self._in_flight[chassis] if kind == "tags"
+                for name in names[0]}
+        operations, changed = provisioning.retag(
+            session.replica, {name: tag for name, tag in tags.items() if name not in busy})
+        if operations:
+            key = ("tags", tuple(changed))
+            self._in_flight[chassis].add(key)
+            session.transact(operations, key)
 
     # ------------------------------------------------------------- OpenFlow
 
@@ -271,8 +251,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             self._connect_bridge(datapath)
         elif self._datapaths.get(datapath.id) is datapath:   # not replaced by a newer one
             del self._datapaths[datapath.id]
-            self.topology.connected.discard(datapath.id)
-            self.wiring.bridge_gone(datapath.id)
+            self.engine.bridge_gone(datapath.id)
             self.confirmations.bridge_gone(datapath.id)
             self.logger.info("datapath %016x disconnected", datapath.id)
 
@@ -288,20 +267,20 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.logger.info("datapath %016x: no hypervisor's database names it (yet)",
                              datapath.id)
             return
-        self.topology.connected.add(datapath.id)
         self.logger.info("hypervisor %s: %s bridge %s connected (%016x)",
                          bridge.chassis, bridge.role, bridge.name, datapath.id)
         if bridge.role == "int":
             self._answer_expired_ttl(datapath)
-        with self._confirming("bridge-connected", bridge=bridge.name, chassis=bridge.chassis):
-            self.wiring.bridge_connected(bridge)
+        with self._confirming("bridge-connected", bridge=bridge.name,
+                              chassis=bridge.chassis) as event:
+            self._send(self.engine.bridge_connected(datapath.id), event)
             # What still carries an earlier cookie is swept when the dump comes back.
             datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(datapath))
 
     @set_ev_cls(ofp_event.EventOFPFlowStatsReply, MAIN_DISPATCHER)
     def _flow_stats(self, ev):
         datapath = ev.msg.datapath
-        state = self.wiring.bridges.get(datapath.id)
+        state = self.engine.bridges.get(datapath.id)
         if state is None:
             return
         stale = [stat for stat in ev.msg.body if state.is_stale(stat.cookie)]
@@ -327,17 +306,6 @@ class NeutronRyuApp(app_manager.RyuApp):
         if reply is not None:
             datapath.send_msg(ofmsg.packet_out(datapath, msg.match["in_port"], reply))
 
-    def _announce_gateways(self, kind: str, old: dict | None, new: dict | None) -> None:
-        """A model listener, after the wiring's: the new interface's flows are on their way
-        (same connection, in order), now its gratuitous ARP."""
-        if kind != "port":
-            return
-        for dpid, ofport, ip, mac in self.planner.gateway_announcements(old, new):
-            datapath = self._datapaths.get(dpid)
-            if datapath is not None:
-                datapath.send_msg(ofmsg.packet_out(datapath, ofport,
-                                                   router_packets.gratuitous_arp(ip, mac)))
-
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
         self.confirmations.barrier_reply(ev.msg.datapath.id, ev.msg.xid)
@@ -352,30 +320,34 @@ class NeutronRyuApp(app_manager.RyuApp):
 
     @contextlib.contextmanager
     def _confirming(self, what: str, **details) -> Iterator[Event]:
-        """Record what an event sends, to confirm it by barrier replies; then make the
-        tunnels follow the networks each chassis serves now."""
+        """An event whose flow-mods are confirmed by barrier replies."""
         event = self.confirmations.begin(what, **details)
-        token = CURRENT_EVENT.set(event)
         try:
             yield event
-            while self.wiring.tunnels_dirty:
-                self._provision(self.wiring.tunnels_dirty.pop())
-            self._write_tags()
         finally:
             self.confirmations.end(event)
-            CURRENT_EVENT.reset(token)
 
-    def _send_flow_mods(self, dpid: int, mods: FlowMods) -> None:
-        datapath = self._datapaths.get(dpid)
-        if datapath is None or dpid not in self.topology.connected:
-            return
-        for flow in mods.adds:
-            datapath.send_msg(ofmsg.flow_add(datapath, flow))
-        for flow in mods.deletes:
-            datapath.send_msg(ofmsg.flow_delete(datapath, flow.table, flow.priority,
-                                                flow.match, flow.cookie))
-        barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
-        datapath.send_msg(barrier)
-        event_ = CURRENT_EVENT.get()
-        if event_ is not None:
-            self.confirmations.sent(event_, dpid, len(mods), barrier.xid)
+    def _send(self, outputs: Outputs, event: Event) -> None:
+        """What the engine asked for: flow-mods and a barrier per bridge, then gratuitous
+        ARPs (after the flows they announce, on the same connection), tags, provisioning."""
+        for dpid, mods in outputs.flow_mods.items():
+            datapath = self._datapaths.get(dpid)
+            if datapath is None or not mods:
+                continue
+            for flow in mods.deletes:
+                datapath.send_msg(ofmsg.flow_delete(datapath, flow.table, flow.priority,
+                                                    flow.match, flow.cookie))
+            for flow in mods.adds:
+                datapath.send_msg(ofmsg.flow_add(datapath, flow))
+            barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
+            datapath.send_msg(barrier)
+            self.confirmations.sent(event, dpid, len(mods), barrier.xid)
+        for dpid, ofport, ip, mac in outputs.announcements:
+            datapath = self._datapaths.get(dpid)
+            if datapath is not None:
+                datapath.send_msg(ofmsg.packet_out(datapath, ofport,
+                                                   router_packets.gratuitous_arp(ip, mac)))
+        for chassis, tags in outputs.tags.items():
+            self._write_tags(chassis, tags)
+        for chassis in outputs.provision:
+            self._provision(chassis)

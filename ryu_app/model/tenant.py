@@ -1,7 +1,8 @@
 """The tenant network model: Neutron's networks, subnets, ports and routers.
 
 Every write validates first, then commits one store transaction, then updates
-memory and tells listeners; a write that fails changes nothing.  Records are
+memory and notes what changed in a journal that the engine takes; a write that
+fails changes nothing.  Records are
 the API documents themselves; everything derivable from them (addresses held,
 segments used, ports per network) lives in indexes rebuilt from the records.
 """
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-import logging
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -27,8 +27,7 @@ SERVICE_OWNERS = ("network:dhcp",)
 # Encapsulation overhead over a 1500-byte underlay: VXLAN 50, GRE 42 bytes.
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 
-Listener = Callable[[str, "dict | None", "dict | None"], None]
-LOG = logging.getLogger(__name__)
+Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
 
 
 def utc_now() -> str:
@@ -69,7 +68,7 @@ class NetworkModel:
         self.tenant_network_types = tenant_network_types
         self.enabled_network_types = enabled_network_types
         self.now = now
-        self.listeners: list[Listener] = []
+        self.journal: list[Change] = []
         self.records: dict[str, dict[str, dict]] = {
             "network": {}, "subnet": {}, "port": {}, "router": {}}
         self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
@@ -548,20 +547,12 @@ class NetworkModel:
             self._index(kind, record)
             self.records[kind][record["id"]] = record
             changes.append((kind, old, record))
-        for change in changes:
-            for listener in self.listeners:
-                self._tell(listener, change)
+        self.journal += changes
 
-    @staticmethod
-    def _tell(listener: Listener, change: tuple) -> None:
-        """A listener's failure (a bug, or a pool such as local VLANs running out) is
-        logged: the write is stored, its answer says so, and the other listeners run."""
-        try:
-            listener(*change)
-        except Exception:  # noqa: BLE001 - whatever it was, the commit stands
-            kind, old, new = change
-            LOG.exception("after storing %s %s, %s failed", kind, (new or old)["id"],
-                          getattr(listener, "__qualname__", listener))
+    def take_changes(self) -> list[Change]:
+        """What was written since the last call, in order: (kind, old, new)."""
+        changes, self.journal = self.journal, []
+        return changes
 
     def _index(self, kind: str, record: dict) -> None:
         if kind == "network":

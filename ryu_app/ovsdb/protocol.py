@@ -7,6 +7,7 @@ Decoded here: sets are lists, maps dicts, references their UUID strings.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterator
 
 DATABASE = "Open_vSwitch"
@@ -119,38 +120,46 @@ class Replica:
 class MessageStream:
     """Splits a byte stream into JSON-RPC messages.  OVSDB sends objects back to back with
     no delimiter; a scan for the closing brace (outside strings) finds each one's end
-    without re-parsing a long message at every chunk."""
+    without re-parsing a long message at every chunk.  The scan visits only the bytes
+    that matter (quotes, backslashes, brackets), found by a regular expression."""
+
+    _SPECIAL = re.compile(rb'["\\{}\[\]]')
 
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._scanned = 0
         self._depth = 0
         self._in_string = False
-        self._escaped = False
 
     def feed(self, data: bytes) -> list[dict]:
         self._buffer += data
         messages = []
+        start = 0                  # where the message being scanned begins
         index = self._scanned
-        while index < len(self._buffer):
-            byte = self._buffer[index]
-            index += 1
+        buffer = self._buffer
+        while True:
+            found = self._SPECIAL.search(buffer, index)
+            if found is None:
+                break
+            index = found.end()
+            byte = buffer[found.start()]
             if self._in_string:
-                if self._escaped:
-                    self._escaped = False
-                elif byte == 0x5C:    # backslash
-                    self._escaped = True
-                elif byte == 0x22:    # closing quote
+                if byte == 0x5C:          # backslash: skip the escaped byte
+                    if index >= len(buffer):
+                        index -= 1        # finish the escape when more arrives
+                        break
+                    index += 1
+                elif byte == 0x22:
                     self._in_string = False
             elif byte == 0x22:
                 self._in_string = True
-            elif byte in (0x7B, 0x5B):  # { [
+            elif byte in (0x7B, 0x5B):   # { [
                 self._depth += 1
-            elif byte in (0x7D, 0x5D):  # } ]
+            elif byte != 0x5C:           # } ]
                 self._depth -= 1
                 if self._depth == 0:
-                    messages.append(json.loads(self._buffer[:index]))
-                    del self._buffer[:index]
-                    index = 0
-        self._scanned = index
+                    messages.append(json.loads(buffer[start:index]))
+                    start = index
+        del buffer[:start]
+        self._scanned = index - start
         return messages

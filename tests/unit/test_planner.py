@@ -2,8 +2,10 @@
 import pytest
 
 from rest.attributes import RESOURCES, parse_body
-from ryu_app.binding import PortBinder, port_of_device
+from ryu_app.binding import port_of_device
+from ryu_app.engine import Engine, Outputs
 from ryu_app.model.dvr_macs import DvrMacs
+from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
@@ -12,7 +14,6 @@ from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.planner import BASE, Planner, device_group, network_group
 from ryu_app.reconciler import BridgeFlows
-from ryu_app.wiring import Wiring
 from topology.chassis import ChassisSpec
 from topology.graph import BridgeView, Topology
 from topology.naming import classify
@@ -31,9 +32,12 @@ def tunnel_ofport(remote: str, kind: str = "vxlan") -> int:
 
 
 class Cloud:
+    """Three chassis as the engine sees them, driven by plain events as the app drives it;
+    what the engine asks to send is recorded."""
+
     def __init__(self, tmp_path):
-        self.topology = Topology([ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"})
-                                  for c in CHASSIS])
+        self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"}) for c in CHASSIS}
+        self.topology = Topology(self.specs.values())
         self.store = store = Store(str(tmp_path / "db.sqlite"))
         segments = SegmentPools(tunnel_ranges={"vxlan": [(1001, 2000)], "gre": [(1, 100)]},
                                 vlan_ranges={"physnet1": [(100, 199)]}, flat_networks=("*",))
@@ -41,28 +45,31 @@ class Cloud:
             "local", "flat", "vlan", "vxlan", "gre"))
         self.local_vlans = LocalVlans(store)
         self.dvr_macs = DvrMacs(store, "fa:16:3f:00:00:00")
-        for chassis in CHASSIS:
-            self.dvr_macs.ensure(chassis)
         self.planner = Planner(self.model, self.topology, self.local_vlans, self.dvr_macs)
+        self.engine = Engine(self.model, self.planner, Hypervisors(store), self.dvr_macs)
         self.sent: list[tuple[int, int]] = []   # (dpid, flow-mods)
         self.tags: dict[str, int] = {}
-        self.wiring = Wiring(
-            self.planner, send=lambda d, mods: self.sent.append((d, len(mods))),
-            set_tag=lambda chassis, device, tag: self.tags.__setitem__(device.name, tag))
-        self.model.listeners.append(self.wiring.model_changed)
+        self.last = Outputs()
         self.devices: dict[str, list] = {c: [] for c in CHASSIS}
         for chassis in CHASSIS:
             self.sync(chassis)
+        for chassis in CHASSIS:
             for role in ("int", "tun", "phys"):
-                self.topology.connected.add(dpid(chassis, role))
-                self.wiring.bridge_connected(self.topology.bridges[dpid(chassis, role)])
+                self.take(self.engine.bridge_connected(dpid(chassis, role)))
 
-    def sync(self, c: str) -> None:
+    def take(self, outputs: Outputs) -> Outputs:
+        self.sent += [(d, len(mods)) for d, mods in outputs.flow_mods.items()]
+        for tags in outputs.tags.values():
+            self.tags.update(tags)
+        self.last = outputs
+        return outputs
+
+    def sync(self, c: str) -> Outputs:
         """What the chassis' OVSDB shows: Neutron's bridges, patches and a tunnel mesh,
         and the VM devices plugged so far."""
         tunnels = [classify(f"{kind}-{r}", tunnel_ofport(r, kind), kind, {"remote_ip": IPS[r]})
                    for r in CHASSIS if r != c for kind in ("vxlan", "gre")]
-        self.topology.sync_chassis(c, [
+        return self.take(self.engine.database_seen(self.specs[c], [
             BridgeView("br-int", dpid(c, "int"), (
                 classify("patch-tun", PATCH, "patch", {"peer": "patch-int"}),
                 classify("int-br-eth1", INT_PHY, "patch", {"peer": "phy-br-eth1"}),
@@ -71,16 +78,22 @@ class Cloud:
                 classify("patch-int", PATCH, "patch", {"peer": "patch-tun"}), *tunnels)),
             BridgeView("br-eth1", dpid(c, "phys"), (
                 classify("phy-br-eth1", PATCH, "patch", {"peer": "int-br-eth1"}),)),
-        ])
+        ], full=False))
 
-    def plug(self, chassis: str, device) -> None:
+    def plug(self, chassis: str, device) -> Outputs:
         self.devices[chassis].append(device)
-        self.sync(chassis)
+        return self.sync(chassis)
+
+    def written(self) -> Outputs:
+        """The model took writes: what the engine sends for them."""
+        return self.take(self.engine.model_written())
 
     def create(self, kind: str, **values) -> dict:
         """A resource as the API would create it, defaults included."""
         parsed = parse_body(kind, RESOURCES[kind], {kind: values}, True)
-        return getattr(self.model, f"create_{kind}")(parsed)
+        created = getattr(self.model, f"create_{kind}")(parsed)
+        self.written()
+        return created
 
     def network(self, **provider) -> tuple[dict, dict]:
         network = self.create("network", **{f"provider:{k}": v for k, v in provider.items()})
@@ -89,15 +102,13 @@ class Cloud:
         return network, subnet
 
     def vm(self, network: dict, chassis: str, ofport: int, **fields) -> dict:
+        """A port, and its device plugged (tap rule) on the chassis, which binds it."""
         port = self.create("port", network_id=network["id"], **fields)
-        device = classify("tap" + port["id"][:11], ofport)
-        self.plug(chassis, device)
-        self.model.bind_port(port["id"], chassis)
-        self.wiring.device_plugged(self.topology.bridges[dpid(chassis, "int")], device)
+        self.plug(chassis, classify("tap" + port["id"][:11], ofport))
         return self.model.records["port"][port["id"]]
 
     def flows(self, chassis: str, role: str, group) -> set:
-        state: BridgeFlows = self.wiring.bridges[dpid(chassis, role)]
+        state: BridgeFlows = self.engine.bridges[dpid(chassis, role)]
         return {(f.table, f.priority, f.match, f.actions) for f in
                 state.groups.get(group, {}).values()}
 
@@ -165,7 +176,6 @@ def test_port_security_off_means_no_anti_spoofing(cloud):
 def test_a_device_naming_no_bound_port_is_dead(cloud):
     device = classify("tap0123456789a", 9)
     cloud.plug("n1", device)
-    cloud.wiring.device_plugged(cloud.topology.bridges[dpid("n1", "int")], device)
     assert cloud.flows("n1", "int", device_group(device.name)) == {
         (T.INT_LOCAL_SWITCHING, 2, (("in_port", 9),), ())}
     assert cloud.tags[device.name] == T.DEAD_VLAN
@@ -204,6 +214,7 @@ def test_the_last_port_frees_the_local_vlan_and_the_flows(cloud):
     a = cloud.vm(network, "n0", 5)
     cloud.vm(network, "n1", 5)
     cloud.model.unbind_port(a["id"])
+    cloud.written()
     assert cloud.local_vlans.get("n0", network["id"]) is None
     group = network_group(network["id"])
     assert cloud.flows("n0", "tun", group) == set()
@@ -256,6 +267,7 @@ def test_dvr_routes_on_the_source_chassis_and_rewrites_to_its_dvr_mac(cloud):
     router = cloud.create("router", name="r")
     for subnet in (blue_subnet, green_subnet):
         cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+        cloud.written()
     gateway = {p["network_id"]: p for p in cloud.planner.dvr_interfaces(router["id"])}
     cloud.vm(blue, "n0", 5)
     target = cloud.vm(green, "n1", 5)
@@ -288,6 +300,7 @@ def test_a_router_interface_is_found_by_its_mac(cloud):
     _, subnet = cloud.network()
     router = cloud.create("router", name="r")
     cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+    cloud.written()
     interface = cloud.planner.dvr_interfaces(router["id"])[0]
     assert cloud.planner.gateway_ip(interface["mac_address"]) == "10.0.0.1"
     assert cloud.planner.gateway_ip("fa:16:3e:99:99:99") is None
@@ -301,6 +314,7 @@ def test_a_new_gateway_mac_is_announced_to_the_vms_of_its_network_only(cloud):
     cloud.vm(other, "n2", 7)
     router = cloud.create("router", name="r")
     cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+    cloud.written()
     interface = cloud.planner.dvr_interfaces(router["id"])[0]
     mac = interface["mac_address"]
     assert sorted(cloud.planner.gateway_announcements(None, interface)) == [
@@ -315,9 +329,8 @@ def test_tunnels_follow_the_networks_two_chassis_share(cloud):
     gre, _ = cloud.network(network_type="gre")
     alone = cloud.vm(vxlan, "n0", 5)
     assert cloud.planner.tunnels_wanted("n0") == set()          # nobody to talk to
-    cloud.wiring.tunnels_dirty.clear()
     cloud.vm(vxlan, "n1", 5)
-    assert cloud.wiring.tunnels_dirty == {"n0", "n1"}            # both may need a tunnel
+    assert cloud.last.provision == {"n0", "n1"}                  # both may need a tunnel
     assert cloud.planner.tunnels_wanted("n0") == {("vxlan", "n1")}
     assert cloud.planner.tunnels_wanted("n1") == {("vxlan", "n0")}
     cloud.vm(gre, "n1", 6)
@@ -325,6 +338,7 @@ def test_tunnels_follow_the_networks_two_chassis_share(cloud):
     assert cloud.planner.tunnels_wanted("n1") == {("vxlan", "n0"), ("gre", "n2")}
     assert cloud.planner.tunnels_wanted("n2") == {("gre", "n1")}
     cloud.model.unbind_port(alone["id"])
+    cloud.written()
     assert cloud.planner.tunnels_wanted("n0") == set()
     assert cloud.planner.tunnels_wanted("n1") == {("gre", "n2")}
 
@@ -334,7 +348,6 @@ def test_a_device_plugged_with_iface_id_binds_whatever_its_name(cloud):
     port = cloud.create("port", network_id=network["id"])
     device = classify("vnet7", 8, "", {}, {"iface-id": port["id"]})
     cloud.plug("n2", device)
-    PortBinder(cloud.model).device_added("n2", device)
     bound = cloud.model.records["port"][port["id"]]
     assert (bound["status"], bound["binding:host_id"]) == ("ACTIVE", "n2")
     lvid = cloud.local_vlans.get("n2", network["id"])

@@ -1,0 +1,282 @@
+"""The controller's core: events in as plain data, what to send out (no Ryu, no I/O).
+
+Each event method (the model was written, a hypervisor's database was seen, a bridge
+connected) returns ``Outputs``: flow-mods per bridge, port tags and provisioning per
+hypervisor, gratuitous ARPs.  Work is batched: everything an event touched, including
+the model writes it caused (port bindings), goes into one dirty set, and the flush
+recomputes each (network, chassis), each VM device and each chassis' start-up tables
+once.  A failure to compute one of them is logged and the others go on: a stored write
+is never undone by what follows it.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from ryu_app.binding import PortBinder
+from ryu_app.model.dvr_macs import DvrMacs
+from ryu_app.model.hypervisors import Hypervisors
+from ryu_app.model.local_vlans import LocalVlansExhausted
+from ryu_app.model.tenant import NetworkModel
+from ryu_app.ovsdb.provisioning import Target
+from ryu_app.pipeline.flow import Flow
+from ryu_app.pipeline.planner import BASE, Group, Planner, device_group, network_group
+from ryu_app.reconciler import BridgeFlows, FlowMods
+from topology.chassis import ChassisSpec
+from topology.graph import Bridge, BridgeView, Changes
+from topology.naming import PortInfo
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Outputs:
+    """What an event asks the shim to send."""
+
+    flow_mods: dict[int, FlowMods] = field(default_factory=dict)      # per datapath id
+    tags: dict[str, dict[str, int]] = field(default_factory=dict)     # chassis -> {device: tag}
+    provision: set[str] = field(default_factory=set)                  # chassis to re-plan
+    announcements: list[tuple[int, int, str, str]] = field(default_factory=list)
+    changes: Changes = field(default_factory=Changes)                 # what the database showed
+    recomputed: collections.Counter = field(default_factory=collections.Counter)
+
+    def add(self, dpid: int, mods: FlowMods) -> None:
+        if mods:
+            batch = self.flow_mods.setdefault(dpid, FlowMods())
+            batch.adds += mods.adds
+            batch.deletes += mods.deletes
+
+
+@dataclass
+class _Dirty:
+    networks: set[str] = field(default_factory=set)
+    devices: set[tuple[str, str]] = field(default_factory=set)          # (chassis, device)
+    chassis: set[str] = field(default_factory=set)                      # everything there
+    tunnels: set[tuple[str, str, str]] = field(default_factory=set)     # chassis, remote, type
+    base: set[str] = field(default_factory=set)                         # start-up tables
+    port_changes: list[tuple[dict | None, dict | None]] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, model: NetworkModel, planner: Planner, hypervisors: Hypervisors,
+                 dvr_macs: DvrMacs):
+        self.model = model
+        self.planner = planner
+        self.topology = planner.topology
+        self.local_vlans = planner.local_vlans
+        self.hypervisors = hypervisors
+        self.dvr_macs = dvr_macs
+        self.binder = PortBinder(model)
+        self.bridges: dict[int, BridgeFlows] = {}   # connected bridges: what they hold
+        self._dirty = _Dirty()
+
+    # ------------------------------------------------------------------ events
+
+    def model_written(self) -> Outputs:
+        """The model took writes (the API's): recompute what they touched."""
+        return self._flush()
+
+    def database_seen(self, spec: ChassisSpec, views: Iterable[BridgeView],
+                      full: bool) -> Outputs:
+        """A hypervisor's database as it is now; ``full`` after (re)connecting, when ports
+        unplugged meanwhile go down and every VM device is tagged afresh."""
+        self.topology.sessions.add(spec.name)
+        self._register(spec)
+        changes = self.topology.sync_chassis(spec.name, views)
+        self._absorb_topology(spec.name, changes)
+        integration = self.topology.bridge(spec.name, "int")
+        if full and integration is not None:
+            devices = self._vm_devices(integration)
+            self.binder.integration_bridge_synced(spec.name, devices)
+            self._dirty.devices |= {(spec.name, device.name) for device in devices}
+        outputs = self._flush()
+        outputs.changes = changes
+        outputs.provision.add(spec.name)
+        return outputs
+
+    def session_lost(self, chassis: str) -> None:
+        """Not alive any more; what its switches hold stays as it was."""
+        self.topology.sessions.discard(chassis)
+
+    def bridge_connected(self, dpid: int) -> Outputs:
+        """Everything the bridge should hold, under a fresh cookie (the shim then sweeps
+        what carries another)."""
+        outputs = Outputs()
+        bridge = self.topology.bridges[dpid]
+        self.topology.connected.add(dpid)
+        state = self.bridges[dpid] = BridgeFlows()
+        for group, flows in self._bridge_groups(bridge).items():
+            outputs.add(dpid, state.replace(group, flows))
+        return outputs
+
+    def bridge_gone(self, dpid: int) -> None:
+        self.topology.connected.discard(dpid)
+        self.bridges.pop(dpid, None)
+
+    def tags(self, chassis: str, devices: Iterable[str]) -> dict[str, int]:
+        """The access tags the named VM devices of a chassis should have now."""
+        integration = self.topology.bridge(chassis, "int")
+        found = [self.topology.port(integration, name) for name in devices] if integration else []
+        return {device.name: self.planner.device_tag(chassis, device)
+                for device in found if device is not None}
+
+    def target(self, chassis: str, controller: str, datapath_type: str) -> Target:
+        """What the chassis' database should hold now: its bridges pointed at
+        ``controller``, and a tunnel to each chassis it shares a VXLAN/GRE network with."""
+        spec = self.topology.chassis[chassis]
+        tunnels = frozenset((kind, self.topology.chassis[remote].tunnel_ip)
+                            for kind, remote in self.planner.tunnels_wanted(chassis))
+        return Target(spec, spec.datapath_type or datapath_type, controller, tunnels)
+
+    # ----------------------------------------------------------- what changed
+
+    def _register(self, spec: ChassisSpec) -> None:
+        if self.hypervisors.register(spec) or self.topology.chassis.get(spec.name) != spec:
+            self.topology.register(spec)
+            self.dvr_macs.ensure(spec.name)
+            self._dirty.base |= set(self.topology.chassis)   # every chassis knows every
+            self._dirty.chassis.add(spec.name)               # DVR MAC
+
+    def _absorb_topology(self, chassis: str, changes: Changes) -> None:
+        """Bindings for the VM devices that came or went; dirt for what the rest moves."""
+        for bridge in changes.bridges_removed:
+            self.bridges.pop(bridge.dpid, None)
+        if changes.bridges_added or changes.bridges_removed:
+            self._dirty.chassis.add(chassis)
+        for bridge, port in changes.ports_removed:
+            self._port_moved(chassis, bridge, port, self.binder.device_removed)
+        for bridge, port in changes.ports_added:
+            self._port_moved(chassis, bridge, port, self.binder.device_added)
+
+    def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo, bind) -> None:
+        if port.kind == "vm" and bridge.role == "int":
+            bind(chassis, port)
+            self._dirty.devices.add((chassis, port.name))
+        elif port.kind == "tunnel":
+            remote = self.topology.chassis_by_ip.get(port.remote_ip)
+            self._dirty.tunnels.add((chassis, remote, port.tunnel_type))
+            self._dirty.base.add(chassis)
+        else:
+            self._dirty.chassis.add(chassis)
+
+    def _absorb_model(self) -> None:
+        for kind, old, new in self.model.take_changes():
+            if kind == "network":
+                self._dirty.networks.add((old or new)["id"])
+            elif kind == "port":
+                for port in (old, new):
+                    if port is not None:
+                        self._dirty.networks |= self.planner.affected_networks(port)
+                        self._dirty.devices |= {(chassis, device.name) for chassis, device
+                                                in self.planner.devices_of(port)}
+                self._dirty.port_changes.append((old, new))
+
+    # ------------------------------------------------------------------ flush
+
+    def _flush(self) -> Outputs:
+        outputs = Outputs()
+        self._absorb_model()
+        dirty, self._dirty = self._dirty, _Dirty()
+        pairs = set()
+        for network_id in dirty.networks:   # every local VLAN first: routes use others'
+            pairs |= {(network_id, chassis) for chassis in self._sync_local_vlans(
+                network_id, outputs)}
+        for chassis in dirty.chassis & set(self.topology.chassis):
+            pairs |= {(network, chassis) for network in self.local_vlans.networks_on(chassis)}
+            dirty.base.add(chassis)
+            dirty.devices |= {(chassis, device.name) for bridge in
+                              self.topology.bridges_of(chassis) if bridge.role == "int"
+                              for device in self._vm_devices(bridge)}
+        for chassis, remote, kind in dirty.tunnels:
+            pairs |= {(network, chassis) for network in self.local_vlans.networks_on(chassis)
+                      if self._tunnelled(network, kind) and remote in
+                      self.local_vlans.chassis_of(network)}
+        # Networks leaving a chassis first: the flows they drop may be taken by another
+        # network that got the same local VLAN in this batch.
+        for network_id, chassis in sorted(pairs, key=lambda pair: self.local_vlans.get(
+                pair[1], pair[0]) is not None):
+            self._guarded(self._recompute_network, network_id, chassis, outputs)
+        for chassis, name in sorted(dirty.devices):
+            self._guarded(self._recompute_device, chassis, name, outputs)
+        for chassis in sorted(dirty.base):
+            for bridge in self.topology.bridges_of(chassis):
+                self._guarded(self._replace, bridge, BASE, self.planner.base_flows, outputs)
+        for old, new in dirty.port_changes:
+            outputs.announcements += self._guarded(self.planner.gateway_announcements,
+                                                   old, new) or []
+        return outputs
+
+    @staticmethod
+    def _guarded(compute, *args):
+        try:
+            return compute(*args)
+        except Exception:  # noqa: BLE001 - one failure must not stop the others
+            LOG.exception("computing %s%s failed", compute.__name__, args[:2])
+            return None
+
+    def _sync_local_vlans(self, network_id: str, outputs: Outputs) -> set[str]:
+        """Give the network a local VLAN where it is hosted and free it where it is not
+        any more; the chassis that had or have it.  Their tunnels may have to change."""
+        hosting = self.planner.hosting_chassis(network_id)
+        before = self.local_vlans.chassis_of(network_id) | {
+            self.topology.bridges[dpid].chassis for dpid, state in self.bridges.items()
+            if network_group(network_id) in state.groups}
+        for chassis in hosting - self.local_vlans.chassis_of(network_id):
+            try:
+                self.local_vlans.ensure(chassis, network_id)
+            except LocalVlansExhausted as error:
+                LOG.error("network %s cannot be served on %s: %s", network_id, chassis, error)
+        for chassis in before - hosting:
+            self.local_vlans.release(chassis, network_id)
+        if hosting != before:
+            outputs.provision |= before | hosting
+        return before | hosting
+
+    def _tunnelled(self, network_id: str, kind: str) -> bool:
+        network = self.model.records["network"].get(network_id)
+        return network is not None and network["provider:network_type"] == kind
+
+    def _recompute_network(self, network_id: str, chassis: str, outputs: Outputs) -> None:
+        outputs.recomputed[(network_id, chassis)] += 1
+        group = network_group(network_id)
+        for bridge in self.topology.bridges_of(chassis):
+            flows = self.planner.network_flows(bridge, network_id)
+            self._apply(bridge, group, flows, outputs)
+
+    def _recompute_device(self, chassis: str, name: str, outputs: Outputs) -> None:
+        """A VM device's flows and tag; an unplugged one's flows go."""
+        integration = self.topology.bridge(chassis, "int")
+        if integration is None:
+            return
+        device = self.topology.port(integration, name)
+        if device is None:
+            self._apply(integration, device_group(name), [], outputs)
+            return
+        self._apply(integration, device_group(name),
+                    self.planner.device_flows(integration, device), outputs)
+        outputs.tags.setdefault(chassis, {})[name] = self.planner.device_tag(chassis, device)
+
+    def _replace(self, bridge: Bridge, group: Group, compute, outputs: Outputs) -> None:
+        self._apply(bridge, group, compute(bridge), outputs)
+
+    def _apply(self, bridge: Bridge, group: Group, flows: list[Flow], outputs: Outputs) -> None:
+        state = self.bridges.get(bridge.dpid)
+        if state is not None:   # not connected: it gets everything when it connects
+            outputs.add(bridge.dpid, state.replace(group, flows))
+
+    # ---------------------------------------------------------------- queries
+
+    def _bridge_groups(self, bridge: Bridge) -> dict[Group, list[Flow]]:
+        """Every group of one bridge: what it holds after (re)connecting."""
+        groups = {BASE: self.planner.base_flows(bridge)}
+        for network_id in self.local_vlans.networks_on(bridge.chassis):
+            groups[network_group(network_id)] = self.planner.network_flows(bridge, network_id)
+        if bridge.role == "int":
+            for device in self._vm_devices(bridge):
+                groups[device_group(device.name)] = self.planner.device_flows(bridge, device)
+        return groups
+
+    def _vm_devices(self, bridge: Bridge) -> list[PortInfo]:
+        return [port for port in self.topology.ports(bridge.dpid) if port.kind == "vm"]
