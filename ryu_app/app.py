@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any, Iterator
 
-from ryu.app.wsgi import ControllerBase, WSGIApplication, route
+import webob
+from ryu.app.wsgi import WSGIApplication
 from ryu.base import app_manager
 from ryu.controller import event, ofp_event
 from ryu.controller.handler import DEAD_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
@@ -35,21 +36,8 @@ from ryu_app.ovsdb.session import Listener, Session
 from ryu_app.pipeline.planner import Planner
 from topology.graph import Topology
 
-HANDLER_KEY = "http_handler"
 
 tls.openflow_listener()
-
-
-class NeutronRestShim(ControllerBase):
-    """Hands every HTTP request to the Neutron API app, which owns routing and errors."""
-
-    def __init__(self, req, link, data, **config_):
-        super().__init__(req, link, data, **config_)
-        self.handler = data[HANDLER_KEY]
-
-    @route("neutron", "/{path:.*}")
-    def handle(self, req, **_kwargs):
-        return self.handler(req)
 
 
 class EventOvsdb(event.EventBase):
@@ -64,13 +52,12 @@ class EventOvsdb(event.EventBase):
 
 class NeutronRyuApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
-    _CONTEXTS = {"wsgi": WSGIApplication}
+    _CONTEXTS = {"wsgi": WSGIApplication}   # makes ryu-manager start the HTTP server
     _EVENTS = [EventOvsdb]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.settings = settings = config.load()
-        http_server.install(settings.api_client_timeout)
         segments = SegmentPools(
             tunnel_ranges={"vxlan": list(settings.vni_ranges),
                            "gre": list(settings.tunnel_id_ranges)},
@@ -101,7 +88,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
                               {"topology": self.topology.to_json,
                                "wiring": self.confirmations.view})
-        kwargs["wsgi"].register(NeutronRestShim, {HANDLER_KEY: self._http})
+        http_server.install(settings.api_client_timeout, self._wsgi)
         context = tls.server_context(settings.tls) if settings.tls else None
         self.ovsdb = Listener(settings.ovsdb_listen_host, settings.ovsdb_listen_port, self,
                               settings.ovsdb_probe_interval, context)
@@ -111,11 +98,14 @@ class NeutronRyuApp(app_manager.RyuApp):
         hub.spawn(self.ovsdb.serve_forever)
         return thread
 
-    def _http(self, request):
+    def _wsgi(self, environ: dict, start_response):
+        """A REST request: the API answers it, then the engine's outputs for the writes
+        it made are sent."""
+        request = webob.Request(environ)
         with self._confirming("api", method=request.method, path=request.path_info) as event:
             response = self.api.handle(request)
             self._send(self.engine.model_written(), event)
-            return response
+        return response(environ, start_response)
 
     # ------------------------------------------------- OVSDB sessions (handler)
 
@@ -334,14 +324,9 @@ class NeutronRyuApp(app_manager.RyuApp):
             datapath = self._datapaths.get(dpid)
             if datapath is None or not mods:
                 continue
-            for flow in mods.deletes:
-                datapath.send_msg(ofmsg.flow_delete(datapath, flow.table, flow.priority,
-                                                    flow.match, flow.cookie))
-            for flow in mods.adds:
-                datapath.send_msg(ofmsg.flow_add(datapath, flow))
-            barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
-            datapath.send_msg(barrier)
-            self.confirmations.sent(event, dpid, len(mods), barrier.xid)
+            payload, barrier_xid = ofmsg.batch(datapath, mods)
+            datapath.send(payload)
+            self.confirmations.sent(event, dpid, len(mods), barrier_xid)
         for dpid, ofport, ip, mac in outputs.announcements:
             datapath = self._datapaths.get(dpid)
             if datapath is not None:

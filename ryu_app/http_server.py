@@ -16,7 +16,11 @@ Ryu's server with this one before ``ryu-manager`` starts it:
 - accept() that fails for lack of descriptors or memory waits and tries again;
 - responses are not held back by Nagle's algorithm (``TCP_NODELAY``);
 - a path or query string that is not UTF-8 is answered with a NeutronError 400 before it
-  reaches Ryu's router, which would otherwise fail with a plain-text traceback.
+  reaches the API;
+- requests go straight to the API's own WSGI application, not through Ryu's router
+  (which matched every path against its route table, for the one catch-all route);
+- no access log line per request (a tenth of a request's cost); the API logs what it
+  refuses and what fails.
 """
 from __future__ import annotations
 
@@ -93,22 +97,22 @@ def raise_descriptor_limit() -> int:
     return soft
 
 
-def install(idle_timeout: float) -> None:
-    """Make ryu-manager serve the REST API with this server (``ryu.app.wsgi.start_service``
-    looks its server class up when it starts it, after the apps are loaded)."""
+def install(idle_timeout: float, application: WsgiApp) -> None:
+    """Make ryu-manager serve ``application`` with this server (``ryu.app.wsgi.start_service``
+    looks its server class up when it starts it, after the apps are loaded, and hands it
+    Ryu's own WSGI application, which is not used)."""
     from ryu import cfg
     from ryu.app import wsgi as ryu_wsgi
 
     class WSGIServer:
-        def __init__(self, application: WsgiApp, **_config):
-            self.application = application
+        def __init__(self, _ryu_application: WsgiApp, **_config):
             self.server = eventlet.listen((cfg.CONF.wsapi_host, cfg.CONF.wsapi_port),
                                           backlog=BACKLOG, reuse_port=False)
 
         def __call__(self) -> None:
             connections = max(16, raise_descriptor_limit() - RESERVED_DESCRIPTORS)
-            eventlet.wsgi.server(PatientListener(self.server), utf8_or_400(self.application),
+            eventlet.wsgi.server(PatientListener(self.server), utf8_or_400(application),
                                  hub.LoggingWrapper(), debug=False, max_size=connections,
-                                 socket_timeout=idle_timeout)
+                                 socket_timeout=idle_timeout, log_output=False)
 
     ryu_wsgi.WSGIServer = WSGIServer

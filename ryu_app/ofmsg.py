@@ -3,11 +3,32 @@ from __future__ import annotations
 
 from ryu.controller.controller import Datapath
 
+from ryu_app.pipeline import ofwire
 from ryu_app.pipeline.flow import Flow
+from ryu_app.reconciler import FlowMods
 
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
               "arp_spa": 32, "arp_tpa": 32, "ipv4_src": 32, "ipv4_dst": 32}
+
+
+def batch(datapath: Datapath, mods: FlowMods):
+    """The bytes of a batch of flow-mods (deletes first: a key another group frees in the
+    same batch may be added back) and a barrier after them; the barrier's xid."""
+    payload = [ofwire.flow_delete(flow.table, flow.priority, flow.match, flow.cookie)
+               for flow in mods.deletes]
+    for flow in mods.adds:
+        try:
+            payload.append(ofwire.flow_add(flow))
+        except ofwire.Unsupported:   # learn(): Ryu packs it
+            message = flow_add(datapath, flow)
+            datapath.set_xid(message)
+            message.serialize()
+            payload.append(bytes(message.buf))
+    barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
+    datapath.set_xid(barrier)
+    barrier.serialize()
+    return b"".join(payload) + bytes(barrier.buf), barrier.xid
 
 
 def flow_add(datapath: Datapath, flow: Flow):

@@ -7,7 +7,6 @@ Decoded here: sets are lists, maps dicts, references their UUID strings.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, Iterator
 
 DATABASE = "Open_vSwitch"
@@ -119,47 +118,52 @@ class Replica:
 
 class MessageStream:
     """Splits a byte stream into JSON-RPC messages.  OVSDB sends objects back to back with
-    no delimiter; a scan for the closing brace (outside strings) finds each one's end
-    without re-parsing a long message at every chunk.  The scan visits only the bytes
-    that matter (quotes, backslashes, brackets), found by a regular expression."""
-
-    _SPECIAL = re.compile(rb'["\\{}\[\]]')
+    no delimiter.  A message ends with a closing brace, so the buffer is decoded (as many
+    messages as it holds) only when what arrived ends with one; a brace that closed
+    something inside a message leaves the buffer for the next chunk."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
-        self._scanned = 0
-        self._depth = 0
-        self._in_string = False
+        self._buffer = b""
+        self._decoder = json.JSONDecoder()
 
     def feed(self, data: bytes) -> list[dict]:
         self._buffer += data
-        messages = []
-        start = 0                  # where the message being scanned begins
-        index = self._scanned
-        buffer = self._buffer
+        if not self._buffer.rstrip().endswith(b"}"):
+            return []
+        text = self._buffer.decode()
+        messages, index = [], 0
         while True:
-            found = self._SPECIAL.search(buffer, index)
-            if found is None:
+            while index < len(text) and text[index] in " \t\r\n":
+                index += 1
+            if index == len(text):
                 break
-            index = found.end()
-            byte = buffer[found.start()]
-            if self._in_string:
-                if byte == 0x5C:          # backslash: skip the escaped byte
-                    if index >= len(buffer):
-                        index -= 1        # finish the escape when more arrives
-                        break
-                    index += 1
-                elif byte == 0x22:
-                    self._in_string = False
-            elif byte == 0x22:
-                self._in_string = True
-            elif byte in (0x7B, 0x5B):   # { [
-                self._depth += 1
-            elif byte != 0x5C:           # } ]
-                self._depth -= 1
-                if self._depth == 0:
-                    messages.append(json.loads(buffer[start:index]))
-                    start = index
-        del buffer[:start]
-        self._scanned = index - start
+            try:
+                message, index = self._decoder.raw_decode(text, index)
+            except ValueError:
+                if text.rstrip().endswith("}") and self._complete(text, index):
+                    raise
+                break   # the rest is a message not yet complete
+            messages.append(message)
+        self._buffer = text[index:].encode()
         return messages
+
+    @staticmethod
+    def _complete(text: str, start: int) -> bool:
+        """Whether text[start:] closes every brace and bracket it opens, outside strings:
+        if it does and still does not decode, it is not JSON."""
+        depth, in_string, escaped = 0, False, False
+        for char in text[start:]:
+            if in_string:
+                if escaped:
+                    escaped = False
+                elif char == "\\":
+                    escaped = True
+                elif char == '"':
+                    in_string = False
+            elif char == '"':
+                in_string = True
+            elif char in "{[":
+                depth += 1
+            elif char in "}]":
+                depth -= 1
+        return depth <= 0

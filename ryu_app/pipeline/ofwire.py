@@ -1,0 +1,133 @@
+"""Flows as OpenFlow 1.3 bytes, packed directly (pure: no Ryu).
+
+Building a flow-mod through Ryu's message classes costs about 100 us; packing the same
+bytes from the flow's plain data costs a tenth of that, and a flow's bytes are kept, so
+a flow sent again (a bridge reconnecting, a group recomputed) costs nothing more.  The
+encoding covers exactly the match fields and actions the pipeline uses; the unit tests
+check that it produces Ryu's bytes, flow for flow.  ``learn`` is rare (one flow per
+tunnel bridge) and is left to Ryu.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import struct
+from typing import Any
+
+from ryu_app.pipeline.flow import Flow
+
+OFP_VERSION = 0x04
+OFPT_FLOW_MOD = 14
+OFPFC_ADD, OFPFC_DELETE_STRICT = 0, 4
+OFP_NO_BUFFER = OFPP_ANY = OFPG_ANY = 0xFFFFFFFF
+OFPP_IN_PORT, OFPP_NORMAL = 0xFFFFFFF8, 0xFFFFFFFA
+ALL_ONES = 0xFFFFFFFFFFFFFFFF
+OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
+OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN, OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD = (
+    0, 17, 18, 24, 25)
+OFPAT_EXPERIMENTER, NX_VENDOR, NXAST_REG_MOVE = 0xFFFF, 0x00002320, 6
+
+_BASIC, _NXM_1 = 0x8000, 0x0001
+# field -> (OXM class, field number, value bytes, kind of value)
+FIELDS = {
+    "in_port": (_BASIC, 0, 4, "int"), "eth_dst": (_BASIC, 3, 6, "mac"),
+    "eth_src": (_BASIC, 4, 6, "mac"), "eth_type": (_BASIC, 5, 2, "int"),
+    "vlan_vid": (_BASIC, 6, 2, "int"), "ip_proto": (_BASIC, 10, 1, "int"),
+    "ipv4_src": (_BASIC, 11, 4, "ip"), "ipv4_dst": (_BASIC, 12, 4, "ip"),
+    "icmpv4_type": (_BASIC, 19, 1, "int"), "arp_op": (_BASIC, 21, 2, "int"),
+    "arp_spa": (_BASIC, 22, 4, "ip"), "arp_tpa": (_BASIC, 23, 4, "ip"),
+    "arp_sha": (_BASIC, 24, 6, "mac"), "arp_tha": (_BASIC, 25, 6, "mac"),
+    "tunnel_id": (_BASIC, 38, 8, "int"), "reg6": (_NXM_1, 6, 4, "int"),
+}
+
+
+class Unsupported(ValueError):
+    """A flow this encoder does not pack (the caller asks Ryu)."""
+
+
+@functools.lru_cache(maxsize=65536)
+def flow_add(flow: Flow) -> bytes:
+    """OFPFC_ADD: install the flow, or replace the one with its table, priority, match."""
+    body = _match(flow.match) + _instructions(flow.actions)
+    return _header(flow.cookie, 0, flow.table, OFPFC_ADD, flow.priority, 0, 0, body)
+
+
+@functools.lru_cache(maxsize=65536)
+def flow_delete(table: int, priority: int, match: tuple, cookie: int) -> bytes:
+    """OFPFC_DELETE_STRICT of exactly one flow, and only if it carries ``cookie``."""
+    return _header(cookie, ALL_ONES, table, OFPFC_DELETE_STRICT, priority, OFPP_ANY,
+                   OFPG_ANY, _match(match))
+
+
+def _header(cookie: int, cookie_mask: int, table: int, command: int, priority: int,
+            out_port: int, out_group: int, body: bytes) -> bytes:
+    """ofp_header (xid 0: replies name flows by their content) and ofp_flow_mod."""
+    length = 8 + 40 + len(body)
+    return struct.pack("!BBHIQQBBHHHIIIH2x", OFP_VERSION, OFPT_FLOW_MOD, length, 0,
+                       cookie, cookie_mask, table, command, 0, 0, priority,
+                       OFP_NO_BUFFER, out_port, out_group, 0) + body
+
+
+def _value(kind: str, size: int, value: Any) -> bytes:
+    if kind == "int":
+        return value.to_bytes(size, "big")
+    if kind == "mac":
+        return bytes.fromhex(value.replace(":", ""))
+    return ipaddress.IPv4Address(value).packed
+
+
+def _oxm(name: str, value: Any) -> bytes:
+    try:
+        oxm_class, field, size, kind = FIELDS[name]
+    except KeyError:
+        raise Unsupported(f"match field {name}") from None
+    if isinstance(value, tuple):   # (value, mask)
+        packed = _value(kind, size, value[0]) + _value(kind, size, value[1])
+        return struct.pack("!I", oxm_class << 16 | field << 9 | 1 << 8 | 2 * size) + packed
+    return struct.pack("!I", oxm_class << 16 | field << 9 | size) + _value(kind, size, value)
+
+
+def _sort_key(item: tuple) -> int:
+    oxm_class, field, _, _ = FIELDS.get(item[0], (0, 0, 0, 0))
+    return oxm_class << 7 | field
+
+
+def _match(match: tuple) -> bytes:
+    fields = b"".join(_oxm(name, value) for name, value in sorted(match, key=_sort_key))
+    length = 4 + len(fields)
+    return struct.pack("!HH", 1, length) + fields + b"\0" * (-length % 8)
+
+
+def _instructions(actions: tuple) -> bytes:
+    applied = b"".join(_action(action) for action in actions if action[0] != "goto")
+    packed = b""
+    if applied:
+        packed += struct.pack("!HH4x", OFPIT_APPLY_ACTIONS, 8 + len(applied)) + applied
+    for action in actions:
+        if action[0] == "goto":
+            packed += struct.pack("!HHB3x", OFPIT_GOTO_TABLE, 8, action[1])
+    return packed
+
+
+def _action(action: tuple) -> bytes:
+    kind, args = action[0], action[1:]
+    if kind == "output":
+        port = {"in_port": OFPP_IN_PORT, "normal": OFPP_NORMAL}.get(args[0], args[0])
+        return struct.pack("!HHIH6x", OFPAT_OUTPUT, 16, port, 0)
+    if kind == "pop_vlan":
+        return struct.pack("!HH4x", OFPAT_POP_VLAN, 8)
+    if kind == "dec_ttl":
+        return struct.pack("!HH4x", OFPAT_DEC_NW_TTL, 8)
+    if kind == "push_vlan":
+        return struct.pack("!HHH2x", OFPAT_PUSH_VLAN, 8, args[0])
+    if kind == "set_field":
+        oxm = _oxm(args[0], args[1])
+        length = 4 + len(oxm)
+        return struct.pack("!HH", OFPAT_SET_FIELD, length + (-length % 8)) + oxm + \
+            b"\0" * (-length % 8)
+    if kind == "move":   # Nicira's register move, whole fields, named by OXM headers
+        (src_class, src, size, _), (dst_class, dst, _, _) = FIELDS[args[0]], FIELDS[args[1]]
+        return struct.pack("!HHIHHHHII", OFPAT_EXPERIMENTER, 24, NX_VENDOR, NXAST_REG_MOVE,
+                           8 * size, 0, 0, src_class << 16 | src << 9 | size,
+                           dst_class << 16 | dst << 9 | size)
+    raise Unsupported(f"action {kind}")
