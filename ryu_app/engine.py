@@ -15,14 +15,16 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ryu_app.binding import PortBinder
+from ryu_app.binding import PortBinder, is_bound_vm_port
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
-from ryu_app.pipeline.planner import BASE, Group, Planner, device_group, network_group
+from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS
+from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
+                                      remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes
@@ -51,7 +53,9 @@ class Outputs:
 
 @dataclass
 class _Dirty:
-    networks: set[str] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)                     # recompute all
+    hosting: set[str] = field(default_factory=set)                      # if it moved
+    remote_ports: set[tuple[str, str]] = field(default_factory=set)     # (network, port)
     devices: set[tuple[str, str]] = field(default_factory=set)          # (chassis, device)
     chassis: set[str] = field(default_factory=set)                      # everything there
     tunnels: set[tuple[str, str, str]] = field(default_factory=set)     # chassis, remote, type
@@ -70,6 +74,8 @@ class Engine:
         self.dvr_macs = dvr_macs
         self.binder = PortBinder(model)
         self.bridges: dict[int, BridgeFlows] = {}   # connected bridges: what they hold
+        # network -> tunnel bridge -> the ports whose l2pop entries that bridge holds
+        self._remote: dict[str, dict[int, set[str]]] = {}
         self._dirty = _Dirty()
 
     # ------------------------------------------------------------------ events
@@ -114,6 +120,8 @@ class Engine:
     def bridge_gone(self, dpid: int) -> None:
         self.topology.connected.discard(dpid)
         self.bridges.pop(dpid, None)
+        for held in self._remote.values():
+            held.pop(dpid, None)
 
     def tags(self, chassis: str, devices: Iterable[str]) -> dict[str, int]:
         """The access tags the named VM devices of a chassis should have now."""
@@ -142,7 +150,7 @@ class Engine:
     def _absorb_topology(self, chassis: str, changes: Changes) -> None:
         """Bindings for the VM devices that came or went; dirt for what the rest moves."""
         for bridge in changes.bridges_removed:
-            self.bridges.pop(bridge.dpid, None)
+            self.bridge_gone(bridge.dpid)
         if changes.bridges_added or changes.bridges_removed:
             self._dirty.chassis.add(chassis)
         for bridge, port in changes.ports_removed:
@@ -168,10 +176,23 @@ class Engine:
             elif kind == "port":
                 for port in (old, new):
                     if port is not None:
-                        self._dirty.networks |= self.planner.affected_networks(port)
-                        self._dirty.devices |= {(chassis, device.name) for chassis, device
-                                                in self.planner.devices_of(port)}
+                        self._port_written(port)
                 self._dirty.port_changes.append((old, new))
+
+    def _port_written(self, port: dict) -> None:
+        """A port that changes (or a version of it that goes) dirties its own device, and
+        either its network's routing (a routed network or a router's interface: routes
+        name every VM) or only its own l2pop entries and, if it moved, its network's
+        hosting (local VLANs and flood lists)."""
+        self._dirty.devices |= {(chassis, device.name) for chassis, device
+                                in self.planner.devices_of(port)}
+        network_id = port["network_id"]
+        if port["device_owner"] in ROUTER_INTERFACE_OWNERS or (
+                is_bound_vm_port(port) and self.planner.routers_on(network_id)):
+            self._dirty.networks |= self.planner.affected_networks(port)
+        elif is_bound_vm_port(port):
+            self._dirty.hosting.add(network_id)
+            self._dirty.remote_ports.add((network_id, port["id"]))
 
     # ------------------------------------------------------------------ flush
 
@@ -179,6 +200,10 @@ class Engine:
         outputs = Outputs()
         self._absorb_model()
         dirty, self._dirty = self._dirty, _Dirty()
+        for network_id in dirty.hosting - dirty.networks:
+            if self.planner.hosting_chassis(network_id) != self.local_vlans.chassis_of(
+                    network_id):
+                dirty.networks.add(network_id)
         pairs = set()
         for network_id in dirty.networks:   # every local VLAN first: routes use others'
             pairs |= {(network_id, chassis) for chassis in self._sync_local_vlans(
@@ -198,6 +223,9 @@ class Engine:
         for network_id, chassis in sorted(pairs, key=lambda pair: self.local_vlans.get(
                 pair[1], pair[0]) is not None):
             self._guarded(self._recompute_network, network_id, chassis, outputs)
+        for network_id, port_id in sorted(dirty.remote_ports):
+            if network_id not in dirty.networks:   # else done with its network
+                self._guarded(self._recompute_remote_port, network_id, port_id, outputs)
         for chassis, name in sorted(dirty.devices):
             self._guarded(self._recompute_device, chassis, name, outputs)
         for chassis in sorted(dirty.base):
@@ -239,11 +267,41 @@ class Engine:
         return network is not None and network["provider:network_type"] == kind
 
     def _recompute_network(self, network_id: str, chassis: str, outputs: Outputs) -> None:
+        """The network's flows on the chassis, its remote ports' l2pop entries included."""
         outputs.recomputed[(network_id, chassis)] += 1
         group = network_group(network_id)
         for bridge in self.topology.bridges_of(chassis):
-            flows = self.planner.network_flows(bridge, network_id)
-            self._apply(bridge, group, flows, outputs)
+            self._apply(bridge, group, self.planner.network_flows(bridge, network_id),
+                        outputs)
+            wanted = self.planner.remote_ports(bridge, network_id)
+            held = self._remote.get(network_id, {}).get(bridge.dpid, set())
+            for port_id in held - set(wanted):
+                self._apply_remote(bridge, network_id, port_id, [], outputs)
+            for port_id, flows in wanted.items():
+                self._apply_remote(bridge, network_id, port_id, flows, outputs)
+
+    def _recompute_remote_port(self, network_id: str, port_id: str, outputs: Outputs) -> None:
+        """One port's l2pop entries on every tunnel bridge that serves its network."""
+        port = self.model.records["port"].get(port_id)
+        holders = set(self._remote.get(network_id, {}))
+        for chassis in self.local_vlans.chassis_of(network_id):
+            bridge = self.topology.bridge(chassis, "tun")
+            if bridge is not None:
+                holders.add(bridge.dpid)
+        for dpid in holders:
+            bridge = self.topology.bridges.get(dpid)
+            if bridge is not None:
+                flows = self.planner.remote_port_flows(bridge, network_id, port)
+                self._apply_remote(bridge, network_id, port_id, flows, outputs)
+
+    def _apply_remote(self, bridge: Bridge, network_id: str, port_id: str,
+                      flows: list[Flow], outputs: Outputs) -> None:
+        self._apply(bridge, remote_port_group(network_id, port_id), flows, outputs)
+        held = self._remote.setdefault(network_id, {}).setdefault(bridge.dpid, set())
+        if flows:
+            held.add(port_id)
+        else:
+            held.discard(port_id)
 
     def _recompute_device(self, chassis: str, name: str, outputs: Outputs) -> None:
         """A VM device's flows and tag; an unplugged one's flows go."""
@@ -273,6 +331,10 @@ class Engine:
         groups = {BASE: self.planner.base_flows(bridge)}
         for network_id in self.local_vlans.networks_on(bridge.chassis):
             groups[network_group(network_id)] = self.planner.network_flows(bridge, network_id)
+            remote = self.planner.remote_ports(bridge, network_id)
+            for port_id, flows in remote.items():
+                groups[remote_port_group(network_id, port_id)] = flows
+            self._remote.setdefault(network_id, {})[bridge.dpid] = set(remote)
         if bridge.role == "int":
             for device in self._vm_devices(bridge):
                 groups[device_group(device.name)] = self.planner.device_flows(bridge, device)

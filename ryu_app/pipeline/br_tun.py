@@ -82,6 +82,13 @@ def segment_flows(segment: TunnelSegment) -> list[Flow]:
     return flows
 
 
+def remote_port_flows(segment: TunnelSegment, mac: str, ofport: int,
+                      ips: list[str]) -> list[Flow]:
+    """l2pop for one remote port: its MAC goes straight to its chassis' tunnel (table 20)
+    and ARP for its addresses is answered here (table 21)."""
+    return [_unicast(segment, mac, ofport)] + [_arp_response(segment, ip, mac) for ip in ips]
+
+
 def _to_tunnel(segment: TunnelSegment) -> tuple:
     return ("pop_vlan",), ("set_field", "tunnel_id", segment.segmentation_id)
 

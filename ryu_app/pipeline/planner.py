@@ -33,6 +33,11 @@ def network_group(network_id: str) -> Group:
     return ("net", network_id)
 
 
+def remote_port_group(network_id: str, port_id: str) -> Group:
+    """A remote port's l2pop entries on a tunnel bridge."""
+    return ("remote", network_id, port_id)
+
+
 def device_group(device_name: str) -> Group:
     return ("dev", device_name)
 
@@ -286,22 +291,53 @@ class Planner:
                 for port in ports if (device := self._device_of(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
-        """Seed 001's per-network br-tun state on one chassis, from l2population."""
+        """Seed 001's per-network br-tun state on one chassis, from l2population: the
+        tunnels to flood to, and ARP for the router's gateways.  Each remote port's own
+        entries are a group of their own (``remote_port_flows``)."""
         tunnel_type = network["provider:network_type"]
-        flood, macs, ips = set(), [], []
-        for chassis, ports in self.ports_by_chassis(network["id"]).items():
+        flood = set()
+        for chassis in self.ports_by_chassis(network["id"]):
             tunnel = self.topology.tunnel_port(bridge.chassis, chassis, tunnel_type)
-            if chassis == bridge.chassis or tunnel is None:
-                continue
-            flood.add(tunnel.ofport)
-            for port in ports:
-                macs.append((port["mac_address"], tunnel.ofport))
-                ips += [(ip, port["mac_address"]) for ip in _ipv4s(port)]
-        ips += self._gateway_addresses(network["id"])
+            if chassis != bridge.chassis and tunnel is not None:
+                flood.add(tunnel.ofport)
         return br_tun.TunnelSegment(
             lvid=lvid, segmentation_id=network["provider:segmentation_id"],
             tunnel_type=tunnel_type, flood_ports=tuple(sorted(flood)),
-            remote_macs=tuple(sorted(macs)), remote_ips=tuple(sorted(ips)))
+            remote_ips=tuple(sorted(self._gateway_addresses(network["id"]))))
+
+    def remote_port_flows(self, bridge: Bridge, network_id: str,
+                          port: dict | None) -> list[Flow]:
+        """l2pop's entries on a tunnel bridge for one port of a tunnelled network: none
+        unless the port is a bound VM port on another chassis that a tunnel reaches."""
+        network = self.model.records["network"].get(network_id)
+        lvid = self.local_vlans.get(bridge.chassis, network_id)
+        if (bridge.role != "tun" or network is None or lvid is None or port is None
+                or network["provider:network_type"] not in TUNNEL_TYPES
+                or not is_bound_vm_port(port) or port["binding:host_id"] == bridge.chassis
+                or port["binding:host_id"] not in self.topology.chassis):
+            return []
+        tunnel = self.topology.tunnel_port(bridge.chassis, port["binding:host_id"],
+                                           network["provider:network_type"])
+        if tunnel is None:
+            return []
+        segment = br_tun.TunnelSegment(lvid=lvid,
+                                       segmentation_id=network["provider:segmentation_id"],
+                                       tunnel_type=network["provider:network_type"])
+        return br_tun.remote_port_flows(segment, port["mac_address"], tunnel.ofport,
+                                        _ipv4s(port))
+
+    def remote_ports(self, bridge: Bridge, network_id: str) -> dict[str, list[Flow]]:
+        """{port id: its l2pop entries} for the network's remote ports on a tunnel bridge."""
+        if bridge.role != "tun":
+            return {}
+        found = {}
+        for chassis, ports in self.ports_by_chassis(network_id).items():
+            if chassis != bridge.chassis:
+                for port in ports:
+                    flows = self.remote_port_flows(bridge, network_id, port)
+                    if flows:
+                        found[port["id"]] = flows
+        return found
 
     def _gateway_addresses(self, network_id: str) -> list[tuple[str, str]]:
         """(gateway IP, router interface MAC) of the network's routed subnets."""

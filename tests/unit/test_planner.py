@@ -12,7 +12,8 @@ from ryu_app.model.store import Store
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.planner import BASE, Planner, device_group, network_group
+from ryu_app.pipeline.planner import (BASE, Planner, device_group, network_group,
+                                      remote_port_group)
 from ryu_app.reconciler import BridgeFlows
 from topology.chassis import ChassisSpec
 from topology.graph import BridgeView, Topology
@@ -140,12 +141,14 @@ def test_a_vxlan_network_on_two_of_three_chassis(cloud):
     b = cloud.vm(network, "n1", 5)
     group, vni = network_group(network["id"]), network["provider:segmentation_id"]
     lvid = cloud.local_vlans.get("n0", network["id"])
-    expected = br_tun.segment_flows(br_tun.TunnelSegment(
-        lvid=lvid, segmentation_id=vni, tunnel_type="vxlan",
-        flood_ports=(tunnel_ofport("n1"),),
-        remote_macs=((b["mac_address"], tunnel_ofport("n1")),),
-        remote_ips=((b["fixed_ips"][0]["ip_address"], b["mac_address"]),)))
-    assert cloud.flows("n0", "tun", group) == as_set(expected)
+    segment = br_tun.TunnelSegment(lvid=lvid, segmentation_id=vni, tunnel_type="vxlan",
+                                   flood_ports=(tunnel_ofport("n1"),))
+    assert cloud.flows("n0", "tun", group) == as_set(br_tun.segment_flows(segment))
+    # b's own l2pop entries: its MAC to n1's tunnel, its address answered on n0
+    assert cloud.flows("n0", "tun", remote_port_group(network["id"], b["id"])) == as_set(
+        br_tun.remote_port_flows(segment, b["mac_address"], tunnel_ofport("n1"),
+                                 [b["fixed_ips"][0]["ip_address"]]))
+    assert cloud.flows("n1", "tun", remote_port_group(network["id"], b["id"])) == set()
     assert cloud.flows("n2", "tun", group) == set()       # l2pop: n2 has no port there
     assert cloud.local_vlans.get("n2", network["id"]) is None
     assert cloud.flows("n0", "int", group) == set()       # tunnels need nothing on br-int
