@@ -214,15 +214,20 @@ class Engine:
             dirty.devices |= {(chassis, device.name) for bridge in
                               self.topology.bridges_of(chassis) if bridge.role == "int"
                               for device in self._vm_devices(bridge)}
+        tunnelled = set()   # (network, chassis, remote): a new way to reach remote's ports
         for chassis, remote, kind in dirty.tunnels:
-            pairs |= {(network, chassis) for network in self.local_vlans.networks_on(chassis)
-                      if self._tunnelled(network, kind) and remote in
-                      self.local_vlans.chassis_of(network)}
+            tunnelled |= {(network, chassis, remote)
+                          for network in self.local_vlans.networks_on(chassis)
+                          if self._tunnelled(network, kind) and remote in
+                          self.local_vlans.chassis_of(network)}
         # Networks leaving a chassis first: the flows they drop may be taken by another
         # network that got the same local VLAN in this batch.
         for network_id, chassis in sorted(pairs, key=lambda pair: self.local_vlans.get(
                 pair[1], pair[0]) is not None):
             self._guarded(self._recompute_network, network_id, chassis, outputs)
+        for network_id, chassis, remote in sorted(tunnelled):
+            if (network_id, chassis) not in pairs:
+                self._guarded(self._reach, network_id, chassis, remote, outputs)
         for network_id, port_id in sorted(dirty.remote_ports):
             if network_id not in dirty.networks:   # else done with its network
                 self._guarded(self._recompute_remote_port, network_id, port_id, outputs)
@@ -279,6 +284,18 @@ class Engine:
                 self._apply_remote(bridge, network_id, port_id, [], outputs)
             for port_id, flows in wanted.items():
                 self._apply_remote(bridge, network_id, port_id, flows, outputs)
+
+    def _reach(self, network_id: str, chassis: str, remote: str, outputs: Outputs) -> None:
+        """A tunnel from ``chassis`` to ``remote`` came or went: the network's flood list
+        there, and the l2pop entries of its ports on ``remote``."""
+        bridge = self.topology.bridge(chassis, "tun")
+        if bridge is None:
+            return
+        self._apply(bridge, network_group(network_id),
+                    self.planner.network_flows(bridge, network_id), outputs)
+        for port in self.planner.ports_by_chassis(network_id).get(remote, []):
+            self._apply_remote(bridge, network_id, port["id"], self.planner.remote_port_flows(
+                bridge, network_id, port), outputs)
 
     def _recompute_remote_port(self, network_id: str, port_id: str, outputs: Outputs) -> None:
         """One port's l2pop entries on every tunnel bridge that serves its network."""

@@ -77,6 +77,7 @@ class Topology:
         self.sessions: set[str] = set()            # chassis with an OVSDB session up
         self.connected: set[int] = set()           # datapath ids with OpenFlow up
         self.vm_devices: dict[str, dict[str, PortInfo]] = {}  # device key -> chassis -> dev
+        self._tunnels: dict[tuple[str, str, str], PortInfo] = {}  # chassis, remote IP, type
         for spec in chassis:
             self.register(spec)
 
@@ -151,6 +152,8 @@ class Topology:
         self.graph.add_edge(bridge.node, node, kind="has")
         if bridge.role == "int" and port.kind == "vm":
             self.vm_devices.setdefault(device_key(port), {})[bridge.chassis] = port
+        if bridge.role == "tun" and port.kind == "tunnel":
+            self._tunnels[(bridge.chassis, port.remote_ip, port.tunnel_type)] = port
         if port.kind == "patch":
             self._link_patch(bridge, node, port)
         elif port.kind == "tunnel":
@@ -160,6 +163,9 @@ class Topology:
 
     def _remove_port(self, bridge: Bridge, port: PortInfo) -> None:
         self.graph.remove_node(f"{bridge.node}/{port.name}")
+        tunnel = (bridge.chassis, port.remote_ip, port.tunnel_type)
+        if bridge.role == "tun" and self._tunnels.get(tunnel) == port:
+            del self._tunnels[tunnel]
         key = device_key(port)
         if bridge.role == "int" and self.vm_devices.get(key, {}).get(bridge.chassis) == port:
             del self.vm_devices[key][bridge.chassis]
@@ -232,14 +238,8 @@ class Topology:
 
     def tunnel_port(self, chassis: str, remote: str, tunnel_type: str) -> PortInfo | None:
         """The tunnel port on ``chassis``' tunnel bridge that reaches ``remote``."""
-        bridge = self.bridge(chassis, "tun")
-        if bridge is None:
-            return None
-        for port in self.ports(bridge.dpid):
-            if (port.kind == "tunnel" and port.tunnel_type == tunnel_type
-                    and self.chassis_by_ip.get(port.remote_ip) == remote):
-                return port
-        return None
+        spec = self.chassis.get(remote)
+        return self._tunnels.get((chassis, spec.tunnel_ip, tunnel_type)) if spec else None
 
     def patch_port(self, bridge: Bridge, towards: Bridge) -> PortInfo | None:
         """The patch port of ``bridge`` whose peer sits on ``towards``."""

@@ -1,8 +1,13 @@
-"""OVSDB as plain data: wire values, a replica kept by ``monitor``, operations (pure).
+"""OVSDB as plain data: wire values, a replica kept by ``monitor_cond``, operations (pure).
 
 RFC 7047 encodes a set as ``["set", [...]]`` (a one-element set may be the bare atom),
 a map as ``["map", [[key, value], ...]]`` and a row reference as ``["uuid", "..."]``.
-Decoded here: sets are lists, maps dicts, references their UUID strings.
+Decoded here: sets (optional columns included) are lists, maps dicts, references their
+UUID strings.  The replica follows ``update2`` notifications (ovsdb-server(7)): a
+modified row arrives as the difference only -- for a set, the elements that came or
+went; for a map, the pairs that came, went or changed; for an optional value (a set of
+at most one), the new value -- so a bridge's hundredth port costs one UUID on the wire,
+not a hundred.
 """
 from __future__ import annotations
 
@@ -10,19 +15,27 @@ import json
 from typing import Any, Iterator
 
 DATABASE = "Open_vSwitch"
-# What the controller reads of each hypervisor: its registration, its bridges, their ports
-# and interfaces (type, options, ofport, external_ids), and the bridges' controllers.
+SCALAR, OPTIONAL, SET, MAP = "scalar", "optional", "set", "map"
+# What the controller reads of each hypervisor -- its registration, its bridges, their
+# ports and interfaces (type, options, ofport, external_ids), the bridges' controllers --
+# and each column's kind in the vswitch schema (optional: a set of at most one value).
 MONITORED = {
-    "Open_vSwitch": ["external_ids", "bridges"],
-    "Bridge": ["name", "datapath_id", "datapath_type", "ports", "fail_mode", "protocols",
-               "controller", "other_config", "external_ids"],
-    "Port": ["name", "interfaces", "tag", "external_ids"],
-    "Interface": ["name", "type", "options", "ofport", "external_ids"],
-    "Controller": ["target", "connection_mode", "max_backoff"],
+    "Open_vSwitch": {"external_ids": MAP, "bridges": SET},
+    "Bridge": {"name": SCALAR, "datapath_id": OPTIONAL, "datapath_type": SCALAR,
+               "ports": SET, "fail_mode": OPTIONAL, "protocols": SET, "controller": SET,
+               "other_config": MAP, "external_ids": MAP},
+    "Port": {"name": SCALAR, "interfaces": SET, "tag": OPTIONAL, "external_ids": MAP},
+    "Interface": {"name": SCALAR, "type": SCALAR, "options": MAP, "ofport": OPTIONAL,
+                  "external_ids": MAP},
+    "Controller": {"target": SCALAR, "connection_mode": OPTIONAL, "max_backoff": OPTIONAL},
 }
 
 Row = dict[str, Any]
 Operation = dict[str, Any]
+
+
+def _atom(value: Any) -> Any:
+    return value[1] if isinstance(value, list) else value
 
 
 def decode(value: Any) -> Any:
@@ -30,12 +43,20 @@ def decode(value: Any) -> Any:
     if isinstance(value, list) and len(value) == 2:
         kind, payload = value
         if kind == "set":
-            return [decode(item) for item in payload]
+            return [_atom(item) for item in payload]
         if kind == "map":
-            return {decode(key): decode(item) for key, item in payload}
+            return {_atom(key): _atom(item) for key, item in payload}
         if kind in ("uuid", "named-uuid"):
             return payload
     return value
+
+
+def decode_column(kind: str, value: Any) -> Any:
+    """A column's wire value as Python, a set column always as a list."""
+    decoded = decode(value)
+    if kind in (SET, OPTIONAL) and not isinstance(decoded, list):
+        return [decoded]
+    return decoded
 
 
 def scalar(value: Any) -> Any:
@@ -68,8 +89,9 @@ def named(name: str) -> list:
 
 
 def monitor_request(request_id: int) -> dict:
-    return {"method": "monitor", "id": request_id,
-            "params": [DATABASE, None, {table: {"columns": columns}
+    """``monitor_cond`` of every monitored table's columns, with no condition."""
+    return {"method": "monitor_cond", "id": request_id,
+            "params": [DATABASE, None, {table: [{"columns": list(columns)}]
                                         for table, columns in MONITORED.items()}]}
 
 
@@ -94,16 +116,44 @@ class Replica:
         self.tables: dict[str, dict[str, Row]] = {table: {} for table in MONITORED}
 
     def apply(self, updates: dict[str, dict[str, dict]]) -> None:
-        """Apply a monitor reply or ``update`` notification (table-updates).  With plain
-        ``monitor``, "new" carries every monitored column of an inserted or modified row."""
+        """Apply a ``monitor_cond`` reply or an ``update2`` notification."""
         for table, rows in updates.items():
             current = self.tables.setdefault(table, {})
+            kinds = MONITORED.get(table, {})
             for uuid, change in rows.items():
-                if "new" in change:
-                    current[uuid] = {column: decode(value)
-                                     for column, value in change["new"].items()}
+                if "modify" in change and uuid in current:
+                    current[uuid] = self._modified(current[uuid], change["modify"], kinds)
+                elif "initial" in change or "insert" in change:
+                    row = change.get("initial") or change.get("insert") or {}
+                    current[uuid] = {column: decode_column(kinds.get(column, SCALAR), value)
+                                     for column, value in row.items()}
+                    for column, kind in kinds.items():   # defaults are not sent
+                        current[uuid].setdefault(column, {} if kind == MAP else
+                                                 "" if kind == SCALAR else [])
                 else:
                     current.pop(uuid, None)
+
+    @staticmethod
+    def _modified(row: Row, diff: dict, kinds: dict[str, str]) -> Row:
+        row = dict(row)
+        for column, value in diff.items():
+            kind = kinds.get(column, SCALAR)
+            if kind == SET:
+                toggled = decode_column(SET, value)
+                present = row.get(column, [])
+                row[column] = [item for item in present if item not in toggled] + [
+                    item for item in toggled if item not in present]
+            elif kind == MAP:
+                merged = dict(row.get(column, {}))
+                for key, item in decode(value).items():
+                    if merged.get(key, object()) == item:
+                        del merged[key]   # the pair was there: it went
+                    else:
+                        merged[key] = item
+                row[column] = merged
+            else:   # a scalar, or an optional value: the new value
+                row[column] = decode_column(kind, value)
+        return row
 
     def rows(self, table: str) -> Iterator[tuple[str, Row]]:
         return iter(self.tables.get(table, {}).items())

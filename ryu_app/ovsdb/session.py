@@ -132,7 +132,7 @@ class Session:
         if method == "echo":
             self._send({"id": message.get("id"), "result": message.get("params", []),
                         "error": None})
-        elif method == "update":
+        elif method == "update2":
             self.replica.apply(message["params"][1])
             if self.ready:
                 self.handler.ovsdb_changed(self)

@@ -75,12 +75,13 @@ def programmed(ctl: Controller, fabric, since: float, ports: int,
     statuses = ctl.api.get("/v2.0/ports?fields=status")[1]["ports"]
     if sum(port["status"] == "ACTIVE" for port in statuses) < ports:
         return None
-    if any(arp_answers(hypervisor) < wanted
-           for hypervisor, wanted in zip(fabric.hypervisors, remote, strict=True)):
-        return None
     events = [event for event in ctl.api.get("/v2.0/wiring")[1]["wiring"]["events"]
               if event["started_at"] >= since]
     if any(event["confirmed_at"] is None for event in events):
+        return None
+    # only now read the switches (each read costs a process per hypervisor)
+    if any(arp_answers(hypervisor) < wanted
+           for hypervisor, wanted in zip(fabric.hypervisors, remote, strict=True)):
         return None
     return max(event["confirmed_at"] for event in events)
 
@@ -113,7 +114,7 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int) -> di
         # every network spans every hypervisor: all ports elsewhere are remote
         remote = [len(ports) - len(placement[h]) for h in range(hypervisors)]
         done = ctl.wait_for(lambda: programmed(ctl, fabric, started, len(ports), remote),
-                            timeout=120, interval=0.02)
+                            timeout=120, interval=0.05)
         cpu = cpu_seconds(ctl.process.pid) - cpu_before
         flows = [sum(len(h.ofctl("dump-flows", bridge).splitlines()) - 1
                      for bridge in ("br-int", "br-tun", "br-eth1"))

@@ -13,14 +13,28 @@ def test_wire_values_decode_to_python():
     assert scalar(4) == 4 and scalar(decode(["set", [7]])) == 7
 
 
-def test_the_replica_follows_inserts_modifies_and_deletes():
+def test_the_replica_follows_inserts_and_differences():
     replica = Replica()
-    replica.apply({"Interface": {"i1": {"new": {"name": "vnet0", "ofport": ["set", []]}}}})
+    replica.apply({"Interface": {"i1": {"insert": {"name": "vnet0", "type": "internal"}}}})
+    assert replica.get("Interface", "i1") == {"name": "vnet0", "type": "internal", "ofport": [],
+                                              "options": {}, "external_ids": {}}
+    replica.apply({"Interface": {"i1": {"modify": {
+        "ofport": 5, "external_ids": ["map", [["iface-id", "p1"], ["attached-mac", "m"]]]}}}})
+    row = replica.get("Interface", "i1")
+    assert scalar(row["ofport"]) == 5 and row["external_ids"] == {"iface-id": "p1",
+                                                                   "attached-mac": "m"}
+    # an optional value is replaced; a map's difference removes the pairs it repeats and
+    # changes the others; a set's toggles elements
+    replica.apply({"Interface": {"i1": {"modify": {
+        "ofport": 7, "external_ids": ["map", [["iface-id", "p2"], ["attached-mac", "m"]]]}}}})
+    row = replica.get("Interface", "i1")
+    assert row["ofport"] == [7] and row["external_ids"] == {"iface-id": "p2"}
+    replica.apply({"Interface": {"i1": {"modify": {"ofport": ["set", []]}}}})
     assert scalar(replica.get("Interface", "i1")["ofport"]) is None
-    replica.apply({"Interface": {"i1": {"old": {"ofport": ["set", []]},
-                                        "new": {"name": "vnet0", "ofport": 5}}}})
-    assert replica.get("Interface", "i1") == {"name": "vnet0", "ofport": 5}
-    replica.apply({"Interface": {"i1": {"old": {"name": "vnet0", "ofport": 5}}}})
+    replica.apply({"Bridge": {"b1": {"initial": {"name": "br-int", "ports": ["uuid", "p1"]}}}})
+    replica.apply({"Bridge": {"b1": {"modify": {"ports": ["set", [["uuid", "p2"]]]}}}})
+    assert replica.get("Bridge", "b1")["ports"] == ["p1", "p2"]
+    replica.apply({"Interface": {"i1": {"delete": None}}})
     assert replica.get("Interface", "i1") is None
 
 
