@@ -15,13 +15,13 @@ FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
 def batch(datapath: Datapath, mods: FlowMods):
     """The bytes of a batch of flow-mods (deletes first: a key another group frees in the
     same batch may be added back) and a barrier after them; the barrier's xid."""
-    payload = [ofwire.flow_delete(flow.table, flow.priority, flow.match, flow.cookie)
+    payload = [ofwire.flow_delete(flow.table, flow.priority, flow.match, mods.cookie)
                for flow in mods.deletes]
     for flow in mods.adds:
         try:
-            payload.append(ofwire.flow_add(flow))
+            payload.append(ofwire.flow_add(flow, mods.cookie))
         except ofwire.Unsupported:   # learn(): Ryu packs it
-            message = flow_add(datapath, flow)
+            message = flow_add(datapath, flow, mods.cookie)
             datapath.set_xid(message)
             message.serialize()
             payload.append(bytes(message.buf))
@@ -31,13 +31,13 @@ def batch(datapath: Datapath, mods: FlowMods):
     return b"".join(payload) + bytes(barrier.buf), barrier.xid
 
 
-def flow_add(datapath: Datapath, flow: Flow):
+def flow_add(datapath: Datapath, flow: Flow, cookie: int):
     """OFPFC_ADD: installs the flow, or replaces one with the same table, priority, match."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     return parser.OFPFlowMod(
-        datapath, cookie=flow.cookie, table_id=flow.table, command=ofp.OFPFC_ADD,
+        datapath, cookie=cookie, table_id=flow.table, command=ofp.OFPFC_ADD,
         priority=flow.priority, match=parser.OFPMatch(**dict(flow.match)),
-        instructions=_instructions(datapath, flow))
+        instructions=_instructions(datapath, flow, cookie))
 
 
 def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: int):
@@ -51,14 +51,14 @@ def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: in
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
-def _instructions(datapath: Datapath, flow: Flow) -> list:
+def _instructions(datapath: Datapath, flow: Flow, cookie: int) -> list:
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     apply, instructions = [], []
     for action in flow.actions:
         if action[0] == "goto":
             instructions.append(parser.OFPInstructionGotoTable(action[1]))
         else:
-            apply.append(_action(datapath, action, flow.cookie))
+            apply.append(_action(datapath, action, cookie))
     if apply:
         instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, apply))
     return instructions

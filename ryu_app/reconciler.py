@@ -21,6 +21,7 @@ from ryu_app.pipeline.planner import Group
 class FlowMods:
     adds: list[Flow] = dataclasses.field(default_factory=list)      # add or replace
     deletes: list[Flow] = dataclasses.field(default_factory=list)   # strict, by cookie
+    cookie: int = 0                                                 # the bridge's
 
     def __len__(self) -> int:
         return len(self.adds) + len(self.deletes)
@@ -38,14 +39,15 @@ class BridgeFlows:
 
     def replace(self, group: Group, flows: Iterable[Flow]) -> FlowMods:
         """Make ``group`` hold exactly ``flows``; the flow-mods that do it on the switch."""
-        new = {flow.key: dataclasses.replace(flow, cookie=self.cookie) for flow in flows}
+        new = {flow.key: flow for flow in flows}
         old = self.groups.pop(group, {})
         for key in new:
             owner = self._owner.setdefault(key, group)
             if owner != group:
                 raise ValueError(f"flow {key} is wanted by both {owner} and {group}")
         mods = FlowMods(adds=[flow for key, flow in new.items() if old.get(key) != flow],
-                        deletes=[flow for key, flow in old.items() if key not in new])
+                        deletes=[flow for key, flow in old.items() if key not in new],
+                        cookie=self.cookie)
         for flow in mods.deletes:
             del self._owner[flow.key]
         if new:

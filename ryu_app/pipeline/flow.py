@@ -27,7 +27,6 @@ class Flow:
     priority: int
     match: tuple[tuple[str, Any], ...] = ()
     actions: tuple[Action, ...] = ()  # empty: drop
-    cookie: int = 0
 
     @property
     def key(self) -> tuple:

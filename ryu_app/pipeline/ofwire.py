@@ -46,10 +46,10 @@ class Unsupported(ValueError):
 
 
 @functools.lru_cache(maxsize=65536)
-def flow_add(flow: Flow) -> bytes:
+def flow_add(flow: Flow, cookie: int) -> bytes:
     """OFPFC_ADD: install the flow, or replace the one with its table, priority, match."""
     body = _match(flow.match) + _instructions(flow.actions)
-    return _header(flow.cookie, 0, flow.table, OFPFC_ADD, flow.priority, 0, 0, body)
+    return _header(cookie, 0, flow.table, OFPFC_ADD, flow.priority, 0, 0, body)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -76,6 +76,7 @@ def _value(kind: str, size: int, value: Any) -> bytes:
     return ipaddress.IPv4Address(value).packed
 
 
+@functools.lru_cache(maxsize=65536)
 def _oxm(name: str, value: Any) -> bytes:
     try:
         oxm_class, field, size, kind = FIELDS[name]
@@ -109,6 +110,7 @@ def _instructions(actions: tuple) -> bytes:
     return packed
 
 
+@functools.lru_cache(maxsize=65536)
 def _action(action: tuple) -> bytes:
     kind, args = action[0], action[1:]
     if kind == "output":

@@ -51,17 +51,17 @@ def test_adds_are_ryus_bytes(every_flow):
     packed = 0
     for flow in every_flow:
         try:
-            mine = ofwire.flow_add(flow)
+            mine = ofwire.flow_add(flow, 0x1234)
         except ofwire.Unsupported:
             assert any(action[0] == "learn" for action in flow.actions), flow
             continue
-        assert mine == ryu_bytes(ofmsg.flow_add(DATAPATH, flow)), flow
+        assert mine == ryu_bytes(ofmsg.flow_add(DATAPATH, flow, 0x1234)), flow
         packed += 1
     assert packed == len(every_flow) - 3   # one learn() flow per tunnel bridge
 
 
 def test_strict_deletes_are_ryus_bytes(every_flow):
     for flow in every_flow:
-        mine = ofwire.flow_delete(flow.table, flow.priority, flow.match, flow.cookie)
-        theirs = ofmsg.flow_delete(DATAPATH, flow.table, flow.priority, flow.match, flow.cookie)
+        mine = ofwire.flow_delete(flow.table, flow.priority, flow.match, 0x1234)
+        theirs = ofmsg.flow_delete(DATAPATH, flow.table, flow.priority, flow.match, 0x1234)
         assert mine == ryu_bytes(theirs), flow
