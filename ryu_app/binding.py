@@ -11,17 +11,10 @@ from __future__ import annotations
 import logging
 from typing import Iterable
 
-from ryu_app.model.tenant import NetworkModel
+from ryu_app.model.tenant import NetworkModel, is_bound_vm_port
 from topology.naming import PortInfo, port_id_prefix
 
 LOG = logging.getLogger(__name__)
-
-
-def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
-    """A compute (non-network:*) port whose device is up on a chassis (that one, if given)."""
-    return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
-            and not port["device_owner"].startswith("network:")
-            and chassis in (None, port["binding:host_id"]))
 
 
 def port_of_device(model: NetworkModel, device: PortInfo) -> dict | None:
@@ -37,28 +30,29 @@ class PortBinder:
     def __init__(self, model: NetworkModel):
         self.model = model
 
-    def device_added(self, chassis: str, device: PortInfo) -> None:
-        if device.kind != "vm":
-            return
-        port = port_of_device(self.model, device)
-        if port is None:
-            LOG.info("device %s on %s names no known port; ignored", device.name, chassis)
-            return
-        self.model.bind_port(port["id"], chassis)
-
-    def device_removed(self, chassis: str, device: PortInfo) -> None:
-        port = port_of_device(self.model, device) if device.kind == "vm" else None
-        if port is not None and port["binding:host_id"] == chassis:
-            self.model.unbind_port(port["id"])
+    def devices_moved(self, chassis: str, added: Iterable[PortInfo],
+                      removed: Iterable[PortInfo]) -> None:
+        """VM devices that came and went on the chassis' br-int: one write for all."""
+        bound, unbound = {}, set()
+        for device in removed:
+            port = port_of_device(self.model, device)
+            if port is not None and port["binding:host_id"] == chassis:
+                unbound.add(port["id"])
+        for device in added:
+            port = port_of_device(self.model, device)
+            if port is None:
+                LOG.info("device %s on %s names no known port; ignored", device.name, chassis)
+            else:
+                bound[port["id"]] = chassis
+                unbound.discard(port["id"])
+        self.model.set_bindings(bound, unbound)
 
     def integration_bridge_synced(self, chassis: str, devices: Iterable[PortInfo]) -> None:
         """After (re)connecting: bind what is plugged, and put down what no longer is."""
-        present = set()
-        for device in devices:
-            self.device_added(chassis, device)
-            port = port_of_device(self.model, device) if device.kind == "vm" else None
-            if port is not None:
-                present.add(port["id"])
-        for port in list(self.model.records["port"].values()):
-            if is_bound_vm_port(port, chassis) and port["id"] not in present:
-                self.model.unbind_port(port["id"])
+        devices = list(devices)
+        present = {port["id"] for device in devices
+                   if (port := port_of_device(self.model, device)) is not None}
+        self.devices_moved(chassis, devices, [])
+        self.model.set_bindings(unbound=[
+            port["id"] for port in self.model.records["port"].values()
+            if is_bound_vm_port(port, chassis) and port["id"] not in present])

@@ -13,7 +13,7 @@ import ipaddress
 import random
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from ryu_app.model import ipam
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
@@ -28,6 +28,13 @@ SERVICE_OWNERS = ("network:dhcp",)
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 
 Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
+
+
+def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
+    """A compute (non-network:*) port whose device is up on a chassis (that one, if given)."""
+    return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
+            and not port["device_owner"].startswith("network:")
+            and chassis in (None, port["binding:host_id"]))
 
 
 def utc_now() -> str:
@@ -78,6 +85,9 @@ class NetworkModel:
         self.mac_holder: dict[tuple[str, str], str] = {}    # (network, mac) -> port id
         self.port_by_prefix: dict[str, str] = {}            # device-name id prefix -> id
         self.interfaces_of: dict[str, dict[str, None]] = {}  # router -> interface port ids
+        self.interfaces_on: dict[str, dict[str, None]] = {}  # network -> router interfaces
+        # network -> host -> its bound VM ports there
+        self.bound_on: dict[str, dict[str, dict[str, None]]] = {}
         self.router_of_subnet: dict[str, str] = {}
         for kind, records in store.load(self.records).items():
             for record in records.values():
@@ -275,19 +285,30 @@ class NetworkModel:
 
     def bind_port(self, port_id: str, host: str) -> dict:
         """The port's device appeared on ``host``'s integration bridge: it is ACTIVE there."""
-        port = self.get("port", port_id)
-        changes = {"status": "ACTIVE", "binding:host_id": host,
-                   **self._binding_fields(host, bound=True)}
-        if all(port.get(key) == value for key, value in changes.items()):
-            return port
-        return self._commit_one("port", self._updated(port, changes))
+        self.set_bindings(bound={port_id: host})
+        return self.records["port"][port_id]
 
     def unbind_port(self, port_id: str) -> dict | None:
         """The port's device left its integration bridge: it goes DOWN, keeping its host."""
-        port = self.records["port"].get(port_id)
-        if port is None or port["status"] == "DOWN":
-            return port
-        return self._commit_one("port", self._updated(port, {"status": "DOWN"}))
+        self.set_bindings(unbound={port_id})
+        return self.records["port"].get(port_id)
+
+    def set_bindings(self, bound: dict[str, str] | None = None,
+                     unbound: Iterable[str] = ()) -> None:
+        """Ports whose devices appeared ({port: host}: ACTIVE there) and ports whose devices
+        left (DOWN, keeping their host), in one transaction; unknown ports are skipped."""
+        batch = _Batch()
+        for port_id, host in (bound or {}).items():
+            port = self.records["port"].get(port_id)
+            changes = {"status": "ACTIVE", **self._binding_fields(host, bound=True)}
+            if port is not None and any(port.get(k) != v for k, v in changes.items()):
+                batch.put("port", self._updated(port, changes))
+        for port_id in unbound:
+            port = self.records["port"].get(port_id)
+            if port is not None and port["status"] != "DOWN":
+                batch.put("port", self._updated(port, {"status": "DOWN"}))
+        if batch.puts:
+            self._commit(batch)
 
     @staticmethod
     def _binding_fields(host: str, bound: bool) -> dict:
@@ -583,12 +604,16 @@ class NetworkModel:
         self.ports_of.setdefault(port["network_id"], {})[port_id] = None
         self.mac_holder[(port["network_id"], port["mac_address"])] = port_id
         self.port_by_prefix[port_id[:PORT_ID_PREFIX_LEN]] = port_id
+        if is_bound_vm_port(port):
+            self.bound_on.setdefault(port["network_id"], {}).setdefault(
+                port["binding:host_id"], {})[port_id] = None
         for ip in port["fixed_ips"]:
             address = _ip_int(ip["ip_address"])
             self.ip_holder[(ip["subnet_id"], address)] = port_id
             self.addresses[ip["subnet_id"]].held.add(address)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.setdefault(port["device_id"], {})[port_id] = None
+            self.interfaces_on.setdefault(port["network_id"], {})[port_id] = None
             for ip in port["fixed_ips"]:
                 self.router_of_subnet[ip["subnet_id"]] = port["device_id"]
 
@@ -598,6 +623,11 @@ class NetworkModel:
             self.ports_of[port["network_id"]].pop(port_id, None)
         self.mac_holder.pop((port["network_id"], port["mac_address"]), None)
         self.port_by_prefix.pop(port_id[:PORT_ID_PREFIX_LEN], None)
+        if is_bound_vm_port(port):
+            hosts = self.bound_on[port["network_id"]]
+            hosts[port["binding:host_id"]].pop(port_id, None)
+            if not hosts[port["binding:host_id"]]:
+                del hosts[port["binding:host_id"]]
         for ip in port["fixed_ips"]:
             address = _ip_int(ip["ip_address"])
             self.ip_holder.pop((ip["subnet_id"], address), None)
@@ -605,6 +635,7 @@ class NetworkModel:
                 self.addresses[ip["subnet_id"]].held.discard(address)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.get(port["device_id"], {}).pop(port_id, None)
+            self.interfaces_on.get(port["network_id"], {}).pop(port_id, None)
             for ip in port["fixed_ips"]:
                 self.router_of_subnet.pop(ip["subnet_id"], None)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 
-from ryu_app.binding import is_bound_vm_port, port_of_device
+from ryu_app.binding import port_of_device
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
-from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel
+from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
 from ryu_app.pipeline import br_int, br_phys, br_tun
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, vlan
@@ -54,12 +54,10 @@ class Planner:
 
     def ports_by_chassis(self, network_id: str) -> dict[str, list[dict]]:
         """The network's bound VM ports, per chassis they are bound on."""
-        found: dict[str, list[dict]] = {}
-        for port_id in self.model.ports_of.get(network_id, ()):
-            port = self.model.records["port"][port_id]
-            if is_bound_vm_port(port) and port["binding:host_id"] in self.topology.chassis:
-                found.setdefault(port["binding:host_id"], []).append(port)
-        return found
+        records = self.model.records["port"]
+        return {host: [records[port_id] for port_id in port_ids]
+                for host, port_ids in self.model.bound_on.get(network_id, {}).items()
+                if host in self.topology.chassis}
 
     def device_port(self, chassis: str, device: PortInfo) -> dict | None:
         """The port a VM device on this chassis stands for, if it is bound here."""
@@ -191,7 +189,7 @@ class Planner:
 
     def _interfaces_on(self, network_id: str, owners: tuple[str, ...]) -> list[dict]:
         """The network's router interface ports with one of these device owners."""
-        return [port for port_id in self.model.ports_of.get(network_id, ())
+        return [port for port_id in self.model.interfaces_on.get(network_id, ())
                 if (port := self.model.records["port"][port_id])["device_owner"] in owners]
 
     # ------------------------------------------------------------ DVR routing
@@ -371,8 +369,7 @@ class Planner:
 
 
 def _ipv4s(port: dict) -> list[str]:
-    return [ip["ip_address"] for ip in port["fixed_ips"]
-            if ipaddress.ip_address(ip["ip_address"]).version == 4]
+    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
 
 
 def _arp_address(address: str) -> str | tuple[str, str]:
