@@ -23,6 +23,8 @@ class LocalVlans:
         self._vid: dict[tuple[str, str], int] = {}       # (chassis, network) -> vid
         self._used: dict[str, set[int]] = {}             # chassis -> vids taken
         self._chassis: dict[str, set[str]] = {}          # network -> chassis serving it
+        self._puts: dict[str, dict] = {}                 # staged until commit()
+        self._deletes: set[str] = set()
         for record in store.load([KIND])[KIND].values():
             self._remember(record["chassis"], record["network_id"], record["vlan"])
 
@@ -45,9 +47,10 @@ class LocalVlans:
         vid = next((v for v in VLAN_IDS if v not in used), None)
         if vid is None:
             raise LocalVlansExhausted(f"chassis {chassis} has no free local VLAN id")
-        record = {"id": _key(chassis, network_id), "chassis": chassis,
-                  "network_id": network_id, "vlan": vid}
-        self.store.commit(puts=[(KIND, record["id"], record)])
+        key = _key(chassis, network_id)
+        self._puts[key] = {"id": key, "chassis": chassis, "network_id": network_id,
+                           "vlan": vid}
+        self._deletes.discard(key)
         self._remember(chassis, network_id, vid)
         return vid
 
@@ -55,10 +58,21 @@ class LocalVlans:
         vid = self._vid.get((chassis, network_id))
         if vid is None:
             return
-        self.store.commit(deletes=[(KIND, _key(chassis, network_id))])
+        key = _key(chassis, network_id)
+        if self._puts.pop(key, None) is None:
+            self._deletes.add(key)
         del self._vid[(chassis, network_id)]
         self._used[chassis].discard(vid)
         self._chassis[network_id].discard(chassis)
+
+    def commit(self) -> None:
+        """Store what was allocated and freed since the last commit, in one transaction
+        (the engine commits before it sends a tag or flow that uses a local VLAN)."""
+        if self._puts or self._deletes:
+            self.store.commit(puts=[(KIND, key, record) for key, record in self._puts.items()],
+                              deletes=[(KIND, key) for key in self._deletes])
+            self._puts.clear()
+            self._deletes.clear()
 
     def _remember(self, chassis: str, network_id: str, vid: int) -> None:
         self._vid[(chassis, network_id)] = vid
