@@ -76,6 +76,7 @@ class Topology:
         self.bridges: dict[int, Bridge] = {}       # every bridge a chassis' OVSDB shows
         self.sessions: set[str] = set()            # chassis with an OVSDB session up
         self.connected: set[int] = set()           # datapath ids with OpenFlow up
+        self.structure: dict[str, int] = {}        # chassis -> changes of bridges, non-VM ports
         self.vm_devices: dict[str, dict[str, PortInfo]] = {}  # device key -> chassis -> dev
         self._tunnels: dict[tuple[str, str, str], PortInfo] = {}  # chassis, remote IP, type
         for spec in chassis:
@@ -116,6 +117,9 @@ class Topology:
                 self._add_bridge(bridge)
                 changes.bridges_added.append(bridge)
             self._sync_ports(bridge, view.ports, changes)
+        if changes.bridges_added or changes.bridges_removed or any(
+                port.kind != "vm" for _, port in changes.ports_added + changes.ports_removed):
+            self.structure[chassis] = self.structure.get(chassis, 0) + 1
         return changes
 
     def _sync_ports(self, bridge: Bridge, ports: Iterable[PortInfo], changes: Changes) -> None:

@@ -114,10 +114,17 @@ class Replica:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[str, Row]] = {table: {} for table in MONITORED}
+        # Moves when the database's own settings move: its root row, its controllers, its
+        # bridges (but for which ports they have: plugging a VM does not move it).
+        self.settings_version = 0
 
     def apply(self, updates: dict[str, dict[str, dict]]) -> None:
         """Apply a ``monitor_cond`` reply or an ``update2`` notification."""
         for table, rows in updates.items():
+            if table in ("Open_vSwitch", "Controller") or (table == "Bridge" and any(
+                    set(change.get("modify", {"*": None})) - {"ports"}
+                    for change in rows.values())):
+                self.settings_version += 1
             current = self.tables.setdefault(table, {})
             kinds = MONITORED.get(table, {})
             for uuid, change in rows.items():

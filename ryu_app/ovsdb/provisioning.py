@@ -92,6 +92,44 @@ def plan(replica: Replica, target: Target) -> list[Transaction]:
     return transactions
 
 
+class Provisioner:
+    """One hypervisor's provisioning over time: the transactions to send now, leaving out
+    objects whose change is under way, and nothing at all when neither the database nor
+    the target moved since the last look."""
+
+    def __init__(self) -> None:
+        self.in_flight: set[Hashable] = set()
+        self._looked_at: tuple | None = None
+
+    def due(self, replica: Replica, target: Target, structure: int) -> list[Transaction]:
+        """``structure`` counts the changes of the hypervisor's bridges and non-VM ports
+        (the topology's); with the replica's settings version and the target it says
+        whether anything the plan reads has moved."""
+        if self._looked_at == (replica.settings_version, structure, target):
+            return []
+        self._looked_at = (replica.settings_version, structure, target)
+        due = [(key, ops) for key, ops in plan(replica, target) if key not in self.in_flight]
+        self.in_flight |= {key for key, _ in due}
+        return due
+
+    def retag(self, replica: Replica, tags: dict[str, int]) -> Transaction | None:
+        """One transaction for the VM ports whose tag differs, leaving out those whose
+        tag is being written (their reply brings them back)."""
+        busy = {name for key in self.in_flight if key[0] == "tags" for name in key[1]}
+        operations, changed = retag(replica, {name: tag for name, tag in tags.items()
+                                              if name not in busy})
+        if not operations:
+            return None
+        key = ("tags", tuple(changed))
+        self.in_flight.add(key)
+        return key, operations
+
+    def settled(self, key: Hashable) -> None:
+        """A transaction was answered: its object is free, and the plan may differ."""
+        self.in_flight.discard(key)
+        self._looked_at = None
+
+
 def controller_target(address: str, port: int, tls: bool) -> str:
     """The OpenFlow target for a hypervisor's bridges: the address it reached us on."""
     host = f"[{address}]" if ":" in address else address
