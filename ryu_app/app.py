@@ -50,10 +50,15 @@ class EventOvsdb(event.EventBase):
         self.session, self.kind, self.tag, self.error = session, kind, tag, error
 
 
+class EventFlush(event.EventBase):
+    """Recompute what the events queued before this one touched.  One is queued when the
+    first of them arrives, so everything that arrives meanwhile is one batch."""
+
+
 class NeutronRyuApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     _CONTEXTS = {"wsgi": WSGIApplication}   # makes ryu-manager start the HTTP server
-    _EVENTS = [EventOvsdb]
+    _EVENTS = [EventOvsdb, EventFlush]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,9 +87,10 @@ class NeutronRyuApp(app_manager.RyuApp):
         self._datapaths: dict[int, object] = {}     # OpenFlow connections by datapath id
         self.sessions: dict[str, Session] = {}      # OVSDB sessions by chassis
         self._chassis_of: dict[Session, str] = {}
-        self._in_flight: dict[str, set] = {}        # chassis -> OVSDB changes under way
+        self._provisioners: dict[str, provisioning.Provisioner] = {}   # per chassis
         self._change_queued: set[Session] = set()
         self._refused: dict[Session, str] = {}      # why a session registers no chassis
+        self._batch: Event | None = None            # the events waiting for EventFlush
         self.api = NeutronApi(self.model, lambda: self.topology.agents(self.dvr_macs.all()),
                               {"topology": self.topology.to_json,
                                "wiring": self.confirmations.view})
@@ -99,13 +105,34 @@ class NeutronRyuApp(app_manager.RyuApp):
         return thread
 
     def _wsgi(self, environ: dict, start_response):
-        """A REST request: the API answers it, then the engine's outputs for the writes
-        it made are sent."""
+        """A REST request: the API answers it; what its writes touch is recomputed with
+        the batch they join, after the answer (a stored write stands whatever follows)."""
         request = webob.Request(environ)
-        with self._confirming("api", method=request.method, path=request.path_info) as event:
-            response = self.api.handle(request)
-            self._send(self.engine.model_written(), event)
+        response = self.api.handle(request)
+        if self.model.journal:
+            self._batched("api", f"{request.method} {request.path_info}")
         return response(environ, start_response)
+
+    def _batched(self, cause: str, detail: str | None = None) -> Event:
+        """Something touched the engine: the batch it joins, flushed by the EventFlush
+        queued when the batch began."""
+        if self._batch is None:
+            self._batch = self.confirmations.begin("batch", causes={}, chassis=[],
+                                                   ports_added=[], ports_removed=[])
+            self.send_event(self.name, EventFlush())
+        causes = self._batch.details["causes"]
+        causes[cause] = causes.get(cause, 0) + 1
+        if detail is not None and len(self._batch.details.setdefault("examples", [])) < 5:
+            self._batch.details["examples"].append(detail)
+        return self._batch
+
+    @set_ev_cls(EventFlush)
+    def _flush(self, ev: EventFlush) -> None:
+        batch, self._batch = self._batch, None
+        try:
+            self._send(self.engine.flush(), batch)
+        finally:
+            self.confirmations.end(batch)
 
     # ------------------------------------------------- OVSDB sessions (handler)
 
@@ -158,18 +185,18 @@ class NeutronRyuApp(app_manager.RyuApp):
                 previous.close()
             self.sessions[spec.name] = session
             self._chassis_of[session] = spec.name
-            self._in_flight[spec.name] = set()
+            self._provisioners[spec.name] = provisioning.Provisioner()
             first = True
             self.logger.info("hypervisor %s (tunnel IP %s) connected from %s", spec.name,
                              spec.tunnel_ip, session.peer)
-        with self._confirming("hypervisor", chassis=spec.name) as event:
-            outputs = self.engine.database_seen(
-                spec, hypervisor.bridge_views(session.replica), full=first)
-            changes = outputs.changes
-            event.details.update(ports_added=[port.name for _, port in changes.ports_added],
-                                 ports_removed=[port.name for _, port in changes.ports_removed])
-            self._send(outputs, event)
-            self._connect_waiting_bridges()
+        changes = self.engine.database_seen(spec, hypervisor.bridge_views(session.replica),
+                                            full=first)
+        batch = self._batched("hypervisor")
+        if spec.name not in batch.details["chassis"]:
+            batch.details["chassis"].append(spec.name)
+        batch.details["ports_added"] += [port.name for _, port in changes.ports_added]
+        batch.details["ports_removed"] += [port.name for _, port in changes.ports_removed]
+        self._connect_waiting_bridges()
 
     def _provision(self, chassis: str) -> None:
         """Send what the hypervisor's database still lacks (bridges, patches, tunnels),
@@ -180,23 +207,23 @@ class NeutronRyuApp(app_manager.RyuApp):
         openflow = provisioning.controller_target(
             session.local_address, self.settings.openflow_port, tls=bool(self.settings.tls))
         target = self.engine.target(chassis, openflow, self.settings.datapath_type)
-        in_flight = self._in_flight[chassis]
-        for key, operations in provisioning.plan(session.replica, target):
-            if key not in in_flight:
-                in_flight.add(key)
-                session.transact(operations, key)
+        structure = self.topology.structure.get(chassis, 0)
+        for key, operations in self._provisioners[chassis].due(session.replica, target,
+                                                               structure):
+            session.transact(operations, key)
 
     def _replied(self, session: Session, key: Any, error: str | None) -> None:
         chassis = self._chassis_of.get(session)
         if chassis is None or self.sessions.get(chassis) is not session:
             return
-        self._in_flight[chassis].discard(key)
+        self._provisioners[chassis].settled(key)
         if error is not None:
             self.logger.warning("hypervisor %s refused %s: %s", chassis, key, error)
             return   # the next change of its database plans again
         if key[0] == "tags":   # the wanted tags may have moved on meanwhile
             self._write_tags(chassis, self.engine.tags(chassis, key[1]))
-        self._provision(chassis)
+        else:
+            self._provision(chassis)
 
     def _session_closed(self, session: Session) -> None:
         chassis = self._chassis_of.get(session)
@@ -211,7 +238,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         chassis = self._chassis_of.pop(session, None)
         if chassis is not None and self.sessions.get(chassis) is session:
             del self.sessions[chassis]
-            self._in_flight.pop(chassis, None)
+            self._provisioners.pop(chassis, None)
             self.engine.session_lost(chassis)
 
     def _write_tags(self, chassis: str, tags: dict[str, int]) -> None:
@@ -220,14 +247,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         session = self.sessions.get(chassis)
         if session is None:
             return   # written when it is back (every device is retagged then)
-        busy = {name for kind, *names in self._in_flight[chassis] if kind == "tags"
-                for name in names[0]}
-        operations, changed = provisioning.retag(
-            session.replica, {name: tag for name, tag in tags.items() if name not in busy})
-        if operations:
-            key = ("tags", tuple(changed))
-            self._in_flight[chassis].add(key)
-            session.transact(operations, key)
+        transaction = self._provisioners[chassis].retag(session.replica, tags)
+        if transaction is not None:
+            session.transact(transaction[1], transaction[0])
 
     # ------------------------------------------------------------- OpenFlow
 
@@ -262,7 +284,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         if bridge.role == "int":
             self._answer_expired_ttl(datapath)
         with self._confirming("bridge-connected", bridge=bridge.name,
-                              chassis=bridge.chassis) as event:
+                              chassis=[bridge.chassis]) as event:
             self._send(self.engine.bridge_connected(datapath.id), event)
             # What still carries an earlier cookie is swept when the dump comes back.
             datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(datapath))

@@ -1,12 +1,13 @@
 """The controller's core: events in as plain data, what to send out (no Ryu, no I/O).
 
-Each event method (the model was written, a hypervisor's database was seen, a bridge
-connected) returns ``Outputs``: flow-mods per bridge, port tags and provisioning per
-hypervisor, gratuitous ARPs.  Work is batched: everything an event touched, including
-the model writes it caused (port bindings), goes into one dirty set, and the flush
-recomputes each (network, chassis), each VM device and each chassis' start-up tables
-once.  A failure to compute one of them is logged and the others go on: a stored write
-is never undone by what follows it.
+Events (a hypervisor's database was seen, a bridge connected, the model took writes)
+mark what they touch in one dirty set, including what the model writes they caused
+(port bindings) touch; ``flush`` then recomputes each (network, chassis), each VM device
+and each chassis' start-up tables once, however many events asked, and returns
+``Outputs``: flow-mods per bridge, port tags and provisioning per hypervisor, gratuitous
+ARPs.  The shim flushes when its queue of events has drained, so a burst is one batch.
+A failure to compute one piece is logged and the others go on: a stored write is never
+undone by what follows it.
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ryu_app.binding import PortBinder, is_bound_vm_port
+from ryu_app.binding import PortBinder
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
 from ryu_app.model.tenant import NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
-from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS
+from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods
@@ -41,12 +42,11 @@ class Outputs:
     tags: dict[str, dict[str, int]] = field(default_factory=dict)     # chassis -> {device: tag}
     provision: set[str] = field(default_factory=set)                  # chassis to re-plan
     announcements: list[tuple[int, int, str, str]] = field(default_factory=list)
-    changes: Changes = field(default_factory=Changes)                 # what the database showed
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, dpid: int, mods: FlowMods) -> None:
         if mods:
-            batch = self.flow_mods.setdefault(dpid, FlowMods())
+            batch = self.flow_mods.setdefault(dpid, FlowMods(cookie=mods.cookie))
             batch.adds += mods.adds
             batch.deletes += mods.deletes
 
@@ -61,6 +61,7 @@ class _Dirty:
     tunnels: set[tuple[str, str, str]] = field(default_factory=set)     # chassis, remote, type
     base: set[str] = field(default_factory=set)                         # start-up tables
     port_changes: list[tuple[dict | None, dict | None]] = field(default_factory=list)
+    provision: set[str] = field(default_factory=set)
 
 
 class Engine:
@@ -80,14 +81,11 @@ class Engine:
 
     # ------------------------------------------------------------------ events
 
-    def model_written(self) -> Outputs:
-        """The model took writes (the API's): recompute what they touched."""
-        return self._flush()
-
     def database_seen(self, spec: ChassisSpec, views: Iterable[BridgeView],
-                      full: bool) -> Outputs:
+                      full: bool) -> Changes:
         """A hypervisor's database as it is now; ``full`` after (re)connecting, when ports
-        unplugged meanwhile go down and every VM device is tagged afresh."""
+        unplugged meanwhile go down and every VM device is tagged afresh.  What changed in
+        the topology (the next flush acts on it)."""
         self.topology.sessions.add(spec.name)
         self._register(spec)
         changes = self.topology.sync_chassis(spec.name, views)
@@ -97,10 +95,8 @@ class Engine:
             devices = self._vm_devices(integration)
             self.binder.integration_bridge_synced(spec.name, devices)
             self._dirty.devices |= {(spec.name, device.name) for device in devices}
-        outputs = self._flush()
-        outputs.changes = changes
-        outputs.provision.add(spec.name)
-        return outputs
+        self._dirty.provision.add(spec.name)
+        return changes
 
     def session_lost(self, chassis: str) -> None:
         """Not alive any more; what its switches hold stays as it was."""
@@ -153,14 +149,14 @@ class Engine:
             self.bridge_gone(bridge.dpid)
         if changes.bridges_added or changes.bridges_removed:
             self._dirty.chassis.add(chassis)
-        for bridge, port in changes.ports_removed:
-            self._port_moved(chassis, bridge, port, self.binder.device_removed)
-        for bridge, port in changes.ports_added:
-            self._port_moved(chassis, bridge, port, self.binder.device_added)
+        for bridge, port in changes.ports_removed + changes.ports_added:
+            self._port_moved(chassis, bridge, port)
+        self.binder.devices_moved(
+            chassis, [port for bridge, port in changes.ports_added if _vm_device(bridge, port)],
+            [port for bridge, port in changes.ports_removed if _vm_device(bridge, port)])
 
-    def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo, bind) -> None:
-        if port.kind == "vm" and bridge.role == "int":
-            bind(chassis, port)
+    def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo) -> None:
+        if _vm_device(bridge, port):
             self._dirty.devices.add((chassis, port.name))
         elif port.kind == "tunnel":
             remote = self.topology.chassis_by_ip.get(port.remote_ip)
@@ -196,10 +192,12 @@ class Engine:
 
     # ------------------------------------------------------------------ flush
 
-    def _flush(self) -> Outputs:
+    def flush(self) -> Outputs:
+        """Recompute what the events since the last flush (and the model's writes) touched."""
         outputs = Outputs()
         self._absorb_model()
         dirty, self._dirty = self._dirty, _Dirty()
+        outputs.provision |= dirty.provision
         for network_id in dirty.hosting - dirty.networks:
             if self.planner.hosting_chassis(network_id) != self.local_vlans.chassis_of(
                     network_id):
@@ -239,6 +237,7 @@ class Engine:
         for old, new in dirty.port_changes:
             outputs.announcements += self._guarded(self.planner.gateway_announcements,
                                                    old, new) or []
+        self.local_vlans.commit()   # before anything that uses them is sent
         return outputs
 
     @staticmethod
@@ -359,3 +358,7 @@ class Engine:
 
     def _vm_devices(self, bridge: Bridge) -> list[PortInfo]:
         return [port for port in self.topology.ports(bridge.dpid) if port.kind == "vm"]
+
+
+def _vm_device(bridge: Bridge, port: PortInfo) -> bool:
+    return port.kind == "vm" and bridge.role == "int"

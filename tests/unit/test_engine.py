@@ -26,8 +26,9 @@ def n3_views(*devices) -> list[BridgeView]:
 
 
 def test_a_new_hypervisor_is_kept_and_every_other_learns_its_dvr_mac(cloud, tmp_path):
-    outputs = cloud.take(cloud.engine.database_seen(N3, n3_views(), full=True))
-    assert [b.name for b in outputs.changes.bridges_added] == ["br-int", "br-tun"]
+    changes = cloud.engine.database_seen(N3, n3_views(), full=True)
+    outputs = cloud.written()
+    assert [b.name for b in changes.bridges_added] == ["br-int", "br-tun"]
     assert N3 in cloud.engine.hypervisors.all()
     mac = cloud.dvr_macs.get("n3")
     assert mac is not None and "n3" in cloud.topology.sessions
@@ -41,11 +42,13 @@ def test_devices_bind_and_a_reconnect_puts_down_what_went_meanwhile(cloud):
     here = cloud.create("port", network_id=network["id"])
     gone = cloud.create("port", network_id=network["id"])
     device = classify("vnet0", 7, "", {}, {"iface-id": here["id"]})
-    cloud.take(cloud.engine.database_seen(N3, n3_views(device), full=True))
+    cloud.engine.database_seen(N3, n3_views(device), full=True)
+    cloud.written()
     cloud.model.bind_port(gone["id"], "n3")   # bound before the controller went away
     cloud.written()
     assert cloud.engine.target("n3", "tcp:10.0.0.1:6653", "system").tunnels == frozenset()
-    cloud.take(cloud.engine.database_seen(N3, n3_views(device), full=True))
+    cloud.engine.database_seen(N3, n3_views(device), full=True)
+    cloud.written()
     ports = cloud.model.records["port"]
     assert (ports[here["id"]]["status"], ports[here["id"]]["binding:host_id"]) == (
         "ACTIVE", "n3")
@@ -54,8 +57,9 @@ def test_devices_bind_and_a_reconnect_puts_down_what_went_meanwhile(cloud):
     cloud.vm(network, "n0", 5)
     assert cloud.engine.target("n3", "tcp:10.0.0.1:6653", "system").tunnels == {
         ("vxlan", "172.31.0.10")}
-    outputs = cloud.take(cloud.engine.database_seen(N3, n3_views(), full=False))
-    assert [port.name for _, port in outputs.changes.ports_removed] == ["vnet0"]
+    changes = cloud.engine.database_seen(N3, n3_views(), full=False)
+    cloud.written()
+    assert [port.name for _, port in changes.ports_removed] == ["vnet0"]
     assert ports[here["id"]]["status"] == "DOWN"
 
 

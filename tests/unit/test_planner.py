@@ -70,7 +70,7 @@ class Cloud:
         and the VM devices plugged so far."""
         tunnels = [classify(f"{kind}-{r}", tunnel_ofport(r, kind), kind, {"remote_ip": IPS[r]})
                    for r in CHASSIS if r != c for kind in ("vxlan", "gre")]
-        return self.take(self.engine.database_seen(self.specs[c], [
+        self.changes = self.engine.database_seen(self.specs[c], [
             BridgeView("br-int", dpid(c, "int"), (
                 classify("patch-tun", PATCH, "patch", {"peer": "patch-int"}),
                 classify("int-br-eth1", INT_PHY, "patch", {"peer": "phy-br-eth1"}),
@@ -79,15 +79,16 @@ class Cloud:
                 classify("patch-int", PATCH, "patch", {"peer": "patch-tun"}), *tunnels)),
             BridgeView("br-eth1", dpid(c, "phys"), (
                 classify("phy-br-eth1", PATCH, "patch", {"peer": "int-br-eth1"}),)),
-        ], full=False))
+        ], full=False)
+        return self.written()
 
     def plug(self, chassis: str, device) -> Outputs:
         self.devices[chassis].append(device)
         return self.sync(chassis)
 
     def written(self) -> Outputs:
-        """The model took writes: what the engine sends for them."""
-        return self.take(self.engine.model_written())
+        """The model took writes (or a database was seen): what the engine sends."""
+        return self.take(self.engine.flush())
 
     def create(self, kind: str, **values) -> dict:
         """A resource as the API would create it, defaults included."""
