@@ -1,13 +1,14 @@
 """Benchmark: bulk programming, OVN's workload.  H hypervisors, N tenant networks of P
 ports each, ports placed round-robin over the hypervisors.
 
-The clock runs from the first REST write (networks, subnets, ports, four clients) through
-the plugging of every port on its hypervisor (one OVSDB transaction per VM device, as
-Nova plugs them, all hypervisors at once) until every flow-mod the controller sent for
-them is confirmed by a barrier reply.  Then it checks that every hypervisor answers ARP
-(br-tun table 21) for every remote port of its networks, and reports ports per second,
-the controller's CPU time per port, flows per hypervisor, and the end-to-end latency of
-one more port plugged at that size.  Run with `make bench`.
+The clock runs from the first REST write until every flow-mod the controller sent for the
+ports is confirmed by a barrier reply.  The networks and subnets are created first; then
+each hypervisor boots its VMs as Nova would, all hypervisors at once: for each VM, create
+its port over REST, then plug its device into br-int (one OVSDB transaction).  At the end
+every hypervisor must answer ARP (br-tun table 21) for every remote port of its networks.
+It reports ports per second, the controller's CPU time per port, flows per hypervisor,
+and the end-to-end latency of one more port plugged at that size.  Run with
+`make bench`.
 """
 from __future__ import annotations
 
@@ -31,40 +32,39 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / 100   # clock ticks: 100 per second
 
 
-def create_ports(port: int, networks: list[str], per_network: int) -> list[dict]:
-    """Ports of every network, in round-robin order of creation, from four clients."""
-    made: list[dict] = [None] * (len(networks) * per_network)   # type: ignore[list-item]
+class Hypervisor:
+    """One hypervisor's Nova: creates a VM's port over REST, then plugs its device."""
 
-    def work(offset: int) -> None:
-        api = Api(port)
-        for index in range(offset, len(made), 4):
-            made[index] = api.create("port", network_id=networks[index % len(networks)])
-        api.close()
-    threads = [threading.Thread(target=work, args=(offset,)) for offset in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return made
+    def __init__(self, hypervisor, api_port: int):
+        self.api = Api(api_port)
+        self.db = socket.socket(socket.AF_UNIX)
+        self.db.connect(str(hypervisor.rundir / "db.sock"))
+        self.requests = 0
 
+    def boot(self, network_id: str, device: str) -> dict:
+        port = self.api.create("port", network_id=network_id)
+        self.plug(device, port["id"])
+        return port
 
-def plug(hypervisor, ports: list[tuple[str, str]]) -> None:
-    """Each (device, port id) added to br-int in its own OVSDB transaction."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(hypervisor.rundir / "db.sock"))
-        for number, (device, port_id) in enumerate(ports):
-            request = {"method": "transact", "id": number, "params": ["Open_vSwitch",
-                {"op": "insert", "table": "Interface", "uuid-name": "i",
-                 "row": {"name": device, "type": "internal",
-                         "external_ids": ["map", [["iface-id", port_id]]]}},
-                {"op": "insert", "table": "Port", "uuid-name": "p",
-                 "row": {"name": device, "interfaces": ["named-uuid", "i"]}},
-                {"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
-                 "mutations": [["ports", "insert", ["set", [["named-uuid", "p"]]]]]}]}
-            sock.sendall(json.dumps(request).encode())
-            reply = b""
-            while reply.count(b"{") == 0 or reply.count(b"{") != reply.count(b"}"):
-                reply += sock.recv(65536)
+    def plug(self, device: str, port_id: str) -> None:
+        """The device, added to br-int with its port's iface-id, in one transaction."""
+        self.requests += 1
+        request = {"method": "transact", "id": self.requests, "params": ["Open_vSwitch",
+            {"op": "insert", "table": "Interface", "uuid-name": "i",
+             "row": {"name": device, "type": "internal",
+                     "external_ids": ["map", [["iface-id", port_id]]]}},
+            {"op": "insert", "table": "Port", "uuid-name": "p",
+             "row": {"name": device, "interfaces": ["named-uuid", "i"]}},
+            {"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
+             "mutations": [["ports", "insert", ["set", [["named-uuid", "p"]]]]]}]}
+        self.db.sendall(json.dumps(request).encode())
+        reply = b""
+        while reply.count(b"{") == 0 or reply.count(b"{") != reply.count(b"}"):
+            reply += self.db.recv(65536)
+
+    def close(self) -> None:
+        self.api.close()
+        self.db.close()
 
 
 def programmed(ctl: Controller, fabric, since: float, ports: int,
@@ -94,6 +94,7 @@ def arp_answers(hypervisor) -> int:
 def measure(hypervisors: int, networks: int, per_network: int, extra: int) -> dict:
     fabric = onboarded_cloud(hypervisors, "k", 62)
     ctl = fabric.controller
+    novas = [Hypervisor(h, ctl.api_port) for h in fabric.hypervisors]
     try:
         cpu_before = cpu_seconds(ctl.process.pid)
         started = time.time()
@@ -101,19 +102,21 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int) -> di
         for index, network_id in enumerate(network_ids):
             ctl.api.create("subnet", network_id=network_id, ip_version=4,
                            cidr=f"10.{index}.0.0/24")
-        ports = create_ports(ctl.api_port, network_ids, per_network)
         placement: dict[int, list[tuple[str, str]]] = {h: [] for h in range(hypervisors)}
-        for index, port in enumerate(ports):   # a network's k-th port on hypervisor k mod H
-            placement[index // networks % hypervisors].append((f"vm{index}", port["id"]))
-        pluggers = [threading.Thread(target=plug, args=(fabric.hypervisors[h], devices))
-                    for h, devices in placement.items()]
-        for thread in pluggers:
+        for position in range(per_network):   # a network's k-th port on hypervisor k mod H
+            for index, network_id in enumerate(network_ids):
+                device = f"vm{position * networks + index}"
+                placement[position % hypervisors].append((network_id, device))
+        boots = [threading.Thread(target=lambda n=nova, vms=vms: [n.boot(*vm) for vm in vms])
+                 for nova, vms in zip(novas, placement.values(), strict=True)]
+        for thread in boots:
             thread.start()
-        for thread in pluggers:
+        for thread in boots:
             thread.join()
+        ports = networks * per_network
         # every network spans every hypervisor: all ports elsewhere are remote
-        remote = [len(ports) - len(placement[h]) for h in range(hypervisors)]
-        done = ctl.wait_for(lambda: programmed(ctl, fabric, started, len(ports), remote),
+        remote = [ports - len(placement[h]) for h in range(hypervisors)]
+        done = ctl.wait_for(lambda: programmed(ctl, fabric, started, ports, remote),
                             timeout=120, interval=0.05)
         cpu = cpu_seconds(ctl.process.pid) - cpu_before
         flows = [sum(len(h.ofctl("dump-flows", bridge).splitlines()) - 1
@@ -121,15 +124,18 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int) -> di
                  for h in fabric.hypervisors]
         singles = []
         for index in range(extra):
+            nova = novas[index % hypervisors]
             port = ctl.api.create("port", network_id=network_ids[index % networks])
             device = f"extra{index}"
             began = time.time()
-            plug(fabric.hypervisors[index % hypervisors], [(device, port["id"])])
+            nova.plug(device, port["id"])
             event = confirmed_event(ctl, device)
             singles.append((event["confirmed_at"] - began) * 1e3)
-        return {"ports": len(ports), "seconds": done - started, "cpu": cpu,
+        return {"ports": ports, "seconds": done - started, "cpu": cpu,
                 "flows": statistics.mean(flows), "one_more_ms": statistics.median(singles)}
     finally:
+        for nova in novas:
+            nova.close()
         tear_down(fabric)
 
 
