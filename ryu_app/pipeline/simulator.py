@@ -1,0 +1,613 @@
+"""An offline simulator of OpenFlow 1.3 pipelines as Open vSwitch runs them (pure: no Ryu,
+no I/O), modelled on Faucet's ``fakeoftable``.
+
+Given the bridges of several hypervisors (their flows, ports and access tags) and a packet
+entering one bridge port, ``simulate`` walks the tables and reports every lookup (a
+``Step``) and every place the packet, or a copy of it, ends up (an ``Outcome``): delivered
+to a device, put on a physical network, sent to the controller, dropped, sent into a
+tunnel nobody terminates, or stopped by loop protection.  It follows goto_table, patch
+ports into the peer bridge, tunnel ports to the remote hypervisor's tunnel bridge and
+physical uplinks to the other hypervisors' bridges of the same physical network.
+
+A packet is a plain dict of OXM field -> value, the names and value forms of ``Flow``
+matches (``vlan_vid`` with OFPVID_PRESENT, absent or 0 when untagged).  The simulation is
+stateless: ``learn`` only notes that it would learn, and ``output:normal`` uses the MAC
+table each bridge is given (``SimBridge.fdb``), never one it learns.
+"""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from ryu_app.pipeline.flow import ETH_TYPE_ARP, OFPVID_PRESENT, Flow
+from ryu_app.pipeline.tables import DEAD_VLAN   # the tag of a port that must pass nothing
+from topology.naming import PortInfo
+
+Packet = dict[str, Any]
+ETH_TYPE_IP = 0x0800
+BROADCAST = "ff:ff:ff:ff:ff:ff"
+IP_PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+DEFAULT_TTL = 64
+MAX_ENTRIES = 64   # bridge entries per run before the walk is called a loop
+VLAN_INNER = "vlan_inner"   # tags under the outer one (push_vlan on a tagged frame)
+KINDS = ("delivered", "physical", "controller", "dropped", "tunnel to nowhere", "loop")
+_REGISTER = re.compile(r"reg\d+$")
+
+
+# ------------------------------------------------------------------- packets
+
+def arp_request(src_mac: str, src_ip: str, target_ip: str, **fields: Any) -> Packet:
+    """A broadcast 'who has target_ip? tell src_ip' from src_mac."""
+    return {"eth_dst": BROADCAST, "eth_src": src_mac, "eth_type": ETH_TYPE_ARP, "arp_op": 1,
+            "arp_spa": src_ip, "arp_tpa": target_ip, "arp_sha": src_mac,
+            "arp_tha": "00:00:00:00:00:00", **fields}
+
+
+def ipv4(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, proto: str | int = "icmp",
+         **fields: Any) -> Packet:
+    """An IPv4 frame, TTL 64: an ICMP echo request by default; for "tcp"/"udp" from port
+    40000 to 80/53 (override any field, e.g. ``tcp_dst=22``, ``nw_ttl=1``)."""
+    number = IP_PROTOS.get(proto, proto) if isinstance(proto, str) else proto
+    packet: Packet = {"eth_dst": dst_mac, "eth_src": src_mac, "eth_type": ETH_TYPE_IP,
+                      "ip_proto": number, "ipv4_src": src_ip, "ipv4_dst": dst_ip,
+                      "nw_ttl": DEFAULT_TTL}
+    if number == IP_PROTOS["icmp"]:
+        packet.update(icmpv4_type=8, icmpv4_code=0)
+    elif number == IP_PROTOS["tcp"]:
+        packet.update(tcp_src=40000, tcp_dst=80)
+    elif number == IP_PROTOS["udp"]:
+        packet.update(udp_src=40000, udp_dst=53)
+    packet.update(fields)
+    return packet
+
+
+def is_tagged(packet: Mapping[str, Any]) -> bool:
+    return bool(packet.get("vlan_vid", 0) & OFPVID_PRESENT)
+
+
+def _push_vlan(packet: Packet) -> None:
+    """OpenFlow 1.3 push_vlan: a new outer tag, copying the VID of the tag it covers
+    (VID 0 on an untagged frame) until a set_field changes it."""
+    if is_tagged(packet):
+        packet[VLAN_INNER] = (packet["vlan_vid"],) + packet.get(VLAN_INNER, ())
+    else:
+        packet["vlan_vid"] = OFPVID_PRESENT
+
+
+def _pop_vlan(packet: Packet) -> None:
+    """pop_vlan: the outer tag goes; on an untagged frame OVS does nothing."""
+    inner = packet.pop(VLAN_INNER, ())
+    if inner:
+        packet["vlan_vid"] = inner[0]
+        if inner[1:]:
+            packet[VLAN_INNER] = inner[1:]
+    else:
+        packet.pop("vlan_vid", None)
+
+
+def _is_multicast(mac: str) -> bool:
+    return bool(int(mac.split(":", 1)[0], 16) & 1)   # the group bit of the first octet
+
+
+def _is_metadata(name: str) -> bool:
+    """Pipeline fields (not packet headers): any packet can have them written."""
+    return name in ("tunnel_id", "metadata") or bool(_REGISTER.match(name))
+
+
+def _absent(name: str) -> int | None:
+    """A field's value, for matching, in a packet without it: registers, metadata and
+    tunnel_id are 0 until set, an untagged frame matches vlan_vid=OFPVID_NONE (0), and a
+    missing header matches nothing (None: arp_tpa never matches an IP packet)."""
+    return 0 if _is_metadata(name) or name == "vlan_vid" else None
+
+
+def _canonical(packet: Mapping[str, Any]) -> Packet:
+    """A working copy: untagged as no ``vlan_vid``, an IP packet with a TTL."""
+    packet = dict(packet)
+    if not packet.get("vlan_vid"):
+        packet.pop("vlan_vid", None)
+    if packet.get("eth_type") == ETH_TYPE_IP:
+        packet.setdefault("nw_ttl", DEFAULT_TTL)
+    return packet
+
+
+def _freeze(packet: Packet) -> tuple:
+    return tuple(sorted(packet.items()))
+
+
+# ------------------------------------------------------------------- matching
+
+@functools.lru_cache(maxsize=8192)
+def _as_int(value: Any) -> int:
+    """Match values and packet fields as integers: MACs and IPv4 addresses by their bits."""
+    if isinstance(value, int):
+        return value
+    if ":" in value:
+        return int(value.replace(":", ""), 16)
+    return int(ipaddress.IPv4Address(value))
+
+
+# A compiled match: (field, value & mask, mask or None for an exact match, _absent(field))
+Compiled = tuple[tuple[str, int, int | None, int | None], ...]
+
+
+def _compile(match: Iterable[tuple[str, Any]]) -> Compiled:
+    compiled = []
+    for name, value in match:
+        if isinstance(value, tuple):
+            mask = _as_int(value[1])
+            compiled.append((name, _as_int(value[0]) & mask, mask, _absent(name)))
+        else:
+            compiled.append((name, _as_int(value), None, _absent(name)))
+    return tuple(compiled)
+
+
+def _fields(packet: Packet, in_port: int) -> dict[str, int]:
+    """The packet as a switch matches it: every field as an integer."""
+    fields = {name: _as_int(value) for name, value in packet.items()
+              if isinstance(value, (int, str))}
+    fields["in_port"] = in_port
+    return fields
+
+
+def _matches(compiled: Compiled, fields: dict[str, int]) -> bool:
+    for name, value, mask, absent in compiled:
+        have = fields.get(name, absent)
+        if have is None or (have if mask is None else have & mask) != value:
+            return False
+    return True
+
+
+class _Table:
+    """One table's flows best first (highest priority, then the earliest given), hashed on
+    the exact-match field that splits them best, so a lookup in a table of a thousand
+    l2pop or route flows looks at a handful."""
+
+    def __init__(self, flows: list[tuple[int, Flow]]):
+        entries = sorted(((-flow.priority, order), flow, _compile(flow.match))
+                         for order, flow in flows)
+        self.key = _index_field(entries)
+        self.absent = _absent(self.key) if self.key else None
+        self.buckets: dict[int, list] = {}
+        self.rest: list = []
+        for entry in entries:
+            exact = {name: value for name, value, mask, _ in entry[2] if mask is None}
+            if self.key in exact:
+                self.buckets.setdefault(exact[self.key], []).append(entry)
+            else:
+                self.rest.append(entry)
+
+    def lookup(self, fields: dict[str, int]) -> Flow | None:
+        best = None
+        bucket = self.buckets.get(fields.get(self.key, self.absent), ()) if self.key else ()
+        for entries in (bucket, self.rest):   # each best first: stop at the first match
+            for entry in entries:
+                if best is not None and entry[0] > best[0]:
+                    break
+                if _matches(entry[2], fields):
+                    best = entry
+                    break
+        return best[1] if best else None
+
+
+def _index_field(entries: list) -> str | None:
+    """The field whose exact values leave the fewest flows to scan in the worst case (the
+    unhashed ones plus the largest bucket); None when no field beats a plain scan."""
+    values: dict[str, dict[int, int]] = {}
+    for _, _, compiled in entries:
+        for name, value, mask, _ in compiled:
+            if mask is None:
+                counts = values.setdefault(name, {})
+                counts[value] = counts.get(value, 0) + 1
+    best, best_cost = None, len(entries)
+    for name in sorted(values):
+        counts = values[name]
+        cost = len(entries) - sum(counts.values()) + max(counts.values())
+        if cost < best_cost:
+            best, best_cost = name, cost
+    return best
+
+
+# ------------------------------------------------------------------- the fabric
+
+def _index(flows: tuple[Flow, ...]) -> dict[int, _Table]:
+    by_table: dict[int, list[tuple[int, Flow]]] = {}
+    for order, flow in enumerate(flows):
+        by_table.setdefault(flow.table, []).append((order, flow))
+    return {table: _Table(entries) for table, entries in by_table.items()}
+
+
+@dataclass
+class SimBridge:
+    dpid: int
+    chassis: str          # the hypervisor's name
+    name: str             # e.g. "br-int"
+    role: str             # "int" | "tun" | "phys"
+    flows: list[Flow]
+    ports: list[PortInfo]
+    tags: dict[str, int] = field(default_factory=dict)  # port name -> access VLAN
+    physnet: str | None = None    # phys bridges: the physical network they serve
+    # NORMAL's MAC table of a converged switch: (VLAN, lower-case MAC) -> ofport
+    fdb: dict[tuple[int, str], int] = field(default_factory=dict)
+    _cache: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def tables(self) -> dict[int, _Table]:
+        """The flows indexed per table: built once, and again only when ``flows`` changed
+        (checking costs a pointer comparison per flow; a run checks once per bridge)."""
+        snapshot = tuple(self.flows)
+        if self._cache is None or self._cache[0] != snapshot:
+            self._cache = (snapshot, _index(snapshot))
+        return self._cache[1]
+
+    def lookup(self, table: int, packet: Mapping[str, Any], in_port: int) -> Flow | None:
+        """The flow of ``table`` the packet (entered at ofport ``in_port``) hits, if any."""
+        found = self.tables().get(table)
+        return found.lookup(_fields(_canonical(packet), in_port)) if found else None
+
+    def port(self, name_or_ofport: str | int) -> PortInfo | None:
+        key = "name" if isinstance(name_or_ofport, str) else "ofport"
+        return next((port for port in self.ports if getattr(port, key) == name_or_ofport),
+                    None)
+
+    def uplink(self) -> PortInfo | None:
+        """A physical bridge's NIC: its port of kind "other"."""
+        return next((port for port in self.ports if port.kind == "other"), None)
+
+
+@dataclass
+class Fabric:
+    bridges: list[SimBridge]
+    tunnel_ips: dict[str, str] = field(default_factory=dict)   # chassis -> tunnel IP
+
+    def bridge(self, chassis: str, name: str) -> SimBridge:
+        for bridge in self.bridges:
+            if (bridge.chassis, bridge.name) == (chassis, name):
+                return bridge
+        raise KeyError(f"no bridge {name} on {chassis}")
+
+    def port_owner(self, chassis: str, port_name: str) -> tuple[SimBridge, PortInfo] | None:
+        """The bridge of the chassis with a port of this name (a patch port's peer)."""
+        for bridge in self.bridges:
+            if bridge.chassis == chassis and (port := bridge.port(port_name)) is not None:
+                return bridge, port
+        return None
+
+    def tunnel_end(self, chassis: str, tunnel: PortInfo) -> tuple[SimBridge, PortInfo] | None:
+        """Where a tunnel port's frames come out: on the hypervisor with the remote IP, the
+        tunnel port of the same type whose remote IP is this hypervisor's."""
+        local_ip = self.tunnel_ips.get(chassis)
+        for remote, ip in self.tunnel_ips.items():
+            if ip != tunnel.remote_ip or remote == chassis or local_ip is None:
+                continue
+            for bridge in self.bridges:
+                for port in bridge.ports if bridge.chassis == remote else ():
+                    if (port.kind, port.tunnel_type, port.remote_ip) == (
+                            "tunnel", tunnel.tunnel_type, local_ip):
+                        return bridge, port
+        return None
+
+
+# ------------------------------------------------------------------- results
+
+@dataclass
+class Step:
+    """One table lookup: where, the packet as it entered the table, and what it hit."""
+
+    chassis: str
+    bridge: str
+    table: int
+    in_port: int
+    packet: Packet
+    flow: Flow | None          # None: table miss
+    notes: list[str] = field(default_factory=list)   # "learn ...", skipped actions
+
+    @property
+    def actions(self) -> tuple:
+        return self.flow.actions if self.flow is not None else ()
+
+
+@dataclass
+class Hop:
+    """A packet entering a bridge (the start, or after a patch, tunnel or wire)."""
+
+    chassis: str
+    bridge: str
+    port: str
+    ofport: int
+    packet: Packet
+    after: int = 0             # how many steps came before it (for the trace)
+
+
+@dataclass
+class Outcome:
+    kind: str                  # one of KINDS
+    chassis: str
+    bridge: str
+    port: str | None           # the port it left by (None when it left by none)
+    ofport: int | None
+    packet: Packet             # as it left (or as it was when dropped)
+    table: int | None = None   # dropped / controller: the table of the decision
+    reason: str = ""           # dropped: "table miss", "drop flow", "no output", ...
+    after: int = 0             # how many steps came before it (for the trace)
+
+
+@dataclass
+class Result:
+    steps: list[Step] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+    hops: list[Hop] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.kind == kind]
+
+    def delivered_to(self) -> list[tuple[str, str]]:
+        """(chassis, port name) of every delivery, in walk order."""
+        return [(o.chassis, o.port) for o in self.of_kind("delivered")]
+
+    def packets_at(self, chassis: str, port: str) -> list[Packet]:
+        return [o.packet for o in self.of_kind("delivered") if (o.chassis, o.port) == (
+            chassis, port)]
+
+    def packet_at(self, chassis: str, port: str) -> Packet:
+        """The one packet delivered to this port (an error unless exactly one was)."""
+        found = self.packets_at(chassis, port)
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} packets delivered to {port} on {chassis}")
+        return found[0]
+
+    def path(self) -> list[tuple[str, str, int]]:
+        """(chassis, bridge, table) of every lookup, in walk order."""
+        return [(step.chassis, step.bridge, step.table) for step in self.steps]
+
+    def format(self) -> str:
+        """A readable trace in walk order: entries, lookups and outcomes, a line each."""
+        events: list[tuple[int, int, str]] = []   # (steps before, order, line)
+        for hop in self.hops:
+            events.append((hop.after, 0, f"-> {hop.chassis} {hop.bridge} in {hop.port} "
+                                         f"({hop.ofport})"))
+        for number, step in enumerate(self.steps):
+            flow = step.flow
+            hit = "miss" if flow is None else f"priority={flow.priority} {dict(flow.match)}"
+            notes = f" ({'; '.join(step.notes)})" if step.notes else ""
+            if getattr(flow, "builder", ""):   # provenance, where the flow carries it
+                notes += f" [{flow.builder}]"
+            events.append((number, 1, f"   table {step.table}: {hit} -> {step.actions}{notes}"))
+        for outcome in self.outcomes:
+            words = [outcome.kind, outcome.chassis, outcome.bridge, outcome.port or "",
+                     "" if outcome.table is None else f"table {outcome.table}", outcome.reason]
+            events.append((outcome.after - 1, 2, "=> " + " ".join(w for w in words if w)))
+        return "\n".join(line for *_, line in sorted(events, key=lambda e: e[:2]))
+
+
+# ------------------------------------------------------------------- the walk
+
+def simulate(fabric: Fabric, chassis: str, bridge_name: str, in_port: str | int,
+             packet: Mapping[str, Any], *, max_entries: int = MAX_ENTRIES) -> Result:
+    """Send ``packet`` into ``in_port`` (name or ofport) of a bridge and follow it, and
+    every copy of it, to where it ends up."""
+    bridge = fabric.bridge(chassis, bridge_name)
+    port = bridge.port(in_port)
+    if port is None:
+        raise KeyError(f"no port {in_port} on {bridge_name} of {chassis}")
+    run = _Run(fabric, max_entries)
+    run.enter(bridge, port, _canonical(packet), via_tunnel=port.kind == "tunnel")
+    return run.result
+
+
+class _Run:
+    def __init__(self, fabric: Fabric, max_entries: int):
+        self.fabric = fabric
+        self.max_entries = max_entries
+        self.result = Result()
+        self.seen: set[tuple] = set()
+        self.tables: dict[int, dict[int, _Table]] = {}   # id(bridge) -> its index
+
+    def lookup(self, bridge: SimBridge, table: int, packet: Packet, in_port: int) -> Flow | None:
+        if id(bridge) not in self.tables:
+            self.tables[id(bridge)] = bridge.tables()
+        found = self.tables[id(bridge)].get(table)
+        return found.lookup(_fields(packet, in_port)) if found else None
+
+    def outcome(self, kind: str, bridge: SimBridge, port: PortInfo | None, packet: Packet,
+                table: int | None = None, reason: str = "") -> None:
+        self.result.outcomes.append(Outcome(
+            kind, bridge.chassis, bridge.name, port.name if port else None,
+            port.ofport if port else None, dict(packet), table, reason,
+            len(self.result.steps)))
+
+    def drop(self, bridge: SimBridge, packet: Packet, table: int, reason: str) -> None:
+        self.outcome("dropped", bridge, None, packet, table, reason)
+
+    def enter(self, bridge: SimBridge, port: PortInfo, packet: Packet,
+              via_tunnel: bool = False) -> None:
+        # OVS starts each bridge with registers and metadata zeroed, and the tunnel
+        # metadata too unless the packet came out of a tunnel (a patch port crossing
+        # clears them: compose_output_action__ in ofproto-dpif-xlate.c).
+        packet = {name: value for name, value in packet.items()
+                  if not (_REGISTER.match(name) or name == "metadata"
+                          or (name == "tunnel_id" and not via_tunnel))}
+        if len(self.result.hops) >= self.max_entries:
+            self.outcome("loop", bridge, port, packet, reason="entry limit")
+            return
+        key = (bridge.chassis, bridge.name, port.ofport, _freeze(packet))
+        if key in self.seen:
+            self.outcome("loop", bridge, port, packet, reason="revisit")
+            return
+        self.seen.add(key)
+        self.result.hops.append(Hop(bridge.chassis, bridge.name, port.name, port.ofport,
+                                    dict(packet), len(self.result.steps)))
+        self.walk(bridge, port, packet)
+
+    def walk(self, bridge: SimBridge, in_port: PortInfo, packet: Packet) -> None:
+        table: int | None = 0
+        while table is not None:
+            flow = self.lookup(bridge, table, packet, in_port.ofport)
+            step = Step(bridge.chassis, bridge.name, table, in_port.ofport, dict(packet), flow)
+            self.result.steps.append(step)
+            if flow is None:   # OpenFlow 1.3: a table miss without a miss flow drops
+                self.drop(bridge, packet, table, "table miss")
+                return
+            if not flow.actions:
+                self.drop(bridge, packet, table, "drop flow")
+                return
+            table = self.apply(bridge, in_port, packet, flow, step)
+
+    def apply(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, flow: Flow,
+              step: Step) -> int | None:
+        """Apply-actions in order on ``packet`` (outputs send copies as it is then); the
+        goto_table instruction comes after them.  Returns the next table, if any."""
+        goto, sent = None, False
+        for action in flow.actions:
+            kind = action[0]
+            if kind == "goto":
+                goto = action[1]
+            elif kind == "output":
+                self.output(bridge, in_port, packet, action[1], flow.table)
+                sent = True
+            elif kind == "set_field":
+                _set_field(packet, action[1], action[2], step)
+            elif kind == "move":
+                _move(packet, action[1], action[2], step)
+            elif kind == "push_vlan":
+                _push_vlan(packet)
+            elif kind == "pop_vlan":
+                _pop_vlan(packet)
+            elif kind == "dec_ttl":
+                if packet.get("eth_type") != ETH_TYPE_IP:
+                    step.notes.append("dec_ttl ignored: not IP")   # as OVS does
+                elif packet.get("nw_ttl", DEFAULT_TTL) <= 1:
+                    # OVS sends it to the controller (OFPR_INVALID_TTL) and stops: no
+                    # further action of this flow, no goto
+                    self.outcome("controller", bridge, None, packet, flow.table, "invalid_ttl")
+                    return None
+                else:
+                    packet["nw_ttl"] = packet.get("nw_ttl", DEFAULT_TTL) - 1
+            elif kind == "learn":
+                step.notes.append(f"learn into table {action[1]} priority {action[2]}")
+            else:
+                raise ValueError(f"unsupported action {action!r}")
+        if goto is not None:
+            if goto <= flow.table:   # OpenFlow forbids it; OVS rejects such a flow
+                raise ValueError(f"goto from table {flow.table} back to {goto}")
+            return goto
+        if not sent:
+            self.drop(bridge, packet, flow.table, "no output")
+        return None
+
+    def output(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, port: Any,
+               table: int) -> None:
+        if port == "normal":
+            for out, frame in self.normal(bridge, in_port, packet, table):
+                self.leave(bridge, out, frame)
+            return
+        if port == "in_port":
+            target = in_port
+        elif isinstance(port, int):
+            target = bridge.port(port)
+            if target is None:
+                self.drop(bridge, packet, table, f"no port {port}")
+                return
+            if target.ofport == in_port.ofport:   # OVS: only OFPP_IN_PORT sends back
+                self.drop(bridge, packet, table, "output to the in_port")
+                return
+        else:
+            raise ValueError(f"unsupported output port {port!r}")
+        self.leave(bridge, target, dict(packet))
+
+    def normal(self, bridge: SimBridge, in_port: PortInfo, packet: Packet,
+               table: int) -> list[tuple[PortInfo, Packet]]:
+        """OVS's NORMAL action (xlate_normal): L2 switching with access and trunk ports."""
+        in_tag = bridge.tags.get(in_port.name)
+        if in_tag is not None and is_tagged(packet):
+            # input_vid_is_valid: an access port accepts no tagged frame
+            self.drop(bridge, packet, table, "normal: tagged frame on an access port")
+            return []
+        if in_tag is not None:
+            vid = in_tag
+        else:
+            vid = packet["vlan_vid"] & 0xFFF if is_tagged(packet) else 0
+        if vid == DEAD_VLAN:
+            self.drop(bridge, packet, table, "normal: dead VLAN")
+            return []
+
+        def allowed(port: PortInfo) -> bool:   # in the VLAN: trunks, and its access ports
+            return port.ofport != in_port.ofport and bridge.tags.get(port.name) in (None, vid)
+
+        eth_dst = str(packet.get("eth_dst", BROADCAST)).lower()
+        known = None if _is_multicast(eth_dst) else bridge.fdb.get((vid, eth_dst))
+        if known is not None:
+            if known == in_port.ofport:   # OVS: "learned port is input port, dropping"
+                self.drop(bridge, packet, table, "normal: learned on the in_port")
+                return []
+            target = bridge.port(known)
+            if target is None or not allowed(target):
+                self.drop(bridge, packet, table, "normal: learned port not in the VLAN")
+                return []
+            ports = [target]
+        else:
+            ports = sorted((p for p in bridge.ports if allowed(p)), key=lambda p: p.ofport)
+            if not ports:
+                self.drop(bridge, packet, table, "normal: no port to flood to")
+        frames = []
+        for port in ports:
+            frame = dict(packet)
+            if bridge.tags.get(port.name) is not None or vid == 0:
+                if is_tagged(frame):   # access ports, and VLAN 0 on trunks: untagged
+                    _pop_vlan(frame)
+            else:   # trunks carry the VLAN tagged (a frame from an access port gets it)
+                frame["vlan_vid"] = vid | OFPVID_PRESENT
+            frames.append((port, frame))
+        return frames
+
+    def leave(self, bridge: SimBridge, port: PortInfo, packet: Packet) -> None:
+        """The packet goes out of ``port``: into the next bridge, or out of the fabric."""
+        if port.kind == "patch":
+            peer = self.fabric.port_owner(bridge.chassis, port.peer or "")
+            if peer is None:   # a patch port without its peer is down
+                self.outcome("dropped", bridge, port, packet, reason="patch peer missing")
+            else:
+                self.enter(*peer, packet)
+        elif port.kind == "tunnel":
+            # the tunnel carries the Ethernet frame as it is (a tag stays in the inner
+            # frame) and the key as tunnel_id (0 when none was set)
+            end = self.fabric.tunnel_end(bridge.chassis, port)
+            if end is None:
+                self.outcome("tunnel to nowhere", bridge, port, packet)
+            else:
+                self.enter(*end, {**packet, "tunnel_id": packet.get("tunnel_id", 0)},
+                           via_tunnel=True)
+        elif port.kind == "other" and bridge.physnet is not None:
+            self.outcome("physical", bridge, port, packet)
+            for other in self.fabric.bridges:
+                if other.physnet == bridge.physnet and other.chassis != bridge.chassis:
+                    uplink = other.uplink()
+                    if uplink is not None:
+                        self.enter(other, uplink, packet)
+        else:   # a VM's port, or another device of the bridge (internal port, NIC)
+            self.outcome("delivered", bridge, port, packet)
+
+
+def _set_field(packet: Packet, name: str, value: Any, step: Step) -> None:
+    # OVS skips a set_field whose prerequisites the packet does not meet: vlan_vid on an
+    # untagged frame, arp_* on IP, ... (mf_are_prereqs_ok); metadata is always writable.
+    if name == "vlan_vid":
+        if not is_tagged(packet):
+            step.notes.append("set_field vlan_vid ignored: untagged")
+            return
+        value |= OFPVID_PRESENT
+    elif not _is_metadata(name) and name not in packet:
+        step.notes.append(f"set_field {name} ignored: no such header")
+        return
+    packet[name] = value
+
+
+def _move(packet: Packet, source: str, destination: str, step: Step) -> None:
+    """A whole-field register move (NXAST_REG_MOVE); an unset register reads 0."""
+    if (source not in packet and not _is_metadata(source)) or (
+            destination not in packet and not _is_metadata(destination)):
+        step.notes.append(f"move {source} -> {destination} ignored: no such header")
+        return
+    packet[destination] = packet.get(source, 0)
