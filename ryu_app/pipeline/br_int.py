@@ -1,11 +1,12 @@
-"""br-int: the integration bridge's tables, as seeds 000 and 001 show them (pure)."""
+"""br-int: the integration bridge's tables, as ../shared/seeds/000_*.txt and 001_*.txt show
+them, with Neutron's DVR and anti-spoofing tables (pure)."""
 from __future__ import annotations
 
 from typing import Iterable
 
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
-                                    match, vlan)
+                                    builder, match, vlan)
 
 NORMAL = ("output", "normal")
 ETH_TYPE_IP = 0x0800
@@ -13,6 +14,7 @@ IPPROTO_ICMP = 1
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 
 
+@builder
 def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
     """Tables 0, 23, 24, 25, 60 at start-up, plus a drop for each physical patch."""
     flows = [
@@ -32,6 +34,7 @@ def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
     return flows
 
 
+@builder
 def dead_port_flow(ofport: int) -> Flow:
     """Table 0: a device that is no bound port passes nothing."""
     return Flow(T.INT_LOCAL_SWITCHING, 2, match(in_port=ofport))
@@ -41,12 +44,14 @@ def _mark_local_vlan(lvid: int) -> tuple:
     return ("set_field", T.LOCAL_VLAN_REG, lvid)
 
 
+@builder
 def open_port_flow(ofport: int, lvid: int) -> Flow:
     """Table 0: a port without port security goes straight on (60), its network noted."""
     return Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport),
                 (_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)))
 
 
+@builder
 def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[str, str]],
                         macs: Iterable[str]) -> list[Flow]:
     """Tables 0, 24, 25: a VM may send ARP only for its own addresses, frames only from
@@ -69,6 +74,7 @@ def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[
     return flows
 
 
+@builder
 def provider_in_flow(int_phy: int, segmentation_id: int | None, lvid: int) -> Flow:
     """Table 0: a provider network's frames from int-br-X get this chassis' local VLAN:
     the physical VLAN is rewritten (VLAN networks), or the VLAN pushed (flat)."""
@@ -80,6 +86,7 @@ def provider_in_flow(int_phy: int, segmentation_id: int | None, lvid: int) -> Fl
                 (("set_field", "vlan_vid", vlan(lvid)), ("goto", T.INT_TRANSIENT)))
 
 
+@builder
 def dvr_default_flows(patch_tun: int | None, int_phy_ports: Iterable[int],
                       remote_dvr_macs: Iterable[str]) -> list[Flow]:
     """Tables 0, 1, 2: frames another chassis routed (its DVR MAC as source) go to the
@@ -94,6 +101,7 @@ def dvr_default_flows(patch_tun: int | None, int_phy_ports: Iterable[int],
     return flows
 
 
+@builder
 def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
     """Table 60: a VM's ARP for its gateway is answered on its own chassis."""
     return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=gateway_ip,
@@ -101,6 +109,7 @@ def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
                 arp_reply(gateway_ip, gateway_mac))
 
 
+@builder
 def gateway_echo_flow(lvid: int, gateway_mac: str, router_ip: str) -> Flow:
     """Table 60: a VM's ping to an address of its router (sent to its gateway MAC) is
     answered on its own chassis, as the router namespace would: echo request turned into
@@ -113,6 +122,7 @@ def gateway_echo_flow(lvid: int, gateway_mac: str, router_ip: str) -> Flow:
                  ("set_field", "icmpv4_type", ICMP_ECHO_REPLY), ("output", "in_port")))
 
 
+@builder
 def route_flow(lvid: int, gateway_mac: str, destination_ip: str, out_gateway_mac: str,
                destination_mac: str, delivery: tuple) -> Flow:
     """Table 60, DVR on the source chassis: an IPv4 frame sent to the gateway for a VM
@@ -124,12 +134,14 @@ def route_flow(lvid: int, gateway_mac: str, destination_ip: str, out_gateway_mac
                  ("set_field", "eth_dst", destination_mac), *delivery))
 
 
+@builder
 def unrouted_drop_flow(lvid: int, gateway_mac: str) -> Flow:
     """Table 60: what a VM sends to the gateway that the router does not know is dropped,
     never flooded."""
     return Flow(T.INT_TRANSIENT, 21, match(eth_dst=gateway_mac, **{T.LOCAL_VLAN_REG: lvid}))
 
 
+@builder
 def dvr_delivery_flow(table: int, vid: int | None, mac: str, gateway_mac: str,
                       ofport: int) -> Flow:
     """Tables 1/2: a frame another chassis routed to a local VM (in VLAN ``vid``, None for

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.br_int import NORMAL
-from ryu_app.pipeline.flow import Flow, match, vlan
+from ryu_app.pipeline.flow import Flow, builder, match, vlan
 
 
+@builder
 def default_flows(phy_int: int) -> list[Flow]:
     """Table 0 at start-up: the physical side is switched normally; from br-int only the
     networks' local VLANs go out (per network, below)."""
@@ -20,6 +21,7 @@ def _to_physical(segmentation_id: int | None) -> tuple:
             else ("set_field", "vlan_vid", vlan(segmentation_id)))
 
 
+@builder
 def provider_out_flow(phy_int: int, lvid: int, segmentation_id: int | None) -> Flow:
     """Table 0: a network's frames from phy-br-X leave with its physical VLAN
     (mod_vlan_vid:S), or untagged for a flat network."""
@@ -27,6 +29,7 @@ def provider_out_flow(phy_int: int, lvid: int, segmentation_id: int | None) -> F
                 (_to_physical(segmentation_id), NORMAL))
 
 
+@builder
 def dvr_interface_flows(phy_int: int, lvid: int, segmentation_id: int | None,
                         gateway_mac: str, dvr_mac: str) -> list[Flow]:
     """Table 0, on a routed network: frames to the gateway MAC never leave the chassis, and

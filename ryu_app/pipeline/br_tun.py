@@ -1,13 +1,15 @@
-"""br-tun: the tunnel bridge's tables, as seed 001 dissects them (pure)."""
+"""br-tun: the tunnel bridge's tables, as ../shared/seeds/001_*.txt dissects them (pure)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import ETH_TYPE_8021Q, ETH_TYPE_ARP, Flow, arp_reply, match, vlan
+from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, Flow, arp_reply, builder,
+                                    match, vlan)
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-# Seed 001's learn(): remember which tunnel a remote MAC came from, for 300 s.  It reads
+# The learn() of ../shared/seeds/001_*.txt §2.2: remember which tunnel a remote MAC came
+# from, for 300 s.  It reads
 # learn(table=20,priority=1,hard_timeout=300,NXM_OF_VLAN_TCI[0..11],
 #       NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],load:0->NXM_OF_VLAN_TCI[],
 #       load:NXM_NX_TUN_ID[]->NXM_NX_TUN_ID[],output:NXM_OF_IN_PORT[])
@@ -29,10 +31,10 @@ class TunnelSegment:
     segmentation_id: int                        # VNI / GRE key
     tunnel_type: str                            # vxlan | gre
     flood_ports: tuple[int, ...] = ()           # tunnels to chassis with ports on it
-    remote_macs: tuple[tuple[str, int], ...] = ()  # l2pop: (MAC, tunnel ofport)
-    remote_ips: tuple[tuple[str, str], ...] = ()   # ARP responder: (IP, MAC)
+    gateways: tuple[tuple[str, str], ...] = ()  # ARP responder: (gateway IP, router MAC)
 
 
+@builder
 def default_flows(patch_int: int, remote_dvr_macs: tuple[str, ...] = ()) -> list[Flow]:
     """Tables 0-22 at start-up, in DVR mode: the skeleton every network uses."""
     return [
@@ -66,6 +68,7 @@ def default_flows(patch_int: int, remote_dvr_macs: tuple[str, ...] = ()) -> list
     ]
 
 
+@builder
 def tunnel_port_flow(ofport: int, tunnel_type: str) -> Flow:
     """Table 0: frames from a tunnel port go to the tun_id -> local VLAN table of its type."""
     return Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=ofport),
@@ -73,12 +76,12 @@ def tunnel_port_flow(ofport: int, tunnel_type: str) -> Flow:
 
 
 def segment_flows(segment: TunnelSegment) -> list[Flow]:
-    """Every per-network flow of br-tun for one tunnelled network on this chassis."""
-    flows = [_tunnel_to_local_vlan(segment)]
+    """The per-network flows of br-tun for one tunnelled network on this chassis (each
+    remote port's own entries are ``remote_port_flows``)."""
+    flows = [tunnel_to_local_vlan_flow(segment)]
     if segment.flood_ports:
-        flows.append(_flood(segment))
-    flows += [_unicast(segment, mac, ofport) for mac, ofport in segment.remote_macs]
-    flows += [_arp_response(segment, ip, mac) for ip, mac in segment.remote_ips]
+        flows.append(flood_flow(segment))
+    flows += [arp_responder_flow(segment, ip, mac) for ip, mac in segment.gateways]
     return flows
 
 
@@ -86,14 +89,16 @@ def remote_port_flows(segment: TunnelSegment, mac: str, ofport: int,
                       ips: list[str]) -> list[Flow]:
     """l2pop for one remote port: its MAC goes straight to its chassis' tunnel (table 20)
     and ARP for its addresses is answered here (table 21)."""
-    return [_unicast(segment, mac, ofport)] + [_arp_response(segment, ip, mac) for ip in ips]
+    return [l2pop_unicast_flow(segment, mac, ofport)] + [
+        arp_responder_flow(segment, ip, mac) for ip in ips]
 
 
 def _to_tunnel(segment: TunnelSegment) -> tuple:
     return ("pop_vlan",), ("set_field", "tunnel_id", segment.segmentation_id)
 
 
-def _tunnel_to_local_vlan(segment: TunnelSegment) -> Flow:
+@builder
+def tunnel_to_local_vlan_flow(segment: TunnelSegment) -> Flow:
     """Tables 3/4: tun_id=S -> tag with the local VLAN, on to learning (via DVR's 9)."""
     return Flow(T.TUN_TO_LV[segment.tunnel_type], 1,
                 match(tunnel_id=segment.segmentation_id),
@@ -101,26 +106,30 @@ def _tunnel_to_local_vlan(segment: TunnelSegment) -> Flow:
                  ("goto", T.TUN_DVR_NOT_LEARN)))
 
 
-def _flood(segment: TunnelSegment) -> Flow:
+@builder
+def flood_flow(segment: TunnelSegment) -> Flow:
     """Table 22: strip the local VLAN, set tun_id, copy to each chassis on the network."""
     outputs = tuple(("output", port) for port in sorted(segment.flood_ports))
     return Flow(T.TUN_FLOOD_TO_TUN, 1, match(vlan_vid=vlan(segment.lvid)),
                 _to_tunnel(segment) + outputs)
 
 
-def _unicast(segment: TunnelSegment, mac: str, ofport: int) -> Flow:
+@builder
+def l2pop_unicast_flow(segment: TunnelSegment, mac: str, ofport: int) -> Flow:
     """Table 20, priority 2 (l2pop): a remote port's MAC goes straight to its chassis."""
     return Flow(T.TUN_UCAST_TO_TUN, 2, match(vlan_vid=vlan(segment.lvid), eth_dst=mac),
                 _to_tunnel(segment) + (("output", ofport),))
 
 
-def _arp_response(segment: TunnelSegment, ip: str, mac: str) -> Flow:
+@builder
+def arp_responder_flow(segment: TunnelSegment, ip: str, mac: str) -> Flow:
     """Table 21: answer 'who has IP' with MAC in place and send it back to br-int."""
     return Flow(T.TUN_ARP_RESPONDER, 1,
                 match(eth_type=ETH_TYPE_ARP, vlan_vid=vlan(segment.lvid), arp_tpa=ip),
                 arp_reply(ip, mac))
 
 
+@builder
 def dvr_interface_flows(lvid: int, gateway_mac: str, dvr_mac: str) -> list[Flow]:
     """Table 1: on a routed network, frames to the gateway MAC never leave the chassis, and
     routed frames leave with this chassis' DVR MAC instead of the gateway's as source."""

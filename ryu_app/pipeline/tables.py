@@ -1,31 +1,258 @@
-"""Table numbers of Neutron's native OVS agent (neutron-lib ovs_constants), one place each."""
+"""The pipeline, declared: for each bridge role, each table's number (Neutron's, from
+neutron-lib's ovs_constants), name, purpose, the tables it may go to and its named
+priority bands with the builders that may fill them.
+
+This is the one place that answers "which flows does table 21 get, and why": a band
+names its priorities, what its flows are for and which builder functions make them
+(``violations`` checks a flow against it; the unit tests check every flow the planner
+builds).  The purposes are the seeds' (../shared/seeds/001_*.txt dissects br-tun table
+by table; 000_*.txt and 002_*.txt show br-int and the VLAN bridges).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ryu_app.pipeline.flow import Flow
 
 # br-int
-INT_LOCAL_SWITCHING = 0   # classification: dead VLAN, provider VLAN in, anti-spoof redirects
-INT_DVR_TO_SRC_MAC = 1    # DVR, from a tunnel: routed frame gets the gateway MAC back, to its VM
-INT_DVR_TO_SRC_MAC_PHYSICAL = 2  # the same for VLAN/flat networks, from br-ethX
-INT_CANARY = 23           # one drop flow: if it is gone, OVS restarted or was flushed
-INT_ARP_SPOOF = 24        # ARP SPA must be one of the port's addresses
-INT_MAC_SPOOF = 25        # source MAC must be the port's
-INT_TRANSIENT = 60        # final decision: DVR routing and gateway ARP, else NORMAL
+INT_LOCAL_SWITCHING = 0
+INT_DVR_TO_SRC_MAC = 1
+INT_DVR_TO_SRC_MAC_PHYSICAL = 2
+INT_CANARY = 23
+INT_ARP_SPOOF = 24
+INT_MAC_SPOOF = 25
+INT_TRANSIENT = 60
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 
 # br-tun
-TUN_LOCAL_SWITCHING = 0   # sort by in_port: from br-int, from each tunnel
-TUN_DVR_PROCESS = 1       # DVR: routed frames leave with the chassis' DVR MAC as source
-TUN_PATCH_LV_TO_TUN = 2   # from br-int: unicast, multicast/broadcast, broadcast ARP
-TUN_GRE_TO_LV = 3         # tun_id -> local VLAN, GRE
-TUN_VXLAN_TO_LV = 4       # tun_id -> local VLAN, VXLAN
-TUN_DVR_NOT_LEARN = 9     # DVR: frames from a remote DVR MAC are not learned
-TUN_LEARN_FROM_TUN = 10   # learn() the remote MAC into table 20, then to br-int
-TUN_UCAST_TO_TUN = 20     # known unicast: l2pop (priority 2) and learned (priority 1)
-TUN_ARP_RESPONDER = 21    # answer ARP for remote ports locally
-TUN_FLOOD_TO_TUN = 22     # BUM replication to the tunnels of chassis on the network
+TUN_LOCAL_SWITCHING = 0
+TUN_DVR_PROCESS = 1
+TUN_PATCH_LV_TO_TUN = 2
+TUN_GRE_TO_LV = 3
+TUN_VXLAN_TO_LV = 4
+TUN_DVR_NOT_LEARN = 9
+TUN_LEARN_FROM_TUN = 10
+TUN_UCAST_TO_TUN = 20
+TUN_ARP_RESPONDER = 21
+TUN_FLOOD_TO_TUN = 22
 
 TUN_TO_LV = {"gre": TUN_GRE_TO_LV, "vxlan": TUN_VXLAN_TO_LV}
 
 # br-ethX (physical network bridges)
-PHYS_LOCAL_SWITCHING = 0  # local VLAN -> physical VLAN on the way out; NORMAL otherwise
+PHYS_LOCAL_SWITCHING = 0
 
 DEAD_VLAN = 4095          # the tag of a port that must pass no traffic
+ROLES = ("int", "tun", "phys")
+
+
+@dataclass(frozen=True)
+class Band:
+    """Priorities of one table that serve one purpose, and the builders that fill them."""
+
+    name: str
+    priorities: tuple[int, ...]
+    builders: tuple[str, ...]
+    purpose: str
+
+
+@dataclass(frozen=True)
+class Table:
+    number: int
+    name: str
+    purpose: str
+    next_tables: tuple[int, ...]
+    bands: tuple[Band, ...]
+    learns_into: tuple[int, ...] = ()
+
+    def band(self, priority: int, builder: str | None = None) -> Band | None:
+        """The band of a priority (the builder's, where two bands share it)."""
+        found = [band for band in self.bands if priority in band.priorities]
+        for band in found:
+            if builder is None or builder in band.builders:
+                return band
+        return found[0] if found else None
+
+
+INT_DEFAULTS, TUN_DEFAULTS = "br_int.default_flows", "br_tun.default_flows"
+DVR_DEFAULTS = "br_int.dvr_default_flows"
+
+INTEGRATION = (
+    Table(INT_LOCAL_SWITCHING, "local switching",
+          "classification of every frame entering br-int: dead ports and the dead VLAN, "
+          "provider VLAN to local VLAN, frames another hypervisor routed, VM ports to "
+          "anti-spoofing, the rest to normal switching", (
+              INT_DVR_TO_SRC_MAC, INT_DVR_TO_SRC_MAC_PHYSICAL, INT_ARP_SPOOF, INT_MAC_SPOOF,
+              INT_TRANSIENT), (
+              Band("dead VLAN", (65535,), (INT_DEFAULTS,),
+                   "frames still in VLAN 4095 go nowhere"),
+              Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
+                   "a remote DVR MAC as source: to the DVR delivery tables"),
+              Band("provider in", (3,), ("br_int.provider_in_flow",),
+                   "a provider network's frames from br-ethX: physical to local VLAN"),
+              Band("VM ports", (9, 10), ("br_int.port_security_flows",
+                                        "br_int.open_port_flow"),
+                   "a bound VM port's frames: ARP to 24, the rest to 25 (or straight to 60 "
+                   "without port security); its local VLAN noted in reg6"),
+              Band("blocked ports", (2,), (INT_DEFAULTS, "br_int.dead_port_flow"),
+                   "a device that is no bound port, and unknown VLANs from br-ethX: dropped"),
+              Band("default", (0,), (INT_DEFAULTS,), "everything else: on to table 60"),
+          )),
+    Table(INT_DVR_TO_SRC_MAC, "DVR to source MAC",
+          "frames another hypervisor routed here over a tunnel get their gateway's MAC back "
+          "and go straight to the VM", (), (
+              Band("delivery", (20,), ("br_int.dvr_delivery_flow",),
+                   "the local VM's MAC: gateway MAC as source, out of its port"),
+              Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
+          )),
+    Table(INT_DVR_TO_SRC_MAC_PHYSICAL, "DVR to source MAC (physical)",
+          "the same for VLAN and flat networks, from br-ethX", (), (
+              Band("delivery", (20,), ("br_int.dvr_delivery_flow",),
+                   "the local VM's MAC: gateway MAC as source, untagged, out of its port"),
+              Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
+          )),
+    Table(INT_CANARY, "canary",
+          "one drop flow: when it is gone, Open vSwitch restarted or lost its flows", (), (
+              Band("canary", (0,), (INT_DEFAULTS,), "never matched on purpose"),
+          )),
+    Table(INT_ARP_SPOOF, "ARP spoofing",
+          "a VM may send ARP only for its own addresses (fixed IPs, allowed address pairs)",
+          (INT_MAC_SPOOF,), (
+              Band("allowed sender", (2,), ("br_int.port_security_flows",),
+                   "the port's own ARP sender address: on to the MAC check"),
+              Band("default", (0,), (INT_DEFAULTS,), "any other sender address: dropped"),
+          )),
+    Table(INT_MAC_SPOOF, "MAC spoofing",
+          "a VM may send only from its own MAC addresses", (INT_TRANSIENT,), (
+              Band("allowed source", (2,), ("br_int.port_security_flows",),
+                   "the port's own source MAC: on to table 60"),
+              Band("default", (0,), (INT_DEFAULTS,), "any other source MAC: dropped"),
+          )),
+    Table(INT_TRANSIENT, "transient",
+          "the final decision: the distributed router on the source hypervisor (its ARP, "
+          "pings to it, routes), else normal L2 switching in the local VLAN", (), (
+              Band("router echo", (31,), ("br_int.gateway_echo_flow",),
+                   "ping to an address of the VM's router: answered here"),
+              Band("gateway ARP", (30,), ("br_int.gateway_arp_flow",),
+                   "ARP for the VM's gateway: answered here"),
+              Band("routes", (25,), ("br_int.route_flow",),
+                   "to the gateway for a VM of another subnet of the router: TTL - 1, MACs "
+                   "rewritten, to the VM's port or towards its hypervisor"),
+              Band("unrouted", (21,), ("br_int.unrouted_drop_flow",),
+                   "to the gateway for an address the router does not know: dropped"),
+              Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
+          )),
+)
+
+TUNNEL = (
+    Table(TUN_LOCAL_SWITCHING, "local switching",
+          "sorts frames by where they came from: br-int to DVR egress, each tunnel port to "
+          "its type's tunnel-id table", (TUN_DVR_PROCESS, TUN_GRE_TO_LV, TUN_VXLAN_TO_LV), (
+              Band("in ports", (1,), (TUN_DEFAULTS, "br_tun.tunnel_port_flow"),
+                   "patch-int to table 1; a VXLAN port to 4, a GRE port to 3"),
+              Band("default", (0,), (TUN_DEFAULTS,), "any other port: dropped"),
+          )),
+    Table(TUN_DVR_PROCESS, "DVR process",
+          "routed frames leave with the hypervisor's DVR MAC as source; frames to a gateway "
+          "MAC never leave the hypervisor", (TUN_PATCH_LV_TO_TUN,), (
+              Band("to the gateway", (2,), ("br_tun.dvr_interface_flows",),
+                   "destination is a router interface MAC: dropped (the router is local)"),
+              Band("from the gateway", (1,), ("br_tun.dvr_interface_flows",),
+                   "source is a router interface MAC: rewritten to the DVR MAC"),
+              Band("default", (0,), (TUN_DEFAULTS,), "the rest: on to table 2"),
+          )),
+    Table(TUN_PATCH_LV_TO_TUN, "patch local VLAN to tunnel",
+          "frames from br-int: unicast to 20, broadcast ARP to the ARP responder 21, "
+          "multicast and broadcast to 22", (TUN_UCAST_TO_TUN, TUN_ARP_RESPONDER,
+                                             TUN_FLOOD_TO_TUN), (
+              Band("broadcast ARP", (1,), (TUN_DEFAULTS,), "to the ARP responder"),
+              Band("by destination", (0,), (TUN_DEFAULTS,),
+                   "unicast to 20, multicast/broadcast to 22"),
+          )),
+    *(Table(number, f"{kind.upper()} tunnel to local VLAN",
+            f"a {kind.upper()} frame's tunnel id (the network's segment) becomes this "
+            "hypervisor's local VLAN, then learning (via DVR's table 9)",
+            (TUN_DVR_NOT_LEARN,), (
+                Band("segments", (1,), ("br_tun.tunnel_to_local_vlan_flow",),
+                     "one per network this hypervisor serves"),
+                Band("default", (0,), (TUN_DEFAULTS,), "unknown tunnel ids: dropped"),
+            )) for kind, number in sorted(TUN_TO_LV.items(), key=lambda item: item[1])),
+    Table(TUN_DVR_NOT_LEARN, "DVR not learn",
+          "frames another hypervisor routed (its DVR MAC as source) are not learned",
+          (TUN_LEARN_FROM_TUN,), (
+              Band("remote DVR MACs", (1,), (TUN_DEFAULTS,), "straight to br-int"),
+              Band("default", (0,), (TUN_DEFAULTS,), "the rest: to learning"),
+          )),
+    Table(TUN_LEARN_FROM_TUN, "learn from tunnel",
+          "learn which tunnel a remote MAC came from (into table 20), then to br-int", (), (
+              Band("learn", (1,), (TUN_DEFAULTS,), "learn(), output to patch-int"),
+          ), learns_into=(TUN_UCAST_TO_TUN,)),
+    Table(TUN_UCAST_TO_TUN, "unicast to tunnel",
+          "known unicast goes straight to the tunnel of the destination's hypervisor",
+          (TUN_FLOOD_TO_TUN,), (
+              Band("l2population", (2,), ("br_tun.l2pop_unicast_flow",),
+                   "a remote port's MAC, from the controller"),
+              Band("learned", (1,), (), "learned by table 10 (hard timeout 300 s)"),
+              Band("default", (0,), (TUN_DEFAULTS,), "unknown unicast: flooded (22)"),
+          )),
+    Table(TUN_ARP_RESPONDER, "ARP responder",
+          "ARP for a remote port or a gateway is answered here, from the controller's "
+          "knowledge, instead of being broadcast over the tunnels", (TUN_FLOOD_TO_TUN,), (
+              Band("answers", (1,), ("br_tun.arp_responder_flow",),
+                   "'IP is at MAC', turned around in place and sent back to br-int"),
+              Band("default", (0,), (TUN_DEFAULTS,), "an address nobody answers: flooded"),
+          )),
+    Table(TUN_FLOOD_TO_TUN, "flood to tunnels",
+          "broadcast, unknown unicast and multicast copied to the tunnel of each hypervisor "
+          "with a port on the network (l2population's flood list)", (), (
+              Band("flood lists", (1,), ("br_tun.flood_flow",),
+                   "strip the local VLAN, set the tunnel id, one output per hypervisor"),
+              Band("default", (0,), (TUN_DEFAULTS,), "no other hypervisor: dropped"),
+          )),
+)
+
+PHYSICAL = (
+    Table(PHYS_LOCAL_SWITCHING, "local switching",
+          "a physical network bridge: local VLAN to the network's VLAN (or untagged for "
+          "flat) on the way out; the physical side is switched normally", (), (
+              Band("DVR", (5,), ("br_phys.dvr_interface_flows",),
+                   "routed frames leave with the DVR MAC; frames to a gateway stay"),
+              Band("provider out", (4,), ("br_phys.provider_out_flow",),
+                   "local VLAN to the physical VLAN, or untagged"),
+              Band("from br-int", (2,), ("br_phys.default_flows",),
+                   "any other VLAN from br-int: dropped"),
+              Band("normal", (0,), ("br_phys.default_flows",),
+                   "from the physical network: normal switching"),
+          )),
+)
+
+PIPELINE: dict[str, dict[int, Table]] = {
+    role: {table.number: table for table in tables}
+    for role, tables in (("int", INTEGRATION), ("tun", TUNNEL), ("phys", PHYSICAL))}
+
+
+def table_name(role: str, number: int) -> str:
+    table = PIPELINE.get(role, {}).get(number)
+    return table.name if table else f"table {number}"
+
+
+def violations(role: str, flow: Flow) -> list[str]:
+    """What is wrong with a flow on a bridge of this role, by the declaration: an
+    undeclared table, a priority outside its bands, a builder the band does not name,
+    a goto or learn() into a table that is not declared next."""
+    table = PIPELINE[role].get(flow.table)
+    if table is None:
+        return [f"{role} table {flow.table} is not declared"]
+    problems = []
+    band = table.band(flow.priority, flow.builder)
+    if band is None:
+        problems.append(f"{role} table {flow.table} has no band for priority {flow.priority}")
+    elif flow.builder not in band.builders:
+        problems.append(f"{role} table {flow.table} band {band.name!r} is not "
+                        f"built by {flow.builder or 'an unnamed builder'}")
+    for action in flow.actions:
+        if action[0] == "goto" and action[1] not in table.next_tables:
+            problems.append(f"{role} table {flow.table} may not go to table {action[1]}")
+        if action[0] == "learn" and action[1] not in table.learns_into:
+            problems.append(f"{role} table {flow.table} may not learn into table {action[1]}")
+    return problems
