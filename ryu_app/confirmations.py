@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass
@@ -23,16 +24,21 @@ class Event:
     ended: bool = False
     confirmed: float | None = None
 
-    def view(self) -> dict:
+    def view(self, host_of: Callable[[int], str | None]) -> dict:
         return {"event": self.what, **self.details, "started_at": self.started,
                 "flow_mods": self.flow_mods, "bridges": len(self.bridges),
+                "hosts": sorted({host for dpid in self.bridges
+                                 if (host := host_of(dpid)) is not None}),
                 "confirmed_at": self.confirmed,
                 "latency_ms": None if self.confirmed is None
                 else round((self.confirmed - self.started) * 1000, 3)}
 
 
 class Confirmations:
-    def __init__(self, keep: int = 2000):
+    def __init__(self, keep: int = 2000,
+                 host_of: Callable[[int], str | None] = lambda dpid: None):
+        """``host_of``: the hypervisor a datapath id belongs to, for the view."""
+        self.host_of = host_of
         self.events: collections.deque[Event] = collections.deque(maxlen=keep)
         self._waiting: dict[tuple[int, int], Event] = {}
 
@@ -69,4 +75,5 @@ class Confirmations:
             event.confirmed = time.time()
 
     def view(self) -> dict:
-        return {"events": [event.view() for event in self.events if event.flow_mods]}
+        return {"events": [event.view(self.host_of) for event in self.events
+                           if event.flow_mods]}

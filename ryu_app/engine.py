@@ -20,7 +20,7 @@ from ryu_app.binding import PortBinder
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
-from ryu_app.model.tenant import NetworkModel
+from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
@@ -35,8 +35,9 @@ LOG = logging.getLogger(__name__)
 
 
 @dataclass
-class Outputs:
-    """What an event asks the shim to send."""
+class EngineOutputs:
+    """What the engine asks for: flow-mods, port tags, hypervisors to provision and
+    gratuitous ARPs (the core turns tags, provisioning and ARPs into messages)."""
 
     flow_mods: dict[int, FlowMods] = field(default_factory=dict)      # per datapath id
     tags: dict[str, dict[str, int]] = field(default_factory=dict)     # chassis -> {device: tag}
@@ -92,7 +93,7 @@ class Engine:
         self._absorb_topology(spec.name, changes)
         integration = self.topology.bridge(spec.name, "int")
         if full and integration is not None:
-            devices = self._vm_devices(integration)
+            devices = self.planner.vm_devices(integration)
             self.binder.integration_bridge_synced(spec.name, devices)
             self._dirty.devices |= {(spec.name, device.name) for device in devices}
         self._dirty.provision.add(spec.name)
@@ -102,10 +103,10 @@ class Engine:
         """Not alive any more; what its switches hold stays as it was."""
         self.topology.sessions.discard(chassis)
 
-    def bridge_connected(self, dpid: int) -> Outputs:
+    def bridge_connected(self, dpid: int) -> EngineOutputs:
         """Everything the bridge should hold, under a fresh cookie (the shim then sweeps
         what carries another)."""
-        outputs = Outputs()
+        outputs = EngineOutputs()
         bridge = self.topology.bridges[dpid]
         self.topology.connected.add(dpid)
         state = self.bridges[dpid] = BridgeFlows()
@@ -165,8 +166,9 @@ class Engine:
         else:
             self._dirty.chassis.add(chassis)
 
-    def _absorb_model(self) -> None:
-        for kind, old, new in self.model.take_changes():
+    def model_changed(self, changes: Iterable[Change]) -> None:
+        """Model writes, as (kind, old, new): mark what they touch."""
+        for kind, old, new in changes:
             if kind == "network":
                 self._dirty.networks.add((old or new)["id"])
             elif kind == "port":
@@ -192,10 +194,10 @@ class Engine:
 
     # ------------------------------------------------------------------ flush
 
-    def flush(self) -> Outputs:
+    def flush(self) -> EngineOutputs:
         """Recompute what the events since the last flush (and the model's writes) touched."""
-        outputs = Outputs()
-        self._absorb_model()
+        outputs = EngineOutputs()
+        self.model_changed(self.model.take_changes())   # what nobody handed in yet
         dirty, self._dirty = self._dirty, _Dirty()
         outputs.provision |= dirty.provision
         for network_id in dirty.hosting - dirty.networks:
@@ -211,7 +213,7 @@ class Engine:
             dirty.base.add(chassis)
             dirty.devices |= {(chassis, device.name) for bridge in
                               self.topology.bridges_of(chassis) if bridge.role == "int"
-                              for device in self._vm_devices(bridge)}
+                              for device in self.planner.vm_devices(bridge)}
         tunnelled = set()   # (network, chassis, remote): a new way to reach remote's ports
         for chassis, remote, kind in dirty.tunnels:
             tunnelled |= {(network, chassis, remote)
@@ -248,7 +250,7 @@ class Engine:
             LOG.exception("computing %s%s failed", compute.__name__, args[:2])
             return None
 
-    def _sync_local_vlans(self, network_id: str, outputs: Outputs) -> set[str]:
+    def _sync_local_vlans(self, network_id: str, outputs: EngineOutputs) -> set[str]:
         """Give the network a local VLAN where it is hosted and free it where it is not
         any more; the chassis that had or have it.  Their tunnels may have to change."""
         hosting = self.planner.hosting_chassis(network_id)
@@ -270,7 +272,7 @@ class Engine:
         network = self.model.records["network"].get(network_id)
         return network is not None and network["provider:network_type"] == kind
 
-    def _recompute_network(self, network_id: str, chassis: str, outputs: Outputs) -> None:
+    def _recompute_network(self, network_id: str, chassis: str, outputs: EngineOutputs) -> None:
         """The network's flows on the chassis, its remote ports' l2pop entries included."""
         outputs.recomputed[(network_id, chassis)] += 1
         group = network_group(network_id)
@@ -284,7 +286,7 @@ class Engine:
             for port_id, flows in wanted.items():
                 self._apply_remote(bridge, network_id, port_id, flows, outputs)
 
-    def _reach(self, network_id: str, chassis: str, remote: str, outputs: Outputs) -> None:
+    def _reach(self, network_id: str, chassis: str, remote: str, outputs: EngineOutputs) -> None:
         """A tunnel from ``chassis`` to ``remote`` came or went: the network's flood list
         there, and the l2pop entries of its ports on ``remote``."""
         bridge = self.topology.bridge(chassis, "tun")
@@ -296,7 +298,7 @@ class Engine:
             self._apply_remote(bridge, network_id, port["id"], self.planner.remote_port_flows(
                 bridge, network_id, port), outputs)
 
-    def _recompute_remote_port(self, network_id: str, port_id: str, outputs: Outputs) -> None:
+    def _recompute_remote_port(self, network_id: str, port_id: str, outputs: EngineOutputs) -> None:
         """One port's l2pop entries on every tunnel bridge that serves its network."""
         port = self.model.records["port"].get(port_id)
         holders = set(self._remote.get(network_id, {}))
@@ -311,7 +313,7 @@ class Engine:
                 self._apply_remote(bridge, network_id, port_id, flows, outputs)
 
     def _apply_remote(self, bridge: Bridge, network_id: str, port_id: str,
-                      flows: list[Flow], outputs: Outputs) -> None:
+                      flows: list[Flow], outputs: EngineOutputs) -> None:
         self._apply(bridge, remote_port_group(network_id, port_id), flows, outputs)
         held = self._remote.setdefault(network_id, {}).setdefault(bridge.dpid, set())
         if flows:
@@ -319,7 +321,7 @@ class Engine:
         else:
             held.discard(port_id)
 
-    def _recompute_device(self, chassis: str, name: str, outputs: Outputs) -> None:
+    def _recompute_device(self, chassis: str, name: str, outputs: EngineOutputs) -> None:
         """A VM device's flows and tag; an unplugged one's flows go."""
         integration = self.topology.bridge(chassis, "int")
         if integration is None:
@@ -332,10 +334,11 @@ class Engine:
                     self.planner.device_flows(integration, device), outputs)
         outputs.tags.setdefault(chassis, {})[name] = self.planner.device_tag(chassis, device)
 
-    def _replace(self, bridge: Bridge, group: Group, compute, outputs: Outputs) -> None:
+    def _replace(self, bridge: Bridge, group: Group, compute, outputs: EngineOutputs) -> None:
         self._apply(bridge, group, compute(bridge), outputs)
 
-    def _apply(self, bridge: Bridge, group: Group, flows: list[Flow], outputs: Outputs) -> None:
+    def _apply(self, bridge: Bridge, group: Group, flows: list[Flow],
+               outputs: EngineOutputs) -> None:
         state = self.bridges.get(bridge.dpid)
         if state is not None:   # not connected: it gets everything when it connects
             outputs.add(bridge.dpid, state.replace(group, flows))
@@ -343,21 +346,13 @@ class Engine:
     # ---------------------------------------------------------------- queries
 
     def _bridge_groups(self, bridge: Bridge) -> dict[Group, list[Flow]]:
-        """Every group of one bridge: what it holds after (re)connecting."""
-        groups = {BASE: self.planner.base_flows(bridge)}
-        for network_id in self.local_vlans.networks_on(bridge.chassis):
-            groups[network_group(network_id)] = self.planner.network_flows(bridge, network_id)
-            remote = self.planner.remote_ports(bridge, network_id)
-            for port_id, flows in remote.items():
-                groups[remote_port_group(network_id, port_id)] = flows
-            self._remote.setdefault(network_id, {})[bridge.dpid] = set(remote)
-        if bridge.role == "int":
-            for device in self._vm_devices(bridge):
-                groups[device_group(device.name)] = self.planner.device_flows(bridge, device)
+        """Every group of one bridge, noting which remote ports' entries it holds."""
+        groups = self.planner.bridge_groups(bridge)
+        for group in groups:
+            if group[0] == "remote":
+                self._remote.setdefault(group[1], {}).setdefault(bridge.dpid, set()).add(
+                    group[2])
         return groups
-
-    def _vm_devices(self, bridge: Bridge) -> list[PortInfo]:
-        return [port for port in self.topology.ports(bridge.dpid) if port.kind == "vm"]
 
 
 def _vm_device(bridge: Bridge, port: PortInfo) -> bool:

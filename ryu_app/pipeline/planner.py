@@ -116,10 +116,12 @@ class Planner:
     # --------------------------------------------------------------- a bridge
 
     def bridge_groups(self, bridge: Bridge) -> dict[Group, list[Flow]]:
-        """Every group of one bridge: what it holds after (re)connecting."""
+        """Every group of one bridge, as it should hold them now."""
         groups = {BASE: self.base_flows(bridge)}
         for network_id in self.local_vlans.networks_on(bridge.chassis):
             groups[network_group(network_id)] = self.network_flows(bridge, network_id)
+            for port_id, flows in self.remote_ports(bridge, network_id).items():
+                groups[remote_port_group(network_id, port_id)] = flows
         if bridge.role == "int":
             for device in self.vm_devices(bridge):
                 groups[device_group(device.name)] = self.device_flows(bridge, device)
@@ -289,9 +291,9 @@ class Planner:
                 for port in ports if (device := self._device_of(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
-        """Seed 001's per-network br-tun state on one chassis, from l2population: the
-        tunnels to flood to, and ARP for the router's gateways.  Each remote port's own
-        entries are a group of their own (``remote_port_flows``)."""
+        """The per-network br-tun state of ../shared/seeds/001_*.txt on one chassis, from
+        l2population: the tunnels to flood to, and ARP for the router's gateways.  Each
+        remote port's own entries are a group of their own (``remote_port_flows``)."""
         tunnel_type = network["provider:network_type"]
         flood = set()
         for chassis in self.ports_by_chassis(network["id"]):
@@ -301,7 +303,7 @@ class Planner:
         return br_tun.TunnelSegment(
             lvid=lvid, segmentation_id=network["provider:segmentation_id"],
             tunnel_type=tunnel_type, flood_ports=tuple(sorted(flood)),
-            remote_ips=tuple(sorted(self._gateway_addresses(network["id"]))))
+            gateways=tuple(sorted(self._gateway_addresses(network["id"]))))
 
     def remote_port_flows(self, bridge: Bridge, network_id: str,
                           port: dict | None) -> list[Flow]:

@@ -31,7 +31,7 @@ def programmed(ctl, hypervisor, since: float) -> float | None:
     if "actions=goto_table:1" not in tun_flows:      # the flow from patch-int
         return None
     events = [event for event in ctl.api.get("/v2.0/wiring")[1]["wiring"]["events"]
-              if hypervisor.name in event.get("chassis", ()) and event["started_at"] >= since]
+              if hypervisor.name in event["hosts"] and event["started_at"] >= since]
     if not events or any(event["confirmed_at"] is None for event in events):
         return None
     return max(event["confirmed_at"] for event in events)

@@ -78,7 +78,7 @@ def test_a_listener_failing_after_the_commit_still_answers_the_write_as_stored()
                                        {"subnet_id": subnet["id"]})
             assert status == 200, body
         assert len(ctl.api.get(f"/v2.0/ports?device_id={router['id']}")[1]["ports"]) == 2
-        assert "has no free local VLAN id" in ctl.log()
+        ctl.wait_for(lambda: "has no free local VLAN id" in ctl.log())   # after the answer
     finally:
         database.stop()
         ctl.kill()

@@ -1,0 +1,261 @@
+"""The controller without Ryu, shaped like Faucet's ``Valve``: plain events in, plain
+``Outputs`` out.
+
+The shim (``ryu_app/app.py``) decodes what arrives on its sockets into calls of this
+class and sends what comes back; every decision is here, where a test can drive it:
+which hypervisor an OVSDB session speaks for (and which of two sessions claiming one
+system-id wins), what a hypervisor's database must gain (bridges, patches, tunnels,
+port tags) and when, what a bridge gets when it connects and what it holds that is
+stale, which packet-ins are answered and how.
+
+Events that change what flows should be (a database seen, model writes) only mark the
+engine dirty; ``flush`` recomputes once for all of them.  The shim calls it once the
+events queued before it are handled, so a burst is one batch.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ryu_app import router_packets
+from ryu_app.engine import Engine, EngineOutputs
+from ryu_app.model.dvr_macs import DvrMacs
+from ryu_app.model.hypervisors import Hypervisors
+from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.segments import SegmentPools
+from ryu_app.model.store import Store
+from ryu_app.model.tenant import Change, NetworkModel
+from ryu_app.outputs import (ExpiredTtlToController, FlowDelete, FlowStatsRequest, Outputs,
+                             PacketOut)
+from ryu_app.ovsdb import hypervisor, provisioning
+from ryu_app.ovsdb.protocol import Replica
+from ryu_app.pipeline.planner import Planner
+from ryu_app.settings import Settings
+from topology.chassis import ChassisSpec
+from topology.graph import Topology
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """An OVSDB session as the core knows it: an id the shim chose, and its two ends."""
+
+    id: int
+    peer: str              # the hypervisor's address
+    local_address: str     # ours, as the hypervisor reached it
+
+
+@dataclass
+class _Hypervisor:
+    session: SessionInfo
+    replica: Replica
+    provisioner: provisioning.Provisioner = field(default_factory=provisioning.Provisioner)
+
+
+@dataclass
+class Seen:
+    """What one look at a hypervisor's database found, for the batch's record."""
+
+    chassis: str | None = None
+    ports_added: list[str] = field(default_factory=list)
+    ports_removed: list[str] = field(default_factory=list)
+
+
+class Core:
+    def __init__(self, settings: Settings, engine: Engine):
+        self.settings = settings
+        self.engine = engine
+        self.topology = engine.topology
+        self.planner = engine.planner
+        self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
+        self._chassis_of: dict[int, str] = {}              # session id -> chassis
+        self._refused: dict[int, str] = {}                 # why a session registers nothing
+        self._openflow: set[int] = set()                   # datapath ids with OpenFlow up
+
+    # ------------------------------------------------------------------ OVSDB
+
+    def ovsdb_seen(self, session: SessionInfo, replica: Replica,
+                   first: bool) -> tuple[Outputs, Seen]:
+        """A session's database, first or changed: which hypervisor it is, what its
+        bridges and ports are now.  A second session for one hypervisor replaces the
+        first (which is closed).  Flows follow at the next flush."""
+        outputs = Outputs()
+        try:
+            spec = hypervisor.chassis_of(replica)
+        except ValueError as error:
+            if self._refused.get(session.id) != str(error):
+                LOG.warning("hypervisor at %s is not registered: %s", session.peer, error)
+                self._refused[session.id] = str(error)
+            self.ovsdb_closed(session.id)
+            return outputs, Seen()
+        self._refused.pop(session.id, None)
+        if self._chassis_of.get(session.id) != spec.name:
+            self._adopt(session, replica, spec, outputs)
+            first = True
+        changes = self.engine.database_seen(spec, hypervisor.bridge_views(replica), full=first)
+        self._connect_waiting_bridges(outputs)
+        return outputs, Seen(spec.name, [port.name for _, port in changes.ports_added],
+                             [port.name for _, port in changes.ports_removed])
+
+    def _adopt(self, session: SessionInfo, replica: Replica, spec: ChassisSpec,
+               outputs: Outputs) -> None:
+        chassis = spec.name
+        self.ovsdb_closed(session.id)
+        previous = self._hypervisors.get(chassis)
+        if previous is not None:   # the hypervisor reconnected before we saw it leave
+            if previous.session.peer != session.peer:
+                LOG.warning("hypervisor %s now connects from %s, was %s: two hosts with one "
+                            "system-id?", chassis, session.peer, previous.session.peer)
+            self.ovsdb_closed(previous.session.id)
+            outputs.close.add(previous.session.id)
+        self._hypervisors[chassis] = _Hypervisor(session, replica)
+        self._chassis_of[session.id] = chassis
+        LOG.info("hypervisor %s (tunnel IP %s) connected from %s", chassis, spec.tunnel_ip,
+                 session.peer)
+
+    def ovsdb_replied(self, session_id: int, key, error: str | None) -> Outputs:
+        """A transaction was answered: its object may be planned again; a failed one is
+        logged and planned again when the database next changes."""
+        outputs = Outputs()
+        chassis = self._chassis_of.get(session_id)
+        if chassis is None:
+            return outputs
+        self._hypervisors[chassis].provisioner.settled(key)
+        if error is not None:
+            LOG.warning("hypervisor %s refused %s: %s", chassis, key, error)
+        elif key[0] == "tags":   # the wanted tags may have moved on meanwhile
+            self._retag(chassis, self.engine.tags(chassis, key[1]), outputs)
+        else:
+            self._provision(chassis, outputs)
+        return outputs
+
+    def ovsdb_closed(self, session_id: int) -> None:
+        """The session is over (or replaced); its hypervisor is not alive until it is back;
+        what its switches hold stays as it was."""
+        self._refused.pop(session_id, None)
+        chassis = self._chassis_of.pop(session_id, None)
+        if chassis is not None and self._hypervisors[chassis].session.id == session_id:
+            del self._hypervisors[chassis]
+            self.engine.session_lost(chassis)
+            LOG.info("hypervisor %s: OVSDB session closed", chassis)
+
+    def _provision(self, chassis: str, outputs: Outputs) -> None:
+        """What the hypervisor's database still lacks (bridges, patches, tunnels), one
+        transaction per object, none for an object whose change is under way."""
+        held = self._hypervisors.get(chassis)
+        if held is None:
+            return
+        openflow = provisioning.controller_target(
+            held.session.local_address, self.settings.openflow_port,
+            tls=bool(self.settings.tls))
+        target = self.engine.target(chassis, openflow, self.settings.datapath_type)
+        structure = self.topology.structure.get(chassis, 0)
+        for transaction in held.provisioner.due(held.replica, target, structure):
+            outputs.transact(held.session.id, transaction)
+
+    def _retag(self, chassis: str, tags: dict[str, int], outputs: Outputs) -> None:
+        """Port.tag on the VM's own hypervisor, one transaction, only where it differs;
+        a hypervisor that is away is retagged whole when it is back."""
+        held = self._hypervisors.get(chassis)
+        if held is not None:
+            transaction = held.provisioner.retag(held.replica, tags)
+            if transaction is not None:
+                outputs.transact(held.session.id, transaction)
+
+    # --------------------------------------------------------------- OpenFlow
+
+    def datapath_up(self, dpid: int) -> Outputs:
+        outputs = Outputs()
+        self._openflow.add(dpid)
+        self._connect(dpid, outputs)
+        return outputs
+
+    def datapath_down(self, dpid: int) -> None:
+        self._openflow.discard(dpid)
+        self.engine.bridge_gone(dpid)
+
+    def _connect_waiting_bridges(self, outputs: Outputs) -> None:
+        """OpenFlow connections that arrived before their hypervisor's database named them."""
+        for dpid in sorted(self._openflow - self.topology.connected):
+            self._connect(dpid, outputs)
+
+    def _connect(self, dpid: int, outputs: Outputs) -> None:
+        """Everything the bridge should hold, under a fresh cookie, then a flow dump to
+        sweep what carries another; integration bridges also send expired-TTL frames."""
+        bridge = self.topology.bridges.get(dpid)
+        if bridge is None:
+            LOG.info("datapath %016x: no hypervisor's database names it (yet)", dpid)
+            return
+        LOG.info("hypervisor %s: %s bridge %s connected (%016x)", bridge.chassis,
+                 bridge.role, bridge.name, dpid)
+        if bridge.role == "int":
+            outputs.send(dpid, ExpiredTtlToController(self.settings.packet_in_rate_limit))
+        self._take(self.engine.bridge_connected(dpid), outputs)
+        outputs.send(dpid, FlowStatsRequest())
+
+    def flow_stats(self, dpid: int, entries: list[tuple[int, int, object, int]]) -> Outputs:
+        """(table, priority, match, cookie) of every flow the bridge holds: strict deletes
+        of those from an earlier connection."""
+        outputs = Outputs()
+        state = self.engine.bridges.get(dpid)
+        if state is not None:
+            stale = [FlowDelete(*entry) for entry in entries if state.is_stale(entry[3])]
+            if stale:
+                outputs.send(dpid, *stale)
+                LOG.info("datapath %016x: removing %d stale flows", dpid, len(stale))
+        return outputs
+
+    def packet_in(self, dpid: int, invalid_ttl: bool, in_port: int, data: bytes) -> Outputs:
+        """A routed frame whose TTL ran out gets ICMP time exceeded from its gateway."""
+        outputs = Outputs()
+        if invalid_ttl:
+            reply = router_packets.time_exceeded_reply(data, self.planner.gateway_ip)
+            if reply is not None:
+                outputs.send(dpid, PacketOut(in_port, reply))
+        return outputs
+
+    # ------------------------------------------------------------------ model
+
+    def model_changed(self, changes: list[Change]) -> None:
+        """Writes the API made (the next flush recomputes what they touch)."""
+        self.engine.model_changed(changes)
+
+    # ------------------------------------------------------------------ flush
+
+    def flush(self) -> Outputs:
+        outputs = Outputs()
+        self._take(self.engine.flush(), outputs)
+        return outputs
+
+    def _take(self, wiring: EngineOutputs, outputs: Outputs) -> None:
+        """The engine's flow-mods, and what its tags, provisioning and announcements mean
+        on the wire: OVSDB transactions and gratuitous ARPs after the flows."""
+        for dpid, mods in wiring.flow_mods.items():
+            outputs.add_flow_mods(dpid, mods)
+        for dpid, ofport, ip, mac in wiring.announcements:
+            outputs.send(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac)))
+        for chassis, tags in wiring.tags.items():
+            self._retag(chassis, tags, outputs)
+        for chassis in sorted(wiring.provision):
+            self._provision(chassis, outputs)
+        outputs.recomputed += wiring.recomputed
+
+
+def build(settings: Settings) -> Core:
+    """The core on its database (raises StoreLocked when another controller holds it)."""
+    store = Store(settings.db_path, settings.db_synchronous)
+    segments = SegmentPools(
+        tunnel_ranges={"vxlan": list(settings.vni_ranges),
+                       "gre": list(settings.tunnel_id_ranges)},
+        vlan_ranges=settings.network_vlan_ranges, flat_networks=settings.flat_networks)
+    model = NetworkModel(
+        store, segments, default_project=settings.default_project_id,
+        distributed_routers=settings.router_distributed, global_mtu=settings.global_physnet_mtu,
+        tenant_network_types=settings.tenant_network_types,
+        enabled_network_types=settings.type_drivers)
+    hypervisors = Hypervisors(store)
+    topology = Topology(hypervisors.all())
+    dvr_macs = DvrMacs(store, settings.dvr_base_mac)
+    planner = Planner(model, topology, LocalVlans(store), dvr_macs)
+    return Core(settings, Engine(model, planner, hypervisors, dvr_macs))

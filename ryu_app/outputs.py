@@ -1,0 +1,82 @@
+"""What the core asks the shim to send, as plain data (no Ryu).
+
+Flow-mods per bridge (each batch gets a barrier), other OpenFlow messages per bridge,
+OVSDB transactions per hypervisor session, and sessions to close.  The shim turns each
+into bytes on the right connection and does nothing else with them.
+"""
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+from typing import Any, Hashable
+
+from ryu_app.ovsdb.protocol import Operation
+from ryu_app.reconciler import FlowMods
+
+
+@dataclass(frozen=True)
+class PacketOut:
+    """A frame the controller built, sent out of one port."""
+
+    port: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FlowStatsRequest:
+    """Ask for every flow: what carries another cookie is swept when the reply comes."""
+
+
+@dataclass(frozen=True)
+class FlowDelete:
+    """A strict delete of a flow the switch reported (its match as the switch gave it)."""
+
+    table: int
+    priority: int
+    match: Any
+    cookie: int
+
+
+@dataclass(frozen=True)
+class ExpiredTtlToController:
+    """Packet-ins for frames whose TTL ran out in dec_ttl (OVS leaves them off by
+    default), capped on the switch by the controller meter at ``rate`` per second."""
+
+    rate: int
+
+
+Message = PacketOut | FlowStatsRequest | FlowDelete | ExpiredTtlToController
+Transaction = tuple[Hashable, list[Operation]]
+
+
+@dataclass
+class Outputs:
+    flow_mods: dict[int, FlowMods] = field(default_factory=dict)          # per datapath id
+    messages: dict[int, list[Message]] = field(default_factory=dict)      # per datapath id
+    transactions: dict[int, list[Transaction]] = field(default_factory=dict)  # per session
+    close: set[int] = field(default_factory=set)                          # session ids
+    recomputed: collections.Counter = field(default_factory=collections.Counter)
+
+    def add_flow_mods(self, dpid: int, mods: FlowMods) -> None:
+        if mods:
+            batch = self.flow_mods.setdefault(dpid, FlowMods(cookie=mods.cookie))
+            batch.adds += mods.adds
+            batch.deletes += mods.deletes
+
+    def send(self, dpid: int, *messages: Message) -> None:
+        self.messages.setdefault(dpid, []).extend(messages)
+
+    def transact(self, session: int, transaction: Transaction) -> None:
+        self.transactions.setdefault(session, []).append(transaction)
+
+    def merge(self, other: "Outputs") -> "Outputs":
+        for dpid, mods in other.flow_mods.items():
+            self.add_flow_mods(dpid, mods)
+        for dpid, messages in other.messages.items():
+            self.send(dpid, *messages)
+        for session, transactions in other.transactions.items():
+            for transaction in transactions:
+                self.transact(session, transaction)
+        self.close |= other.close
+        self.recomputed += other.recomputed
+        return self
