@@ -7,7 +7,7 @@ from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from ryu_app import ofmsg
 from ryu_app.pipeline import ofwire
-from tests.unit.test_planner import Cloud
+from tests.unit.fake_cloud import FakeCloud, every_kind_of_network
 
 DATAPATH = types.SimpleNamespace(ofproto=ofproto_v1_3, ofproto_parser=ofproto_v1_3_parser,
                                  id=1)
@@ -23,24 +23,8 @@ def ryu_bytes(message) -> bytes:
 def every_flow(tmp_path_factory):
     """Every flow of a cloud with VXLAN, GRE, VLAN and flat networks, address pairs, no
     port security, and a distributed router between a VXLAN and a VLAN network."""
-    cloud = Cloud(tmp_path_factory.mktemp("ofwire"))
-    blue, blue_subnet = cloud.network()
-    green, _ = cloud.network(network_type="vlan", physical_network="physnet1",
-                             segmentation_id=150)
-    green_subnet = cloud.create("subnet", network_id=green["id"], ip_version=4,
-                                cidr="10.1.0.0/24")
-    flat, _ = cloud.network(network_type="flat", physical_network="physnet1")
-    gre, _ = cloud.network(network_type="gre")
-    router = cloud.create("router", name="r")
-    for subnet in (blue_subnet, green_subnet):
-        cloud.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
-    cloud.written()
-    cloud.vm(blue, "n0", 5, allowed_address_pairs=[{"ip_address": "10.0.0.128/25"}])
-    cloud.vm(blue, "n1", 5)
-    cloud.vm(green, "n1", 6, port_security_enabled=False)
-    cloud.vm(flat, "n2", 5)
-    cloud.vm(gre, "n0", 6)
-    cloud.vm(gre, "n2", 6)
+    cloud = FakeCloud(tmp_path_factory.mktemp("ofwire"))
+    every_kind_of_network(cloud)
     flows = [flow for state in cloud.engine.bridges.values()
              for group in state.groups.values() for flow in group.values()]
     assert len(flows) > 150

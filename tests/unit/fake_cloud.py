@@ -1,0 +1,215 @@
+"""Three hypervisors as the core sees them, driven as the shim drives it (no Ryu, no OVS).
+
+Each hypervisor's Open vSwitch database is a monitored replica fed ``update2`` rows, as
+its ovsdb-server would send them: its registration, Neutron's bridges and patch ports, a
+VXLAN and a GRE tunnel to each other hypervisor, an uplink on br-eth1, and the VM
+devices plugged with ``iface-id``.  Its bridges connect over OpenFlow; API writes reach
+the core as change sets; every batch ends with one flush.  What the core asks to send
+is kept, and ``send`` walks a packet through what the bridges then hold, with the
+offline simulator.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from rest.attributes import RESOURCES, parse_body
+from ryu_app import core, trace
+from ryu_app.outputs import Outputs
+from ryu_app.ovsdb.protocol import Replica, ovs_map, ovs_set, ref
+from ryu_app.pipeline.simulator import Result, simulate
+from ryu_app.settings import Settings
+from topology.chassis import ChassisSpec
+
+CHASSIS = ("n0", "n1", "n2")
+IPS = {"n0": "172.31.0.10", "n1": "172.31.0.11", "n2": "172.31.0.12"}
+PATCH, INT_PHY, UPLINK, TUNNEL_BASE = 1, 2, 3, 10   # ofports; tunnels: 10 + remote's index
+FIRST_VM_OFPORT = 100
+
+
+def dpid(chassis: str, role: str) -> int:
+    return (CHASSIS.index(chassis) + 1) * 16 + ("int", "tun", "phys").index(role)
+
+
+def tunnel_ofport(remote: str, kind: str = "vxlan") -> int:
+    return TUNNEL_BASE + CHASSIS.index(remote) + (20 if kind == "gre" else 0)
+
+
+class FakeDatabase:
+    """One hypervisor's database, as the rows its monitor sends."""
+
+    def __init__(self, spec: ChassisSpec):
+        self.replica = Replica()
+        self._uuids = (f"u{n}" for n in itertools.count(1))
+        self.bridges: dict[str, str] = {}                  # name -> uuid
+        self.ports: dict[str, tuple[str, str, str]] = {}   # name -> bridge, port, interface
+        mappings = ",".join(f"{net}:{br}" for net, br in spec.bridge_mappings.items())
+        self.replica.apply({"Open_vSwitch": {"root": {"initial": {"external_ids": ovs_map({
+            "system-id": spec.name, "neutron-tunnel-ip": spec.tunnel_ip,
+            "neutron-bridge-mappings": mappings}), "bridges": ovs_set([])}}}})
+
+    def add_bridge(self, name: str, datapath_id: int) -> None:
+        uuid = self.bridges[name] = next(self._uuids)
+        self.replica.apply({
+            "Bridge": {uuid: {"insert": {"name": name, "datapath_id": f"{datapath_id:016x}",
+                                         "ports": ovs_set([])}}},
+            "Open_vSwitch": {"root": {"modify": {"bridges": ovs_set([ref(uuid)])}}}})
+
+    def add_port(self, bridge: str, name: str, ofport: int, kind: str = "",
+                 options: dict | None = None, external_ids: dict | None = None) -> None:
+        port, interface = next(self._uuids), next(self._uuids)
+        self.ports[name] = (bridge, port, interface)
+        self.replica.apply({
+            "Interface": {interface: {"insert": {
+                "name": name, "type": kind, "ofport": ofport,
+                "options": ovs_map(options or {}), "external_ids": ovs_map(external_ids or {})}}},
+            "Port": {port: {"insert": {"name": name, "interfaces": ref(interface)}}},
+            "Bridge": {self.bridges[bridge]: {"modify": {"ports": ovs_set([ref(port)])}}}})
+
+    def remove_port(self, name: str) -> None:
+        bridge, port, interface = self.ports.pop(name)
+        self.replica.apply({
+            "Bridge": {self.bridges[bridge]: {"modify": {"ports": ovs_set([ref(port)])}}},
+            "Port": {port: {"delete": None}}, "Interface": {interface: {"delete": None}}})
+
+    def build_neutron_bridges(self, spec: ChassisSpec) -> None:
+        """What the controller would have built: br-int, br-tun, br-eth1, their patches,
+        the tunnel mesh; plus the operator's uplink on br-eth1."""
+        c = spec.name
+        for role, name in (("int", "br-int"), ("tun", "br-tun"), ("phys", "br-eth1")):
+            self.add_bridge(name, dpid(c, role))
+        self.add_port("br-int", "patch-tun", PATCH, "patch", {"peer": "patch-int"})
+        self.add_port("br-int", "int-br-eth1", INT_PHY, "patch", {"peer": "phy-br-eth1"})
+        self.add_port("br-tun", "patch-int", PATCH, "patch", {"peer": "patch-tun"})
+        self.add_port("br-eth1", "phy-br-eth1", PATCH, "patch", {"peer": "int-br-eth1"})
+        self.add_port("br-eth1", "eth1", UPLINK)
+        for remote in CHASSIS:
+            for kind in ("vxlan", "gre") if remote != c else ():
+                self.add_port("br-tun", f"{kind}-{remote}", tunnel_ofport(remote, kind), kind,
+                              {"remote_ip": IPS[remote], "local_ip": spec.tunnel_ip})
+
+
+class FakeCloud:
+    def __init__(self, tmp_path, **settings: Any):
+        settings = Settings(**{
+            "db_path": str(tmp_path / "db.sqlite"), "vni_ranges": ((1001, 2000),),
+            "tunnel_id_ranges": ((1, 100),), "network_vlan_ranges": {"physnet1": [(100, 199)]},
+            "datapath_type": "netdev", **settings})
+        self.core = core.build(settings)
+        self.engine, self.planner = self.core.engine, self.core.planner
+        self.model, self.topology = self.engine.model, self.core.topology
+        self.local_vlans, self.dvr_macs = self.planner.local_vlans, self.engine.dvr_macs
+        self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"}) for c in CHASSIS}
+        self.databases = {c: FakeDatabase(self.specs[c]) for c in CHASSIS}
+        self.sessions = {c: core.SessionInfo(n, IPS[c], "10.0.0.1")
+                         for n, c in enumerate(CHASSIS, 1)}
+        self.sent: list[Outputs] = []
+        self._ofports = {c: itertools.count(FIRST_VM_OFPORT) for c in CHASSIS}
+        for chassis in CHASSIS:
+            self.databases[chassis].build_neutron_bridges(self.specs[chassis])
+            self.seen(chassis, first=True)
+        for chassis in CHASSIS:
+            for role in ("int", "tun", "phys"):
+                self.take(self.core.datapath_up(dpid(chassis, role)))
+
+    # ---------------------------------------------------------------- events
+
+    def take(self, outputs: Outputs) -> Outputs:
+        self.sent.append(outputs)
+        return outputs
+
+    def seen(self, chassis: str, first: bool = False) -> Outputs:
+        """The hypervisor's database changed (or was first seen): look, then flush."""
+        outputs, _ = self.core.ovsdb_seen(self.sessions[chassis],
+                                          self.databases[chassis].replica, first)
+        self.take(outputs)
+        return outputs.merge(self.flush())
+
+    def flush(self) -> Outputs:
+        return self.take(self.core.flush())
+
+    def written(self) -> Outputs:
+        """The API's writes so far, handed to the core as the shim does; then flush."""
+        self.core.model_changed(self.model.take_changes())
+        return self.flush()
+
+    # ------------------------------------------------------------- resources
+
+    def create(self, kind: str, **values: Any) -> dict:
+        """A resource as the API would create it, defaults included."""
+        parsed = parse_body(kind, RESOURCES[kind], {kind: values}, True)
+        created = getattr(self.model, f"create_{kind}")(parsed)
+        self.written()
+        return created
+
+    def network(self, cidr: str = "10.0.0.0/24", **provider: Any) -> tuple[dict, dict]:
+        network = self.create("network", **{f"provider:{k}": v for k, v in provider.items()})
+        subnet = self.create("subnet", network_id=network["id"], ip_version=4, cidr=cidr)
+        return network, subnet
+
+    def router(self, *subnets: dict) -> dict:
+        router = self.create("router", name="r")
+        for subnet in subnets:
+            self.model.add_router_interface(router["id"], {"subnet_id": subnet["id"]})
+            self.written()
+        return router
+
+    def vm(self, network: dict, chassis: str, **fields: Any) -> dict:
+        """A port, and its device plugged on the chassis with its iface-id (which binds
+        it); the port as it is then, with ``device`` naming the device."""
+        port = self.create("port", network_id=network["id"], **fields)
+        device = self.plug(chassis, port["id"])
+        return {**self.model.records["port"][port["id"]], "device": device,
+                "chassis": chassis}
+
+    def plug(self, chassis: str, iface_id: str | None = None, name: str | None = None) -> str:
+        ofport = next(self._ofports[chassis])
+        name = name or f"vnet{ofport}"
+        self.databases[chassis].add_port("br-int", name, ofport,
+                                         external_ids={"iface-id": iface_id} if iface_id else {})
+        self.seen(chassis)
+        return name
+
+    def unplug(self, chassis: str, name: str) -> Outputs:
+        self.databases[chassis].remove_port(name)
+        return self.seen(chassis)
+
+    # ------------------------------------------------------------ the switches
+
+    def held(self, chassis: str, role: str) -> dict:
+        """What the core sent a bridge and believes it holds: {group: {key: flow}}."""
+        return self.engine.bridges[dpid(chassis, role)].groups
+
+    def send(self, vm: dict, packet: dict) -> Result:
+        """A packet from a VM's device, walked through the flows the bridges hold."""
+        return simulate(self.fabric(), vm["chassis"], "br-int", vm["device"], packet)
+
+    def fabric(self):
+        """The bridges holding what the core sent them (not what it would compute now)."""
+        return trace.fabric(self.planner, self.sent_flows())
+
+    def sent_flows(self) -> dict:
+        return {dpid: {group: list(flows.values()) for group, flows in state.groups.items()}
+                for dpid, state in self.engine.bridges.items()}
+
+    def trace(self, **params: str) -> dict:
+        return trace.trace(self.planner, params)
+
+
+def every_kind_of_network(cloud: FakeCloud) -> None:
+    """VXLAN, GRE, VLAN and flat networks on every hypervisor, a distributed router
+    between a VXLAN and a VLAN network, ports with address pairs or without port
+    security, and a device that is no port."""
+    vxlan, vxlan_subnet = cloud.network()
+    gre, _ = cloud.network("10.2.0.0/24", network_type="gre")
+    vlan_net, vlan_subnet = cloud.network("10.1.0.0/24", network_type="vlan",
+                                          physical_network="physnet1", segmentation_id=120)
+    flat, _ = cloud.network("10.3.0.0/24", network_type="flat", physical_network="physnet1")
+    cloud.router(vxlan_subnet, vlan_subnet)
+    for network in (vxlan, gre, vlan_net, flat):
+        for chassis in CHASSIS:
+            cloud.vm(network, chassis)
+    cloud.vm(vxlan, "n0", port_security_enabled=False)
+    cloud.vm(vxlan, "n1", allowed_address_pairs=[
+        {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
+    cloud.plug("n2", "0a0b0c0d-not-a-port")

@@ -1,0 +1,108 @@
+"""Distributed routing, walked offline through the flows the core sent: routed on the
+source hypervisor, each hypervisor's DVR MAC on the wire and in tunnels, the gateway's
+ARP and pings answered locally, TTL decremented and its expiry sent to the controller."""
+import pytest
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import vlan
+from tests.unit.fake_cloud import FakeCloud
+from tests.unit.test_l2_behaviour import arp, ip, ipv4, ping
+
+GREEN_VLAN = 150
+
+
+@pytest.fixture
+def routed(tmp_path):
+    """blue (VXLAN, 10.0.0.0/24) and green (VLAN 150, 10.1.0.0/24) on one router; a blue
+    VM on n0, green VMs on n1 and n0."""
+    cloud = FakeCloud(tmp_path)
+    blue, blue_subnet = cloud.network()
+    green, green_subnet = cloud.network("10.1.0.0/24", network_type="vlan",
+                                        physical_network="physnet1",
+                                        segmentation_id=GREEN_VLAN)
+    cloud.router_id = cloud.router(blue_subnet, green_subnet)["id"]
+    cloud.gateway = {port["network_id"]: port
+                     for port in cloud.planner.dvr_interfaces(cloud.router_id)}
+    cloud.blue, cloud.green = blue, green
+    cloud.blue_vm = cloud.vm(blue, "n0")
+    cloud.green_vm = cloud.vm(green, "n1")
+    cloud.green_near = cloud.vm(green, "n0")
+    cloud.green_subnet = green_subnet
+    return cloud
+
+
+def routed_ping(cloud, source: dict, target: dict, **fields) -> dict:
+    """What a VM sends to a VM of another subnet: to its own gateway's MAC."""
+    gateway = cloud.gateway[source["network_id"]]["mac_address"]
+    return ipv4(source["mac_address"], gateway, ip(source), ip(target), **fields)
+
+
+def test_a_routed_packet_reaches_its_vm_with_the_gateway_as_source(routed):
+    blue_vm, green_vm = routed.blue_vm, routed.green_vm
+    result = routed.send(blue_vm, routed_ping(routed, blue_vm, green_vm))
+    delivered = result.packet_at("n1", green_vm["device"])
+    assert delivered["eth_src"] == routed.gateway[routed.green["id"]]["mac_address"]
+    assert delivered["eth_dst"] == green_vm["mac_address"]
+    assert delivered["nw_ttl"] == 63                     # one router hop
+    assert result.delivered_to() == [("n1", green_vm["device"])]
+    assert ("n0", "br-int", T.INT_TRANSIENT) in result.path()    # routed on the source
+    # on the physical network: n0's DVR MAC, green's VLAN; no gateway MAC ever
+    wire = result.of_kind("physical")
+    assert [(o.packet["eth_src"], o.packet["vlan_vid"]) for o in wire] == [
+        (routed.dvr_macs.get("n0"), vlan(GREEN_VLAN))]
+    assert ("n1", "br-int", T.INT_DVR_TO_SRC_MAC_PHYSICAL) in result.path()
+
+
+def test_the_way_back_crosses_a_tunnel_with_the_other_hypervisors_dvr_mac(routed):
+    blue_vm, green_vm = routed.blue_vm, routed.green_vm
+    result = routed.send(green_vm, routed_ping(routed, green_vm, blue_vm))
+    assert result.delivered_to() == [("n0", blue_vm["device"])]
+    tunnelled = next(hop for hop in result.hops if hop.chassis == "n0" and
+                     hop.bridge == "br-tun")
+    assert tunnelled.packet["eth_src"] == routed.dvr_macs.get("n1")
+    gateways = {port["mac_address"] for port in routed.gateway.values()}
+    assert not any(hop.packet["eth_src"] in gateways for hop in result.hops
+                   if hop.chassis != "n1")              # gateway MACs stay on n1
+
+
+def test_routing_between_vms_of_one_hypervisor_stays_on_it(routed):
+    result = routed.send(routed.blue_vm, routed_ping(routed, routed.blue_vm, routed.green_near))
+    assert result.delivered_to() == [("n0", routed.green_near["device"])]
+    assert {hop.chassis for hop in result.hops} == {"n0"}
+    assert result.of_kind("physical") == []
+
+
+def test_the_gateway_answers_arp_and_pings_on_the_vms_own_hypervisor(routed):
+    blue_vm = routed.blue_vm
+    reply = routed.send(blue_vm, arp(blue_vm, "10.0.0.1")).packet_at("n0", blue_vm["device"])
+    assert (reply["arp_op"], reply["arp_sha"]) == (
+        2, routed.gateway[routed.blue["id"]]["mac_address"])
+    echo = {**routed_ping(routed, blue_vm, blue_vm), "ipv4_dst": "10.1.0.1"}   # the far side
+    result = routed.send(blue_vm, echo)
+    answer = result.packet_at("n0", blue_vm["device"])
+    assert (answer["icmpv4_type"], answer["ipv4_src"], answer["ipv4_dst"]) == (
+        0, "10.1.0.1", ip(blue_vm))
+    assert {hop.chassis for hop in result.hops} == {"n0"}
+
+
+def test_what_the_router_does_not_know_is_dropped_and_ttl_expiry_goes_to_the_controller(
+        routed):
+    blue_vm = routed.blue_vm
+    unknown = {**routed_ping(routed, blue_vm, blue_vm), "ipv4_dst": "10.7.7.7"}
+    result = routed.send(blue_vm, unknown)
+    assert result.delivered_to() == [] and result.of_kind("physical") == []
+    assert [o.table for o in result.of_kind("dropped")] == [T.INT_TRANSIENT]
+    expiring = routed_ping(routed, blue_vm, routed.green_vm, nw_ttl=1)
+    assert [(o.chassis, o.reason) for o in routed.send(blue_vm, expiring).of_kind(
+        "controller")] == [("n0", "invalid_ttl")]
+
+
+def test_removing_the_interface_removes_the_routes(routed):
+    routed.model.remove_router_interface(routed.router_id,
+                                         {"subnet_id": routed.green_subnet["id"]})
+    routed.written()
+    result = routed.send(routed.blue_vm, routed_ping(routed, routed.blue_vm, routed.green_vm))
+    assert result.delivered_to() == []
+    # green still switches within itself
+    assert routed.send(routed.green_near, ping(routed.green_near, routed.green_vm)
+                       ).delivered_to() == [("n1", routed.green_vm["device"])]

@@ -1,0 +1,160 @@
+"""What the L2 pipelines do with packets, walked offline through the flows the core sent
+(three hypervisors, tests/unit/fake_cloud.py): delivery, isolation, the ARP responder,
+l2population's flooding, provider VLANs and anti-spoofing, as the seeds describe them."""
+import pytest
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import vlan
+from ryu_app.pipeline.simulator import BROADCAST, arp_request, ipv4
+from tests.unit.fake_cloud import CHASSIS, FakeCloud, tunnel_ofport
+
+
+@pytest.fixture
+def cloud(tmp_path):
+    return FakeCloud(tmp_path)
+
+
+def ip(vm: dict) -> str:
+    return vm["fixed_ips"][0]["ip_address"]
+
+
+def ping(source: dict, target: dict, **fields) -> dict:
+    return ipv4(source["mac_address"], target["mac_address"], ip(source), ip(target), **fields)
+
+
+def arp(source: dict, target_ip: str) -> dict:
+    return arp_request(source["mac_address"], ip(source), target_ip)
+
+
+def entered(result) -> set[str]:
+    """The hypervisors whose bridges the packet (or a copy) entered."""
+    return {hop.chassis for hop in result.hops}
+
+
+def test_unicast_crosses_one_tunnel_to_the_one_vm_it_is_for(cloud):
+    network, _ = cloud.network()
+    a, b, c = (cloud.vm(network, chassis) for chassis in CHASSIS)
+    result = cloud.send(a, ping(a, b))
+    assert result.delivered_to() == [("n1", b["device"])]
+    assert entered(result) == {"n0", "n1"}              # nothing reached n2
+    tunnelled = next(hop for hop in result.hops if hop.chassis == "n1")
+    assert tunnelled.port == "vxlan-n0"
+    assert tunnelled.packet["tunnel_id"] == network["provider:segmentation_id"]
+    assert ("n1", "br-tun", T.TUN_VXLAN_TO_LV) in result.path()
+
+
+def test_a_remote_vms_arp_is_answered_on_the_senders_hypervisor(cloud):
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    result = cloud.send(a, arp(a, ip(b)))
+    reply = result.packet_at("n0", a["device"])
+    assert (reply["arp_op"], reply["arp_spa"], reply["arp_sha"], reply["eth_dst"]) == (
+        2, ip(b), b["mac_address"], a["mac_address"])
+    assert ("n0", "br-tun", T.TUN_ARP_RESPONDER) in result.path()
+    assert entered(result) == {"n0"}                    # no tunnel carried the request
+    assert result.delivered_to() == [("n0", a["device"])]
+
+
+def test_an_unknown_address_is_flooded_only_to_hypervisors_on_the_network(cloud):
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    cloud.vm(cloud.network("10.9.0.0/24")[0], "n2")     # n2 serves another network only
+    result = cloud.send(a, arp(a, "10.0.0.99"))
+    assert result.delivered_to() == [("n1", b["device"])]
+    assert "n2" not in entered(result)                  # l2pop: no flood to n2
+
+
+def test_two_tenants_with_the_same_addresses_never_see_each_other(cloud):
+    red, _ = cloud.network()
+    blue, _ = cloud.network()
+    red_vms = [cloud.vm(red, chassis) for chassis in CHASSIS]
+    blue_vms = [cloud.vm(blue, chassis) for chassis in CHASSIS]
+    assert [ip(vm) for vm in red_vms] == [ip(vm) for vm in blue_vms]   # the same IPs
+    blue_devices = {(vm["chassis"], vm["device"]) for vm in blue_vms}
+    for packet in (arp(red_vms[0], "10.0.0.99"),
+                   ipv4(red_vms[0]["mac_address"], BROADCAST, ip(red_vms[0]), "10.0.0.255"),
+                   ping(red_vms[0], red_vms[2])):
+        delivered = set(cloud.send(red_vms[0], packet).delivered_to())
+        assert delivered and not delivered & blue_devices
+    # even a frame sent straight to a blue VM's MAC stays in red
+    stray = ping(red_vms[0], blue_vms[1])
+    assert not set(cloud.send(red_vms[0], stray).delivered_to()) & blue_devices
+
+
+def test_gre_networks_use_gre_tunnels_and_their_table(cloud):
+    network, _ = cloud.network(network_type="gre")
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n2")
+    result = cloud.send(a, ping(a, b))
+    assert result.delivered_to() == [("n2", b["device"])]
+    assert next(hop.port for hop in result.hops if hop.chassis == "n2") == "gre-n0"
+    assert ("n2", "br-tun", T.TUN_GRE_TO_LV) in result.path()
+
+
+@pytest.mark.parametrize("segmentation_id", [120, None])
+def test_provider_networks_carry_their_vlan_on_the_wire(cloud, segmentation_id):
+    provider = {"network_type": "vlan" if segmentation_id else "flat",
+                "physical_network": "physnet1"}
+    if segmentation_id:
+        provider["segmentation_id"] = segmentation_id
+    network, _ = cloud.network(**provider)
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    result = cloud.send(a, ping(a, b))
+    assert result.delivered_to() == [("n1", b["device"])]
+    wire = result.of_kind("physical")
+    assert [(o.chassis, o.packet.get("vlan_vid")) for o in wire] == [
+        ("n0", vlan(segmentation_id) if segmentation_id else None)]
+    assert not any(hop.bridge == "br-tun" for hop in result.hops)   # no tunnel involved
+
+
+def test_a_vm_may_send_only_from_its_own_addresses(cloud):
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    spoofed_mac = {**ping(a, b), "eth_src": "fa:16:3e:99:99:99"}
+    result = cloud.send(a, spoofed_mac)
+    assert result.delivered_to() == []
+    assert [(o.table, o.reason) for o in result.of_kind("dropped")] == [
+        (T.INT_MAC_SPOOF, "drop flow")]
+    spoofed_arp = {**arp(a, ip(b)), "arp_spa": ip(b)}
+    result = cloud.send(a, spoofed_arp)
+    assert result.delivered_to() == [] and result.of_kind("dropped")[0].table == T.INT_ARP_SPOOF
+
+
+def test_allowed_address_pairs_and_port_security_off_let_more_through(cloud):
+    network, _ = cloud.network()
+    pair_mac = "fa:16:3e:00:00:99"
+    paired = cloud.vm(network, "n0", allowed_address_pairs=[
+        {"ip_address": "10.0.0.128/25", "mac_address": pair_mac}])
+    open_vm = cloud.vm(network, "n0", port_security_enabled=False)
+    b = cloud.vm(network, "n1")
+    from_pair = arp_request(pair_mac, "10.0.0.200", ip(b))
+    reply = cloud.send(paired, from_pair).packet_at("n0", paired["device"])
+    assert (reply["arp_op"], reply["eth_dst"]) == (2, pair_mac)   # answered by br-tun
+    outside = arp_request(pair_mac, "10.0.0.50", ip(b))
+    assert cloud.send(paired, outside).delivered_to() == []
+    anything = {**ping(open_vm, b), "eth_src": "fa:16:3e:12:34:56"}
+    assert cloud.send(open_vm, anything).delivered_to() == [("n1", b["device"])]
+
+
+def test_a_device_that_is_no_port_passes_nothing(cloud):
+    network, _ = cloud.network()
+    b = cloud.vm(network, "n1")
+    stray = {"chassis": "n0", "device": cloud.plug("n0", "0a0b0c0d-not-a-port")}
+    result = cloud.send(stray, {**ping(b, b), "eth_src": "fa:16:3e:00:00:42"})
+    assert result.delivered_to() == []
+    assert cloud.planner.device_tag("n0", cloud.topology.port(
+        cloud.topology.bridge("n0", "int"), stray["device"])) == T.DEAD_VLAN
+
+
+def test_an_unplugged_vm_is_reached_no_more_and_its_hypervisor_leaves_the_flood_list(cloud):
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    cloud.unplug("n1", b["device"])
+    assert cloud.model.records["port"][b["id"]]["status"] == "DOWN"
+    result = cloud.send(a, arp(a, ip(b)))
+    assert result.delivered_to() == [] and entered(result) == {"n0"}
+    assert cloud.local_vlans.get("n1", network["id"]) is None
+    flood = [flow for flow in cloud.held("n0", "tun").get(("net", network["id"]), {}).values()
+             if flow.table == T.TUN_FLOOD_TO_TUN]
+    assert flood == []                                  # n0 floods to nobody now
+    assert not [flow for flows in cloud.held("n0", "tun").values() for flow in flows.values()
+                if ("output", tunnel_ofport("n1")) in flow.actions]
