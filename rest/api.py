@@ -36,7 +36,9 @@ EXTENSIONS = (
 )
 
 Agents = Callable[[], list[dict]]
-View = Callable[[], dict]  # a read-only controller view: topology, wiring
+# A read-only controller view (topology, wiring, flows, trace), given the query parameters;
+# it raises a NeutronError for parameters it cannot take.
+View = Callable[[dict[str, str]], Any]
 
 
 def _json(status: int, document: Any) -> webob.Response:
@@ -99,7 +101,7 @@ class NeutronApi:
                  "updated": "2026-01-01T00:00:00Z"} for alias, name in EXTENSIONS]})
         if head in self.views and not rest:
             self._allow(method, "GET")
-            return _json(200, {head: self.views[head]()})
+            return _json(200, {head: self.views[head](dict(request.GET.items()))})
         raise NotFound(f"The resource could not be found: {request.path_info}")
 
     @staticmethod

@@ -1,0 +1,71 @@
+"""Read-only views of the controller for its users (pure): the desired flows of a bridge,
+each with its table's name, its band and its provenance (``GET /v2.0/flows``)."""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ryu_app.model.errors import BadRequest, NotFound
+from ryu_app.model.tenant import NetworkModel
+from ryu_app.pipeline import render, tables
+from ryu_app.pipeline.flow import Flow
+from ryu_app.pipeline.planner import Group, Planner
+from topology.graph import Bridge, Topology
+
+
+def describe_group(model: NetworkModel, group: Group) -> str:
+    """Why a group of flows exists, in words: the resource it stands for."""
+    kind = group[0]
+    if kind == "base":
+        return "start-up tables"
+    if kind == "net":
+        return f"network {_name(model, 'network', group[1])}"
+    if kind == "dev":
+        return f"device {group[1]}"
+    if kind == "remote":
+        port = model.records["port"].get(group[2])
+        where = f" on {port['binding:host_id']}" if port else ""
+        return (f"remote port {_name(model, 'port', group[2])}{where} of network "
+                f"{_name(model, 'network', group[1])}")
+    return " ".join(map(str, group))
+
+
+def _name(model: NetworkModel, kind: str, resource_id: str) -> str:
+    record = model.records[kind].get(resource_id)
+    return f"{record['name']} ({resource_id})" if record and record["name"] else resource_id
+
+
+def find_bridge(topology: Topology, host: str | None, bridge: str | None) -> Bridge:
+    """The bridge a user names: a hypervisor and a role (int, tun, phys) or bridge name."""
+    if not host or not bridge:
+        raise BadRequest("Both 'host' (a hypervisor) and 'bridge' (int, tun, phys or a "
+                         "bridge name) are required.")
+    if host not in topology.chassis:
+        raise NotFound(f"Hypervisor {host} could not be found.")
+    for candidate in topology.bridges_of(host):
+        if bridge in (candidate.role, candidate.name):
+            return candidate
+    raise NotFound(f"Hypervisor {host} has no bridge {bridge}.")
+
+
+def port_names(topology: Topology, bridge: Bridge) -> dict[int, str]:
+    return {port.ofport: port.name for port in topology.ports(bridge.dpid)}
+
+
+def flow_entry(model: NetworkModel, bridge: Bridge, group: Group, flow: Flow,
+               names: Mapping[int, str]) -> dict:
+    table = tables.PIPELINE[bridge.role].get(flow.table)
+    band = table.band(flow.priority, flow.builder) if table else None
+    return {"table": flow.table, "table_name": tables.table_name(bridge.role, flow.table),
+            "priority": flow.priority, "band": band.name if band else None,
+            "flow": render.flow_text(flow, names), "builder": flow.builder,
+            "group": describe_group(model, group)}
+
+
+def flows(planner: Planner, params: Mapping[str, str]) -> list[dict]:
+    """The desired flows of one bridge, in table and priority order."""
+    bridge = find_bridge(planner.topology, params.get("host"), params.get("bridge"))
+    names = port_names(planner.topology, bridge)
+    found = [(group, flow) for group, group_flows in planner.bridge_groups(bridge).items()
+             for flow in group_flows]
+    found.sort(key=lambda item: (item[1].table, -item[1].priority, str(item[1].match)))
+    return [flow_entry(planner.model, bridge, group, flow, names) for group, flow in found]
