@@ -71,6 +71,7 @@ class Core:
         self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
         self._chassis_of: dict[int, str] = {}              # session id -> chassis
         self._refused: dict[int, str] = {}                 # why a session registers nothing
+        self._readers: dict[int, hypervisor.DatabaseReader] = {}   # per session id
         self._openflow: set[int] = set()                   # datapath ids with OpenFlow up
 
     # ------------------------------------------------------------------ OVSDB
@@ -81,19 +82,22 @@ class Core:
         bridges and ports are now.  A second session for one hypervisor replaces the
         first (which is closed).  Flows follow at the next flush."""
         outputs = Outputs()
+        reader = self._readers.get(session.id)
+        if reader is None or reader.replica is not replica:
+            reader = self._readers[session.id] = hypervisor.DatabaseReader(replica)
         try:
-            spec = hypervisor.chassis_of(replica)
+            spec = reader.chassis()
         except ValueError as error:
             if self._refused.get(session.id) != str(error):
                 LOG.warning("hypervisor at %s is not registered: %s", session.peer, error)
                 self._refused[session.id] = str(error)
-            self.ovsdb_closed(session.id)
+            self._unbind(session.id)
             return outputs, Seen()
         self._refused.pop(session.id, None)
         if self._chassis_of.get(session.id) != spec.name:
             self._adopt(session, replica, spec, outputs)
             first = True
-        changes = self.engine.database_seen(spec, hypervisor.bridge_views(replica), full=first)
+        changes = self.engine.database_seen(spec, reader.bridges(), full=first)
         self._connect_waiting_bridges(outputs)
         return outputs, Seen(spec.name, [port.name for _, port in changes.ports_added],
                              [port.name for _, port in changes.ports_removed])
@@ -101,7 +105,7 @@ class Core:
     def _adopt(self, session: SessionInfo, replica: Replica, spec: ChassisSpec,
                outputs: Outputs) -> None:
         chassis = spec.name
-        self.ovsdb_closed(session.id)
+        self._unbind(session.id)
         previous = self._hypervisors.get(chassis)
         if previous is not None:   # the hypervisor reconnected before we saw it leave
             if previous.session.peer != session.peer:
@@ -124,9 +128,9 @@ class Core:
         self._hypervisors[chassis].provisioner.settled(key)
         if error is not None:
             LOG.warning("hypervisor %s refused %s: %s", chassis, key, error)
-        elif key[0] == "tags":   # the wanted tags may have moved on meanwhile
-            self._retag(chassis, self.engine.tags(chassis, key[1]), outputs)
-        else:
+        if key[0] == "tags":   # those waiting go now; the answered may have moved on
+            self._retag(chassis, {} if error else self.engine.tags(chassis, key[1]), outputs)
+        elif error is None:
             self._provision(chassis, outputs)
         return outputs
 
@@ -134,6 +138,11 @@ class Core:
         """The session is over (or replaced); its hypervisor is not alive until it is back;
         what its switches hold stays as it was."""
         self._refused.pop(session_id, None)
+        self._readers.pop(session_id, None)
+        self._unbind(session_id)
+
+    def _unbind(self, session_id: int) -> None:
+        """The session no longer speaks for the hypervisor it spoke for, if any."""
         chassis = self._chassis_of.pop(session_id, None)
         if chassis is not None and self._hypervisors[chassis].session.id == session_id:
             del self._hypervisors[chassis]

@@ -1,8 +1,6 @@
 """What a hypervisor's OVSDB replica says, in topology terms (pure)."""
 from __future__ import annotations
 
-import weakref
-
 from ryu_app.ovsdb.protocol import Replica, Row, members, scalar
 from topology.chassis import ChassisSpec, registration
 from topology.graph import BridgeView
@@ -16,38 +14,83 @@ def external_ids(replica: Replica) -> dict[str, str]:
     return dict(root[1].get("external_ids", {})) if root else {}
 
 
-def chassis_of(replica: Replica) -> ChassisSpec:
-    """The chassis the database's Open_vSwitch row describes (ValueError if it does not)."""
-    return registration(external_ids(replica))
+class DatabaseReader:
+    """One hypervisor's replica read as a chassis and its bridges, re-reading only the
+    rows that changed since the last look: plugging the 60th VM into br-int re-reads
+    br-int, not every port of every bridge.  (A changed row is a new row object, so
+    what was read from the old one stands until then.)"""
 
+    def __init__(self, replica: Replica):
+        self.replica = replica
+        self._registration: tuple[Row | None, ChassisSpec | ValueError] | None = None
+        self._views: dict[str, BridgeView] = {}        # bridge uuid -> its view
+        self._ports: dict[str, dict[str, str | None]] = {}  # bridge -> port -> interface
+        self._bridge_of: dict[str, str] = {}            # port uuid -> bridge uuid
+        self._port_of: dict[str, str] = {}              # interface uuid -> port uuid
+        self._read: dict[str, tuple[Row, PortInfo | None]] = {}   # interface: row, as read
 
-# What each interface row was read as: a row is replaced, never changed in place, when the
-# database changes it, so its PortInfo stands while the row object does.
-_READ: weakref.WeakKeyDictionary[Replica, dict[str, tuple[Row, PortInfo | None]]] = (
-    weakref.WeakKeyDictionary())
+    def chassis(self) -> ChassisSpec:
+        """The chassis the Open_vSwitch row describes (ValueError if it does not)."""
+        root = self.replica.root()
+        row = root[1] if root else None
+        if self._registration is None or self._registration[0] is not row:
+            try:
+                self._registration = (row, registration(external_ids(self.replica)))
+            except ValueError as error:
+                self._registration = (row, error)
+        found = self._registration[1]
+        if isinstance(found, ValueError):
+            raise found
+        return found
 
+    def bridges(self) -> list[BridgeView]:
+        """Every bridge with its datapath id and the ports that have an OpenFlow number."""
+        stale = set()
+        for table, uuid in self.replica.take_touched():
+            if table == "Bridge":
+                stale.add(uuid)
+            elif table == "Port":
+                stale.add(self._bridge_of.get(uuid))
+            elif table == "Interface":
+                stale.add(self._bridge_of.get(self._port_of.get(uuid, "")))
+        for uuid in stale - {None}:
+            row = self.replica.get("Bridge", uuid)
+            before = self._ports.pop(uuid, {})
+            if row is None:
+                self._views.pop(uuid, None)
+            else:
+                self._views[uuid] = self._read_bridge(uuid, row)
+            self._forget(before, self._ports.get(uuid, {}))
+        return list(self._views.values())
 
-def bridge_views(replica: Replica) -> list[BridgeView]:
-    """Every bridge with its datapath id and the ports that have an OpenFlow number."""
-    read = _READ.setdefault(replica, {})
-    views = []
-    for _, bridge in replica.rows("Bridge"):
+    def _forget(self, before: dict[str, str | None], now: dict[str, str | None]) -> None:
+        """What was read of the ports a bridge no longer has."""
+        for port_uuid, interface_uuid in before.items():
+            if port_uuid not in now:
+                self._bridge_of.pop(port_uuid, None)
+                self._port_of.pop(interface_uuid or "", None)
+                self._read.pop(interface_uuid or "", None)
+
+    def _read_bridge(self, uuid: str, bridge: Row) -> BridgeView:
         datapath_id = scalar(bridge.get("datapath_id"))
-        ports = []
+        ports: list[PortInfo] = []
+        interface_of = self._ports[uuid] = {}
         for port_uuid in members(bridge.get("ports", [])):
-            port = replica.get("Port", port_uuid)
+            self._bridge_of[port_uuid] = uuid
+            port = self.replica.get("Port", port_uuid)
             interfaces = members(port.get("interfaces", [])) if port else []
+            interface_of[port_uuid] = interfaces[0] if len(interfaces) == 1 else None
             if len(interfaces) != 1:
                 continue   # not yet in the replica, or a bond (not a VM or tunnel)
-            interface = replica.get("Interface", interfaces[0])
-            known = read.get(interfaces[0])
+            self._port_of[interfaces[0]] = port_uuid
+            interface = self.replica.get("Interface", interfaces[0])
+            known = self._read.get(interfaces[0])
             if known is None or known[0] is not interface:
-                known = read[interfaces[0]] = (interface, _port_info(interface))
+                known = self._read[interfaces[0]] = (interface, _port_info(interface))
             if known[1] is not None:
                 ports.append(known[1])
-        views.append(BridgeView(bridge["name"], int(datapath_id, 16) if datapath_id else None,
-                                tuple(sorted(ports, key=lambda p: p.name))))
-    return views
+        return BridgeView(bridge["name"], int(datapath_id, 16) if datapath_id else None,
+                          tuple(sorted(ports, key=lambda p: p.name)))
 
 
 def _port_info(interface: Row | None) -> PortInfo | None:
@@ -57,5 +100,3 @@ def _port_info(interface: Row | None) -> PortInfo | None:
         return None
     return classify(interface["name"], ofport, interface.get("type", ""),
                     interface.get("options"), interface.get("external_ids"))
-
-

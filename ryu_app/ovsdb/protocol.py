@@ -117,6 +117,7 @@ class Replica:
         # Moves when the database's own settings move: its root row, its controllers, its
         # bridges (but for which ports they have: plugging a VM does not move it).
         self.settings_version = 0
+        self.touched: set[tuple[str, str]] = set()   # (table, uuid) changed since taken
 
     def apply(self, updates: dict[str, dict[str, dict]]) -> None:
         """Apply a ``monitor_cond`` reply or an ``update2`` notification."""
@@ -127,6 +128,7 @@ class Replica:
                 self.settings_version += 1
             current = self.tables.setdefault(table, {})
             kinds = MONITORED.get(table, {})
+            self.touched.update((table, uuid) for uuid in rows)
             for uuid, change in rows.items():
                 if "modify" in change and uuid in current:
                     current[uuid] = self._modified(current[uuid], change["modify"], kinds)
@@ -161,6 +163,11 @@ class Replica:
             else:   # a scalar, or an optional value: the new value
                 row[column] = decode_column(kind, value)
         return row
+
+    def take_touched(self) -> set[tuple[str, str]]:
+        """The (table, uuid) of every row inserted, changed or deleted since the last call."""
+        touched, self.touched = self.touched, set()
+        return touched
 
     def rows(self, table: str) -> Iterator[tuple[str, Row]]:
         return iter(self.tables.get(table, {}).items())

@@ -111,7 +111,9 @@ def test_a_new_hypervisor_registers_and_every_other_learns_its_dvr_mac(cloud):
 
 def test_a_second_session_for_one_hypervisor_replaces_the_first(cloud):
     newer = core.SessionInfo(42, IPS["n1"], "10.0.0.1")
-    outputs, seen = cloud.core.ovsdb_seen(newer, cloud.databases["n1"].replica, first=True)
+    database = FakeDatabase(cloud.specs["n1"])   # the same database, read afresh
+    database.build_neutron_bridges(cloud.specs["n1"])
+    outputs, seen = cloud.core.ovsdb_seen(newer, database.replica, first=True)
     assert seen.chassis == "n1" and outputs.close == {cloud.sessions["n1"].id}
     assert cloud.core.ovsdb_replied(cloud.sessions["n1"].id, ("tags", ()), None).transactions \
         == {}                                   # the old one's replies are ignored
