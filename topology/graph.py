@@ -78,6 +78,8 @@ class Topology:
         self.connected: set[int] = set()           # datapath ids with OpenFlow up
         self.structure: dict[str, int] = {}        # chassis -> changes of bridges, non-VM ports
         self.vm_devices: dict[str, dict[str, PortInfo]] = {}  # device key -> chassis -> dev
+        self._ports: dict[int, dict[str, PortInfo]] = {}     # dpid -> port name -> port
+        self._views: dict[int, BridgeView] = {}              # dpid -> the view last synced
         self._tunnels: dict[tuple[str, str, str], PortInfo] = {}  # chassis, remote IP, type
         for spec in chassis:
             self.register(spec)
@@ -116,7 +118,10 @@ class Topology:
             if bridge.dpid not in self.bridges:
                 self._add_bridge(bridge)
                 changes.bridges_added.append(bridge)
+            elif self._views.get(bridge.dpid) is view:
+                continue   # the reader kept the view: nothing of this bridge changed
             self._sync_ports(bridge, view.ports, changes)
+            self._views[bridge.dpid] = view
         if changes.bridges_added or changes.bridges_removed or any(
                 port.kind != "vm" for _, port in changes.ports_added + changes.ports_removed):
             self.structure[chassis] = self.structure.get(chassis, 0) + 1
@@ -138,6 +143,7 @@ class Topology:
 
     def _add_bridge(self, bridge: Bridge) -> None:
         self.bridges[bridge.dpid] = bridge
+        self._ports[bridge.dpid] = {}
         self.graph.add_node(bridge.node, kind="bridge", role=bridge.role, dpid=bridge.dpid,
                             physnet=bridge.physnet, chassis=bridge.chassis)
         self.graph.add_edge(bridge.chassis, bridge.node, kind="has")
@@ -147,10 +153,13 @@ class Topology:
             self._remove_port(bridge, port)
         self.graph.remove_node(bridge.node)
         del self.bridges[bridge.dpid]
+        del self._ports[bridge.dpid]
+        self._views.pop(bridge.dpid, None)
         self.connected.discard(bridge.dpid)
 
     def _add_port(self, bridge: Bridge, port: PortInfo) -> None:
         node = f"{bridge.node}/{port.name}"
+        self._ports[bridge.dpid][port.name] = port
         self.graph.add_node(node, kind="port", port=port, bridge=bridge.node,
                             chassis=bridge.chassis)
         self.graph.add_edge(bridge.node, node, kind="has")
@@ -166,7 +175,10 @@ class Topology:
             self._link_external(node, f"{bridge.chassis}:{port.name}")
 
     def _remove_port(self, bridge: Bridge, port: PortInfo) -> None:
-        self.graph.remove_node(f"{bridge.node}/{port.name}")
+        node = f"{bridge.node}/{port.name}"
+        externals = [n for n in self.graph[node] if n.startswith("external:")]
+        self.graph.remove_node(node)
+        del self._ports[bridge.dpid][port.name]
         tunnel = (bridge.chassis, port.remote_ip, port.tunnel_type)
         if bridge.role == "tun" and self._tunnels.get(tunnel) == port:
             del self._tunnels[tunnel]
@@ -175,7 +187,7 @@ class Topology:
             del self.vm_devices[key][bridge.chassis]
             if not self.vm_devices[key]:
                 del self.vm_devices[key]
-        self._drop_orphan_externals()
+        self._drop_orphan_externals(externals)
 
     def _link_patch(self, bridge: Bridge, node: str, port: PortInfo) -> None:
         peer_node = self._find_port(bridge.chassis, port.peer) if port.peer else None
@@ -208,14 +220,16 @@ class Topology:
                 return candidate
         return None
 
-    def _drop_orphan_externals(self) -> None:
-        for node in [n for n, kind in self.graph.nodes(data="kind") if kind == "external"]:
-            if self.graph.degree(node) == 0:
+    def _drop_orphan_externals(self, candidates: Iterable[str] | None = None) -> None:
+        """External endpoints left without a link (of ``candidates``, or of all)."""
+        if candidates is None:
+            candidates = [n for n, kind in self.graph.nodes(data="kind") if kind == "external"]
+        for node in candidates:
+            if node in self.graph and self.graph.degree(node) == 0:
                 self.graph.remove_node(node)
 
     def _port_nodes(self, bridge: Bridge) -> list[str]:
-        return [n for n in self.graph.neighbors(bridge.node)
-                if self.graph.nodes[n].get("kind") == "port"]
+        return [f"{bridge.node}/{name}" for name in self._ports.get(bridge.dpid, {})]
 
     # --------------------------------------------------------------- queries
 
@@ -231,14 +245,10 @@ class Topology:
         return [bridge for bridge in self.bridges.values() if bridge.chassis == chassis]
 
     def port(self, bridge: Bridge, name: str) -> PortInfo | None:
-        data = self.graph.nodes.get(f"{bridge.node}/{name}")
-        return data["port"] if data else None
+        return self._ports.get(bridge.dpid, {}).get(name)
 
     def ports(self, dpid: int) -> list[PortInfo]:
-        bridge = self.bridges.get(dpid)
-        if bridge is None:
-            return []
-        return [self.graph.nodes[n]["port"] for n in self._port_nodes(bridge)]
+        return list(self._ports.get(dpid, {}).values())
 
     def tunnel_port(self, chassis: str, remote: str, tunnel_type: str) -> PortInfo | None:
         """The tunnel port on ``chassis``' tunnel bridge that reaches ``remote``."""
