@@ -1,6 +1,7 @@
 """How Neutron names the ports of a hypervisor's bridges, and how to read them back."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ DEVICE_NAME_MAX = 15
 PATCH_TUN, PATCH_INT = "patch-tun", "patch-int"   # br-int's and br-tun's ends of their pair
 
 
+@functools.lru_cache(maxsize=4096)
 def tunnel_port_name(tunnel_type: str, remote_ip: str) -> str:
     """Neutron's name for a tunnel port: 'vxlan-' + the remote IPv4 as 8 hex digits."""
     return f"{tunnel_type}-{int(ipaddress.IPv4Address(remote_ip)):08x}"

@@ -100,6 +100,7 @@ class Provisioner:
     def __init__(self) -> None:
         self.in_flight: set[Hashable] = set()
         self._looked_at: tuple | None = None
+        self._tags: dict[str, int] = {}    # tags waiting for the one on its way
 
     def due(self, replica: Replica, target: Target, structure: int) -> list[Transaction]:
         """``structure`` counts the changes of the hypervisor's bridges and non-VM ports
@@ -113,11 +114,15 @@ class Provisioner:
         return due
 
     def retag(self, replica: Replica, tags: dict[str, int]) -> Transaction | None:
-        """One transaction for the VM ports whose tag differs, leaving out those whose
-        tag is being written (their reply brings them back)."""
-        busy = {name for key in self.in_flight if key[0] == "tags" for name in key[1]}
-        operations, changed = retag(replica, {name: tag for name, tag in tags.items()
-                                              if name not in busy})
+        """The VM ports' tags wanted now: one transaction for those that differ, unless a
+        tags transaction is on its way; then they wait for its answer and go together.
+        Under load one transaction carries the tags of many new ports, and ovs-vswitchd
+        reconfigures its bridges once for them, not once per port."""
+        self._tags.update(tags)
+        if any(key[0] == "tags" for key in self.in_flight):
+            return None
+        operations, changed = retag(replica, self._tags)
+        self._tags = {}
         if not operations:
             return None
         key = ("tags", tuple(changed))
@@ -125,9 +130,11 @@ class Provisioner:
         return key, operations
 
     def settled(self, key: Hashable) -> None:
-        """A transaction was answered: its object is free, and the plan may differ."""
+        """A transaction was answered: its object is free, and the plan may differ (not
+        for port tags, which the plan does not read)."""
         self.in_flight.discard(key)
-        self._looked_at = None
+        if key[0] != "tags":
+            self._looked_at = None
 
 
 def controller_target(address: str, port: int, tls: bool) -> str:
