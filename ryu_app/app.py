@@ -151,6 +151,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             self.core.ovsdb_closed(session_id)
             del self._sessions[self._session_ids.pop(session)]
         elif ev.kind == "replied":
+            self.confirmations.transaction_replied(session_id, ev.tag)
             self._send(self.core.ovsdb_replied(session_id, ev.tag, ev.error))
         elif not session.closed:
             self._change_queued.discard(session)
@@ -239,6 +240,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         for session_id, transactions in outputs.transactions.items():
             session = self._sessions.get(session_id)
             for key, operations in transactions if session else ():
+                self.confirmations.transacted(batch, session_id, key)
                 session.transact(operations, key)
         for session_id in outputs.close:
             session = self._sessions.get(session_id)

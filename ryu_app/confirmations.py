@@ -1,9 +1,10 @@
-"""When the switches confirmed what an event sent them: barrier replies, per event.
+"""When the hypervisors confirmed what an event sent them, per event.
 
-Every batch of flow-mods the controller sends is followed by a barrier request;
-an event (a port appearing, an API write) is wired when the barriers of all the
-batches it caused are answered.  ``GET /v2.0/wiring`` shows the recent events,
-which is what ``make bench`` measures.
+Every batch of flow-mods the controller sends is followed by a barrier request, and
+every OVSDB transaction (port tags, bridges, tunnels) is answered; an event (a batch of
+port plugs and API writes, a bridge connecting) is wired when all its barriers and
+transactions are answered.  ``GET /v2.0/wiring`` shows the recent events, which is what
+``make bench`` measures.
 """
 from __future__ import annotations
 
@@ -19,14 +20,17 @@ class Event:
     details: dict
     started: float = field(default_factory=time.time)
     flow_mods: int = 0
+    transactions: int = 0
     bridges: set[int] = field(default_factory=set)
-    pending: set[tuple[int, int]] = field(default_factory=set)  # (dpid, barrier xid)
+    # (dpid, barrier xid) and ("ovsdb", session id, transaction key) not answered yet
+    pending: set[tuple] = field(default_factory=set)
     ended: bool = False
     confirmed: float | None = None
 
     def view(self, host_of: Callable[[int], str | None]) -> dict:
         return {"event": self.what, **self.details, "started_at": self.started,
-                "flow_mods": self.flow_mods, "bridges": len(self.bridges),
+                "flow_mods": self.flow_mods, "ovsdb_transactions": self.transactions,
+                "bridges": len(self.bridges),
                 "hosts": sorted({host for dpid in self.bridges
                                  if (host := host_of(dpid)) is not None}),
                 "confirmed_at": self.confirmed,
@@ -40,28 +44,42 @@ class Confirmations:
         """``host_of``: the hypervisor a datapath id belongs to, for the view."""
         self.host_of = host_of
         self.events: collections.deque[Event] = collections.deque(maxlen=keep)
-        self._waiting: dict[tuple[int, int], Event] = {}
+        self._waiting: dict[tuple, Event] = {}
 
     def begin(self, what: str, **details) -> Event:
         """An event starts; it is kept (and shown) once it sends something."""
         return Event(what, details)
 
-    def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
-        if not event.bridges:
+    def _keep(self, event: Event) -> None:
+        if not event.pending and not event.flow_mods and not event.transactions:
             self.events.append(event)
+
+    def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
+        self._keep(event)
         event.flow_mods += flow_mods
         event.bridges.add(dpid)
         event.pending.add((dpid, barrier_xid))
         self._waiting[(dpid, barrier_xid)] = event
 
+    def transacted(self, event: Event, session: int, key) -> None:
+        """An OVSDB transaction the event sent."""
+        self._keep(event)
+        event.transactions += 1
+        event.pending.add(("ovsdb", session, key))
+        self._waiting[("ovsdb", session, key)] = event
+
+    def transaction_replied(self, session: int, key) -> None:
+        self.barrier_reply("ovsdb", session, key)
+
     def end(self, event: Event) -> None:
         event.ended = True
         self._settle(event)
 
-    def barrier_reply(self, dpid: int, xid: int) -> None:
-        event = self._waiting.pop((dpid, xid), None)
+    def barrier_reply(self, *answered) -> None:
+        """A barrier (dpid, xid) or a transaction ("ovsdb", session, key) was answered."""
+        event = self._waiting.pop(answered, None)
         if event is not None:
-            event.pending.discard((dpid, xid))
+            event.pending.discard(answered)
             self._settle(event)
 
     def bridge_gone(self, dpid: int) -> None:
@@ -75,5 +93,4 @@ class Confirmations:
             event.confirmed = time.time()
 
     def view(self) -> dict:
-        return {"events": [event.view(self.host_of) for event in self.events
-                           if event.flow_mods]}
+        return {"events": [event.view(self.host_of) for event in self.events]}

@@ -1,11 +1,13 @@
 """Benchmark: bulk programming, OVN's workload.  H hypervisors, N tenant networks of P
 ports each, ports placed round-robin over the hypervisors.
 
-The clock runs from the first REST write until every flow-mod the controller sent for the
-ports is confirmed by a barrier reply.  The networks and subnets are created first; then
+The clock runs from the first REST write until everything the controller sent for the
+ports is confirmed: every flow-mod by a barrier reply, every OVSDB transaction (the
+ports' local VLAN tags) by its answer.  The networks and subnets are created first; then
 each hypervisor boots its VMs as Nova would, all hypervisors at once: for each VM, create
 its port over REST, then plug its device into br-int (one OVSDB transaction).  At the end
-every hypervisor must answer ARP (br-tun table 21) for every remote port of its networks.
+every hypervisor must answer ARP (br-tun table 21) for every remote port of its networks,
+and every VM port must have its local VLAN tag.
 It reports ports per second, the controller's CPU time per port, flows per hypervisor,
 and the end-to-end latency of one more port plugged at that size.  Run with
 `make bench`.
@@ -69,9 +71,9 @@ class Hypervisor:
 
 def programmed(ctl: Controller, fabric, since: float, ports: int,
                remote: list[int]) -> float | None:
-    """When the last flow-mods sent since ``since`` were confirmed, once every port is
-    ACTIVE, every hypervisor answers ARP for every remote port of its networks, and
-    nothing waits for a barrier reply; else None."""
+    """When the last flow-mods and transactions sent since ``since`` were confirmed, once
+    every port is ACTIVE, every hypervisor answers ARP for every remote port of its
+    networks and has tagged its VMs' ports, and nothing waits for an answer; else None."""
     statuses = ctl.api.get("/v2.0/ports?fields=status")[1]["ports"]
     if sum(port["status"] == "ACTIVE" for port in statuses) < ports:
         return None
@@ -83,12 +85,22 @@ def programmed(ctl: Controller, fabric, since: float, ports: int,
     if any(arp_answers(hypervisor) < wanted
            for hypervisor, wanted in zip(fabric.hypervisors, remote, strict=True)):
         return None
+    if any(untagged_vms(hypervisor) for hypervisor in fabric.hypervisors):
+        return None
     return max(event["confirmed_at"] for event in events)
 
 
 def arp_answers(hypervisor) -> int:
     return sum("arp_tpa=" in line for line in
                hypervisor.ofctl("dump-flows", "br-tun", "table=21").splitlines())
+
+
+def untagged_vms(hypervisor) -> int:
+    """VM ports (vm*, extra*) without a local VLAN tag (none, or the dead VLAN 4095)."""
+    rows = hypervisor.vsctl("--format=csv", "--no-headings", "--columns=name,tag", "list",
+                            "port").splitlines()
+    return sum(1 for row in rows if row.startswith(("vm", "extra"))
+               and row.split(",")[1] in ("[]", "4095"))
 
 
 def measure(hypervisors: int, networks: int, per_network: int, extra: int) -> dict:
