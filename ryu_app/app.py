@@ -117,7 +117,10 @@ class NeutronRyuApp(app_manager.RyuApp):
     def _flush(self, ev: EventFlush) -> None:
         batch, self._batch = self._batch, None
         try:
-            self._send(self.core.flush(), batch)
+            outputs = self.core.flush()
+            batch.details["recomputed"] = sum(outputs.recomputed.values())
+            batch.details["recomputed_most"] = max(outputs.recomputed.values(), default=0)
+            self._send(outputs, batch)
         finally:
             self.confirmations.end(batch)
 

@@ -20,6 +20,7 @@ class Event:
     details: dict
     started: float = field(default_factory=time.time)
     flow_mods: int = 0
+    barriers: int = 0
     transactions: int = 0
     bridges: set[int] = field(default_factory=set)
     # (dpid, barrier xid) and ("ovsdb", session id, transaction key) not answered yet
@@ -29,8 +30,8 @@ class Event:
 
     def view(self, host_of: Callable[[int], str | None]) -> dict:
         return {"event": self.what, **self.details, "started_at": self.started,
-                "flow_mods": self.flow_mods, "ovsdb_transactions": self.transactions,
-                "bridges": len(self.bridges),
+                "flow_mods": self.flow_mods, "barriers": self.barriers,
+                "ovsdb_transactions": self.transactions, "bridges": len(self.bridges),
                 "hosts": sorted({host for dpid in self.bridges
                                  if (host := host_of(dpid)) is not None}),
                 "confirmed_at": self.confirmed,
@@ -57,6 +58,7 @@ class Confirmations:
     def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
         self._keep(event)
         event.flow_mods += flow_mods
+        event.barriers += 1
         event.bridges.add(dpid)
         event.pending.add((dpid, barrier_xid))
         self._waiting[(dpid, barrier_xid)] = event
