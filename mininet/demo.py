@@ -7,8 +7,8 @@ REST two tenants' VXLAN networks with the same CIDR, boots red VMs on all three
 hypervisors and blue VMs on two; red has a second network (10.1.0.0/24, a VM on n2)
 behind a distributed router.  Then it opens the Mininet CLI (try ``pingall``: red
 reaches red, also across the router, blue reaches blue, and nothing crosses).
-``--no-cli`` prints the VMs and each bridge's flows instead, which is how the README's
-walk-through was made.
+``--no-cli`` prints the VMs, each bridge's flows and two traces instead, which is how the
+README's walk-through was made.
 """
 from __future__ import annotations
 
@@ -82,6 +82,17 @@ def dump_flows(fabric: emulation.Cloud) -> None:
             print(hypervisor.ofctl("dump-flows", bridge, "--no-stats"))
 
 
+TRACES = (("red-vm0", "10.0.0.3", "arp"), ("red-vm0", "10.1.0.2", "icmp"))
+
+
+def traces(api) -> None:
+    """What ``python -m ryu_app.cli trace`` prints for an ARP and a routed ping from n0."""
+    for port, destination, protocol in TRACES:
+        print(f"\n$ .venv/bin/python -m ryu_app.cli trace {port} {destination} --proto {protocol}")
+        status, body = api.get(f"/v2.0/trace?port={port}&dst={destination}&proto={protocol}")
+        print(body["trace"]["text"] if status == 200 else body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--no-cli", action="store_true", help="print flows and exit")
@@ -100,6 +111,7 @@ def main() -> None:
             vms[0].host.cmd(f"ping -c1 -W1 {vms[1].ip}")  # something learned in table 20
             vms[0].host.cmd(f"ping -c1 -W1 {vms[-1].ip}")  # and routed
             dump_flows(fabric)
+            traces(ctl.api)
             return
         print("A hypervisor's own Open vSwitch, e.g.: ip netns exec n0 env "
               f"OVS_RUNDIR={fabric.hypervisors[0].rundir} ovs-vsctl show")

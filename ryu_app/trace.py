@@ -170,7 +170,6 @@ def _port(planner: Planner, wanted: str | None) -> dict:
 def explain(planner: Planner, wanted: Desired, result: Result, packet: dict) -> dict:
     """The walk as data and as text: each lookup with its table's name, band, flow,
     builder and group, then where the packet and its copies ended up."""
-    model = planner.model
     groups = {(dpid, id(flow)): group for dpid, bridge_groups in wanted.items()
               for group, flows in bridge_groups.items() for flow in flows}
     steps, lines = [], [f"packet: {_packet_text(packet)}"]
@@ -180,11 +179,13 @@ def explain(planner: Planner, wanted: Desired, result: Result, packet: dict) -> 
             hop = hops[number]
             lines.append(f"{hop.chassis} {hop.bridge}, in from {hop.port}")
         bridge = _bridge(planner, step.chassis, step.bridge)
-        entry = _step_entry(model, bridge, step, groups.get((bridge.dpid, id(step.flow))),
-                            port_names(planner.topology, bridge))
+        names = port_names(planner.topology, bridge)
+        entry = _step_entry(planner, bridge, step, groups.get((bridge.dpid, id(step.flow))),
+                            names)
         steps.append(entry)
-        lines.append(f"  table {entry['table']} {entry['table_name']}: "
-                     f"{entry['flow'] or 'no flow matches (table miss)'}")
+        hit = (render.flow_text(step.flow, names, with_table=False) if step.flow
+               else "no flow matches (table miss)")
+        lines.append(f"  table {entry['table']} {entry['table_name']}: {hit}")
         if entry["why"]:
             lines.append(f"      why: {entry['why']}")
         lines += [f"      note: {note}" for note in step.notes]
@@ -197,19 +198,21 @@ def _bridge(planner: Planner, chassis: str, name: str) -> Bridge:
     return next(b for b in planner.topology.bridges_of(chassis) if b.name == name)
 
 
-def _step_entry(model, bridge: Bridge, step, group, names: Mapping[int, str]) -> dict:
+def _step_entry(planner: Planner, bridge: Bridge, step, group,
+                names: Mapping[int, str]) -> dict:
     flow = step.flow
     table = tables.PIPELINE[bridge.role].get(step.table)
     band = table.band(flow.priority, flow.builder) if table and flow else None
     why = ""
     if band is not None:
-        why = band.purpose + (f" ({describe_group(model, group)})" if group else "")
+        why = f"{band.name}: {band.purpose}" + (
+            f" ({describe_group(planner, bridge, group)})" if group else "")
     return {"hypervisor": step.chassis, "bridge": step.bridge, "table": step.table,
             "table_name": tables.table_name(bridge.role, step.table),
             "priority": flow.priority if flow else None, "band": band.name if band else None,
             "flow": render.flow_text(flow, names) if flow else None,
             "builder": flow.builder if flow else None,
-            "group": describe_group(model, group) if group else None, "why": why,
+            "group": describe_group(planner, bridge, group) if group else None, "why": why,
             "notes": step.notes}
 
 

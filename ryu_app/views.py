@@ -12,15 +12,18 @@ from ryu_app.pipeline.planner import Group, Planner
 from topology.graph import Bridge, Topology
 
 
-def describe_group(model: NetworkModel, group: Group) -> str:
-    """Why a group of flows exists, in words: the resource it stands for."""
-    kind = group[0]
+def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
+    """Why a group of flows on a bridge exists, in words: the resource it stands for."""
+    model, kind = planner.model, group[0]
     if kind == "base":
         return "start-up tables"
     if kind == "net":
         return f"network {_name(model, 'network', group[1])}"
     if kind == "dev":
-        return f"device {group[1]}"
+        device = planner.topology.port(bridge, group[1])
+        port = planner.device_port(bridge.chassis, device) if device else None
+        return f"device {group[1]}" + (f" of port {_name(model, 'port', port['id'])}"
+                                       if port else ", no bound port")
     if kind == "remote":
         port = model.records["port"].get(group[2])
         where = f" on {port['binding:host_id']}" if port else ""
@@ -30,8 +33,9 @@ def describe_group(model: NetworkModel, group: Group) -> str:
 
 
 def _name(model: NetworkModel, kind: str, resource_id: str) -> str:
+    """A resource as people name it: its name when it has one, else its id."""
     record = model.records[kind].get(resource_id)
-    return f"{record['name']} ({resource_id})" if record and record["name"] else resource_id
+    return record["name"] if record and record["name"] else resource_id
 
 
 def find_bridge(topology: Topology, host: str | None, bridge: str | None) -> Bridge:
@@ -51,14 +55,14 @@ def port_names(topology: Topology, bridge: Bridge) -> dict[int, str]:
     return {port.ofport: port.name for port in topology.ports(bridge.dpid)}
 
 
-def flow_entry(model: NetworkModel, bridge: Bridge, group: Group, flow: Flow,
+def flow_entry(planner: Planner, bridge: Bridge, group: Group, flow: Flow,
                names: Mapping[int, str]) -> dict:
     table = tables.PIPELINE[bridge.role].get(flow.table)
     band = table.band(flow.priority, flow.builder) if table else None
     return {"table": flow.table, "table_name": tables.table_name(bridge.role, flow.table),
             "priority": flow.priority, "band": band.name if band else None,
             "flow": render.flow_text(flow, names), "builder": flow.builder,
-            "group": describe_group(model, group)}
+            "group": describe_group(planner, bridge, group)}
 
 
 def flows(planner: Planner, params: Mapping[str, str]) -> list[dict]:
@@ -68,4 +72,4 @@ def flows(planner: Planner, params: Mapping[str, str]) -> list[dict]:
     found = [(group, flow) for group, group_flows in planner.bridge_groups(bridge).items()
              for flow in group_flows]
     found.sort(key=lambda item: (item[1].table, -item[1].priority, str(item[1].match)))
-    return [flow_entry(planner.model, bridge, group, flow, names) for group, flow in found]
+    return [flow_entry(planner, bridge, group, flow, names) for group, flow in found]

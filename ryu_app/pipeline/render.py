@@ -52,7 +52,8 @@ def actions_text(actions: tuple, ports: PortNames = NO_NAMES) -> str:
     return ",".join(action_text(action, ports) for action in actions) or "drop"
 
 
-def flow_text(flow: Flow, ports: PortNames = NO_NAMES) -> str:
+def flow_text(flow: Flow, ports: PortNames = NO_NAMES, with_table: bool = True) -> str:
     """One line as ``ovs-ofctl dump-flows`` would show it, ports by name."""
-    return (f"table={flow.table}, priority={flow.priority}, {match_text(flow.match, ports)} "
+    table = f"table={flow.table}, " if with_table else ""
+    return (f"{table}priority={flow.priority}, {match_text(flow.match, ports)} "
             f"actions={actions_text(flow.actions, ports)}")

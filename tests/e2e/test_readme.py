@@ -1,5 +1,5 @@
 """The README's flow walk-through is what the demo really installs (ofports and cookies,
-which change from run to run, aside)."""
+which change from run to run, aside), and its traces are what the demo's trace prints."""
 import re
 import subprocess
 import sys
@@ -7,6 +7,23 @@ import sys
 from tests.harness import ROOT
 
 HEADER = re.compile(r"^(\S+)\$ ovs-ofctl -O OpenFlow13 dump-flows (\S+) --no-stats$")
+TRACE = "$ .venv/bin/python -m ryu_app.cli trace "
+
+
+def traces(text: str) -> dict[str, list[str]]:
+    """{trace command: the lines it printed} for each trace in the text (until a blank
+    line or the end of a code block)."""
+    found: dict[str, list[str]] = {}
+    command = None
+    for line in text.splitlines():
+        if line.startswith(TRACE):
+            command = line
+            found[command] = []
+        elif command and line.strip() and not line.startswith("```"):
+            found[command].append(line)
+        else:
+            command = None
+    return found
 
 
 def dumps(text: str) -> dict[str, set[str]]:
@@ -38,3 +55,5 @@ def test_the_readme_dumps_are_the_demos():
     assert set(documented) == {"n0/br-int", "n0/br-tun"}
     for bridge, flows in documented.items():
         assert flows == real[bridge], bridge
+    documented_traces = traces((ROOT / "README.md").read_text())
+    assert len(documented_traces) == 2 and documented_traces == traces(demo.stdout)
