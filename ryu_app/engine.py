@@ -26,7 +26,7 @@ from ryu_app.pipeline.flow import Flow
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
-from ryu_app.reconciler import BridgeFlows, FlowMods
+from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes
 from topology.naming import PortInfo
@@ -46,10 +46,7 @@ class EngineOutputs:
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, dpid: int, mods: FlowMods) -> None:
-        if mods:
-            batch = self.flow_mods.setdefault(dpid, FlowMods(cookie=mods.cookie))
-            batch.adds += mods.adds
-            batch.deletes += mods.deletes
+        add_to(self.flow_mods, dpid, mods)
 
 
 @dataclass

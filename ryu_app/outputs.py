@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable
 
 from ryu_app.ovsdb.protocol import Operation
-from ryu_app.reconciler import FlowMods
+from ryu_app.reconciler import FlowMods, add_to
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,7 @@ class Outputs:
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add_flow_mods(self, dpid: int, mods: FlowMods) -> None:
-        if mods:
-            batch = self.flow_mods.setdefault(dpid, FlowMods(cookie=mods.cookie))
-            batch.adds += mods.adds
-            batch.deletes += mods.deletes
+        add_to(self.flow_mods, dpid, mods)
 
     def send(self, dpid: int, *messages: Message) -> None:
         self.messages.setdefault(dpid, []).extend(messages)

@@ -27,6 +27,14 @@ class FlowMods:
         return len(self.adds) + len(self.deletes)
 
 
+def add_to(batches: dict[int, FlowMods], dpid: int, mods: FlowMods) -> None:
+    """Append ``mods`` to the bridge's batch (deletes and adds keep their order)."""
+    if mods:
+        batch = batches.setdefault(dpid, FlowMods(cookie=mods.cookie))
+        batch.adds += mods.adds
+        batch.deletes += mods.deletes
+
+
 def new_cookie() -> int:
     return secrets.randbelow(2**64 - 1) + 1
 
