@@ -1,6 +1,6 @@
 """DVR host MACs: one unique MAC per chassis, kept across restarts.
 
-Seed 004: a distributed router's interface MAC is the same on every chassis, so
+../shared/seeds/004_*.txt: a distributed router's interface MAC is the same on every chassis, so
 routed frames must not leave a chassis with it; they leave with the chassis'
 own DVR MAC instead, which every other chassis recognises.  MACs are taken
 from a configurable base upwards, in the order chassis are first seen.

@@ -1,6 +1,6 @@
 """Local VLANs: per chassis, the VLAN id br-int uses for each network with ports there.
 
-Seed 000: a VM port's access tag is its network's local VLAN on that chassis, not
+../shared/seeds/000_*.txt: a VM port's access tag is its network's local VLAN on that chassis, not
 the network's segmentation id, and two chassis may use different ids for the
 same network.  Ids are kept in the store so that a controller restart gives
 every port the tag it already has, and freed with a network's last port there.
