@@ -1,8 +1,8 @@
 """Local VLANs: per chassis, the VLAN id br-int uses for each network with ports there.
 
-../shared/seeds/000_*.txt: a VM port's access tag is its network's local VLAN on that chassis, not
-the network's segmentation id, and two chassis may use different ids for the
-same network.  Ids are kept in the store so that a controller restart gives
+../shared/seeds/000_*.txt: a VM port's access tag is its network's local VLAN on that
+chassis, not the network's segmentation id, and two chassis may use different ids for
+the same network.  Ids are kept in the store so that a controller restart gives
 every port the tag it already has, and freed with a network's last port there.
 """
 from __future__ import annotations
