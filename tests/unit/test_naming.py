@@ -3,7 +3,8 @@ from topology.naming import classify, physical_patch_names, port_id_prefix, tunn
 
 
 def test_tunnel_port_names_are_the_remote_ip_in_hex():
-    assert tunnel_port_name("vxlan", "172.10.0.11") == "vxlan-ac0a000b"   # ../shared/seeds/000_*.txt
+    # ../shared/seeds/000_*.txt: node0's tunnel to node1 (172.10.0.11)
+    assert tunnel_port_name("vxlan", "172.10.0.11") == "vxlan-ac0a000b"
     assert tunnel_port_name("gre", "172.31.0.11") == "gre-ac1f000b"
 
 
