@@ -82,7 +82,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                               {"topology": lambda params: topology.to_json(),
                                "wiring": lambda params: self.confirmations.view(),
                                "flows": lambda params: views.flows(self.planner, params),
-                               "trace": lambda params: trace.trace(self.planner, params)})
+                               "trace": lambda params: trace.trace(
+                                   self.planner, params, self.core.engine.held())})
         http_server.install(settings.api_client_timeout, self._wsgi)
         context = tls.server_context(settings.tls) if settings.tls else None
         self.ovsdb = Listener(settings.ovsdb_listen_host, settings.ovsdb_listen_port, self,

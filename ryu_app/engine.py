@@ -342,6 +342,11 @@ class Engine:
 
     # ---------------------------------------------------------------- queries
 
+    def held(self) -> dict[int, dict[Group, list[Flow]]]:
+        """What each connected bridge holds, group by group (what the core sent it)."""
+        return {dpid: {group: list(flows.values()) for group, flows in state.groups.items()}
+                for dpid, state in self.bridges.items()}
+
     def _bridge_groups(self, bridge: Bridge) -> dict[Group, list[Flow]]:
         """Every group of one bridge, noting which remote ports' entries it holds."""
         groups = self.planner.bridge_groups(bridge)

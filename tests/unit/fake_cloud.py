@@ -186,14 +186,10 @@ class FakeCloud:
 
     def fabric(self):
         """The bridges holding what the core sent them (not what it would compute now)."""
-        return trace.fabric(self.planner, self.sent_flows())
-
-    def sent_flows(self) -> dict:
-        return {dpid: {group: list(flows.values()) for group, flows in state.groups.items()}
-                for dpid, state in self.engine.bridges.items()}
+        return trace.fabric(self.planner, self.engine.held())
 
     def trace(self, **params: str) -> dict:
-        return trace.trace(self.planner, params)
+        return trace.trace(self.planner, params, self.engine.held())
 
 
 def every_kind_of_network(cloud: FakeCloud) -> None:
