@@ -7,8 +7,8 @@ and each of their bridges to the OpenFlow listener, which the controller pointed
 at.  The shim decodes what arrives (OpenFlow events, OVSDB session reports, HTTP
 requests) into plain calls of the core, and sends what the core returns: flow-mods with
 a barrier per bridge, other OpenFlow messages, OVSDB transactions.  It decides nothing
-but when to flush: an ``EventFlush`` is queued when the first event of a batch arrives,
-so whatever arrives before it is handled is recomputed once.
+but when to flush: once the events that were queued when a batch began are handled, so
+whatever arrives meanwhile is recomputed once.
 """
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class EventOvsdb(event.EventBase):
 
 
 class EventFlush(event.EventBase):
-    """Recompute what the events queued before this one touched."""
+    """Wakes the event loop for a batch that a REST request began (the loop flushes it)."""
 
 
 class NeutronRyuApp(app_manager.RyuApp):
@@ -77,7 +77,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         self._session_ids: dict[Session, int] = {}
         self._next_session_id = itertools.count(1)
         self._change_queued: set[Session] = set()
-        self._batch: Event | None = None            # the events waiting for EventFlush
+        self._batch: Event | None = None            # what the next flush sends for
+        self._handled = 0                           # events the loop has taken
+        self._flush_after = 0                       # ... when the batch is due
         self.api = NeutronApi(self.model, lambda: topology.agents(self.core.engine.dvr_macs.all()),
                               {"topology": lambda params: topology.to_json(),
                                "wiring": lambda params: self.confirmations.view(),
@@ -101,11 +103,14 @@ class NeutronRyuApp(app_manager.RyuApp):
 
     def _event_loop(self):
         """Ryu's event loop (app_manager.RyuApp._event_loop), yielding to the other green
-        threads (REST requests, sockets' readers) every EVENT_LOOP_SLICE."""
+        threads (REST requests, sockets' readers) every EVENT_LOOP_SLICE, and flushing a
+        batch once the events queued when it began are handled.  (The loop must not
+        queue events for itself: the queue is bounded, and only the loop empties it.)"""
         deadline = time.perf_counter() + EVENT_LOOP_SLICE
         while self.is_active or not self.events.empty():
             ev, state = self.events.get()
             self._events_sem.release()
+            self._handled += 1
             if ev == self._event_stop:
                 continue
             for handler in self.get_handlers(ev, state):
@@ -116,6 +121,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                 except Exception:  # noqa: BLE001 - as Ryu's loop: log, go on
                     self.logger.exception("%s: handler %s failed on %s", self.name,
                                           handler.__name__, ev.__class__.__name__)
+            if self._batch is not None and self._handled >= self._flush_after:
+                self._flush()
             if time.perf_counter() > deadline:
                 hub.sleep(0)
                 deadline = time.perf_counter() + EVENT_LOOP_SLICE
@@ -130,24 +137,25 @@ class NeutronRyuApp(app_manager.RyuApp):
         changes = self.model.take_changes()
         if changes:
             self.core.model_changed(changes)
-            self._batched("api")
+            if self._batched("api"):
+                self.send_event(self.name, EventFlush())   # the loop may be waiting
         return response(environ, start_response)
 
     # --------------------------------------------------------------- batches
 
-    def _batched(self, cause: str) -> Event:
-        """Something dirtied the core: the batch it joins, flushed by the EventFlush
-        queued when the batch began."""
-        if self._batch is None:
+    def _batched(self, cause: str) -> bool:
+        """Something dirtied the core: note it in the batch, beginning one (due once the
+        events queued now are handled) if there is none; whether it began one."""
+        began = self._batch is None
+        if began:
             self._batch = self.confirmations.begin("batch", causes={}, chassis=[],
                                                    ports_added=[], ports_removed=[])
-            self.send_event(self.name, EventFlush())
+            self._flush_after = self._handled + self.events.qsize()
         causes = self._batch.details["causes"]
         causes[cause] = causes.get(cause, 0) + 1
-        return self._batch
+        return began
 
-    @set_ev_cls(EventFlush)
-    def _flush(self, ev: EventFlush) -> None:
+    def _flush(self) -> None:
         batch, self._batch = self._batch, None
         try:
             outputs = self.core.flush()
@@ -185,6 +193,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         if ev.kind == "closed":
             self._change_queued.discard(session)
             self.core.ovsdb_closed(session_id)
+            self.confirmations.session_gone(session_id)
             del self._sessions[self._session_ids.pop(session)]
         elif ev.kind == "replied":
             self.confirmations.transaction_replied(session_id, ev.tag)
@@ -195,7 +204,8 @@ class NeutronRyuApp(app_manager.RyuApp):
             outputs, seen = self.core.ovsdb_seen(info, session.replica, first=ev.kind == "ready")
             self._send(outputs)
             if seen.chassis is not None:
-                batch = self._batched("hypervisor")
+                self._batched("hypervisor")
+                batch = self._batch
                 if seen.chassis not in batch.details["chassis"]:
                     batch.details["chassis"].append(seen.chassis)
                 batch.details["ports_added"] += seen.ports_added

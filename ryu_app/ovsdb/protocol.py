@@ -15,6 +15,7 @@ import json
 from typing import Any, Iterator
 
 DATABASE = "Open_vSwitch"
+SESSION_CLOSED = "session closed"   # the error of a transaction its session never sent
 SCALAR, OPTIONAL, SET, MAP = "scalar", "optional", "set", "map"
 # What the controller reads of each hypervisor -- its registration, its bridges, their
 # ports and interfaces (type, options, ofport, external_ids), the bridges' controllers --

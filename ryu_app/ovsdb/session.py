@@ -21,8 +21,8 @@ import eventlet
 from ryu.lib import hub
 
 from ryu_app import tls
-from ryu_app.ovsdb.protocol import (MessageStream, Operation, Replica, monitor_request,
-                                    transact_request, transaction_error)
+from ryu_app.ovsdb.protocol import (SESSION_CLOSED, MessageStream, Operation, Replica,
+                                    monitor_request, transact_request, transaction_error)
 
 LOG = logging.getLogger(__name__)
 RECEIVE_BYTES = 65536
@@ -66,12 +66,13 @@ class Session:
     # ------------------------------------------------------------- outgoing
 
     def transact(self, operations: list[Operation], tag: Any) -> None:
-        """Send one transaction; ``handler.ovsdb_replied(self, tag, error)`` follows."""
+        """Send one transaction; ``handler.ovsdb_replied(self, tag, error)`` follows, from
+        another green thread (never from the caller's: it may be the handler's own loop)."""
         request_id = next(self._ids)
         self._pending[request_id] = tag
         if not self._send(transact_request(request_id, operations)):
             self._pending.pop(request_id, None)
-            self.handler.ovsdb_replied(self, tag, "session closed")
+            hub.spawn(self.handler.ovsdb_replied, self, tag, SESSION_CLOSED)
 
     def _send(self, message: dict) -> bool:
         if self.closed:
@@ -123,7 +124,7 @@ class Session:
         finally:
             self.close()
             for tag in self._pending.values():
-                self.handler.ovsdb_replied(self, tag, "session closed")
+                self.handler.ovsdb_replied(self, tag, SESSION_CLOSED)
             self._pending.clear()
             self.handler.ovsdb_closed(self)
 
