@@ -89,6 +89,11 @@ class Confirmations:
         for key in [key for key in self._waiting if key[0] == dpid]:
             del self._waiting[key]
 
+    def session_gone(self, session: int) -> None:
+        """Nor will a closed OVSDB session (answers it still reports come first)."""
+        for key in [key for key in self._waiting if key[:2] == ("ovsdb", session)]:
+            del self._waiting[key]
+
     @staticmethod
     def _settle(event: Event) -> None:
         if event.ended and not event.pending and event.confirmed is None:
