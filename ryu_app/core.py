@@ -28,13 +28,14 @@ from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.outputs import (ExpiredTtlToController, FlowDelete, FlowStatsRequest, Outputs,
                              PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
-from ryu_app.ovsdb.protocol import Replica
+from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica
 from ryu_app.pipeline.planner import Planner
 from ryu_app.settings import Settings
 from topology.chassis import ChassisSpec
 from topology.graph import Topology
 
 LOG = logging.getLogger(__name__)
+TAG_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class _Hypervisor:
     session: SessionInfo
     replica: Replica
     provisioner: provisioning.Provisioner = field(default_factory=provisioning.Provisioner)
+    tag_failures: int = 0      # tags transactions refused in a row
 
 
 @dataclass
@@ -92,6 +94,7 @@ class Core:
                 LOG.warning("hypervisor at %s is not registered: %s", session.peer, error)
                 self._refused[session.id] = str(error)
             self._unbind(session.id)
+            reader.reread()
             return outputs, Seen()
         self._refused.pop(session.id, None)
         if self._chassis_of.get(session.id) != spec.name:
@@ -125,13 +128,19 @@ class Core:
         chassis = self._chassis_of.get(session_id)
         if chassis is None:
             return outputs
-        self._hypervisors[chassis].provisioner.settled(key)
+        held = self._hypervisors[chassis]
+        held.provisioner.settled(key)
         if error is not None:
             LOG.warning("hypervisor %s refused %s: %s", chassis, key, error)
-        if key[0] == "tags":   # those waiting go now; the answered may have moved on
-            self._retag(chassis, {} if error else self.engine.tags(chassis, key[1]), outputs)
-        elif error is None:
-            self._provision(chassis, outputs)
+        if key[0] != "tags":
+            if error is None:
+                self._provision(chassis, outputs)
+            return outputs
+        # Those waiting go now, with the answered ones again where they moved on meanwhile
+        # or their write failed (a few times: a port without its tag passes every VLAN).
+        held.tag_failures = 0 if error is None else held.tag_failures + 1
+        again = error is None or (error != SESSION_CLOSED and held.tag_failures <= TAG_RETRIES)
+        self._retag(chassis, self.engine.tags(chassis, key[1]) if again else {}, outputs)
         return outputs
 
     def ovsdb_closed(self, session_id: int) -> None:

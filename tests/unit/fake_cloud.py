@@ -66,6 +66,11 @@ class FakeDatabase:
             "Port": {port: {"insert": {"name": name, "interfaces": ref(interface)}}},
             "Bridge": {self.bridges[bridge]: {"modify": {"ports": ovs_set([ref(port)])}}}})
 
+    def set_tag(self, name: str, tag: int) -> None:
+        """What ovsdb-server shows once a tags transaction committed."""
+        _, port, _ = self.ports[name]
+        self.replica.apply({"Port": {port: {"modify": {"tag": tag}}}})
+
     def remove_port(self, name: str) -> None:
         bridge, port, interface = self.ports.pop(name)
         self.replica.apply({
@@ -123,7 +128,7 @@ class FakeCloud:
         outputs, _ = self.core.ovsdb_seen(self.sessions[chassis],
                                           self.databases[chassis].replica, first)
         self.take(outputs)
-        return outputs.merge(self.flush())
+        return Outputs().merge(outputs).merge(self.flush())   # each recorded once
 
     def flush(self) -> Outputs:
         return self.take(self.core.flush())

@@ -5,6 +5,7 @@ import collections
 import pytest
 
 from ryu_app import core
+from ryu_app.core import TAG_RETRIES
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
 from ryu_app.outputs import ExpiredTtlToController, FlowStatsRequest, PacketOut
@@ -200,3 +201,33 @@ def test_a_tap_named_device_binds_by_the_name_rule(cloud):
     cloud.plug("n2", name="tap" + port["id"][:11])
     bound = cloud.model.records["port"][port["id"]]
     assert (bound["status"], bound["binding:host_id"]) == ("ACTIVE", "n2")
+
+
+def tag_keys(outputs, session: int) -> list:
+    return [key for key in keys(outputs, session) if key[0] == "tags"]
+
+
+def test_tags_wanted_while_one_is_on_its_way_go_with_its_answer(cloud):
+    network, _ = cloud.network()
+    session = cloud.sessions["n0"].id
+    first = cloud.vm(network, "n0")
+    (in_flight,) = [key for outputs in cloud.sent for key in tag_keys(outputs, session)
+                    if first["device"] in key[1]]
+    second = cloud.vm(network, "n0")                     # its tag waits ...
+    assert not tag_keys(cloud.sent[-1], session)
+    cloud.databases["n0"].set_tag(first["device"], cloud.local_vlans.get("n0", network["id"]))
+    answered = cloud.core.ovsdb_replied(session, in_flight, None)
+    assert [key[1] for key in tag_keys(answered, session)] == [(second["device"],)]   # now
+
+
+def test_a_refused_tags_write_is_tried_again_a_few_times_then_logged(cloud):
+    network, _ = cloud.network()
+    session = cloud.sessions["n0"].id
+    vm = cloud.vm(network, "n0")
+    (key,) = [key for outputs in cloud.sent for key in tag_keys(outputs, session)
+              if vm["device"] in key[1]]
+    for _ in range(TAG_RETRIES):
+        again = tag_keys(cloud.core.ovsdb_replied(session, key, "constraint violation"), session)
+        assert again == [key]
+    assert tag_keys(cloud.core.ovsdb_replied(session, key, "constraint violation"),
+                    session) == []
