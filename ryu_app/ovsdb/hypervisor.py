@@ -60,16 +60,36 @@ class DatabaseReader:
                 self._views.pop(uuid, None)
             else:
                 self._views[uuid] = self._read_bridge(uuid, row)
-            self._forget(before, self._ports.get(uuid, {}))
+            self._forget(uuid, before, self._ports.get(uuid, {}))
         return list(self._views.values())
 
-    def _forget(self, before: dict[str, str | None], now: dict[str, str | None]) -> None:
-        """What was read of the ports a bridge no longer has."""
+    def reread(self) -> None:
+        """Drop what changed meanwhile: the next ``bridges()`` reads every bridge afresh
+        (a database refused until it registered must not pile up its changes)."""
+        self.replica.take_touched()
+        self._views.clear()
+        self._ports.clear()
+        self._bridge_of.clear()
+        self._port_of.clear()
+        self._read.clear()
+        self.replica.touched.update(("Bridge", uuid) for uuid, _ in self.replica.rows("Bridge"))
+
+    def _forget(self, bridge_uuid: str, before: dict[str, str | None],
+                now: dict[str, str | None]) -> None:
+        """What was read of the bridge's ports that left it, unless another bridge took
+        them meanwhile, and of interfaces its ports no longer have."""
         for port_uuid, interface_uuid in before.items():
-            if port_uuid not in now:
-                self._bridge_of.pop(port_uuid, None)
-                self._port_of.pop(interface_uuid or "", None)
-                self._read.pop(interface_uuid or "", None)
+            if port_uuid in now:
+                if now[port_uuid] != interface_uuid:
+                    self._drop_interface(port_uuid, interface_uuid)
+            elif self._bridge_of.get(port_uuid) == bridge_uuid:
+                del self._bridge_of[port_uuid]
+                self._drop_interface(port_uuid, interface_uuid)
+
+    def _drop_interface(self, port_uuid: str, interface_uuid: str | None) -> None:
+        if interface_uuid and self._port_of.get(interface_uuid) == port_uuid:
+            del self._port_of[interface_uuid]
+            self._read.pop(interface_uuid, None)
 
     def _read_bridge(self, uuid: str, bridge: Row) -> BridgeView:
         datapath_id = scalar(bridge.get("datapath_id"))

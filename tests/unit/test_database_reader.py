@@ -2,6 +2,7 @@
 import pytest
 
 from ryu_app.ovsdb.hypervisor import DatabaseReader
+from ryu_app.ovsdb.protocol import ovs_set, ref
 from tests.unit.fake_cloud import FakeDatabase
 from topology.chassis import ChassisSpec
 
@@ -61,3 +62,27 @@ def test_a_registration_that_is_wrong_says_why_until_it_is_fixed(database):
     database.replica.apply({"Open_vSwitch": {"root": {"modify": {
         "external_ids": ["map", [["neutron-tunnel-ip", "172.31.0.10"]]]}}}})   # it is back
     assert reader.chassis() == SPEC
+
+
+def test_a_port_moved_to_another_bridge_is_followed_there(database):
+    reader = DatabaseReader(database.replica)
+    database.add_port("br-int", "vnet7", 107)
+    reader.bridges()
+    _, port, interface = database.ports["vnet7"]
+    database.replica.apply({"Bridge": {   # one transaction takes it from br-int to br-tun
+        database.bridges["br-int"]: {"modify": {"ports": ovs_set([ref(port)])}},
+        database.bridges["br-tun"]: {"modify": {"ports": ovs_set([ref(port)])}}}})
+    views = by_name(reader.bridges())
+    assert "vnet7" in [p.name for p in views["br-tun"].ports]
+    assert "vnet7" not in [p.name for p in views["br-int"].ports]
+    database.replica.apply({"Interface": {interface: {"modify": {"ofport": 9}}}})
+    assert ("vnet7", 9) in [(p.name, p.ofport) for p in by_name(reader.bridges())["br-tun"].ports]
+
+
+def test_a_refused_database_does_not_pile_up_its_changes(database):
+    reader = DatabaseReader(database.replica)
+    for number in range(20):
+        database.add_port("br-int", f"vnet{number}", 100 + number)
+    reader.reread()
+    assert len(database.replica.touched) == 3      # one per bridge, to read afresh
+    assert len(by_name(reader.bridges())["br-int"].ports) == 22
