@@ -27,8 +27,12 @@ def get(api: str, path: str, params: dict[str, str]) -> dict:
         with urllib.request.urlopen(f"{api}/v2.0/{path}?{query}", timeout=30) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:
-        body = json.load(error)
-        raise SystemExit(f"{error.code}: {body['NeutronError']['message']}") from None
+        body = error.read().decode("utf-8", "replace")
+        try:
+            message = json.loads(body)["NeutronError"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = body.strip() or error.reason   # not the API's answer (the HTTP server's)
+        raise SystemExit(f"{error.code}: {message}") from None
     except urllib.error.URLError as error:
         raise SystemExit(f"cannot reach the controller at {api}: {error.reason}") from None
 

@@ -171,7 +171,7 @@ class Engine:
             elif kind == "port":
                 for port in (old, new):
                     if port is not None:
-                        self._port_written(port)
+                        self._guarded(self._port_written, port)
                 self._dirty.port_changes.append((old, new))
 
     def _port_written(self, port: dict) -> None:

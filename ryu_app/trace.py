@@ -147,7 +147,8 @@ def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = No
     if protocol not in PROTOCOLS:
         raise BadRequest(f"'proto' must be one of {', '.join(PROTOCOLS)}.")
     dport = params.get("dport")
-    if dport is not None and not (dport.isdigit() and 0 < int(dport) < 65536):
+    if dport is not None and not (dport.isascii() and dport.isdigit()
+                                  and 0 < int(dport) < 65536):
         raise BadRequest("'dport' must be a port number.")
     host = port["binding:host_id"]
     device = planner.topology.devices_of(port["id"]).get(host)

@@ -95,6 +95,12 @@ def test_the_cli_prints_the_trace_with_table_names(traced, cloud):
          f"http://127.0.0.1:{cloud.controller.api_port}", "trace", "red0", vms["red1"].ip,
          "--proto", "arp"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "table 21 ARP responder" in out and "delivered to" in out
+    refused = subprocess.run(
+        [sys.executable, "-m", "ryu_app.cli", "--api",
+         f"http://127.0.0.1:{cloud.controller.api_port}", "trace", "nope", "10.30.0.3"],
+        cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 1 and refused.stderr.strip() == (
+        "404: Port nope could not be found.")
 
 
 def test_the_desired_flows_of_a_bridge_are_what_it_holds(traced, cloud):
