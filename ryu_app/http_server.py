@@ -17,6 +17,9 @@ Ryu's server with this one before ``ryu-manager`` starts it:
 - responses are not held back by Nagle's algorithm (``TCP_NODELAY``);
 - a path or query string that is not UTF-8 is answered with a NeutronError 400 before it
   reaches the API;
+- what the API left unread of a request body (one over the size limit, answered 413) is
+  read and dropped, up to ``DRAIN_BYTES``, before the answer goes: a socket closed with
+  unread data resets the connection, and the client could lose the answer;
 - requests go straight to the API's own WSGI application, not through Ryu's router
   (which matched every path against its route table, for the one catch-all route);
 - no access log line per request (a tenth of a request's cost); the API logs what it
@@ -41,6 +44,7 @@ LOG = logging.getLogger(__name__)
 RESERVED_DESCRIPTORS = 256
 BACKLOG = 4096             # the kernel caps it at net.core.somaxconn
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+DRAIN_BYTES = 16 << 20     # of a body the API did not read; beyond, the client is reset
 
 WsgiApp = Callable[[dict, Callable], Any]
 
@@ -57,6 +61,22 @@ def utf8_or_400(application: WsgiApp) -> WsgiApp:
             return [error.body()]
         return application(environ, start_response)
     return guarded
+
+
+def drain_body(application: WsgiApp) -> WsgiApp:
+    """Read and drop what the application left of the request body (see the module)."""
+    def drained(environ: dict, start_response: Callable) -> Any:
+        answer = application(environ, start_response)
+        has_body = environ.get("CONTENT_LENGTH", "0") not in ("", "0") or "chunked" in \
+            environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+        body, left = environ.get("wsgi.input") if has_body else None, DRAIN_BYTES
+        while body is not None and left > 0:
+            chunk = body.read(min(65536, left))
+            if not chunk:
+                break
+            left -= len(chunk)
+        return answer
+    return drained
 
 
 class PatientListener:
@@ -111,7 +131,8 @@ def install(idle_timeout: float, application: WsgiApp) -> None:
 
         def __call__(self) -> None:
             connections = max(16, raise_descriptor_limit() - RESERVED_DESCRIPTORS)
-            eventlet.wsgi.server(PatientListener(self.server), utf8_or_400(application),
+            eventlet.wsgi.server(PatientListener(self.server),
+                                 utf8_or_400(drain_body(application)),
                                  hub.LoggingWrapper(), debug=False, max_size=connections,
                                  socket_timeout=idle_timeout, log_output=False)
 

@@ -3,6 +3,7 @@ NeutronError (never a 5xx, never a traceback) and changes nothing."""
 import http.client
 import json
 import socket
+import time
 
 import pytest
 
@@ -152,3 +153,20 @@ def test_fractions_are_not_integers_and_ipv6_filters_find_nothing(api):
     assert api.get("/v2.0/subnets?ip_version=6") == (200, {"subnets": []})
     status, body = api.get("/v2.0/subnets?ip_version=five")
     assert status == 400 and error_type(body) == "HTTPBadRequest"
+
+
+def test_a_body_over_the_limit_still_being_sent_gets_its_413(controller):
+    """The server answers after 1 MiB; the rest is read and dropped, so the client that
+    is still sending is not reset before it reads the answer."""
+    body = b'{"network": {"name": "' + b"x" * (3 << 20) + b'"}}'
+    with socket.create_connection(("127.0.0.1", controller.api_port), timeout=10) as sock:
+        sock.sendall(f"POST /v2.0/networks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                     "\r\n".encode())
+        for offset in range(0, len(body), 1 << 16):
+            sock.sendall(body[offset:offset + (1 << 16)])
+            time.sleep(0.001)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        answer = json.loads(response.read())
+    assert response.status == 413 and error_type(answer) == "HTTPRequestEntityTooLarge"
