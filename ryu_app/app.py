@@ -121,11 +121,13 @@ class NeutronRyuApp(app_manager.RyuApp):
                 except Exception:  # noqa: BLE001 - as Ryu's loop: log, go on
                     self.logger.exception("%s: handler %s failed on %s", self.name,
                                           handler.__name__, ev.__class__.__name__)
-            if self._batch is not None and self._handled >= self._flush_after:
-                self._flush()
-            if time.perf_counter() > deadline:
+            due = self._batch is not None and self._handled >= self._flush_after
+            if due or time.perf_counter() > deadline:
+                # Before a flush too: REST requests ready now join the batch it sends.
                 hub.sleep(0)
                 deadline = time.perf_counter() + EVENT_LOOP_SLICE
+            if due:
+                self._flush()
 
     # ------------------------------------------------------------------ REST
 
