@@ -207,12 +207,19 @@ def tag_keys(outputs, session: int) -> list:
     return [key for key in keys(outputs, session) if key[0] == "tags"]
 
 
+def tags_sent_for(cloud, vm: dict) -> tuple:
+    """The one tags transaction the core sent with the VM's device (not yet answered)."""
+    session = cloud.sessions[vm["chassis"]].id
+    (key,) = [key for outputs in cloud.sent for key in tag_keys(outputs, session)
+              if vm["device"] in key[1]]
+    return key
+
+
 def test_tags_wanted_while_one_is_on_its_way_go_with_its_answer(cloud):
     network, _ = cloud.network()
     session = cloud.sessions["n0"].id
     first = cloud.vm(network, "n0")
-    (in_flight,) = [key for outputs in cloud.sent for key in tag_keys(outputs, session)
-                    if first["device"] in key[1]]
+    in_flight = tags_sent_for(cloud, first)
     second = cloud.vm(network, "n0")                     # its tag waits ...
     assert not tag_keys(cloud.sent[-1], session)
     cloud.databases["n0"].set_tag(first["device"], cloud.local_vlans.get("n0", network["id"]))
@@ -223,9 +230,7 @@ def test_tags_wanted_while_one_is_on_its_way_go_with_its_answer(cloud):
 def test_a_refused_tags_write_is_tried_again_a_few_times_then_logged(cloud):
     network, _ = cloud.network()
     session = cloud.sessions["n0"].id
-    vm = cloud.vm(network, "n0")
-    (key,) = [key for outputs in cloud.sent for key in tag_keys(outputs, session)
-              if vm["device"] in key[1]]
+    key = tags_sent_for(cloud, cloud.vm(network, "n0"))
     for _ in range(TAG_RETRIES):
         again = tag_keys(cloud.core.ovsdb_replied(session, key, "constraint violation"), session)
         assert again == [key]
