@@ -83,7 +83,8 @@ class NeutronRyuApp(app_manager.RyuApp):
         self.api = NeutronApi(self.model, lambda: topology.agents(self.core.engine.dvr_macs.all()),
                               {"topology": lambda params: topology.to_json(),
                                "wiring": lambda params: self.confirmations.view(),
-                               "flows": lambda params: views.flows(self.planner, params),
+                               "flows": lambda params: views.flows(
+                                   self.planner, params, self.core.engine.held()),
                                "trace": lambda params: trace.trace(
                                    self.planner, params, self.core.engine.held())})
         http_server.install(settings.api_client_timeout, self._wsgi)

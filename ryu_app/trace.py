@@ -16,25 +16,14 @@ from typing import Any, Mapping
 from ryu_app.model.errors import BadRequest, Conflict, NotFound
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline import render, tables
-from ryu_app.pipeline.flow import OFPVID_PRESENT, Flow
-from ryu_app.pipeline.planner import PROVIDER_TYPES, Group, Planner
+from ryu_app.pipeline.flow import OFPVID_PRESENT
+from ryu_app.pipeline.planner import PROVIDER_TYPES, Planner
 from ryu_app.pipeline.simulator import Fabric, Result, SimBridge, arp_request, ipv4, simulate
-from ryu_app.views import describe_group, port_names
+from ryu_app.views import Desired, describe_group, desired, port_names
 from topology.graph import Bridge
 from topology.naming import TUNNEL_TYPES
 
 PROTOCOLS = ("icmp", "tcp", "udp", "arp")
-
-
-Desired = dict[int, dict[Group, list[Flow]]]   # dpid -> group -> flows
-
-
-def desired(planner: Planner, held: Desired | None = None) -> Desired:
-    """Each bridge's desired flows: what the controller sent it and it holds (``held``,
-    which the tests show equal to a fresh computation), computed for the others."""
-    held = held or {}
-    return {dpid: held[dpid] if dpid in held else planner.bridge_groups(bridge)
-            for dpid, bridge in planner.topology.bridges.items()}
 
 
 def fabric(planner: Planner, wanted: Desired) -> Fabric:

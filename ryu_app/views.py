@@ -12,6 +12,17 @@ from ryu_app.pipeline.planner import Group, Planner
 from topology.graph import Bridge, Topology
 
 
+Desired = dict[int, dict[Group, list[Flow]]]   # dpid -> group -> flows
+
+
+def desired(planner: Planner, held: Desired | None = None) -> Desired:
+    """Each bridge's desired flows: what the controller sent it and it holds (``held``,
+    which the tests show equal to a fresh computation), computed for the others."""
+    held = held or {}
+    return {dpid: held[dpid] if dpid in held else planner.bridge_groups(bridge)
+            for dpid, bridge in planner.topology.bridges.items()}
+
+
 def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
     """Why a group of flows on a bridge exists, in words: the resource it stands for."""
     model, kind = planner.model, group[0]
@@ -65,11 +76,13 @@ def flow_entry(planner: Planner, bridge: Bridge, group: Group, flow: Flow,
             "group": describe_group(planner, bridge, group)}
 
 
-def flows(planner: Planner, params: Mapping[str, str]) -> list[dict]:
-    """The desired flows of one bridge, in table and priority order."""
+def flows(planner: Planner, params: Mapping[str, str],
+          held: Desired | None = None) -> list[dict]:
+    """The desired flows of one bridge, in table and priority order (``held``: what the
+    connected bridges hold, by group)."""
     bridge = find_bridge(planner.topology, params.get("host"), params.get("bridge"))
     names = port_names(planner.topology, bridge)
-    found = [(group, flow) for group, group_flows in planner.bridge_groups(bridge).items()
-             for flow in group_flows]
+    groups = (held or {}).get(bridge.dpid) or planner.bridge_groups(bridge)
+    found = [(group, flow) for group, group_flows in groups.items() for flow in group_flows]
     found.sort(key=lambda item: (item[1].table, -item[1].priority, str(item[1].match)))
     return [flow_entry(planner, bridge, group, flow, names) for group, flow in found]
