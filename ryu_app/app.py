@@ -140,23 +140,24 @@ class NeutronRyuApp(app_manager.RyuApp):
         changes = self.model.take_changes()
         if changes:
             self.core.model_changed(changes)
-            if self._batched("api"):
+            began = self._batch is None
+            self._batched("api")
+            if began:
                 self.send_event(self.name, EventFlush())   # the loop may be waiting
         return response(environ, start_response)
 
     # --------------------------------------------------------------- batches
 
-    def _batched(self, cause: str) -> bool:
-        """Something dirtied the core: note it in the batch, beginning one (due once the
-        events queued now are handled) if there is none; whether it began one."""
-        began = self._batch is None
-        if began:
+    def _batched(self, cause: str) -> Event:
+        """Something dirtied the core: the batch that notes it, begun (due once the
+        events queued now are handled) if there was none."""
+        if self._batch is None:
             self._batch = self.confirmations.begin("batch", causes={}, chassis=[],
                                                    ports_added=[], ports_removed=[])
             self._flush_after = self._handled + self.events.qsize()
         causes = self._batch.details["causes"]
         causes[cause] = causes.get(cause, 0) + 1
-        return began
+        return self._batch
 
     def _flush(self) -> None:
         batch, self._batch = self._batch, None
@@ -207,8 +208,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             outputs, seen = self.core.ovsdb_seen(info, session.replica, first=ev.kind == "ready")
             self._send(outputs)
             if seen.chassis is not None:
-                self._batched("hypervisor")
-                batch = self._batch
+                batch = self._batched("hypervisor")
                 if seen.chassis not in batch.details["chassis"]:
                     batch.details["chassis"].append(seen.chassis)
                 batch.details["ports_added"] += seen.ports_added

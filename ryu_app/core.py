@@ -122,8 +122,8 @@ class Core:
                  session.peer)
 
     def ovsdb_replied(self, session_id: int, key, error: str | None) -> Outputs:
-        """A transaction was answered: its object may be planned again; a failed one is
-        logged and planned again when the database next changes."""
+        """A transaction was answered: its object may be planned again (a failed plan
+        when the database next changes; failed tags at once, TAG_RETRIES times)."""
         outputs = Outputs()
         chassis = self._chassis_of.get(session_id)
         if chassis is None:

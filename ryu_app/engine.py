@@ -1,11 +1,12 @@
-"""The controller's core: events in as plain data, what to send out (no Ryu, no I/O).
+"""The flows' recomputation, for the core (ryu_app/core.py): no Ryu, no I/O.
 
 Events (a hypervisor's database was seen, a bridge connected, the model took writes)
 mark what they touch in one dirty set, including what the model writes they caused
 (port bindings) touch; ``flush`` then recomputes each (network, chassis), each VM device
 and each chassis' start-up tables once, however many events asked, and returns
 ``Outputs``: flow-mods per bridge, port tags and provisioning per hypervisor, gratuitous
-ARPs.  The shim flushes when its queue of events has drained, so a burst is one batch.
+ARPs.  The shim flushes once the events queued when a batch began are handled, so a
+burst is one batch.
 A failure to compute one piece is logged and the others go on: a stored write is never
 undone by what follows it.
 """
