@@ -31,9 +31,10 @@ class PortBinder:
         self.model = model
 
     def devices_moved(self, chassis: str, added: Iterable[PortInfo],
-                      removed: Iterable[PortInfo]) -> None:
-        """VM devices that came and went on the chassis' br-int: one write for all."""
-        bound, unbound = {}, set()
+                      removed: Iterable[PortInfo], gone: Iterable[str] = ()) -> None:
+        """VM devices that came and went on the chassis' br-int, and ports (``gone``,
+        ids) bound there whose devices are no more: one write for all."""
+        bound, unbound = {}, set(gone)
         for device in removed:
             port = port_of_device(self.model, device)
             if port is not None and port["binding:host_id"] == chassis:
@@ -52,7 +53,6 @@ class PortBinder:
         devices = list(devices)
         present = {port["id"] for device in devices
                    if (port := port_of_device(self.model, device)) is not None}
-        self.devices_moved(chassis, devices, [])
-        self.model.set_bindings(unbound=[
+        self.devices_moved(chassis, devices, [], gone=[
             port["id"] for port in self.model.records["port"].values()
             if is_bound_vm_port(port, chassis) and port["id"] not in present])

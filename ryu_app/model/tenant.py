@@ -283,16 +283,6 @@ class NetworkModel:
             raise BadRequest(f"device_owner {device_owner} is set by add_router_interface, "
                              "not by a port write.")
 
-    def bind_port(self, port_id: str, host: str) -> dict:
-        """The port's device appeared on ``host``'s integration bridge: it is ACTIVE there."""
-        self.set_bindings(bound={port_id: host})
-        return self.records["port"][port_id]
-
-    def unbind_port(self, port_id: str) -> dict | None:
-        """The port's device left its integration bridge: it goes DOWN, keeping its host."""
-        self.set_bindings(unbound={port_id})
-        return self.records["port"].get(port_id)
-
     def set_bindings(self, bound: dict[str, str] | None = None,
                      unbound: Iterable[str] = ()) -> None:
         """Ports whose devices appeared ({port: host}: ACTIVE there) and ports whose devices
