@@ -19,7 +19,7 @@ from ryu_app.pipeline import render, tables
 from ryu_app.pipeline.flow import OFPVID_PRESENT
 from ryu_app.pipeline.planner import PROVIDER_TYPES, Planner
 from ryu_app.pipeline.simulator import Fabric, Result, SimBridge, arp_request, ipv4, simulate
-from ryu_app.views import Desired, describe_group, desired, port_names
+from ryu_app.views import Desired, desired, flow_entry, port_names
 from topology.graph import Bridge
 from topology.naming import TUNNEL_TYPES
 
@@ -194,20 +194,12 @@ def _bridge(planner: Planner, chassis: str, name: str) -> Bridge:
 
 def _step_entry(planner: Planner, bridge: Bridge, step, group,
                 names: Mapping[int, str]) -> dict:
-    flow = step.flow
-    table = tables.PIPELINE[bridge.role].get(step.table)
-    band = table.band(flow.priority, flow.builder) if table and flow else None
-    why = ""
-    if band is not None:
-        why = f"{band.name}: {band.purpose}" + (
-            f" ({describe_group(planner, bridge, group)})" if group else "")
-    return {"hypervisor": step.chassis, "bridge": step.bridge, "table": step.table,
-            "table_name": tables.table_name(bridge.role, step.table),
-            "priority": flow.priority if flow else None, "band": band.name if band else None,
-            "flow": render.flow_text(flow, names) if flow else None,
-            "builder": flow.builder if flow else None,
-            "group": describe_group(planner, bridge, group) if group else None, "why": why,
-            "notes": step.notes}
+    """A lookup: where, and the flow it hit with its provenance (none: a table miss)."""
+    found = flow_entry(planner, bridge, group, step.flow, names) if step.flow else {
+        "table": step.table, "table_name": tables.table_name(bridge.role, step.table),
+        "priority": None, "band": None, "flow": None, "builder": None, "group": None,
+        "why": ""}
+    return {"hypervisor": step.chassis, "bridge": step.bridge, **found, "notes": step.notes}
 
 
 def _outcome_entry(planner: Planner, outcome) -> dict:

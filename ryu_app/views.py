@@ -66,14 +66,19 @@ def port_names(topology: Topology, bridge: Bridge) -> dict[int, str]:
     return {port.ofport: port.name for port in topology.ports(bridge.dpid)}
 
 
-def flow_entry(planner: Planner, bridge: Bridge, group: Group, flow: Flow,
+def flow_entry(planner: Planner, bridge: Bridge, group: Group | None, flow: Flow,
                names: Mapping[int, str]) -> dict:
+    """A flow with its table's name, its band (and the band's purpose, ``why``), its
+    builder and the group it belongs to."""
     table = tables.PIPELINE[bridge.role].get(flow.table)
     band = table.band(flow.priority, flow.builder) if table else None
+    described = describe_group(planner, bridge, group) if group else None
+    why = f"{band.name}: {band.purpose}" + (f" ({described})" if described else "") \
+        if band else ""
     return {"table": flow.table, "table_name": tables.table_name(bridge.role, flow.table),
             "priority": flow.priority, "band": band.name if band else None,
             "flow": render.flow_text(flow, names), "builder": flow.builder,
-            "group": describe_group(planner, bridge, group)}
+            "group": described, "why": why}
 
 
 def flows(planner: Planner, params: Mapping[str, str],
