@@ -52,7 +52,8 @@ class Confirmations:
         return Event(what, details)
 
     def _keep(self, event: Event) -> None:
-        if not event.pending and not event.flow_mods and not event.transactions:
+        """Called before an event's first output is counted: it is shown from then on."""
+        if not event.flow_mods and not event.transactions:
             self.events.append(event)
 
     def sent(self, event: Event, dpid: int, flow_mods: int, barrier_xid: int) -> None:
