@@ -211,6 +211,14 @@ def to_ip_version(name: str, value: Any) -> int:
     return version
 
 
+def to_dhcp_ip_version(name: str, value: Any) -> int:
+    """An extra DHCP option's IP version: 4, or 6 (kept, not served: no DHCPv6 here)."""
+    version = to_int_or_none(name, value)
+    if version not in (4, 6):
+        raise _fail(name, value, "is not a valid IP version (4 or 6)")
+    return version
+
+
 def to_ipv4_subnet_id_pair(name: str, value: Any) -> dict:
     return to_dict_of({"subnet_id": (to_uuid, False),
                        "ip_address": (to_ipv4_address, False)})(name, value)
@@ -299,7 +307,9 @@ PORT = {
     "binding:profile": Attr(to_dict, dict, scalar=False),
     "binding:vif_type": read_only(),
     "binding:vif_details": read_only(dict, scalar=False),
-    "extra_dhcp_opts": read_only(list, scalar=False),
+    "extra_dhcp_opts": Attr(to_list_of(to_dict_of({
+        "opt_name": (to_string(64), True), "opt_value": (to_nullable_string, True),
+        "ip_version": (to_dhcp_ip_version, False)})), list, scalar=False),
 }
 
 ROUTER = {

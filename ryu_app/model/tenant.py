@@ -10,20 +10,26 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import logging
 import random
 import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from ryu_app.dhcp import options as dhcp_options
 from ryu_app.model import ipam
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from topology.naming import PORT_ID_PREFIX_LEN
 
+LOG = logging.getLogger(__name__)
 ROUTER_INTERFACE_OWNERS = ("network:router_interface", "network:router_interface_distributed")
+# The port that stands for a network's DHCP server: its address in each DHCP-enabled
+# subnet and its MAC are the server's identity (the VM's hypervisor answers for it).
+DHCP_OWNER = "network:dhcp"
 # Ports a network owns for its own services: deleted with it, never "in use".
-SERVICE_OWNERS = ("network:dhcp",)
+SERVICE_OWNERS = (DHCP_OWNER,)
 # Encapsulation overhead over a 1500-byte underlay: VXLAN 50, GRE 42 bytes.
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 
@@ -35,6 +41,25 @@ def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
     return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
             and not port["device_owner"].startswith("network:")
             and chassis in (None, port["binding:host_id"]))
+
+
+def _extra_dhcp_opts(current: list[dict], requested: list[dict]) -> list[dict]:
+    """A port's extra DHCP options after a write, as Neutron merges them: keyed by
+    (name, IP version), a null value removes one, any other adds or replaces it; IPv4
+    ones must be servable (IPv6 ones are kept, not served: there is no DHCPv6 here)."""
+    merged = {(item["opt_name"], item["ip_version"]): item for item in current}
+    for item in requested:
+        name, value, version = item["opt_name"], item["opt_value"], item.get("ip_version", 4)
+        if value is None:
+            merged.pop((name, version), None)
+            continue
+        if version == 4:
+            try:
+                dhcp_options.check(name, value)
+            except ValueError as error:
+                raise InvalidInput(f"Invalid input for operation: {error}.") from None
+        merged[(name, version)] = {"opt_name": name, "opt_value": value, "ip_version": version}
+    return list(merged.values())
 
 
 def utc_now() -> str:
@@ -66,7 +91,7 @@ class NetworkModel:
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
                  enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
                                                            "vxlan", "gre"),
-                 now: Callable[[], str] = utc_now):
+                 now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu"):
         self.store = store
         self.segments = segments
         self.default_project = default_project
@@ -75,6 +100,8 @@ class NetworkModel:
         self.tenant_network_types = tenant_network_types
         self.enabled_network_types = enabled_network_types
         self.now = now
+        # Neutron's DHCP port device_id: 'dhcp' + uuid5 of the DHCP agent's host + network
+        self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
         self.journal: list[Change] = []
         self.records: dict[str, dict[str, dict]] = {
             "network": {}, "subnet": {}, "port": {}, "router": {}}
@@ -89,6 +116,7 @@ class NetworkModel:
         # network -> host -> its bound VM ports there
         self.bound_on: dict[str, dict[str, dict[str, None]]] = {}
         self.router_of_subnet: dict[str, str] = {}
+        self.dhcp_port_on: dict[str, str] = {}              # network -> its DHCP port id
         for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
@@ -108,6 +136,10 @@ class NetworkModel:
     def all(self, kind: str) -> Iterator[dict]:
         for record in self.records[kind].values():
             yield self.render(kind, record)
+
+    def dhcp_port_of(self, network_id: str) -> dict | None:
+        port_id = self.dhcp_port_on.get(network_id)
+        return self.records["port"][port_id] if port_id else None
 
     def render(self, kind: str, record: dict) -> dict:
         """The API document: the stored record plus fields derived from other records."""
@@ -187,11 +219,17 @@ class NetworkModel:
             **self._new_record(values, project), "gateway_ip": gateway,
             "allocation_pools": ipam.pools_to_api(pools), "service_types": [],
         }
-        return self._commit_one("subnet", record)
+        batch = _Batch()
+        self._subnet_written(batch, record, ipam.SubnetAddresses(cidr, pools))
+        self._commit(batch)
+        return self.render("subnet", record)
 
     def update_subnet(self, subnet_id: str, values: dict) -> dict:
-        record = self.get("subnet", subnet_id)
-        return self._commit_one("subnet", self._updated(record, values))
+        record = self._updated(self.get("subnet", subnet_id), values)
+        batch = _Batch()
+        self._subnet_written(batch, record)
+        self._commit(batch)
+        return self.render("subnet", record)
 
     def delete_subnet(self, subnet_id: str) -> None:
         subnet = self.get("subnet", subnet_id)
@@ -205,7 +243,10 @@ class NetworkModel:
                                "more ports have an IP allocation from this subnet.",
                                "SubnetInUse")
             remaining = [ip for ip in port["fixed_ips"] if ip["subnet_id"] != subnet_id]
-            batch.put("port", self._updated(port, {"fixed_ips": remaining}))
+            if remaining or port["device_owner"] != DHCP_OWNER:
+                batch.put("port", self._updated(port, {"fixed_ips": remaining}))
+            else:
+                batch.delete("port", port_id)
         batch.delete("subnet", subnet_id)
         self._commit(batch)
 
@@ -233,7 +274,8 @@ class NetworkModel:
         pairs = self._address_pairs(values["allowed_address_pairs"], mac, security)
         record.update({
             "mac_address": mac, "fixed_ips": fixed_ips, "port_security_enabled": security,
-            "allowed_address_pairs": pairs, "status": "DOWN", "extra_dhcp_opts": [],
+            "allowed_address_pairs": pairs, "status": "DOWN",
+            "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
             **self._binding_fields(values["binding:host_id"], bound=False),
         })
         return self._commit_one("port", record)
@@ -246,7 +288,7 @@ class NetworkModel:
                 raise Conflict(f"Port {port_id} is an interface of router "
                                f"{record['device_id']}: use remove_router_interface.",
                                "L3PortInUse")
-        elif "device_owner" in values:
+        elif values.get("device_owner", record["device_owner"]) != record["device_owner"]:
             self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:
             if record["status"] == "ACTIVE":
@@ -256,6 +298,9 @@ class NetworkModel:
         if "fixed_ips" in values:
             values["fixed_ips"] = self._assign_ips(record["network_id"], values["fixed_ips"],
                                                    port_id)
+        if "extra_dhcp_opts" in values:
+            values["extra_dhcp_opts"] = _extra_dhcp_opts(record["extra_dhcp_opts"],
+                                                         values["extra_dhcp_opts"])
         security = values.get("port_security_enabled", record["port_security_enabled"])
         pairs = values.get("allowed_address_pairs", record["allowed_address_pairs"])
         mac = values.get("mac_address", record["mac_address"])
@@ -273,15 +318,87 @@ class NetworkModel:
                            f"has device owner {port['device_owner']}.", "L3PortInUse")
         batch = _Batch()
         batch.delete("port", port_id)
+        if port["device_owner"] == DHCP_OWNER:
+            # As Neutron's DHCP agent would, at once: the network keeps a DHCP server,
+            # on the same addresses.
+            self._dhcp_port_follows(batch, port["network_id"], self._subnets_of(
+                port["network_id"]), None, port["fixed_ips"])
         self._commit(batch)
 
     @staticmethod
     def _refuse_router_owner(device_owner: str) -> None:
         """A router's interfaces are made by add_router_interface, which keeps one router
-        per subnet; a plain port write must not make one."""
+        per subnet, and the DHCP port by the subnets; a plain port write must not make
+        one."""
         if device_owner in ROUTER_INTERFACE_OWNERS:
             raise BadRequest(f"device_owner {device_owner} is set by add_router_interface, "
                              "not by a port write.")
+        if device_owner == DHCP_OWNER:
+            raise BadRequest(f"device_owner {DHCP_OWNER} is the network's DHCP port, which "
+                             "the controller keeps (one per network with DHCP enabled).")
+
+    # -------------------------------------------------------------------- DHCP
+
+    def _subnets_of(self, network_id: str, changed: dict | None = None) -> list[dict]:
+        """The network's subnets, with ``changed`` in place of its stored version (or
+        last, if it is new)."""
+        subnets = [self.records["subnet"][subnet_id]
+                   for subnet_id in self.subnets_of.get(network_id, ())]
+        if changed is None:
+            return subnets
+        replaced = [changed if subnet["id"] == changed["id"] else subnet for subnet in subnets]
+        return replaced if changed in replaced else replaced + [changed]
+
+    def _dhcp_port_follows(self, batch: _Batch, network_id: str, subnets: list[dict],
+                           current: dict | None, kept_ips: list[dict],
+                           fresh: dict[str, ipam.SubnetAddresses] | None = None) -> None:
+        """The network's DHCP port as its subnets now want it: an address (kept, or
+        allocated from the pool) in each DHCP-enabled subnet; made with the first such
+        subnet, deleted with the last.  ``fresh``: allocators of subnets not stored yet."""
+        kept = {ip["subnet_id"]: ip for ip in kept_ips}
+        fixed_ips = []
+        for subnet in (subnet for subnet in subnets if subnet["enable_dhcp"]):
+            if subnet["id"] in kept:
+                fixed_ips.append(kept[subnet["id"]])
+                continue
+            addresses = (fresh or {}).get(subnet["id"]) or self.addresses[subnet["id"]]
+            address = addresses.allocate(set())
+            if address is None:
+                LOG.warning("subnet %s: no address left for its DHCP port; its VMs get no "
+                            "DHCP answers", subnet["id"])
+                continue
+            fixed_ips.append({"subnet_id": subnet["id"],
+                              "ip_address": str(ipaddress.IPv4Address(address))})
+        if current is not None and not fixed_ips:
+            batch.delete("port", current["id"])
+        elif current is None and fixed_ips:
+            network = self.records["network"][network_id]
+            batch.put("port", self._service_port(
+                network_id, network["project_id"], f"{self.dhcp_device_prefix}-{network_id}",
+                DHCP_OWNER, fixed_ips))
+        elif current is not None and fixed_ips != current["fixed_ips"]:
+            batch.put("port", self._updated(current, {"fixed_ips": fixed_ips}))
+
+    def _subnet_written(self, batch: _Batch, subnet: dict,
+                        fresh: ipam.SubnetAddresses | None = None) -> None:
+        """A subnet created or updated, and its network's DHCP port following it."""
+        batch.put("subnet", subnet)
+        current = self.dhcp_port_of(subnet["network_id"])
+        self._dhcp_port_follows(batch, subnet["network_id"],
+                                self._subnets_of(subnet["network_id"], subnet), current,
+                                current["fixed_ips"] if current else [],
+                                {subnet["id"]: fresh} if fresh else None)
+
+    def sync_dhcp_ports(self) -> None:
+        """Every network's DHCP port as its subnets want it (a database written before
+        DHCP was served gets them at start-up)."""
+        batch = _Batch()
+        for network_id in self.records["network"]:
+            current = self.dhcp_port_of(network_id)
+            self._dhcp_port_follows(batch, network_id, self._subnets_of(network_id), current,
+                                    current["fixed_ips"] if current else [])
+        if batch.puts or batch.deletes:
+            self._commit(batch)
 
     def set_bindings(self, bound: dict[str, str] | None = None,
                      unbound: Iterable[str] = ()) -> None:
@@ -497,15 +614,20 @@ class NetworkModel:
         if holder is not None:
             raise Conflict(f"IP address {gateway} already allocated in subnet {subnet['id']}",
                            "IpAddressAlreadyAllocated")
-        network_id = subnet["network_id"]
+        return self._service_port(subnet["network_id"], router["project_id"], router["id"],
+                                  self._interface_owner(router),
+                                  [{"subnet_id": subnet["id"], "ip_address": gateway}])
+
+    def _service_port(self, network_id: str, project: str, device_id: str, owner: str,
+                      fixed_ips: list[dict]) -> dict:
+        """A port the controller makes for a service (a router interface, DHCP): ACTIVE,
+        trusted (no port security), bound to no host."""
         values = {"name": "", "description": "", "network_id": network_id,
-                  "tenant_id": router["tenant_id"], "admin_state_up": True,
-                  "device_id": router["id"], "device_owner": self._interface_owner(router),
-                  "security_groups": [], "binding:vnic_type": "normal",
+                  "tenant_id": project, "admin_state_up": True, "device_id": device_id,
+                  "device_owner": owner, "security_groups": [], "binding:vnic_type": "normal",
                   "binding:profile": {}}
-        return {**self._new_record(values, router["project_id"]),
-                "mac_address": self._generate_mac(network_id),
-                "fixed_ips": [{"subnet_id": subnet["id"], "ip_address": gateway}],
+        return {**self._new_record(values, project),
+                "mac_address": self._generate_mac(network_id), "fixed_ips": fixed_ips,
                 "port_security_enabled": False, "allowed_address_pairs": [],
                 "status": "ACTIVE", "extra_dhcp_opts": [], **self._binding_fields("", False)}
 
@@ -601,6 +723,8 @@ class NetworkModel:
             address = _ip_int(ip["ip_address"])
             self.ip_holder[(ip["subnet_id"], address)] = port_id
             self.addresses[ip["subnet_id"]].held.add(address)
+        if port["device_owner"] == DHCP_OWNER:
+            self.dhcp_port_on[port["network_id"]] = port_id
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.setdefault(port["device_id"], {})[port_id] = None
             self.interfaces_on.setdefault(port["network_id"], {})[port_id] = None
@@ -623,6 +747,9 @@ class NetworkModel:
             self.ip_holder.pop((ip["subnet_id"], address), None)
             if ip["subnet_id"] in self.addresses:
                 self.addresses[ip["subnet_id"]].held.discard(address)
+        if port["device_owner"] == DHCP_OWNER and self.dhcp_port_on.get(
+                port["network_id"]) == port_id:
+            del self.dhcp_port_on[port["network_id"]]
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.get(port["device_id"], {}).pop(port_id, None)
             self.interfaces_on.get(port["network_id"], {}).pop(port_id, None)

@@ -26,8 +26,11 @@ def test_every_write_is_journaled_once_in_order_and_survives_a_restart(tmp_path)
     network_model.delete_subnet(subnet["id"])
     journal = [(kind, (old or new)["id"], old is None, new is None)
                for kind, old, new in network_model.take_changes()]
+    dhcp_port = journal[2][1]   # the subnet's write made the network's DHCP port
     assert journal == [("network", network["id"], True, False),
                        ("subnet", subnet["id"], True, False),
+                       ("port", dhcp_port, True, False),
+                       ("port", dhcp_port, False, True),
                        ("subnet", subnet["id"], False, True)]
     assert network_model.take_changes() == []
     network_model.store.close()
