@@ -8,7 +8,8 @@ CONFIG ?= etc/neutron-ryu.conf
 # Open vSwitch for the emulated hypervisors (each runs its own ovsdb-server and
 # ovs-vswitchd in a network namespace), Mininet for the VMs, and the tools tests use.
 DEBIAN_PACKAGES := openvswitch-switch openvswitch-common mininet iproute2 iputils-ping arping \
-	traceroute procps ethtool tcpdump openssl python3-venv python3-dev gcc curl
+	traceroute procps ethtool tcpdump openssl python3-venv python3-dev gcc curl \
+	isc-dhcp-client dnsmasq-base
 
 .PHONY: install system-packages venv lint test unit bench run demo clean
 

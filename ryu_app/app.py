@@ -31,7 +31,7 @@ from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
-from ryu_app.outputs import (ExpiredTtlToController, FlowDelete, FlowStatsRequest, Message,
+from ryu_app.outputs import (PacketInsToController, FlowDelete, FlowStatsRequest, Message,
                              Outputs, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
 
@@ -40,6 +40,9 @@ tls.openflow_listener()
 # burst of barrier replies and OVSDB updates then kept the REST API's green threads
 # waiting for tens of milliseconds.  Ours yields to the hub after this long.
 EVENT_LOOP_SLICE = 0.002   # seconds
+METER_EXISTS = (ofproto_v1_3.OFPET_METER_MOD_FAILED, ofproto_v1_3.OFPMMFC_METER_EXISTS)
+PACKET_IN_REASONS = {ofproto_v1_3.OFPR_INVALID_TTL: "invalid_ttl",
+                     ofproto_v1_3.OFPR_ACTION: "action", ofproto_v1_3.OFPR_NO_MATCH: "no_match"}
 
 
 class EventOvsdb(event.EventBase):
@@ -239,8 +242,8 @@ class NeutronRyuApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
     def _packet_in(self, ev):
         msg, datapath = ev.msg, ev.msg.datapath
-        self._send(self.core.packet_in(datapath.id, msg.reason == datapath.ofproto.OFPR_INVALID_TTL,
-                                       msg.match["in_port"], msg.data))
+        reason = PACKET_IN_REASONS.get(msg.reason, str(msg.reason))
+        self._send(self.core.packet_in(datapath.id, reason, msg.match["in_port"], msg.data))
 
     @set_ev_cls(ofp_event.EventOFPBarrierReply, MAIN_DISPATCHER)
     def _barrier_reply(self, ev):
@@ -249,6 +252,8 @@ class NeutronRyuApp(app_manager.RyuApp):
     @set_ev_cls(ofp_event.EventOFPErrorMsg, MAIN_DISPATCHER)
     def _error(self, ev):
         msg = ev.msg
+        if (msg.type, msg.code) == METER_EXISTS:   # meters are set by ADD then MODIFY
+            return
         self.logger.error("datapath %016x refused a message: type=%d code=%d data=%s",
                           msg.datapath.id, msg.type, msg.code, msg.data[:64].hex())
 
@@ -305,7 +310,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         elif isinstance(message, FlowDelete):
             datapath.send_msg(ofmsg.flow_delete(datapath, message.table, message.priority,
                                                 message.match, message.cookie))
-        elif isinstance(message, ExpiredTtlToController):
-            datapath.send_msg(ofmsg.invalid_ttl_to_controller(datapath))
+        elif isinstance(message, PacketInsToController):
+            datapath.send_msg(ofmsg.packet_in_reasons(datapath))
             for meter in ofmsg.controller_meter(datapath, message.rate):
                 datapath.send_msg(meter)

@@ -40,6 +40,16 @@ OPTS = [
     cfg.IntOpt("packet_in_rate_limit", default=_default("packet_in_rate_limit"), min=1,
                help="Packets per second each integration bridge may send to the controller "
                     "(routed frames whose TTL ran out); beyond it the switch drops them."),
+    cfg.IntOpt("dhcp_lease_duration", default=_default("dhcp_lease_duration"), min=-1,
+               help="Seconds a DHCP lease lasts (-1: infinite); clients renew at half."),
+    cfg.StrOpt("dns_domain", default=_default("dns_domain"),
+               help="Domain name VMs are given by DHCP (option 15); empty: none."),
+    cfg.IntOpt("dhcp_rate_limit_per_port", default=_default("dhcp_rate_limit_per_port"),
+               min=1, help="DHCP requests per second one VM port may send; beyond it the "
+                           "switch drops them (a meter per port)."),
+    cfg.IntOpt("dhcp_rate_limit_per_bridge", default=_default("dhcp_rate_limit_per_bridge"),
+               min=1, help="DHCP requests per second all VMs of one hypervisor may send "
+                           "(a meter per integration bridge)."),
     cfg.StrOpt("ovsdb_listen_host", default=_default("ovsdb_listen_host"),
                help="Address hypervisors' OVSDB servers connect to "
                     "(ovs-vsctl set-manager tcp:ADDRESS:PORT)."),
@@ -81,6 +91,9 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         router_distributed=group.router_distributed,
         global_physnet_mtu=group.global_physnet_mtu,
         dvr_base_mac=group.dvr_base_mac, packet_in_rate_limit=group.packet_in_rate_limit,
+        dhcp_lease_duration=group.dhcp_lease_duration, dns_domain=group.dns_domain,
+        dhcp_rate_limit_per_port=group.dhcp_rate_limit_per_port,
+        dhcp_rate_limit_per_bridge=group.dhcp_rate_limit_per_bridge,
         ovsdb_listen_host=group.ovsdb_listen_host, ovsdb_listen_port=group.ovsdb_listen_port,
         ovsdb_probe_interval=group.ovsdb_probe_interval, datapath_type=group.datapath_type,
         api_client_timeout=group.api_client_timeout,

@@ -15,9 +15,11 @@ events queued before it are handled, so a burst is one batch.
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 
 from ryu_app import router_packets
+from ryu_app.dhcp import leases, server, wire
 from ryu_app.engine import Engine, EngineOutputs
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
@@ -25,7 +27,7 @@ from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.outputs import (ExpiredTtlToController, FlowDelete, FlowStatsRequest, Outputs,
+from ryu_app.outputs import (PacketInsToController, FlowDelete, FlowStatsRequest, Outputs,
                              PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica
@@ -68,6 +70,7 @@ class Core:
     def __init__(self, settings: Settings, engine: Engine):
         self.settings = settings
         self.engine = engine
+        self.dhcp = leases.DhcpConfig(settings.dhcp_lease_duration, settings.dns_domain)
         self.topology = engine.topology
         self.planner = engine.planner
         self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
@@ -208,7 +211,7 @@ class Core:
         LOG.info("hypervisor %s: %s bridge %s connected (%016x)", bridge.chassis,
                  bridge.role, bridge.name, dpid)
         if bridge.role == "int":
-            outputs.send(dpid, ExpiredTtlToController(self.settings.packet_in_rate_limit))
+            outputs.send(dpid, PacketInsToController(self.settings.packet_in_rate_limit))
         self._take(self.engine.bridge_connected(dpid), outputs)
         outputs.send(dpid, FlowStatsRequest())
 
@@ -224,14 +227,42 @@ class Core:
                 LOG.info("datapath %016x: removing %d stale flows", dpid, len(stale))
         return outputs
 
-    def packet_in(self, dpid: int, invalid_ttl: bool, in_port: int, data: bytes) -> Outputs:
-        """A routed frame whose TTL ran out gets ICMP time exceeded from its gateway."""
+    def packet_in(self, dpid: int, reason: str, in_port: int, data: bytes) -> Outputs:
+        """A routed frame whose TTL ran out (reason ``invalid_ttl``) gets ICMP time
+        exceeded from its gateway; a DHCP request a flow sent up (``action``) its answer,
+        out of the port it came in by."""
         outputs = Outputs()
-        if invalid_ttl:
+        if reason == "invalid_ttl":
             reply = router_packets.time_exceeded_reply(data, self.planner.gateway_ip)
-            if reply is not None:
-                outputs.send(dpid, PacketOut(in_port, reply))
+        elif reason == "action":
+            reply = self._dhcp_reply(dpid, in_port, data)
+        else:
+            reply = None
+        if reply is not None:
+            outputs.send(dpid, PacketOut(in_port, reply))
         return outputs
+
+    def _dhcp_reply(self, dpid: int, in_port: int, data: bytes) -> bytes | None:
+        """The answer to a VM's DHCP request, from its port's lease: none for a frame
+        that is no DHCP request, from a device that is no bound port, or for a MAC or a
+        port that DHCP does not serve."""
+        request = wire.parse(data)
+        bridge = self.topology.bridges.get(dpid)
+        device = self.topology.port_at(dpid, in_port)
+        if request is None or bridge is None or device is None:
+            return None
+        port = self.planner.device_port(bridge.chassis, device)
+        lease = (leases.lease_for(self.engine.model, port, self.dhcp)
+                 if port is not None and request.chaddr == port["mac_address"] else None)
+        kind = server.TYPE_NAMES.get(request.message_type, request.message_type)
+        if lease is None:
+            LOG.info("DHCP %s from %s on %s (%s): not served", kind, request.chaddr,
+                     bridge.chassis, device.name)
+            return None
+        decision = server.answer(request, lease)
+        LOG.info("DHCP %s from port %s on %s: %s", kind, port["id"], bridge.chassis,
+                 decision.outcome)
+        return wire.pack(decision.reply) if decision.reply else None
 
     # ------------------------------------------------------------------ model
 
@@ -271,9 +302,12 @@ def build(settings: Settings) -> Core:
         store, segments, default_project=settings.default_project_id,
         distributed_routers=settings.router_distributed, global_mtu=settings.global_physnet_mtu,
         tenant_network_types=settings.tenant_network_types,
-        enabled_network_types=settings.type_drivers)
+        enabled_network_types=settings.type_drivers,
+        dhcp_host=socket.gethostname().split(".")[0])
+    model.sync_dhcp_ports()
     hypervisors = Hypervisors(store)
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
-    planner = Planner(model, topology, LocalVlans(store), dvr_macs)
+    planner = Planner(model, topology, LocalVlans(store), dvr_macs,
+                      settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge)
     return Core(settings, Engine(model, planner, hypervisors, dvr_macs))

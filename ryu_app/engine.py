@@ -24,7 +24,7 @@ from ryu_app.model.local_vlans import LocalVlansExhausted
 from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
-from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
+from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
@@ -169,6 +169,8 @@ class Engine:
         for kind, old, new in changes:
             if kind == "network":
                 self._dirty.networks.add((old or new)["id"])
+            elif kind == "subnet":   # enable_dhcp: whether its VMs' requests are served
+                self._dirty.devices |= self._devices_on((old or new)["network_id"])
             elif kind == "port":
                 for port in (old, new):
                     if port is not None:
@@ -189,6 +191,15 @@ class Engine:
         elif is_bound_vm_port(port):
             self._dirty.hosting.add(network_id)
             self._dirty.remote_ports.add((network_id, port["id"]))
+        elif port["device_owner"] == DHCP_OWNER:   # the server's ARP; what DHCP serves
+            self._dirty.networks.add(network_id)
+            self._dirty.devices |= self._devices_on(network_id)
+
+    def _devices_on(self, network_id: str) -> set[tuple[str, str]]:
+        """(chassis, device) of every VM device bound to a port of the network."""
+        return {(chassis, device.name)
+                for ports in self.planner.ports_by_chassis(network_id).values()
+                for port in ports for chassis, device in self.planner.devices_of(port)}
 
     # ------------------------------------------------------------------ flush
 

@@ -15,8 +15,9 @@ FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
 def batch(datapath: Datapath, mods: FlowMods):
     """The bytes of a batch of flow-mods (deletes first: a key another group frees in the
     same batch may be added back) and a barrier after them; the barrier's xid."""
-    payload = [ofwire.flow_delete(flow.table, flow.priority, flow.match, mods.cookie)
-               for flow in mods.deletes]
+    payload = [ofwire.meter_set(meter_id, rate) for meter_id, rate in mods.meter_sets]
+    payload += [ofwire.flow_delete(flow.table, flow.priority, flow.match, mods.cookie)
+                for flow in mods.deletes]
     for flow in mods.adds:
         try:
             payload.append(ofwire.flow_add(flow, mods.cookie))
@@ -25,6 +26,7 @@ def batch(datapath: Datapath, mods: FlowMods):
             datapath.set_xid(message)
             message.serialize()
             payload.append(bytes(message.buf))
+    payload += [ofwire.meter_delete(meter_id) for meter_id in mods.meter_deletes]
     barrier = datapath.ofproto_parser.OFPBarrierRequest(datapath)
     datapath.set_xid(barrier)
     barrier.serialize()
@@ -54,20 +56,25 @@ def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: in
 def _instructions(datapath: Datapath, flow: Flow, cookie: int) -> list:
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     apply, instructions = [], []
+    meters = []
     for action in flow.actions:
         if action[0] == "goto":
             instructions.append(parser.OFPInstructionGotoTable(action[1]))
+        elif action[0] == "meter":
+            meters.append(parser.OFPInstructionMeter(action[1], ofp.OFPIT_METER))
         else:
             apply.append(_action(datapath, action, cookie))
     if apply:
         instructions.insert(0, parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, apply))
-    return instructions
+    return meters + instructions
 
 
 def _action(datapath: Datapath, action: tuple, cookie: int):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     kind, args = action[0], action[1:]
     if kind == "output":
+        if args[0] == "controller":
+            return parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)
         port = {"in_port": ofp.OFPP_IN_PORT, "normal": ofp.OFPP_NORMAL}.get(args[0], args[0])
         return parser.OFPActionOutput(port, 0)
     if kind == "pop_vlan":
@@ -99,13 +106,15 @@ def _learn_spec(parser, spec: tuple):
     return parser.NXFlowSpecOutput(src=src, dst="", n_bits=n_bits)
 
 
-def invalid_ttl_to_controller(datapath: Datapath):
-    """OFPT_SET_ASYNC: packet-ins only for frames whose TTL ran out (OVS leaves them off by
-    default); port status as before; no flow-removed."""
+def packet_in_reasons(datapath: Datapath):
+    """OFPT_SET_ASYNC: packet-ins for frames whose TTL ran out (OVS leaves them off by
+    default) and for frames a flow sends to the controller (DHCP requests), not for table
+    misses; port status as before; no flow-removed."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     every_port_reason = ((1 << ofp.OFPPR_ADD) | (1 << ofp.OFPPR_DELETE)
                          | (1 << ofp.OFPPR_MODIFY))
-    return parser.OFPSetAsync(datapath, packet_in_mask=[1 << ofp.OFPR_INVALID_TTL, 0],
+    reasons = (1 << ofp.OFPR_INVALID_TTL) | (1 << ofp.OFPR_ACTION)
+    return parser.OFPSetAsync(datapath, packet_in_mask=[reasons, 0],
                               port_status_mask=[every_port_reason, every_port_reason],
                               flow_removed_mask=[0, 0])
 

@@ -38,14 +38,15 @@ class FlowDelete:
 
 
 @dataclass(frozen=True)
-class ExpiredTtlToController:
+class PacketInsToController:
     """Packet-ins for frames whose TTL ran out in dec_ttl (OVS leaves them off by
-    default), capped on the switch by the controller meter at ``rate`` per second."""
+    default) and for frames flows send to the controller (DHCP requests), all capped on
+    the switch by the controller meter at ``rate`` per second."""
 
     rate: int
 
 
-Message = PacketOut | FlowStatsRequest | FlowDelete | ExpiredTtlToController
+Message = PacketOut | FlowStatsRequest | FlowDelete | PacketInsToController
 Transaction = tuple[Hashable, list[Operation]]
 
 

@@ -6,6 +6,10 @@ after re-installing everything the switch still holds from an earlier run is
 recognisable by its cookie and removed, per table, without first removing
 anything: an add with the same table, priority and match replaces a flow in
 place, so forwarding never lapses.
+
+Meters follow the flows that use them (a ``("meter", id, rate)`` action): set before
+the first flow that names one is added, deleted after the last one is removed.  A
+bridge that connects has every meter set afresh with its flows.
 """
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ class FlowMods:
     adds: list[Flow] = dataclasses.field(default_factory=list)      # add or replace
     deletes: list[Flow] = dataclasses.field(default_factory=list)   # strict, by cookie
     cookie: int = 0                                                 # the bridge's
+    meter_sets: list[tuple[int, int]] = dataclasses.field(default_factory=list)  # (id, rate)
+    meter_deletes: list[int] = dataclasses.field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.adds) + len(self.deletes)
@@ -33,6 +39,16 @@ def add_to(batches: dict[int, FlowMods], dpid: int, mods: FlowMods) -> None:
         batch = batches.setdefault(dpid, FlowMods(cookie=mods.cookie))
         batch.adds += mods.adds
         batch.deletes += mods.deletes
+        batch.meter_sets += mods.meter_sets
+        batch.meter_deletes += mods.meter_deletes
+
+
+def meter_of(flow: Flow) -> tuple[int, int] | None:
+    """(meter id, rate) of the meter a flow goes through, if any."""
+    for action in flow.actions:
+        if action[0] == "meter":
+            return action[1], action[2]
+    return None
 
 
 def new_cookie() -> int:
@@ -44,6 +60,7 @@ class BridgeFlows:
         self.cookie = cookie if cookie is not None else new_cookie()
         self.groups: dict[Group, dict[tuple, Flow]] = {}
         self._owner: dict[tuple, Group] = {}
+        self._meter_users: dict[int, int] = {}   # meter id -> flows held that use it
 
     def replace(self, group: Group, flows: Iterable[Flow]) -> FlowMods:
         """Make ``group`` hold exactly ``flows``; the flow-mods that do it on the switch."""
@@ -60,7 +77,25 @@ class BridgeFlows:
             del self._owner[flow.key]
         if new:
             self.groups[group] = new
+        self._follow_meters(mods, [old[flow.key] for flow in mods.adds if flow.key in old]
+                            + mods.deletes)
         return mods
+
+    def _follow_meters(self, mods: FlowMods, gone: list[Flow]) -> None:
+        """Meters of the flows added (first) and of the versions replaced or deleted."""
+        for flow in mods.adds:
+            meter = meter_of(flow)
+            if meter is not None:
+                self._meter_users[meter[0]] = self._meter_users.get(meter[0], 0) + 1
+                if self._meter_users[meter[0]] == 1:
+                    mods.meter_sets.append(meter)
+        for flow in gone:
+            meter = meter_of(flow)
+            if meter is not None:
+                self._meter_users[meter[0]] -= 1
+                if not self._meter_users[meter[0]]:
+                    del self._meter_users[meter[0]]
+                    mods.meter_deletes.append(meter[0])
 
     def is_stale(self, cookie: int) -> bool:
         """A flow found on the switch with another cookie is from an earlier connection."""

@@ -37,6 +37,10 @@ class Settings:
     global_physnet_mtu: int = 1500
     dvr_base_mac: str = "fa:16:3f:00:00:00"
     packet_in_rate_limit: int = 100
+    dhcp_lease_duration: int = 86400     # seconds; -1: infinite (Neutron's option)
+    dns_domain: str = ""                 # DHCP option 15, when set
+    dhcp_rate_limit_per_port: int = 5    # DHCP requests/s one VM port may send
+    dhcp_rate_limit_per_bridge: int = 100   # ... and all of one hypervisor's VMs
     ovsdb_listen_host: str = "127.0.0.1"
     ovsdb_listen_port: int = 6640
     ovsdb_probe_interval: float = 5.0

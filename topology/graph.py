@@ -247,6 +247,11 @@ class Topology:
     def port(self, bridge: Bridge, name: str) -> PortInfo | None:
         return self._ports.get(bridge.dpid, {}).get(name)
 
+    def port_at(self, dpid: int, ofport: int) -> PortInfo | None:
+        """The bridge's port with this OpenFlow port number."""
+        return next((port for port in self._ports.get(dpid, {}).values()
+                     if port.ofport == ofport), None)
+
     def ports(self, dpid: int) -> list[PortInfo]:
         return list(self._ports.get(dpid, {}).values())
 

@@ -10,13 +10,15 @@ from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Fl
 
 NORMAL = ("output", "normal")
 ETH_TYPE_IP = 0x0800
-IPPROTO_ICMP = 1
+IPPROTO_ICMP, IPPROTO_UDP = 1, 17
+DHCP_CLIENT, DHCP_SERVER = 68, 67
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
 
 
 @builder
-def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
-    """Tables 0, 23, 24, 25, 60 at start-up, plus a drop for each physical patch."""
+def default_flows(int_phy_ports: Iterable[int], dhcp_rate: int) -> list[Flow]:
+    """Tables 0, 23, 24, 25, 60, 77 at start-up, plus a drop for each physical patch;
+    ``dhcp_rate``: DHCP requests per second the bridge sends the controller."""
     flows = [
         # table 23: the canary; if it is missing, the switch lost our flows
         Flow(T.INT_CANARY, 0),
@@ -28,6 +30,9 @@ def default_flows(int_phy_ports: Iterable[int]) -> list[Flow]:
         # tables 24/25: what anti-spoofing does not allow is dropped
         Flow(T.INT_ARP_SPOOF, 0),
         Flow(T.INT_MAC_SPOOF, 0),
+        # table 77: DHCP requests to the controller, within the bridge's rate
+        Flow(T.INT_DHCP, 1, (), (("meter", T.DHCP_BRIDGE_METER, dhcp_rate),
+                                 ("output", "controller"))),
     ]
     # table 0: from a physical bridge only the networks' VLANs come in (per network, below)
     flows += [Flow(T.INT_LOCAL_SWITCHING, 2, match(in_port=port)) for port in int_phy_ports]
@@ -74,6 +79,28 @@ def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[
     return flows
 
 
+def _dhcp(source_port: int, destination_port: int, **fields) -> tuple:
+    return match(eth_type=ETH_TYPE_IP, ip_proto=IPPROTO_UDP, udp_src=source_port,
+                 udp_dst=destination_port, **fields)
+
+
+@builder
+def dhcp_request_flow(ofport: int, mac: str | None, rate: int | None) -> Flow:
+    """Table 0: the port's DHCP requests (from its MAC; from any MAC, ``mac`` None, without
+    port security) go to table 77 through the port's meter, at most ``rate`` per second;
+    with ``rate`` None (no subnet of the port has DHCP) they are dropped, never flooded."""
+    fields = {"in_port": ofport} if mac is None else {"in_port": ofport, "eth_src": mac}
+    actions = () if rate is None else (("meter", T.dhcp_port_meter(ofport), rate),
+                                       ("goto", T.INT_DHCP))
+    return Flow(T.INT_LOCAL_SWITCHING, 11, _dhcp(DHCP_CLIENT, DHCP_SERVER, **fields), actions)
+
+
+@builder
+def dhcp_server_drop_flow(ofport: int) -> Flow:
+    """Table 0: a VM with port security may not act as a DHCP server for its neighbours."""
+    return Flow(T.INT_LOCAL_SWITCHING, 11, _dhcp(DHCP_SERVER, DHCP_CLIENT, in_port=ofport))
+
+
 @builder
 def provider_in_flow(int_phy: int, segmentation_id: int | None, lvid: int) -> Flow:
     """Table 0: a provider network's frames from int-br-X get this chassis' local VLAN:
@@ -101,12 +128,23 @@ def dvr_default_flows(patch_tun: int | None, int_phy_ports: Iterable[int],
     return flows
 
 
+def _local_arp_answer(lvid: int, ip: str, mac: str) -> Flow:
+    """Table 60: a VM's ARP for ``ip`` on its network, answered 'at ``mac``' right here."""
+    return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=ip,
+                                           **{T.LOCAL_VLAN_REG: lvid}), arp_reply(ip, mac))
+
+
 @builder
 def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
     """Table 60: a VM's ARP for its gateway is answered on its own chassis."""
-    return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=gateway_ip,
-                                           **{T.LOCAL_VLAN_REG: lvid}),
-                arp_reply(gateway_ip, gateway_mac))
+    return _local_arp_answer(lvid, gateway_ip, gateway_mac)
+
+
+@builder
+def dhcp_server_arp_flow(lvid: int, server_ip: str, server_mac: str) -> Flow:
+    """Table 60: a VM's ARP for its DHCP server (renewals are unicast to it) is answered
+    on its own chassis, for the server that lives nowhere else."""
+    return _local_arp_answer(lvid, server_ip, server_mac)
 
 
 @builder

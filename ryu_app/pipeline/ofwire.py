@@ -20,9 +20,14 @@ OFP_VERSION = 0x04
 OFPT_FLOW_MOD = 14
 OFPFC_ADD, OFPFC_DELETE_STRICT = 0, 4
 OFP_NO_BUFFER = OFPP_ANY = OFPG_ANY = 0xFFFFFFFF
-OFPP_IN_PORT, OFPP_NORMAL = 0xFFFFFFF8, 0xFFFFFFFA
+OFPP_IN_PORT, OFPP_NORMAL, OFPP_CONTROLLER = 0xFFFFFFF8, 0xFFFFFFFA, 0xFFFFFFFD
+OFPCML_NO_BUFFER = 0xFFFF      # a packet-in carries the whole frame
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
-OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS = 1, 4
+OFPIT_GOTO_TABLE, OFPIT_APPLY_ACTIONS, OFPIT_METER = 1, 4, 6
+OFPT_METER_MOD = 29
+OFPMC_ADD, OFPMC_MODIFY, OFPMC_DELETE = 0, 1, 2
+OFPMF_PKTPS, OFPMF_BURST, OFPMF_STATS = 2, 4, 8
+OFPMBT_DROP = 1
 OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN, OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD = (
     0, 17, 18, 24, 25)
 OFPAT_EXPERIMENTER, NX_VENDOR, NXAST_REG_MOVE = 0xFFFF, 0x00002320, 6
@@ -37,6 +42,7 @@ FIELDS = {
     "icmpv4_type": (_BASIC, 19, 1, "int"), "arp_op": (_BASIC, 21, 2, "int"),
     "arp_spa": (_BASIC, 22, 4, "ip"), "arp_tpa": (_BASIC, 23, 4, "ip"),
     "arp_sha": (_BASIC, 24, 6, "mac"), "arp_tha": (_BASIC, 25, 6, "mac"),
+    "udp_src": (_BASIC, 15, 2, "int"), "udp_dst": (_BASIC, 16, 2, "int"),
     "tunnel_id": (_BASIC, 38, 8, "int"), "reg6": (_NXM_1, 6, 4, "int"),
 }
 
@@ -100,8 +106,11 @@ def _match(match: tuple) -> bytes:
 
 
 def _instructions(actions: tuple) -> bytes:
-    applied = b"".join(_action(action) for action in actions if action[0] != "goto")
-    packed = b""
+    """Meter, apply-actions, goto: the order Open vSwitch requires."""
+    applied = b"".join(_action(action) for action in actions
+                       if action[0] not in ("goto", "meter"))
+    packed = b"".join(struct.pack("!HHI", OFPIT_METER, 8, action[1])
+                      for action in actions if action[0] == "meter")
     if applied:
         packed += struct.pack("!HH4x", OFPIT_APPLY_ACTIONS, 8 + len(applied)) + applied
     for action in actions:
@@ -114,6 +123,8 @@ def _instructions(actions: tuple) -> bytes:
 def _action(action: tuple) -> bytes:
     kind, args = action[0], action[1:]
     if kind == "output":
+        if args[0] == "controller":
+            return struct.pack("!HHIH6x", OFPAT_OUTPUT, 16, OFPP_CONTROLLER, OFPCML_NO_BUFFER)
         port = {"in_port": OFPP_IN_PORT, "normal": OFPP_NORMAL}.get(args[0], args[0])
         return struct.pack("!HHIH6x", OFPAT_OUTPUT, 16, port, 0)
     if kind == "pop_vlan":
@@ -133,3 +144,22 @@ def _action(action: tuple) -> bytes:
                            8 * size, 0, 0, src_class << 16 | src << 9 | size,
                            dst_class << 16 | dst << 9 | size)
     raise Unsupported(f"action {kind}")
+
+
+def meter_set(meter_id: int, packets_per_second: int) -> bytes:
+    """A drop meter at this rate (burst as large), set whether or not the switch has it:
+    ADD, then MODIFY (OpenFlow has no "add or replace"; DELETE would take the flows that
+    use it, and the switch's refusal of ADD when it exists is harmless)."""
+    return b"".join(_meter_mod(command, meter_id, packets_per_second)
+                    for command in (OFPMC_ADD, OFPMC_MODIFY))
+
+
+def meter_delete(meter_id: int) -> bytes:
+    return _meter_mod(OFPMC_DELETE, meter_id, None)
+
+
+def _meter_mod(command: int, meter_id: int, rate: int | None) -> bytes:
+    flags = OFPMF_PKTPS | OFPMF_BURST | OFPMF_STATS
+    band = b"" if rate is None else struct.pack("!HHII4x", OFPMBT_DROP, 16, rate, rate)
+    return struct.pack("!BBHIHHI", OFP_VERSION, OFPT_METER_MOD, 16 + len(band), 0, command,
+                       flags, meter_id) + band

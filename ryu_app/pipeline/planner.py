@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 
 from ryu_app.binding import port_of_device
+from ryu_app.dhcp.leases import served_address
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
@@ -44,8 +45,10 @@ def device_group(device_name: str) -> Group:
 
 class Planner:
     def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
-                 dvr_macs: DvrMacs):
+                 dvr_macs: DvrMacs, dhcp_port_rate: int = 5, dhcp_bridge_rate: int = 100):
         self.model = model
+        self.dhcp_port_rate = dhcp_port_rate        # DHCP requests/s a VM port may send
+        self.dhcp_bridge_rate = dhcp_bridge_rate    # ... and a whole br-int
         self.topology = topology
         self.local_vlans = local_vlans
         self.dvr_macs = dvr_macs
@@ -138,7 +141,7 @@ class Planner:
             int_phy = [port.ofport for phys in self.topology.bridges_of(bridge.chassis)
                        if phys.role == "phys" and (port := self._patch(bridge, phys))]
             patch_tun = self._patch(bridge, self.topology.bridge(bridge.chassis, "tun"))
-            return br_int.default_flows(int_phy) + br_int.dvr_default_flows(
+            return br_int.default_flows(int_phy, self.dhcp_bridge_rate) + br_int.dvr_default_flows(
                 patch_tun.ofport if patch_tun else None, int_phy, remote_dvr_macs)
         if bridge.role == "tun":
             patch_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
@@ -168,6 +171,7 @@ class Planner:
         flows: list[Flow] = []
         if bridge.role == "int":
             flows += self._routing_flows(bridge, network, lvid)
+            flows += self._dhcp_server_flows(network_id, lvid)
         if kind in TUNNEL_TYPES and bridge.role == "tun":
             flows += br_tun.segment_flows(self.tunnel_segment(bridge, network, lvid))
             for gateway in gateways:
@@ -184,6 +188,12 @@ class Planner:
                     flows += br_phys.dvr_interface_flows(phy_int.ofport, lvid, segmentation_id,
                                                          gateway["mac_address"], dvr_mac)
         return flows
+
+    def _dhcp_server_flows(self, network_id: str, lvid: int) -> list[Flow]:
+        """br-int: ARP for the network's DHCP server answered for the VMs here."""
+        server = self.model.dhcp_port_of(network_id)
+        return [br_int.dhcp_server_arp_flow(lvid, ip, server["mac_address"])
+                for ip in _ipv4s(server)] if server else []
 
     def _dvr_gateways(self, network_id: str) -> list[dict]:
         """The network's distributed router interface ports."""
@@ -348,20 +358,27 @@ class Planner:
     # -------------------------------------------------------------- a device
 
     def device_flows(self, bridge: Bridge, device: PortInfo) -> list[Flow]:
-        """br-int flows of one VM device: anti-spoofing when it is a bound port with port
-        security, nothing without, and the dead-port drop when it is no bound port."""
+        """br-int flows of one VM device: anti-spoofing and DHCP when it is a bound port
+        with port security, DHCP only without, the dead-port drop when it is no bound
+        port."""
         port = self.device_port(bridge.chassis, device)
         lvid = self.local_vlans.get(bridge.chassis, port["network_id"]) if port else None
         if lvid is None:
             return [br_int.dead_port_flow(device.ofport)]
+        rate = self.dhcp_port_rate if served_address(self.model, port) else None
         if not port.get("port_security_enabled", True):
-            return [br_int.open_port_flow(device.ofport, lvid)]
+            # No filtering at all: only what DHCP serves is answered here; the rest
+            # (a DHCP server of the tenant's own) passes.
+            dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate)] if rate else []
+            return [br_int.open_port_flow(device.ofport, lvid)] + dhcp
         pairs = port.get("allowed_address_pairs", [])
         addresses = _ipv4s(port) + [_arp_address(pair["ip_address"]) for pair in pairs
                                     if ":" not in pair["ip_address"]]
         macs = [port["mac_address"]] + [pair.get("mac_address") or port["mac_address"]
                                         for pair in pairs]
-        return br_int.port_security_flows(device.ofport, lvid, addresses, macs)
+        return br_int.port_security_flows(device.ofport, lvid, addresses, macs) + [
+            br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate),
+            br_int.dhcp_server_drop_flow(device.ofport)]
 
     def device_tag(self, chassis: str, device: PortInfo) -> int:
         """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""

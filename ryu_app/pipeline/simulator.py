@@ -487,6 +487,8 @@ class _Run:
                     packet["nw_ttl"] = packet.get("nw_ttl", DEFAULT_TTL) - 1
             elif kind == "learn":
                 step.notes.append(f"learn into table {action[1]} priority {action[2]}")
+            elif kind == "meter":
+                step.notes.append(f"meter {action[1]}: at most {action[2]} packets/s")
             else:
                 raise ValueError(f"unsupported action {action!r}")
         if goto is not None:
@@ -502,6 +504,9 @@ class _Run:
         if port == "normal":
             for out, frame in self.normal(bridge, in_port, packet, table):
                 self.leave(bridge, out, frame)
+            return
+        if port == "controller":
+            self.outcome("controller", bridge, None, packet, table, "action")
             return
         if port == "in_port":
             target = in_port

@@ -22,6 +22,7 @@ INT_CANARY = 23
 INT_ARP_SPOOF = 24
 INT_MAC_SPOOF = 25
 INT_TRANSIENT = 60
+INT_DHCP = 77             # Neutron's OVS agent DHCP extension uses 77 for IPv4 too
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 
@@ -43,6 +44,15 @@ TUN_TO_LV = {"gre": TUN_GRE_TO_LV, "vxlan": TUN_VXLAN_TO_LV}
 PHYS_LOCAL_SWITCHING = 0
 
 DEAD_VLAN = 4095          # the tag of a port that must pass no traffic
+
+# Meters on br-int (the pipeline's only ones): DHCP requests are capped per VM port and
+# per bridge on the switch, before they reach the controller.
+DHCP_BRIDGE_METER = 1
+DHCP_PORT_METER_BASE = 0x10000    # + the port's ofport (OVS: up to 0xfeff; 262144 meters)
+
+
+def dhcp_port_meter(ofport: int) -> int:
+    return DHCP_PORT_METER_BASE + ofport
 ROLES = ("int", "tun", "phys")
 
 
@@ -83,11 +93,15 @@ INTEGRATION = (
           "provider VLAN to local VLAN, frames another hypervisor routed, VM ports to "
           "anti-spoofing, the rest to normal switching", (
               INT_DVR_TO_SRC_MAC, INT_DVR_TO_SRC_MAC_PHYSICAL, INT_ARP_SPOOF, INT_MAC_SPOOF,
-              INT_TRANSIENT), (
+              INT_TRANSIENT, INT_DHCP), (
               Band("dead VLAN", (65535,), (INT_DEFAULTS,),
                    "frames still in VLAN 4095 go nowhere"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
+              Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_server_drop_flow"),
+                   "a VM's DHCP requests (UDP 68 to 67): to table 77 through its port's "
+                   "meter, or dropped when no subnet of its serves it; DHCP server replies "
+                   "(67 to 68) a VM with port security sends: dropped (no rogue DHCP)"),
               Band("provider in", (3,), ("br_int.provider_in_flow",),
                    "a provider network's frames from br-ethX: physical to local VLAN"),
               Band("VM ports", (9, 10), ("br_int.port_security_flows",
@@ -135,12 +149,21 @@ INTEGRATION = (
                    "ping to an address of the VM's router: answered here"),
               Band("gateway ARP", (30,), ("br_int.gateway_arp_flow",),
                    "ARP for the VM's gateway: answered here"),
+              Band("DHCP server ARP", (30,), ("br_int.dhcp_server_arp_flow",),
+                   "ARP for the network's DHCP server (a renewal is unicast to it): "
+                   "answered here"),
               Band("routes", (25,), ("br_int.route_flow",),
                    "to the gateway for a VM of another subnet of the router: TTL - 1, MACs "
                    "rewritten, to the VM's port or towards its hypervisor"),
               Band("unrouted", (21,), ("br_int.unrouted_drop_flow",),
                    "to the gateway for an address the router does not know: dropped"),
               Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
+          )),
+    Table(INT_DHCP, "DHCP",
+          "a VM's DHCP request goes to the controller, which answers it on this hypervisor "
+          "with a packet-out on the VM's port: no DHCP frame leaves the hypervisor", (), (
+              Band("to the controller", (1,), (INT_DEFAULTS,),
+                   "through the bridge's DHCP meter"),
           )),
 )
 

@@ -8,7 +8,7 @@ from ryu_app import core
 from ryu_app.core import TAG_RETRIES
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
-from ryu_app.outputs import ExpiredTtlToController, FlowStatsRequest, PacketOut
+from ryu_app.outputs import PacketInsToController, FlowStatsRequest, PacketOut
 from ryu_app.pipeline.planner import BASE
 from tests.unit.fake_cloud import CHASSIS, IPS, FakeCloud, FakeDatabase, dpid
 from topology.chassis import ChassisSpec
@@ -158,7 +158,7 @@ def test_a_connecting_bridge_gets_everything_then_a_sweep_of_the_stale(cloud):
     cloud.core.datapath_down(dpid("n0", "int"))
     outputs = cloud.core.datapath_up(dpid("n0", "int"))
     messages = outputs.messages[dpid("n0", "int")]
-    assert isinstance(messages[0], ExpiredTtlToController) and messages[-1] == FlowStatsRequest()
+    assert isinstance(messages[0], PacketInsToController) and messages[-1] == FlowStatsRequest()
     mods = outputs.flow_mods[dpid("n0", "int")]
     assert mods.deletes == [] and len(mods.adds) == sum(
         len(flows) for flows in cloud.held("n0", "int").values())

@@ -49,3 +49,22 @@ def test_strict_deletes_are_ryus_bytes(every_flow):
         mine = ofwire.flow_delete(flow.table, flow.priority, flow.match, 0x1234)
         theirs = ofmsg.flow_delete(DATAPATH, flow.table, flow.priority, flow.match, 0x1234)
         assert mine == ryu_bytes(theirs), flow
+
+
+def test_meter_mods_are_ryus_bytes():
+    ofp, parser = ofproto_v1_3, ofproto_v1_3_parser
+    flags = ofp.OFPMF_PKTPS | ofp.OFPMF_BURST | ofp.OFPMF_STATS
+    band = [parser.OFPMeterBandDrop(rate=5, burst_size=5)]
+    expected = b"".join(ryu_bytes(parser.OFPMeterMod(DATAPATH, command=command, flags=flags,
+                                                     meter_id=0x10005, bands=band))
+                        for command in (ofp.OFPMC_ADD, ofp.OFPMC_MODIFY))
+    assert ofwire.meter_set(0x10005, 5) == expected
+    assert ofwire.meter_delete(0x10005) == ryu_bytes(parser.OFPMeterMod(
+        DATAPATH, command=ofp.OFPMC_DELETE, flags=flags, meter_id=0x10005))
+
+
+def test_every_kind_of_network_has_metered_dhcp_flows(every_flow):
+    """The parity above covers the meter instruction and output to the controller."""
+    metered = [flow for flow in every_flow if any(a[0] == "meter" for a in flow.actions)]
+    assert any(("output", "controller") in flow.actions for flow in metered)
+    assert any(("goto", 77) in flow.actions for flow in metered)

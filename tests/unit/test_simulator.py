@@ -274,7 +274,7 @@ def routing_flows(chassis, network, lvid):
 
 
 def integration(chassis, dpid):
-    flows = br_int.default_flows([INT_PHY]) + br_int.dvr_default_flows(
+    flows = br_int.default_flows([INT_PHY], 100) + br_int.dvr_default_flows(
         PATCH_TUN, [INT_PHY], remote_dvr_macs(chassis))
     ports = [PortInfo("patch-tun", PATCH_TUN, "patch", peer="patch-int"),
              PortInfo("int-br-eth1", INT_PHY, "patch", peer="phy-br-eth1")]
