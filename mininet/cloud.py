@@ -26,6 +26,7 @@ project's root on ``sys.path`` and ``import cloud``.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,8 @@ PHYSNET = "physnet1"
 UNDERLAY_MTU = 9000     # VXLAN inside never needs fragmenting
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 RUN_ROOT = Path("/tmp/neutron-ryu-hypervisors")
+HERE = Path(__file__).resolve().parent
+DHCLIENT = ("dhclient", "-cf", str(HERE / "dhclient.conf"), "-sf", str(HERE / "dhclient-script"))
 
 
 def run(*command: str, check: bool = True) -> str:
@@ -211,6 +214,45 @@ class Vm:
     def chassis(self) -> Hypervisor:
         return self.hypervisor
 
+    # ------------------------------------------------------------------ DHCP
+
+    @property
+    def _dhcp_files(self) -> Path:
+        path = RUN_ROOT / "vms" / self.port_id[:13]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def dhcp(self, lease_file: str | None = None) -> dict | None:
+        """Boot-time DHCP, as a cloud image does it: ``dhclient`` on eth0 until it holds
+        a lease (it then keeps it, renewing in the background) or gives up (about 8 s);
+        the lease it applied, or None.  ``lease_file``: what an earlier boot left in
+        dhclient's lease file (the client then first asks for that address)."""
+        files = self._dhcp_files
+        (files / "state.json").unlink(missing_ok=True)
+        (files / "leases").write_text(lease_file or "")
+        self.host.cmd(" ".join((*DHCLIENT, "-1", "-lf", str(files / "leases"),
+                                "-pf", str(files / "pid"), "-e",
+                                f"LEASE_STATE={files / 'state.json'}", "eth0")))
+        return self.lease()
+
+    def lease(self) -> dict | None:
+        """The variables of the last lease dhclient applied (new_ip_address, ...), with
+        ``reasons``: every reason its script was called for, in order."""
+        path = self._dhcp_files / "state.json"
+        calls = json.loads(path.read_text())["calls"] if path.exists() else []
+        applied = [call for call in calls if call["reason"] in ("BOUND", "RENEW", "REBIND",
+                                                                 "REBOOT")]
+        if not applied:
+            return None
+        return {**applied[-1], "reasons": [call["reason"] for call in calls]}
+
+    def stop_dhcp(self) -> None:
+        """Stop dhclient, keeping its lease file (as a VM shut down would)."""
+        pid = self._dhcp_files / "pid"
+        if pid.exists():
+            self.host.cmd(f"kill {pid.read_text().strip()} 2>/dev/null")
+            pid.unlink()
+
 
 class Cloud:
     """``size`` hypervisors named ``{prefix}0``.., on management network 10.254.N.0/24
@@ -252,10 +294,11 @@ class Cloud:
     # -------------------------------------------------------------------- VMs
 
     def boot(self, port: dict, hypervisor: Hypervisor, prefix_len: int = 24,
-             gateway: str | None = None, iface_id: bool = True) -> Vm:
+             gateway: str | None = None, iface_id: bool = True, dhcp: bool = False) -> Vm:
         """A Mininet host for a Neutron port, plugged into its hypervisor's br-int: with
         ``iface_id`` by external_ids (device ``vnetN``, as libvirt names them), without
-        by Neutron's device name rule (``tap`` + 11 characters of the port id)."""
+        by Neutron's device name rule (``tap`` + 11 characters of the port id).  Its
+        address is set by hand, unless ``dhcp`` (then ``Vm.dhcp`` asks for it)."""
         port_id, mac = port["id"], port["mac_address"]
         ip = port["fixed_ips"][0]["ip_address"]
         device = f"vnet{next(self._devices)}" if iface_id else vm_device_name(port_id)
@@ -267,7 +310,8 @@ class Cloud:
         # Mininet (and its CLI) should know the address; the device is already in place.
         eth0 = Intf("eth0", node=host, moveIntfFn=lambda *_args, **_kwargs: True)
         eth0.setMAC(mac)
-        eth0.setIP(ip, prefix_len)
+        if not dhcp:
+            eth0.setIP(ip, prefix_len)
         if gateway:
             host.cmd(f"ip route add default via {gateway}")
         # A veth leaves TCP/UDP checksums to "hardware"; the userspace datapath reads the
@@ -290,6 +334,7 @@ class Cloud:
         vm.hypervisor.vsctl("--if-exists", "del-port", "br-int", vm.device)
 
     def destroy(self, vm: Vm) -> None:
+        vm.stop_dhcp()
         self.unplug(vm)
         vm.host.terminate()
         vm.hypervisor.run("ip", "link", "del", vm.device, check=False)

@@ -127,10 +127,49 @@ def test_network_in_use_cannot_be_deleted_but_service_ports_go_with_it(api):
     assert status == 409 and body["NeutronError"]["type"] == "NetworkInUse"
     assert api.get(f"/v2.0/networks/{net['id']}")[0] == 200
     assert api.delete(f"/v2.0/ports/{port['id']}")[0] == 204
-    dhcp = api.create("port", network_id=net["id"], device_owner="network:dhcp")
+    dhcp = dhcp_port(api, net["id"])   # the subnet made it
     assert api.delete(f"/v2.0/networks/{net['id']}")[0] == 204
     for path in (f"/v2.0/networks/{net['id']}", f"/v2.0/subnets/{sub['id']}",
                  f"/v2.0/ports/{dhcp['id']}"):
         status, body = api.get(path)
         assert status == 404
     assert body["NeutronError"]["type"] == "PortNotFound"
+
+
+def dhcp_port(api, network_id: str) -> dict:
+    ports = api.get(f"/v2.0/ports?network_id={network_id}&device_owner=network:dhcp")[1]
+    assert len(ports["ports"]) == 1, ports
+    return ports["ports"][0]
+
+
+def test_dhcp_port_comes_with_dhcp_and_goes_with_it(api):
+    net = api.create("network")
+    sub = api.create("subnet", network_id=net["id"], cidr="10.8.0.0/24", ip_version=4)
+    dhcp = dhcp_port(api, net["id"])
+    assert dhcp["fixed_ips"] == [{"subnet_id": sub["id"], "ip_address": "10.8.0.2"}]
+    assert dhcp["device_id"].startswith("dhcp") and dhcp["device_id"].endswith(net["id"])
+    assert (dhcp["status"], dhcp["port_security_enabled"]) == ("ACTIVE", False)
+    vm = api.create("port", network_id=net["id"])
+    assert vm["fixed_ips"][0]["ip_address"] == "10.8.0.3"   # after the DHCP port's
+    status, _ = api.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"enable_dhcp": False}})
+    assert status == 200
+    ports = api.get(f"/v2.0/ports?network_id={net['id']}&device_owner=network:dhcp")[1]
+    assert ports["ports"] == []
+    assert api.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"enable_dhcp": True}})[0] == 200
+    assert dhcp_port(api, net["id"])["fixed_ips"][0]["subnet_id"] == sub["id"]
+
+
+def test_dhcp_ports_are_the_controllers_to_make(api):
+    net = api.create("network")
+    status, body = api.post("/v2.0/ports", {"port": {"network_id": net["id"],
+                                                     "device_owner": "network:dhcp"}})
+    assert status == 400 and "DHCP port" in body["NeutronError"]["message"]
+
+
+def test_a_deleted_dhcp_port_comes_back_on_its_addresses(api):
+    net = api.create("network")
+    api.create("subnet", network_id=net["id"], cidr="10.7.0.0/24", ip_version=4)
+    first = dhcp_port(api, net["id"])
+    assert api.delete(f"/v2.0/ports/{first['id']}")[0] == 204
+    again = dhcp_port(api, net["id"])
+    assert again["id"] != first["id"] and again["fixed_ips"] == first["fixed_ips"]

@@ -40,7 +40,13 @@ def test_network_subnet_port_router_lifecycle(cli, api):
     assert {n["Name"] for n in cli("network", "list")} >= {"cli-net"}
     assert cli("port", "show", "cli-port")["mac_address"] == port["mac_address"]
     listed = cli("port", "list", "--network", "cli-net")
-    assert {p["ID"] for p in listed} == {port["id"], interfaces[0]["id"]}
+    dhcp = cli("port", "list", "--network", "cli-net", "--device-owner", "network:dhcp")
+    assert len(dhcp) == 1 and dhcp[0]["Fixed IP Addresses"]   # the subnet's DHCP server
+    assert {p["ID"] for p in listed} == {port["id"], interfaces[0]["id"], dhcp[0]["ID"]}
+    cli("port", "set", "--extra-dhcp-option", "name=tftp-server,value=10.80.0.9",
+        "cli-port", parse=False)
+    assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["extra_dhcp_opts"] == [
+        {"opt_name": "tftp-server", "opt_value": "10.80.0.9", "ip_version": 4}]
 
     cli("network", "set", "--name", "cli-net-2", "cli-net", parse=False)
     cli("port", "set", "--name", "cli-port-2", "cli-port", parse=False)

@@ -7,8 +7,10 @@ import pytest
 @pytest.fixture
 def net(api):
     network = api.create("network")
+    # DHCP off: these tests are about the ports' own addresses (the network's DHCP port,
+    # which takes the first free one with DHCP on, is tested in test_networks.py)
     subnet = api.create("subnet", network_id=network["id"], cidr="192.168.10.0/24",
-                        ip_version=4)
+                        ip_version=4, enable_dhcp=False)
     return network, subnet
 
 
@@ -61,7 +63,8 @@ def test_mac_address_checks(api, net):
 def test_exhausted_subnet_is_409_and_frees_on_delete(api):
     network = api.create("network")
     api.create("subnet", network_id=network["id"], cidr="10.20.0.0/29", ip_version=4)
-    ports = [api.create("port", network_id=network["id"]) for _ in range(5)]  # .2 - .6
+    ports = [api.create("port", network_id=network["id"]) for _ in range(4)]  # .3 - .6
+    assert ports[0]["fixed_ips"][0]["ip_address"] == "10.20.0.3"   # .2: the DHCP port
     status, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"]}})
     assert status == 409 and body["NeutronError"]["type"] == "IpAddressGenerationFailure"
     api.delete(f"/v2.0/ports/{ports[2]['id']}")
@@ -110,3 +113,27 @@ def test_port_on_network_without_subnets_has_no_address(api):
     network = api.create("network")
     port = api.create("port", network_id=network["id"])
     assert port["fixed_ips"] == []
+
+
+def test_extra_dhcp_opts_are_stored_merged_and_checked(api, net):
+    network, _ = net
+    port = api.create("port", network_id=network["id"], extra_dhcp_opts=[
+        {"opt_name": "bootfile-name", "opt_value": "pxelinux.0"},
+        {"opt_name": "150", "opt_value": "192.168.10.9"}])
+    assert port["extra_dhcp_opts"] == [
+        {"opt_name": "bootfile-name", "opt_value": "pxelinux.0", "ip_version": 4},
+        {"opt_name": "150", "opt_value": "192.168.10.9", "ip_version": 4}]
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": [
+        {"opt_name": "bootfile-name", "opt_value": None},          # removes it
+        {"opt_name": "150", "opt_value": "192.168.10.10"}]}})     # replaces it
+    assert status == 200 and body["port"]["extra_dhcp_opts"] == [
+        {"opt_name": "150", "opt_value": "192.168.10.10", "ip_version": 4}]
+    for bad in ({"opt_name": "no-such-option", "opt_value": "1"},
+                {"opt_name": "mtu", "opt_value": "large"},
+                {"opt_name": "53", "opt_value": "1"},                 # the protocol's own
+                {"opt_name": "tftp-server", "opt_value": ""},         # blank: only router
+                {"opt_name": "mtu"}, "mtu=1400"):
+        status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": [bad]}})
+        assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput"), bad
+    assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["extra_dhcp_opts"] == [
+        {"opt_name": "150", "opt_value": "192.168.10.10", "ip_version": 4}]

@@ -119,12 +119,13 @@ class Tenant:
         return network, subnet
 
     def vm(self, network: dict, chassis: int, gateway: str | None = None, iface_id: bool = True,
-           **port_fields: Any):
-        """A port on the network and a VM for it on hypervisor ``chassis``, wired."""
+           dhcp: bool = False, **port_fields: Any):
+        """A port on the network and a VM for it on hypervisor ``chassis``, wired; its
+        address set by hand, or with ``dhcp`` left for ``vm.dhcp()`` to obtain."""
         port = self.api.create("port", network_id=network["id"], project_id=self.project,
                                **port_fields)
         vm = self.cloud.boot(port, self.cloud.hypervisors[chassis], gateway=gateway,
-                             iface_id=iface_id)
+                             iface_id=iface_id, dhcp=dhcp)
         self.vms.append(vm)
         self.wait_wired(vm)
         return vm
