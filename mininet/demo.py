@@ -5,7 +5,8 @@ Open vSwitch), starts ryu-manager on their management network (its log and datab
 under a temporary directory), onboards them with their two commands, creates over
 REST two tenants' VXLAN networks with the same CIDR, boots red VMs on all three
 hypervisors and blue VMs on two; red has a second network (10.1.0.0/24, a VM on n2)
-behind a distributed router.  Then it opens the Mininet CLI (try ``pingall``: red
+behind a distributed router.  Each VM gets its address, gateway and MTU by DHCP
+(dhclient), answered on its own hypervisor.  Then it opens the Mininet CLI (try ``pingall``: red
 reaches red, also across the router, blue reaches blue, and nothing crosses).
 ``--no-cli`` prints the VMs, each bridge's flows and two traces instead, which is how the
 README's walk-through was made.
@@ -40,14 +41,21 @@ def populate(api, fabric: emulation.Cloud) -> list[tuple[str, emulation.Vm]]:
         network = api.create("network", name=f"{project}-net", project_id=project)
         subnets[project] = api.create("subnet", network_id=network["id"], cidr="10.0.0.0/24",
                                       ip_version=4, project_id=project, name=f"{project}-subnet")
+        fix_dhcp_mac(api, network, number)
         for chassis in placement:
             port = api.create("port", network_id=network["id"], project_id=project,
                               name=f"{project}-vm{chassis}",
                               mac_address=demo_mac(number, chassis))
-            vms.append((project, fabric.boot(port, fabric.hypervisors[chassis],
-                                             gateway="10.0.0.1")))
+            vms.append((project, fabric.boot(port, fabric.hypervisors[chassis], dhcp=True)))
     vms.append(("red", route_red(api, fabric, subnets["red"])))
     return vms
+
+
+def fix_dhcp_mac(api, network: dict, number: int) -> None:
+    """The network's DHCP port (made with its subnet) gets a fixed MAC too."""
+    ports = api.get(f"/v2.0/ports?network_id={network['id']}&device_owner=network:dhcp")[1]
+    api.put(f"/v2.0/ports/{ports['ports'][0]['id']}",
+            {"port": {"mac_address": f"fa:16:3e:00:0d:{number:02x}"}})
 
 
 def route_red(api, fabric: emulation.Cloud, red_subnet: dict) -> emulation.Vm:
@@ -56,6 +64,7 @@ def route_red(api, fabric: emulation.Cloud, red_subnet: dict) -> emulation.Vm:
     network = api.create("network", name="red-db", project_id="red")
     subnet = api.create("subnet", network_id=network["id"], cidr="10.1.0.0/24", ip_version=4,
                         project_id="red", name="red-db-subnet")
+    fix_dhcp_mac(api, network, 2)
     router = api.create("router", name="red-router", project_id="red")
     for number, joined in enumerate((red_subnet, subnet)):
         interface = api.create("port", network_id=joined["network_id"], project_id="red",
@@ -66,7 +75,7 @@ def route_red(api, fabric: emulation.Cloud, red_subnet: dict) -> emulation.Vm:
                 {"port_id": interface["id"]})
     port = api.create("port", network_id=network["id"], project_id="red", name="red-db-vm2",
                       mac_address=demo_mac(2, 2))
-    return fabric.boot(port, fabric.hypervisors[2], gateway="10.1.0.1")
+    return fabric.boot(port, fabric.hypervisors[2], dhcp=True)
 
 
 def show(vms: list[tuple[str, emulation.Vm]]) -> None:
@@ -82,7 +91,7 @@ def dump_flows(fabric: emulation.Cloud) -> None:
             print(hypervisor.ofctl("dump-flows", bridge, "--no-stats"))
 
 
-TRACES = (("red-vm0", "10.0.0.3", "arp"), ("red-vm0", "10.1.0.2", "icmp"))
+TRACES = (("red-vm0", "10.0.0.4", "arp"), ("red-vm0", "10.1.0.3", "icmp"))
 
 
 def traces(api) -> None:
@@ -106,6 +115,10 @@ def main() -> None:
         for vm in vms:
             ctl.wait_for(lambda vm=vm: ctl.api.get(f"/v2.0/ports/{vm.port_id}")[1]["port"]
                          ["status"] == "ACTIVE")
+        for vm in vms:
+            lease = vm.dhcp()
+            if lease is None or lease["new_ip_address"] != vm.ip:
+                raise SystemExit(f"demo: {vm.host.name} got no DHCP lease for {vm.ip}")
         show(placed)
         if args.no_cli:
             vms[0].host.cmd(f"ping -c1 -W1 {vms[1].ip}")  # something learned in table 20

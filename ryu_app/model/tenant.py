@@ -291,7 +291,7 @@ class NetworkModel:
         elif values.get("device_owner", record["device_owner"]) != record["device_owner"]:
             self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:
-            if record["status"] == "ACTIVE":
+            if record["binding:vif_type"] != "unbound":   # a VM's device holds the MAC
                 raise Conflict(f"Port {port_id} is bound and active; its MAC address "
                                "cannot change.", "PortBound")
             self._refuse_taken_mac(record["network_id"], values["mac_address"], port_id)
