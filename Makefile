@@ -6,7 +6,8 @@ PIP := $(VENV)/bin/pip
 SITE := $(VENV)/lib/python3.11/site-packages
 CONFIG ?= etc/neutron-ryu.conf
 # Open vSwitch for the emulated hypervisors (each runs its own ovsdb-server and
-# ovs-vswitchd in a network namespace), Mininet for the VMs, and the tools tests use.
+# ovs-vswitchd in a network namespace), Mininet for the VMs, and the tools tests use
+# (ISC dhclient is the VMs' DHCP client; dnsmasq a rogue tenant's DHCP server).
 DEBIAN_PACKAGES := openvswitch-switch openvswitch-common mininet iproute2 iputils-ping arping \
 	traceroute procps ethtool tcpdump openssl python3-venv python3-dev gcc curl \
 	isc-dhcp-client dnsmasq-base
@@ -46,12 +47,14 @@ unit:
 	$(PY) -m pytest tests/unit
 
 # REST creates; hypervisor onboarding; port wiring latency on 3 and 8 hypervisors; bulk
-# programming (OVN's workload: 8 hypervisors, 20 networks x 25 ports).
+# programming (OVN's workload: 8 hypervisors, 20 networks x 25 ports); DHCP (200 VMs
+# booting at once on 8 hypervisors, and the answers per second sustained).
 bench:
 	$(PY) -m tests.bench.rest_ports
 	$(PY) -m tests.bench.onboarding
 	$(PY) -m tests.bench.wiring
 	$(PY) -m tests.bench.bulk
+	$(PY) -m tests.bench.dhcp
 
 run:
 	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app

@@ -26,7 +26,6 @@ project's root on ``sys.path`` and ``import cloud``.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import subprocess
@@ -227,19 +226,27 @@ class Vm:
         a lease (it then keeps it, renewing in the background) or gives up (about 8 s);
         the lease it applied, or None.  ``lease_file``: what an earlier boot left in
         dhclient's lease file (the client then first asks for that address)."""
-        files = self._dhcp_files
-        (files / "state.json").unlink(missing_ok=True)
-        (files / "leases").write_text(lease_file or "")
-        self.host.cmd(" ".join((*DHCLIENT, "-1", "-lf", str(files / "leases"),
-                                "-pf", str(files / "pid"), "-e",
-                                f"LEASE_STATE={files / 'state.json'}", "eth0")))
+        self.start_dhcp(lease_file).wait()
         return self.lease()
+
+    def start_dhcp(self, lease_file: str | None = None) -> subprocess.Popen:
+        """``dhclient`` started on eth0 (see ``dhcp``); it exits once it holds a lease
+        (leaving a daemon that renews it) or has given up."""
+        files = self._dhcp_files
+        (files / "state").unlink(missing_ok=True)
+        (files / "leases").write_text(lease_file or "")
+        return self.host.popen([*DHCLIENT, "-1", "-lf", str(files / "leases"),
+                                "-pf", str(files / "pid"), "-e",
+                                f"LEASE_STATE={files / 'state'}", "eth0"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def lease(self) -> dict | None:
         """The variables of the last lease dhclient applied (new_ip_address, ...), with
         ``reasons``: every reason its script was called for, in order."""
-        path = self._dhcp_files / "state.json"
-        calls = json.loads(path.read_text())["calls"] if path.exists() else []
+        path = self._dhcp_files / "state"
+        text = path.read_text() if path.exists() else ""
+        calls = [dict(line.split("=", 1) for line in record.splitlines())
+                 for record in text.split("\n\n")[:-1]]   # complete records only
         applied = [call for call in calls if call["reason"] in ("BOUND", "RENEW", "REBIND",
                                                                  "REBOOT")]
         if not applied:

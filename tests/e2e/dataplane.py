@@ -119,16 +119,28 @@ class Tenant:
         return network, subnet
 
     def vm(self, network: dict, chassis: int, gateway: str | None = None, iface_id: bool = True,
-           dhcp: bool = False, **port_fields: Any):
-        """A port on the network and a VM for it on hypervisor ``chassis``, wired; its
-        address set by hand, or with ``dhcp`` left for ``vm.dhcp()`` to obtain."""
+           addressing: str = "auto", **port_fields: Any):
+        """A port on the network and a VM for it on hypervisor ``chassis``, wired, with its
+        address: ``auto``, by DHCP (dhclient, as an image boots) where its subnet has DHCP,
+        else set by hand with ``gateway`` as default route; ``static``, by hand anyway;
+        ``none``, left for the test (``vm.dhcp()``)."""
         port = self.api.create("port", network_id=network["id"], project_id=self.project,
                                **port_fields)
-        vm = self.cloud.boot(port, self.cloud.hypervisors[chassis], gateway=gateway,
-                             iface_id=iface_id, dhcp=dhcp)
+        by_dhcp = addressing == "none" or (addressing == "auto" and self._dhcp_serves(port))
+        vm = self.cloud.boot(port, self.cloud.hypervisors[chassis],
+                             gateway=None if by_dhcp else gateway, iface_id=iface_id,
+                             dhcp=by_dhcp)
         self.vms.append(vm)
         self.wait_wired(vm)
+        if by_dhcp and addressing == "auto":
+            lease = vm.dhcp()
+            assert lease and lease["new_ip_address"] == vm.ip, (vm.device, lease)
         return vm
+
+    def _dhcp_serves(self, port: dict) -> bool:
+        subnets = [self.api.get(f"/v2.0/subnets/{fixed['subnet_id']}")[1]["subnet"]
+                   for fixed in port["fixed_ips"]]
+        return bool(subnets) and subnets[0]["enable_dhcp"]
 
     def wait_wired(self, vm) -> None:
         wait_until(lambda: tag(vm) not in (None, DEAD_VLAN), what=f"{vm.device} tagged")

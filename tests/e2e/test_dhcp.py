@@ -91,8 +91,8 @@ def test_vxlan_and_vlan_vms_get_their_whole_lease_then_route_to_each_other(cloud
         status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                                    {"subnet_id": subnet["id"]})
         assert status == 200
-    a = tenant.vm(vxlan_net, 0, dhcp=True)
-    b = tenant.vm(vlan_net, 1, dhcp=True)
+    a = tenant.vm(vxlan_net, 0, addressing="none")
+    b = tenant.vm(vlan_net, 1, addressing="none")
     for vm, net, subnet, expected_mtu in ((a, vxlan_net, vxlan_subnet, 1450),
                                           (b, vlan_net, vlan_subnet, 1500)):
         lease = vm.dhcp()
@@ -121,10 +121,10 @@ def test_same_cidr_in_two_tenants_each_gets_its_own_lease_and_no_dhcp_crosses_a_
                          **{"provider:network_type": "vlan",
                             "provider:physical_network": "physnet1"})
     blue_net, _ = network(blue, "10.63.0.0/24", routes=False, dns_nameservers=["192.0.2.2"])
-    red_vm = red.vm(red_net, 0, dhcp=True, fixed_ips=[{"ip_address": "10.63.0.30"}])
-    red_peer = red.vm(red_net, 1, fixed_ips=[{"ip_address": "10.63.0.31"}])
-    blue_vm = blue.vm(blue_net, 0, dhcp=True, fixed_ips=[{"ip_address": "10.63.0.40"}])
-    blue_peer = blue.vm(blue_net, 2, dhcp=True, fixed_ips=[{"ip_address": "10.63.0.41"}])
+    red_vm = red.vm(red_net, 0, addressing="none", fixed_ips=[{"ip_address": "10.63.0.30"}])
+    red_peer = red.vm(red_net, 1, addressing="static", fixed_ips=[{"ip_address": "10.63.0.31"}])
+    blue_vm = blue.vm(blue_net, 0, addressing="none", fixed_ips=[{"ip_address": "10.63.0.40"}])
+    blue_peer = blue.vm(blue_net, 2, addressing="none", fixed_ips=[{"ip_address": "10.63.0.41"}])
     expected = {red_vm.device: "192.0.2.1", blue_vm.device: "192.0.2.2",
                 blue_peer.device: "192.0.2.2"}
     leases = {}
@@ -158,7 +158,7 @@ def test_same_cidr_in_two_tenants_each_gets_its_own_lease_and_no_dhcp_crosses_a_
 def test_a_new_fixed_ip_moves_the_vm_when_it_renews(cloud, tenants):
     tenant = tenants("renew")
     net, subnet = network(tenant, "10.64.0.0/24", routes=False)
-    vm = tenant.vm(net, 0, dhcp=True)
+    vm = tenant.vm(net, 0, addressing="none")
     assert vm.dhcp()["new_ip_address"] == vm.ip
     # At half the lease it renews, unicast to the server (whose ARP is answered on d0),
     # and keeps its address.
@@ -181,7 +181,7 @@ def test_a_new_fixed_ip_moves_the_vm_when_it_renews(cloud, tenants):
 def test_a_client_asking_for_a_foreign_address_is_naked_then_gets_its_own(cloud, tenants):
     tenant = tenants("nak")
     net, _ = network(tenant, "10.65.0.0/24", routes=False)
-    vm = tenant.vm(net, 0, dhcp=True)
+    vm = tenant.vm(net, 0, addressing="none")
     foreign = "10.65.0.99"
     remembered = (f'lease {{\n  interface "eth0";\n  fixed-address {foreign};\n'
                   '  option subnet-mask 255.255.255.0;\n  renew 4 2037/1/1 00:00:01;\n'
@@ -201,7 +201,7 @@ def test_a_client_asking_for_a_foreign_address_is_naked_then_gets_its_own(cloud,
 def test_a_vm_on_a_subnet_without_dhcp_gets_nothing(cloud, tenants):
     tenant = tenants("nodhcp")
     net, _ = network(tenant, "10.66.0.0/24", routes=False, enable_dhcp=False)
-    vm = tenant.vm(net, 0, dhcp=True)
+    vm = tenant.vm(net, 0, addressing="none")
     assert vm.dhcp() is None and addresses(vm) == []
 
 
@@ -239,8 +239,8 @@ def rogue_offer(rogue, victim_mac: str) -> bytes:
 def test_a_vm_running_a_dhcp_server_answers_nobody(cloud, tenants):
     tenant = tenants("rogue")
     net, _ = network(tenant, "10.67.0.0/24", routes=False)
-    rogue = tenant.vm(net, 0)                   # its address by hand, as a server's is
-    victims = [tenant.vm(net, 0, dhcp=True), tenant.vm(net, 1, dhcp=True)]
+    rogue = tenant.vm(net, 0, addressing="static")   # by hand, as a server's is
+    victims = [tenant.vm(net, 0, addressing="none"), tenant.vm(net, 1, addressing="none")]
     log = f"/tmp/rogue-dnsmasq-{rogue.device}.log"
     server = rogue.host.popen(["dnsmasq", "--keep-in-foreground", "--port=0", "--user=root",
                                "--pid-file=",
@@ -285,8 +285,8 @@ def meter_drops(hypervisor, meter_id: int) -> int:
 def test_a_discover_flood_is_cut_at_the_switch_and_others_are_still_served(cloud, tenants):
     tenant = tenants("flood")
     net, _ = network(tenant, "10.68.0.0/24", routes=False)
-    flooder = tenant.vm(net, 2)
-    neighbour = tenant.vm(net, 2, dhcp=True)
+    flooder = tenant.vm(net, 2, addressing="static")
+    neighbour = tenant.vm(net, 2, addressing="none")
     hypervisor = flooder.hypervisor
     meter = T.dhcp_port_meter(ofport(hypervisor, flooder.device))
     before = meter_drops(hypervisor, meter)

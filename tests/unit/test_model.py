@@ -41,3 +41,21 @@ def test_one_database_serves_one_controller(tmp_path):
     Store(str(tmp_path / "db.sqlite"))
     with pytest.raises(StoreLocked, match="in use by another controller"):
         Store(str(tmp_path / "db.sqlite"))
+
+
+def test_a_database_from_before_dhcp_gets_its_dhcp_ports_at_start(tmp_path):
+    path = tmp_path / "db.sqlite"
+    network_model = model(path)
+    network = create(network_model, "network", name="old")
+    subnet = create(network_model, "subnet", network_id=network["id"], ip_version=4,
+                    cidr="10.0.0.0/24")
+    dhcp_port = network_model.dhcp_port_of(network["id"])
+    network_model.store.commit(puts=[], deletes=[("port", dhcp_port["id"])])  # as it was
+    network_model.store.close()
+    reopened = model(path)
+    assert reopened.dhcp_port_of(network["id"]) is None
+    reopened.sync_dhcp_ports()
+    made = reopened.dhcp_port_of(network["id"])
+    assert made["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.2"}]
+    reopened.store.close()
+    assert model(path).dhcp_port_of(network["id"])["id"] == made["id"]   # stored
