@@ -2,8 +2,9 @@
 every table it hits on every bridge and hypervisor, in the flows the controller wants
 the switches to hold, each step with its table's name and why the flow is there.
 
-The packet is what the VM would send: ARP for the destination, or an IPv4 packet to the
-destination's MAC on the same subnet and to the gateway's MAC beyond it.  The walk is
+The packet is what the VM would send: ARP for the destination, an IPv4 packet to the
+destination's MAC on the same subnet and to the gateway's MAC beyond it, or (``dhcp``)
+the DISCOVER it broadcasts when it boots.  The walk is
 the offline simulator's (``pipeline/simulator.py``) over a fabric built from the
 topology and the desired flows; NORMAL switching uses the MAC tables a converged switch
 would have learned (each bound port's MAC where it lives).
@@ -18,12 +19,14 @@ from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline import render, tables
 from ryu_app.pipeline.flow import OFPVID_PRESENT
 from ryu_app.pipeline.planner import PROVIDER_TYPES, Planner
-from ryu_app.pipeline.simulator import Fabric, Result, SimBridge, arp_request, ipv4, simulate
+from ryu_app.pipeline.simulator import (BROADCAST, Fabric, Result, SimBridge, arp_request, ipv4,
+                                        simulate)
 from ryu_app.views import Desired, desired, flow_entry, port_names
 from topology.graph import Bridge
 from topology.naming import TUNNEL_TYPES
 
-PROTOCOLS = ("icmp", "tcp", "udp", "arp")
+PROTOCOLS = ("icmp", "tcp", "udp", "arp", "dhcp")
+BROADCAST_IP = "255.255.255.255"   # where a DHCP client's DISCOVER goes
 
 
 def fabric(planner: Planner, wanted: Desired) -> Fabric:
@@ -82,6 +85,9 @@ def packet_from(planner: Planner, port: dict, destination: str, protocol: str,
     """What the port's VM sends to ``destination``: ARP for it, or IPv4 to its MAC (same
     subnet) or to the gateway's (another subnet)."""
     model = planner.model
+    if protocol == "dhcp":   # a client without an address yet
+        return ipv4(port["mac_address"], BROADCAST, "0.0.0.0", destination, "udp",
+                    udp_src=68, udp_dst=67)
     source = _address_on(model, port, destination)
     if protocol == "arp":
         return arp_request(port["mac_address"], source["ip_address"], destination)
@@ -124,17 +130,18 @@ def _gateway_mac(model, subnet: dict) -> str:
 
 
 def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = None) -> dict:
-    """``GET /v2.0/trace?port=PORT&dst=IP[&proto=icmp|tcp|udp|arp][&dport=N]``; ``held``:
-    the flows connected bridges hold, by group."""
+    """``GET /v2.0/trace?port=PORT&dst=IP[&proto=icmp|tcp|udp|arp|dhcp][&dport=N]`` (a
+    DHCP DISCOVER goes to 255.255.255.255 unless ``dst`` says otherwise); ``held``: the
+    flows connected bridges hold, by group."""
     port = _port(planner, params.get("port"))
-    destination = params.get("dst")
+    protocol = params.get("proto", "icmp")
+    if protocol not in PROTOCOLS:
+        raise BadRequest(f"'proto' must be one of {', '.join(PROTOCOLS)}.")
+    destination = params.get("dst") or (BROADCAST_IP if protocol == "dhcp" else None)
     try:
         ipaddress.IPv4Address(destination or "")
     except ValueError:
         raise BadRequest("'dst' must be an IPv4 address.") from None
-    protocol = params.get("proto", "icmp")
-    if protocol not in PROTOCOLS:
-        raise BadRequest(f"'proto' must be one of {', '.join(PROTOCOLS)}.")
     dport = params.get("dport")
     if dport is not None and not (dport.isascii() and dport.isdigit()
                                   and 0 < int(dport) < 65536):

@@ -27,21 +27,10 @@ DNS = ["192.0.2.53", "192.0.2.54"]
 
 @pytest.fixture(scope="module")
 def cloud():
-    """Three hypervisors d0, d1, d2 with physnet1 between them; short DHCP leases."""
+    """Three hypervisors d0, d1, d2 with physnet1 between them; short DHCP leases (the
+    ``tenants`` fixture of conftest.py makes its tenants on this cloud)."""
     yield from serving(onboarded_cloud(3, "d", 37, extra={"neutron": {
         "dhcp_lease_duration": str(LEASE_SECONDS)}}))
-
-
-@pytest.fixture
-def tenants(cloud):
-    made = []
-
-    def make(project: str) -> Tenant:
-        made.append(Tenant(cloud.controller.api, cloud, project))
-        return made[-1]
-    yield make
-    for tenant in made:
-        tenant.cleanup()
 
 
 def network(tenant: Tenant, cidr: str, routes: bool = True, **subnet_fields):

@@ -102,3 +102,14 @@ def test_the_flows_of_a_bridge_name_their_table_band_builder_and_group(cloud):
         views.flows(cloud.planner, {"host": "n0"})
     with pytest.raises(NotFound):
         views.flows(cloud.planner, {"host": "n9", "bridge": "int"})
+
+
+def test_a_dhcp_discover_is_traced_to_the_controller_of_its_own_hypervisor(cloud):
+    answer = cloud.trace(port="vm-a0", proto="dhcp")
+    assert [(o["kind"], o["hypervisor"], o["table"]) for o in answer["outcomes"]] == [
+        ("controller", "n0", 77)]
+    intercepted = answer["steps"][0]
+    assert (intercepted["table"], intercepted["band"], intercepted["builder"]) == (
+        0, "DHCP", "br_int.dhcp_request_flow")
+    assert {step["hypervisor"] for step in answer["steps"]} == {"n0"}
+    assert "table 77 DHCP" in answer["text"]
