@@ -31,8 +31,8 @@ from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
-from ryu_app.outputs import (PacketInsToController, FlowDelete, FlowStatsRequest, Message,
-                             Outputs, PacketOut)
+from ryu_app.outputs import (FlowDelete, FlowStatsRequest, Message, Outputs,
+                             PacketInsToController, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
 
 tls.openflow_listener()

@@ -27,7 +27,7 @@ from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.outputs import (PacketInsToController, FlowDelete, FlowStatsRequest, Outputs,
+from ryu_app.outputs import (FlowDelete, FlowStatsRequest, Outputs, PacketInsToController,
                              PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica

@@ -8,7 +8,7 @@ from ryu_app import core
 from ryu_app.core import TAG_RETRIES
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
-from ryu_app.outputs import PacketInsToController, FlowStatsRequest, PacketOut
+from ryu_app.outputs import FlowStatsRequest, PacketInsToController, PacketOut
 from ryu_app.pipeline.planner import BASE
 from tests.unit.fake_cloud import CHASSIS, IPS, FakeCloud, FakeDatabase, dpid
 from topology.chassis import ChassisSpec
