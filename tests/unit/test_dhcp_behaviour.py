@@ -6,6 +6,7 @@ import ipaddress
 import pytest
 
 from ryu_app.dhcp import server
+from ryu_app.model.errors import Conflict
 from ryu_app.outputs import PacketOut
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.simulator import BROADCAST, arp_request, ipv4
@@ -244,3 +245,14 @@ def test_two_tenants_with_one_cidr_each_get_their_own_answer(cloud):
     assert red_offer["yiaddr"] == ip(r) and blue_offer["yiaddr"] == ip(b)
     assert red_offer["eth_src"] == dhcp_server(cloud, red)["mac_address"]
     assert blue_offer["eth_src"] == dhcp_server(cloud, blue)["mac_address"]
+
+
+def test_a_dhcp_ports_mac_may_change_and_a_bound_vms_may_not(cloud):
+    network, _ = cloud.network()
+    a = cloud.vm(network, "n0")
+    server_port = dhcp_server(cloud, network)
+    cloud.model.update_port(server_port["id"], {"mac_address": "fa:16:3e:00:0d:99"})
+    cloud.written()
+    assert ask(cloud, a, DISCOVER)["eth_src"] == "fa:16:3e:00:0d:99"   # served at once
+    with pytest.raises(Conflict, match="bound"):
+        cloud.model.update_port(a["id"], {"mac_address": "fa:16:3e:00:0d:98"})
