@@ -25,8 +25,10 @@ NO_DNS = "0.0.0.0"        # Neutron: a subnet whose only DNS server is this gets
 
 @dataclass(frozen=True)
 class DhcpConfig:
-    lease_duration: int = 86400   # seconds, Neutron's dhcp_lease_duration; -1: infinite
-    dns_domain: str = ""          # option 15 when set (Neutron's default openstacklocal
+    """From the settings (ryu_app/settings.py has the defaults)."""
+
+    lease_duration: int           # seconds, Neutron's dhcp_lease_duration; -1: infinite
+    dns_domain: str               # option 15 when set (Neutron's default openstacklocal
                                   # is not sent, as OVN does not)
 
 

@@ -45,7 +45,7 @@ def device_group(device_name: str) -> Group:
 
 class Planner:
     def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
-                 dvr_macs: DvrMacs, dhcp_port_rate: int = 5, dhcp_bridge_rate: int = 100):
+                 dvr_macs: DvrMacs, dhcp_port_rate: int, dhcp_bridge_rate: int):
         self.model = model
         self.dhcp_port_rate = dhcp_port_rate        # DHCP requests/s a VM port may send
         self.dhcp_bridge_rate = dhcp_bridge_rate    # ... and a whole br-int
