@@ -242,11 +242,12 @@ class NetworkModel:
                 raise Conflict(f"Unable to complete operation on subnet {subnet_id}: One or "
                                "more ports have an IP allocation from this subnet.",
                                "SubnetInUse")
-            remaining = [ip for ip in port["fixed_ips"] if ip["subnet_id"] != subnet_id]
-            if remaining or port["device_owner"] != DHCP_OWNER:
-                batch.put("port", self._updated(port, {"fixed_ips": remaining}))
-            else:
-                batch.delete("port", port_id)
+        # the DHCP port (the one service port) loses its address there, or goes
+        current = self.dhcp_port_of(subnet["network_id"])
+        remaining = [other for other in self._subnets_of(subnet["network_id"])
+                     if other["id"] != subnet_id]
+        self._dhcp_port_follows(batch, subnet["network_id"], remaining, current,
+                                current["fixed_ips"] if current else [])
         batch.delete("subnet", subnet_id)
         self._commit(batch)
 
