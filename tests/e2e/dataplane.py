@@ -110,13 +110,16 @@ class Tenant:
         self.api, self.cloud, self.project = api, cloud, project
         self.vms: list = []
 
-    def network(self, cidr: str, **provider: Any) -> tuple[dict, dict]:
+    def network(self, cidr: str, subnet: dict | None = None,
+                **provider: Any) -> tuple[dict, dict]:
+        """A network (``provider`` attributes without their prefix) with one subnet
+        (``subnet``: more of its fields)."""
         network = self.api.create("network", name=f"{self.project}-net",
                                   project_id=self.project,
                                   **{f"provider:{k}": v for k, v in provider.items()})
-        subnet = self.api.create("subnet", network_id=network["id"], cidr=cidr,
-                                 ip_version=4, project_id=self.project)
-        return network, subnet
+        created = self.api.create("subnet", network_id=network["id"], cidr=cidr,
+                                  ip_version=4, project_id=self.project, **(subnet or {}))
+        return network, created
 
     def vm(self, network: dict, chassis: int, gateway: str | None = None, iface_id: bool = True,
            addressing: str = "auto", **port_fields: Any):

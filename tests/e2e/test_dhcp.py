@@ -33,21 +33,17 @@ def cloud():
         "dhcp_lease_duration": str(LEASE_SECONDS)}}))
 
 
-def network(tenant: Tenant, cidr: str, routes: bool = True, **subnet_fields):
+PHYSNET1_VLAN = {"network_type": "vlan", "physical_network": "physnet1"}
+
+
+def network(tenant: Tenant, cidr: str, routes: bool = True, provider: dict | None = None,
+            **subnet_fields):
     """A network with one subnet: DNS servers and a host route unless ``routes`` is off."""
-    provider = {key: subnet_fields.pop(key) for key in list(subnet_fields)
-                if key.startswith("provider:")}
-    net = tenant.api.create("network", name=f"{tenant.project}-net", project_id=tenant.project,
-                            **provider)
-    gateway = str(ipaddress.IPv4Network(cidr).network_address + 1)
     extra = {"dns_nameservers": DNS,
              "host_routes": [{"destination": "203.0.113.0/24",
                               "nexthop": str(ipaddress.IPv4Network(cidr).network_address + 254)}]
              } if routes else {}
-    subnet = tenant.api.create("subnet", network_id=net["id"], cidr=cidr, ip_version=4,
-                               gateway_ip=gateway, project_id=tenant.project,
-                               **{**extra, **subnet_fields})
-    return net, subnet
+    return tenant.network(cidr, {**extra, **subnet_fields}, **(provider or {}))
 
 
 def dhcp_server(api, network_id: str) -> dict:
@@ -73,8 +69,7 @@ def mtu(vm) -> int:
 def test_vxlan_and_vlan_vms_get_their_whole_lease_then_route_to_each_other(cloud, tenants):
     tenant = tenants("leases")
     vxlan_net, vxlan_subnet = network(tenant, "10.61.0.0/24")
-    vlan_net, vlan_subnet = network(tenant, "10.62.0.0/24", **{
-        "provider:network_type": "vlan", "provider:physical_network": "physnet1"})
+    vlan_net, vlan_subnet = network(tenant, "10.62.0.0/24", provider=PHYSNET1_VLAN)
     router = tenant.api.create("router", name="r", project_id=tenant.project)
     for subnet in (vxlan_subnet, vlan_subnet):
         status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
@@ -107,8 +102,7 @@ def test_same_cidr_in_two_tenants_each_gets_its_own_lease_and_no_dhcp_crosses_a_
     wires carry the tenants' pings, which shows the captures would see DHCP, and no DHCP."""
     red, blue = tenants("red"), tenants("blue")
     red_net, _ = network(red, "10.63.0.0/24", routes=False, dns_nameservers=["192.0.2.1"],
-                         **{"provider:network_type": "vlan",
-                            "provider:physical_network": "physnet1"})
+                         provider=PHYSNET1_VLAN)
     blue_net, _ = network(blue, "10.63.0.0/24", routes=False, dns_nameservers=["192.0.2.2"])
     red_vm = red.vm(red_net, 0, addressing="none", fixed_ips=[{"ip_address": "10.63.0.30"}])
     red_peer = red.vm(red_net, 1, addressing="static", fixed_ips=[{"ip_address": "10.63.0.31"}])
