@@ -16,6 +16,7 @@ import pytest
 
 from ryu_app.dhcp import wire
 from ryu_app.pipeline import tables as T
+from ryu_app.settings import Settings
 from tests.e2e.dataplane import (Tenant, flows, n_packets, ofport, pings,
                                  settle_counters, wait_until)
 from tests.emulation import onboarded_cloud, serving
@@ -195,17 +196,21 @@ import socket, sys, time
 frame = bytes.fromhex(sys.argv[1])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 s.bind(("eth0", 0))
-end = time.time() + float(sys.argv[2])
+end, sent = time.time() + float(sys.argv[2]), 0
 while time.time() < end:
     s.send(frame)
+    sent += 1
     time.sleep(float(sys.argv[3]))
+print(sent)
 """
 
 
 def spray(vm, frame: bytes, seconds: float, interval: float) -> subprocess.Popen:
-    """Raw frames sent from the VM's eth0 for a while (an attacker's tool)."""
+    """Raw frames sent from the VM's eth0 for a while (an attacker's tool); it prints how
+    many it sent."""
     return vm.host.popen([sys.executable, "-c", ROGUE_SPRAY, frame.hex(), str(seconds),
-                          str(interval)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                          str(interval)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
 
 
 def rogue_offer(rogue, victim_mac: str) -> bytes:
@@ -273,15 +278,21 @@ def test_a_discover_flood_is_cut_at_the_switch_and_others_are_still_served(cloud
     hypervisor = flooder.hypervisor
     meter = T.dhcp_port_meter(ofport(hypervisor, flooder.device))
     before = meter_drops(hypervisor, meter)
-    flood = spray(flooder, request_frame(flooder.mac, 1), 8, 0.0005)   # ~2000/s
+    seconds = 4
+    flood = spray(flooder, request_frame(flooder.mac, 1), seconds, 0.0005)   # up to 2000/s
     try:
         time.sleep(1)
         lease = neighbour.dhcp()
         status, _ = cloud.controller.api.get("/v2.0/networks")  # and the API answers
+        sent = int(flood.communicate(timeout=seconds + 10)[0])  # the whole flood
     finally:
         flood.kill()
         flood.wait()
     assert lease is not None and lease["new_ip_address"] == neighbour.ip
     assert status == 200
+    # the meter lets through its rate (and a burst as large) and drops the rest
+    rate = Settings().dhcp_rate_limit_per_port
+    passed = rate * (seconds + 1) + rate
+    assert sent > 20 * passed, f"only {sent} sent: no flood"
     dropped = meter_drops(hypervisor, meter) - before
-    assert dropped > 1000, f"the port's meter dropped only {dropped}"
+    assert dropped >= sent - passed, f"of {sent} sent, the port's meter dropped {dropped}"
