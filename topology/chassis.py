@@ -11,7 +11,10 @@ A hypervisor joins with two commands and no configuration on the controller:
 its VXLAN/GRE endpoint (Neutron's ``local_ip``), and the bridge mappings name the
 operator's bridge for each physical network (Neutron's ``bridge_mappings``).  An optional
 ``neutron-datapath-type`` (``system`` or ``netdev``) overrides the controller's
-``datapath_type`` for the bridges the controller creates there.  OVN reads its chassis
+``datapath_type`` for the bridges the controller creates there.  A hypervisor that may
+host routers' centralized SNAT (a network node, in Neutron's words) also sets
+``external_ids:neutron-agent-mode=dvr_snat``; every other one is ``dvr`` (it still
+serves the floating IPs of its own VMs).  OVN reads its chassis
 from the same row (``ovn-encap-ip``, ``ovn-bridge-mappings``); these keys follow suit.
 """
 from __future__ import annotations
@@ -28,6 +31,8 @@ TUNNEL_IP = "neutron-tunnel-ip"
 BRIDGE_MAPPINGS = "neutron-bridge-mappings"
 DATAPATH_TYPE = "neutron-datapath-type"
 DATAPATH_TYPES = ("system", "netdev")
+AGENT_MODE = "neutron-agent-mode"
+AGENT_MODES = ("dvr", "dvr_snat")    # Neutron's L3 agent modes; dvr_snat may host SNAT
 # OVSDB names: at most 15 characters for a device, no spaces
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -41,6 +46,7 @@ class ChassisSpec:
     tunnel_ip: str
     bridge_mappings: dict[str, str] = field(default_factory=dict)  # physnet -> bridge
     datapath_type: str | None = None   # None: the controller's datapath_type
+    agent_mode: str = "dvr"            # dvr_snat: may host routers' centralized SNAT
 
     def role_of(self, bridge_name: str) -> tuple[str, str | None] | None:
         """('int'|'tun'|'phys', physnet) for one of this chassis' bridges, else None."""
@@ -61,13 +67,14 @@ class ChassisSpec:
         """As the store keeps it."""
         return {"id": self.name, "tunnel_ip": self.tunnel_ip,
                 "bridge_mappings": dict(self.bridge_mappings),
-                "datapath_type": self.datapath_type}
+                "datapath_type": self.datapath_type, "agent_mode": self.agent_mode}
 
     @classmethod
     def from_record(cls, record: dict) -> "ChassisSpec":
         return cls(name=record["id"], tunnel_ip=record["tunnel_ip"],
                    bridge_mappings=dict(record["bridge_mappings"]),
-                   datapath_type=record.get("datapath_type"))
+                   datapath_type=record.get("datapath_type"),
+                   agent_mode=record.get("agent_mode", "dvr"))
 
 
 def parse_bridge_mappings(text: str) -> dict[str, str]:
@@ -100,5 +107,9 @@ def registration(external_ids: dict[str, str]) -> ChassisSpec:
     if datapath_type not in (None, *DATAPATH_TYPES):
         raise ValueError(f"external_ids:{DATAPATH_TYPE} must be one of {DATAPATH_TYPES}, "
                          f"got '{datapath_type}'")
+    agent_mode = external_ids.get(AGENT_MODE) or "dvr"
+    if agent_mode not in AGENT_MODES:
+        raise ValueError(f"external_ids:{AGENT_MODE} must be one of {AGENT_MODES}, "
+                         f"got '{agent_mode}'")
     return ChassisSpec(name=name, tunnel_ip=tunnel_ip, bridge_mappings=mappings,
-                       datapath_type=datapath_type)
+                       datapath_type=datapath_type, agent_mode=agent_mode)

@@ -303,6 +303,7 @@ class Topology:
                 "l2_population": True, "arp_responder_enabled": True,
                 "enable_distributed_routing": True,
                 "dvr_mac_address": dvr_macs.get(spec.name),
+                "agent_mode": spec.agent_mode,
             },
         } for spec in self.chassis.values()]
 
