@@ -75,7 +75,8 @@ class SegmentPools:
         if physnet is None or seg is not None:
             raise InvalidInput("Invalid input for operation: flat networks need "
                                "provider:physical_network and take no segmentation_id.")
-        self._require_physnet(physnet)
+        # As Neutron's flat type driver: flat_networks alone says which physnets may
+        # carry one ('*': any), whether or not network_vlan_ranges names them.
         if "*" not in self.flat_networks and physnet not in self.flat_networks:
             raise InvalidInput(f"Invalid input for operation: physical network {physnet} "
                                "is not configured for flat networks.")
