@@ -31,6 +31,10 @@ OFPMBT_DROP = 1
 OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN, OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD = (
     0, 17, 18, 24, 25)
 OFPAT_EXPERIMENTER, NX_VENDOR, NXAST_REG_MOVE = 0xFFFF, 0x00002320, 6
+NXAST_CT, NXAST_NAT, NXAST_CT_CLEAR = 35, 36, 43
+NX_CT_F_COMMIT, NX_CT_RECIRC_NONE = 1, 0xFF
+NX_NAT_F_SRC, NX_NAT_F_DST, NX_NAT_F_PROTO_RANDOM = 1, 2, 16
+NX_NAT_RANGE_IPV4_MIN = 1
 
 _BASIC, _NXM_1 = 0x8000, 0x0001
 # field -> (OXM class, field number, value bytes, kind of value)
@@ -43,7 +47,12 @@ FIELDS = {
     "arp_spa": (_BASIC, 22, 4, "ip"), "arp_tpa": (_BASIC, 23, 4, "ip"),
     "arp_sha": (_BASIC, 24, 6, "mac"), "arp_tha": (_BASIC, 25, 6, "mac"),
     "udp_src": (_BASIC, 15, 2, "int"), "udp_dst": (_BASIC, 16, 2, "int"),
+    "tcp_src": (_BASIC, 13, 2, "int"), "tcp_dst": (_BASIC, 14, 2, "int"),
+    "icmpv4_code": (_BASIC, 20, 1, "int"),
     "tunnel_id": (_BASIC, 38, 8, "int"), "reg6": (_NXM_1, 6, 4, "int"),
+    # conntrack (NXM_NX_CT_*): no prerequisites, but OVS refuses a ct action in a flow
+    # that does not match eth_type IP (check_CT), so a flow matching these has one
+    "ct_state": (_NXM_1, 105, 4, "int"), "ct_zone": (_NXM_1, 106, 2, "int"),
 }
 
 
@@ -143,7 +152,45 @@ def _action(action: tuple) -> bytes:
         return struct.pack("!HHIHHHHII", OFPAT_EXPERIMENTER, 24, NX_VENDOR, NXAST_REG_MOVE,
                            8 * size, 0, 0, src_class << 16 | src << 9 | size,
                            dst_class << 16 | dst << 9 | size)
+    if kind == "ct":
+        return _ct(*args)
+    if kind == "ct_clear":
+        return _nicira(NXAST_CT_CLEAR, bytes(6))
     raise Unsupported(f"action {kind}")
+
+
+def _nicira(subtype: int, body: bytes) -> bytes:
+    """A Nicira action: experimenter header, subtype and body, zero-padded to 8 bytes."""
+    length = 10 + len(body)
+    return struct.pack("!HHIH", OFPAT_EXPERIMENTER, length + (-length % 8), NX_VENDOR,
+                       subtype) + body + bytes(-length % 8)
+
+
+def _ct(commit: bool, zone: int, table: int | None, nat: tuple | None) -> bytes:
+    """("ct", commit, zone, table or None, nat or None): NXAST_CT in an immediate zone
+    (zone_src 0: zone_ofs_nbits holds the zone itself), recirculating to ``table`` or not
+    at all (255), no ALG, and the NAT nested in it when asked."""
+    if table == NX_CT_RECIRC_NONE or not 0 <= zone <= 0xFFFF:
+        raise ValueError(f"ct zone {zone} table {table}")   # 255 would mean no table
+    body = struct.pack("!HIHB3xH", NX_CT_F_COMMIT if commit else 0, 0, zone,
+                       NX_CT_RECIRC_NONE if table is None else table, 0)
+    return _nicira(NXAST_CT, body + (b"" if nat is None else _nat(*nat)))
+
+
+def _nat(kind: str, address: str | None, random: bool) -> bytes:
+    """NXAST_NAT: bare (kind "", no address: "" or None) un-NATs by the connection's
+    existing NAT; "src" or "dst" translates to one IPv4 address (range_ipv4_min alone),
+    a random port if asked.  OVS wants a flow matching eth_type IP around it (check_NAT)."""
+    if kind == "":
+        if address or random:
+            raise ValueError("a bare nat takes no address and no port choice")
+        return _nicira(NXAST_NAT, struct.pack("!2xHH", 0, 0))
+    if kind not in ("src", "dst") or not address:
+        raise ValueError(f"nat {kind!r} {address!r}")
+    flags = (NX_NAT_F_SRC if kind == "src" else NX_NAT_F_DST) | (
+        NX_NAT_F_PROTO_RANDOM if random else 0)
+    return _nicira(NXAST_NAT, struct.pack("!2xHH", flags, NX_NAT_RANGE_IPV4_MIN)
+                   + ipaddress.IPv4Address(address).packed)
 
 
 def meter_set(meter_id: int, packets_per_second: int) -> bytes:

@@ -10,7 +10,10 @@ NO_NAMES: PortNames = {}
 
 
 def value(field: str, raw: Any) -> str:
-    """A match or packet field's value: VLANs as numbers, masks after a slash."""
+    """A match or packet field's value: VLANs as numbers, masks after a slash, conntrack
+    states as ovs-ofctl's flags."""
+    if field == "ct_state":
+        return _ct_flags(*raw) if isinstance(raw, tuple) else _ct_flags(raw, raw)
     if isinstance(raw, tuple):
         return f"{raw[0]}/{raw[1]}"
     if field == "vlan_vid":
@@ -18,6 +21,14 @@ def value(field: str, raw: Any) -> str:
     if field in ("eth_type", "tunnel_id") and isinstance(raw, int):
         return hex(raw)
     return str(raw)
+
+
+CT_FLAGS = ("new", "est", "rel", "rpl", "inv", "trk")   # bit 0 upwards
+
+
+def _ct_flags(bits: int, mask: int) -> str:
+    return "".join(("+" if bits & 1 << n else "-") + name
+                   for n, name in enumerate(CT_FLAGS) if mask & 1 << n)
 
 
 def match_text(match: tuple, ports: PortNames = NO_NAMES) -> str:
@@ -45,7 +56,21 @@ def action_text(action: Action, ports: PortNames = NO_NAMES) -> str:
     if kind == "learn":
         table, priority, timeout = args[:3]
         return f"learn(table={table},priority={priority},hard_timeout={timeout})"
+    if kind == "ct":
+        return _ct_text(*args)
     return kind
+
+
+def _ct_text(commit: bool, zone: int, table: int | None, nat: tuple | None) -> str:
+    """As ovs-ofctl writes it: ct(commit,zone=4096,nat(src=203.0.113.10,random))."""
+    parts = ["commit"] if commit else []
+    parts += [f"table={table}"] if table is not None else []
+    parts.append(f"zone={zone}")
+    if nat is not None:
+        kind, address, random = nat
+        inner = f"{kind}={address}" + (",random" if random else "") if kind else ""
+        parts.append(f"nat({inner})" if inner else "nat")
+    return f"ct({','.join(parts)})"
 
 
 def actions_text(actions: tuple, ports: PortNames = NO_NAMES) -> str:

@@ -12,7 +12,11 @@ physical uplinks to the other hypervisors' bridges of the same physical network.
 A packet is a plain dict of OXM field -> value, the names and value forms of ``Flow``
 matches (``vlan_vid`` with OFPVID_PRESENT, absent or 0 when untagged).  The simulation is
 stateless: ``learn`` only notes that it would learn, and ``output:normal`` uses the MAC
-table each bridge is given (``SimBridge.fdb``), never one it learns.
+table each bridge is given (``SimBridge.fdb``), never one it learns.  Conntrack is as
+stateless: ``ct`` NATs to the address it names, a bare ``nat`` (which undoes the
+connection's NAT) sets the fields the packet's ``ct_nat_after`` gives, as (field, value)
+pairs (none: nothing), and a packet it recirculates comes back in its zone with the
+``ct_state`` the packet's ``ct_state_after`` field gives (+trk+est if none).
 """
 from __future__ import annotations
 
@@ -35,6 +39,11 @@ MAX_ENTRIES = 64   # bridge entries per run before the walk is called a loop
 VLAN_INNER = "vlan_inner"   # tags under the outer one (push_vlan on a tagged frame)
 KINDS = ("delivered", "physical", "controller", "dropped", "tunnel to nowhere", "loop")
 _REGISTER = re.compile(r"reg\d+$")
+CONNTRACK = ("ct_state", "ct_zone")   # a packet's conntrack fields: 0 while untracked
+CT_TRK, CT_EST = 0x20, 0x02
+CT_STATE_AFTER = "ct_state_after"     # a packet's ct_state once recirculated (a test's)
+CT_NAT_AFTER = "ct_nat_after"         # what a bare nat restores: ((field, value), ...)
+MAX_RECIRCULATIONS = 6   # per packet, as dpif-netdev's MAX_RECIRC_DEPTH (5 to 8 by version)
 
 
 # ------------------------------------------------------------------- packets
@@ -99,9 +108,10 @@ def _is_metadata(name: str) -> bool:
 
 def _absent(name: str) -> int | None:
     """A field's value, for matching, in a packet without it: registers, metadata and
-    tunnel_id are 0 until set, an untagged frame matches vlan_vid=OFPVID_NONE (0), and a
-    missing header matches nothing (None: arp_tpa never matches an IP packet)."""
-    return 0 if _is_metadata(name) or name == "vlan_vid" else None
+    tunnel_id are 0 until set, an untracked packet's ct_state and ct_zone are 0, an
+    untagged frame matches vlan_vid=OFPVID_NONE (0), and a missing header matches nothing
+    (None: arp_tpa never matches an IP packet)."""
+    return 0 if _is_metadata(name) or name == "vlan_vid" or name in CONNTRACK else None
 
 
 def _canonical(packet: Mapping[str, Any]) -> Packet:
@@ -393,7 +403,9 @@ def simulate(fabric: Fabric, chassis: str, bridge_name: str, in_port: str | int,
     if port is None:
         raise KeyError(f"no port {in_port} on {bridge_name} of {chassis}")
     run = _Run(fabric, max_entries)
-    run.enter(bridge, port, _canonical(packet), via_tunnel=port.kind == "tunnel")
+    # the packet may come tracked (a test gives its ct_state): only crossings untrack it
+    run.enter(bridge, port, _canonical(packet), via_tunnel=port.kind == "tunnel",
+              tracked=True)
     return run.result
 
 
@@ -422,12 +434,14 @@ class _Run:
         self.outcome("dropped", bridge, None, packet, table, reason)
 
     def enter(self, bridge: SimBridge, port: PortInfo, packet: Packet,
-              via_tunnel: bool = False) -> None:
-        # OVS starts each bridge with registers and metadata zeroed, and the tunnel
-        # metadata too unless the packet came out of a tunnel (a patch port crossing
-        # clears them: compose_output_action__ in ofproto-dpif-xlate.c).
+              via_tunnel: bool = False, tracked: bool = False) -> None:
+        # OVS starts each bridge with registers, metadata and conntrack state zeroed, and
+        # the tunnel metadata too unless the packet came out of a tunnel (a patch port
+        # crossing clears them: compose_output_action__ in ofproto-dpif-xlate.c; another
+        # hypervisor's conntrack never saw the packet).
         packet = {name: value for name, value in packet.items()
                   if not (_REGISTER.match(name) or name == "metadata"
+                          or (name in CONNTRACK and not tracked)
                           or (name == "tunnel_id" and not via_tunnel))}
         if len(self.result.hops) >= self.max_entries:
             self.outcome("loop", bridge, port, packet, reason="entry limit")
@@ -441,8 +455,20 @@ class _Run:
                                     dict(packet), len(self.result.steps)))
         self.walk(bridge, port, packet)
 
-    def walk(self, bridge: SimBridge, in_port: PortInfo, packet: Packet) -> None:
-        table: int | None = 0
+    def walk(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, table: int = 0,
+             depth: int = 0) -> None:
+        """The tables from ``table`` on, then each copy a ct action recirculated, in order:
+        the datapath runs a recirculation after the actions it came with."""
+        recirculated: list[tuple[int, Packet]] = []
+        self.pipeline(bridge, in_port, packet, table, recirculated)
+        for next_table, copy in recirculated:
+            if depth >= MAX_RECIRCULATIONS:
+                self.outcome("loop", bridge, None, copy, next_table, "recirculation limit")
+            else:
+                self.walk(bridge, in_port, copy, next_table, depth + 1)
+
+    def pipeline(self, bridge: SimBridge, in_port: PortInfo, packet: Packet,
+                 table: int | None, recirculated: list[tuple[int, Packet]]) -> None:
         while table is not None:
             flow = self.lookup(bridge, table, packet, in_port.ofport)
             step = Step(bridge.chassis, bridge.name, table, in_port.ofport, dict(packet), flow)
@@ -453,12 +479,13 @@ class _Run:
             if not flow.actions:
                 self.drop(bridge, packet, table, "drop flow")
                 return
-            table = self.apply(bridge, in_port, packet, flow, step)
+            table = self.apply(bridge, in_port, packet, flow, step, recirculated)
 
     def apply(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, flow: Flow,
-              step: Step) -> int | None:
-        """Apply-actions in order on ``packet`` (outputs send copies as it is then); the
-        goto_table instruction comes after them.  Returns the next table, if any."""
+              step: Step, recirculated: list[tuple[int, Packet]]) -> int | None:
+        """Apply-actions in order on ``packet`` (outputs send copies as it is then, a ct
+        with a table adds one to ``recirculated``); the goto_table instruction comes
+        after them.  Returns the next table, if any."""
         goto, sent = None, False
         for action in flow.actions:
             kind = action[0]
@@ -489,6 +516,13 @@ class _Run:
                 step.notes.append(f"learn into table {action[1]} priority {action[2]}")
             elif kind == "meter":
                 step.notes.append(f"meter {action[1]}: at most {action[2]} packets/s")
+            elif kind == "ct":
+                forked = _conntrack(packet, action, step)
+                if forked is not None:
+                    recirculated.append(forked)
+                    sent = True   # the copy goes on: no drop for want of an output
+            elif kind == "ct_clear":
+                _untrack(packet)
             else:
                 raise ValueError(f"unsupported action {action!r}")
         if goto is not None:
@@ -616,3 +650,44 @@ def _move(packet: Packet, source: str, destination: str, step: Step) -> None:
         step.notes.append(f"move {source} -> {destination} ignored: no such header")
         return
     packet[destination] = packet.get(source, 0)
+
+
+def _conntrack(packet: Packet, action: tuple, step: Step) -> tuple[int, Packet] | None:
+    """("ct", commit, zone, table, nat): NAT the packet (the datapath rewrites it in place,
+    before any fork), then fork as ovs-actions(7) says: with a table, a copy tracked in
+    the zone recirculates there (returned with its table); the packet itself goes on
+    with the flow's actions untracked."""
+    _, commit, zone, table, nat = action
+    if nat is not None:
+        _nat(packet, nat, step)
+    recirculated = None
+    if table is not None:
+        state = packet.get(CT_STATE_AFTER, CT_TRK | CT_EST)
+        recirculated = (table, {**packet, "ct_zone": zone, "ct_state": state})
+        step.notes.append(f"ct zone {zone}{' commit' if commit else ''}: to table {table}"
+                          f" with ct_state {state:#04x}")
+    else:
+        step.notes.append(f"ct zone {zone}{' commit' if commit else ''}")
+    _untrack(packet)
+    return recirculated
+
+
+def _nat(packet: Packet, nat: tuple, step: Step) -> None:
+    """SNAT/DNAT to one address; ports stay (a random source port is not modelled)."""
+    kind, address, _ = nat
+    if not kind:   # undoes the connection's NAT: stateless, the packet says what it was
+        restored = packet.get(CT_NAT_AFTER, ())
+        packet.update(restored)
+        step.notes.append(f"nat: the connection's {dict(restored) or 'none'}")
+        return
+    name = "ipv4_src" if kind == "src" else "ipv4_dst"
+    if name not in packet:   # OVS installs ct(nat) only on IP flows (check_NAT)
+        step.notes.append(f"nat {kind} ignored: not IPv4")
+        return
+    packet[name] = address
+
+
+def _untrack(packet: Packet) -> None:
+    """No conntrack state: ct_state and ct_zone 0 (absent reads 0)."""
+    for name in CONNTRACK:
+        packet.pop(name, None)
