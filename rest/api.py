@@ -21,7 +21,7 @@ from ryu_app.model.tenant import NetworkModel
 LOG = logging.getLogger(__name__)
 
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
-               "routers": "router"}
+               "routers": "router", "floatingips": "floatingip"}
 # Query parameters that shape a listing rather than filter it.
 LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
 MAX_BODY_BYTES = 1 << 20
@@ -29,6 +29,7 @@ MAX_JSON_DEPTH = 32        # Neutron's bodies nest four levels; anything deeper 
 EXTENSIONS = (
     ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
     ("binding", "Port Binding"), ("dvr", "Distributed Virtual Router"),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
     ("external-net", "Neutron external network"), ("net-mtu", "Network MTU"),
     ("port-security", "Port Security"), ("provider", "Provider Network"),
     ("router", "Neutron L3 Router"), ("standard-attr-revisions", "Resource revision numbers"),

@@ -202,6 +202,20 @@ def to_uuid(name: str, value: Any) -> str:
     return value
 
 
+def to_nullable_uuid(name: str, value: Any) -> str | None:
+    return None if value is None else to_uuid(name, value)
+
+
+def to_gateway_info(name: str, value: Any) -> dict | None:
+    """A router's external_gateway_info: None or {} clear it."""
+    if value is None or value == {}:
+        return None
+    return to_dict_of({
+        "network_id": (to_uuid, True), "enable_snat": (to_bool, False),
+        "external_fixed_ips": (to_list_of(to_ipv4_subnet_id_pair), False),
+    })(name, value)
+
+
 def to_ip_version(name: str, value: Any) -> int:
     version = to_int_or_none(name, value)
     if version == 6:
@@ -317,7 +331,7 @@ ROUTER = {
     "admin_state_up": Attr(to_bool, True),
     "distributed": Attr(to_bool, None, allow_put=False),
     "ha": Attr(unsupported("HA routers"), False, allow_put=False),
-    "external_gateway_info": Attr(unsupported("External gateways"), None),
+    "external_gateway_info": Attr(to_gateway_info, None, scalar=False),
     "routes": Attr(unsupported("Extra routes"), list, scalar=False),
     "status": read_only(),
     "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
@@ -325,12 +339,24 @@ ROUTER = {
     "availability_zones": read_only(list, scalar=False),
 }
 
+FLOATINGIP = {
+    **_common(),
+    "floating_network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "floating_ip_address": Attr(to_nullable_ipv4_address, None, allow_put=False),
+    "subnet_id": Attr(to_nullable_uuid, None, allow_put=False),
+    "port_id": Attr(to_nullable_uuid, None),
+    "fixed_ip_address": Attr(to_nullable_ipv4_address, None),
+    "router_id": read_only(),
+    "status": read_only(),
+}
+
 ROUTER_INTERFACE = {
     "subnet_id": Attr(to_uuid, None),
     "port_id": Attr(to_uuid, None),
 }
 
-RESOURCES = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "router": ROUTER}
+RESOURCES = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "router": ROUTER,
+             "floatingip": FLOATINGIP}
 
 
 def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool) -> dict:

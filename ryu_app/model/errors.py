@@ -60,5 +60,6 @@ class ServiceUnavailable(NeutronError):
 def not_found(kind: str, resource_id: str) -> NotFound:
     """The 404 Neutron gives for an unknown id, e.g. NetworkNotFound."""
     label = {"network": "Network", "subnet": "Subnet", "port": "Port",
-             "router": "Router", "agent": "Agent"}[kind]
-    return NotFound(f"{label} {resource_id} could not be found.", f"{label}NotFound")
+             "router": "Router", "agent": "Agent", "floatingip": "Floating IP"}[kind]
+    return NotFound(f"{label} {resource_id} could not be found.",
+                    label.replace(" ", "") + "NotFound")

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 from ryu_app.dhcp import options as dhcp_options
 from ryu_app.model import ipam
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
+from ryu_app.model.north_south import L3_OWNERS, NorthSouth
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from topology.naming import PORT_ID_PREFIX_LEN
@@ -85,7 +86,7 @@ class _Batch:
         self.deletes.append((kind, resource_id))
 
 
-class NetworkModel:
+class NetworkModel(NorthSouth):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  distributed_routers: bool = True, global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
@@ -104,7 +105,7 @@ class NetworkModel:
         self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
         self.journal: list[Change] = []
         self.records: dict[str, dict[str, dict]] = {
-            "network": {}, "subnet": {}, "port": {}, "router": {}}
+            "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {}}
         self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
         self.ports_of: dict[str, dict[str, None]] = {}      # network -> port ids, ordered
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
@@ -117,6 +118,11 @@ class NetworkModel:
         self.bound_on: dict[str, dict[str, dict[str, None]]] = {}
         self.router_of_subnet: dict[str, str] = {}
         self.dhcp_port_on: dict[str, str] = {}              # network -> its DHCP port id
+        self.gateway_port: dict[str, str] = {}              # router -> its qg- port id
+        self.snat_ports: dict[str, dict[str, None]] = {}    # router -> its sg- port ids
+        self.fip_port: dict[str, str] = {}                  # floating IP -> its port id
+        self.fip_gateways: dict[tuple[str, str], str] = {}  # (ext network, host) -> fg-
+        self.fips_of_port: dict[str, dict[str, None]] = {}  # VM port -> its floating IPs
         for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
@@ -145,6 +151,8 @@ class NetworkModel:
         """The API document: the stored record plus fields derived from other records."""
         if kind == "network":
             return {**record, "subnets": list(self.subnets_of.get(record["id"], ()))}
+        if kind == "router":
+            return self._render_router(record)
         return record
 
     # --------------------------------------------------------------- networks
@@ -309,7 +317,12 @@ class NetworkModel:
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
             values.update(self._binding_fields(values["binding:host_id"], bound=False))
             values["status"] = "DOWN"
-        return self._commit_one("port", self._updated(record, values))
+        batch = _Batch()
+        updated = batch.put("port", self._updated(record, values))
+        self._fips_follow_port(batch, updated, port_id)
+        self._commit(batch)
+        self.sync_fip_gateways()
+        return self.render("port", updated)
 
     def delete_port(self, port_id: str) -> None:
         port = self.get("port", port_id)
@@ -317,14 +330,19 @@ class NetworkModel:
                 and port["device_id"] in self.records["router"]):
             raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
                            f"has device owner {port['device_owner']}.", "L3PortInUse")
+        if port["device_owner"] in L3_OWNERS:
+            raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
+                           f"has device owner {port['device_owner']}.", "L3PortInUse")
         batch = _Batch()
         batch.delete("port", port_id)
+        self._fips_follow_port(batch, None, port_id)
         if port["device_owner"] == DHCP_OWNER:
             # As Neutron's DHCP agent would, at once: the network keeps a DHCP server,
             # on the same addresses.
             self._dhcp_port_follows(batch, port["network_id"], self._subnets_of(
                 port["network_id"]), None, port["fixed_ips"])
         self._commit(batch)
+        self.sync_fip_gateways()
 
     @staticmethod
     def _refuse_router_owner(device_owner: str) -> None:
@@ -337,6 +355,9 @@ class NetworkModel:
         if device_owner == DHCP_OWNER:
             raise BadRequest(f"device_owner {DHCP_OWNER} is the network's DHCP port, which "
                              "the controller keeps (one per network with DHCP enabled).")
+        if device_owner in L3_OWNERS:
+            raise BadRequest(f"device_owner {device_owner} is set by router gateways and "
+                             "floating IPs, not by a port write.")
 
     # -------------------------------------------------------------------- DHCP
 
@@ -417,6 +438,7 @@ class NetworkModel:
                 batch.put("port", self._updated(port, {"status": "DOWN"}))
         if batch.puts:
             self._commit(batch)
+            self.sync_fip_gateways()
 
     @staticmethod
     def _binding_fields(host: str, bound: bool) -> dict:
@@ -521,16 +543,29 @@ class NetworkModel:
             "distributed": self.distributed_routers if distributed is None else distributed,
             "status": "ACTIVE", "availability_zones": [],
         }
-        return self._commit_one("router", record)
+        batch = _Batch()
+        record["external_gateway_info"] = self._gateway_written(
+            batch, record, values["external_gateway_info"])
+        batch.put("router", record)
+        self._commit(batch)
+        return self.render("router", record)
 
     def update_router(self, router_id: str, values: dict) -> dict:
-        return self._commit_one("router", self._updated(self.get("router", router_id), values))
+        record = self._updated(self.get("router", router_id), values)
+        batch = _Batch()
+        if "external_gateway_info" in values:
+            record["external_gateway_info"] = self._gateway_written(
+                batch, record, values["external_gateway_info"])
+        batch.put("router", record)
+        self._commit(batch)
+        return self.render("router", record)
 
     def delete_router(self, router_id: str) -> None:
-        self.get("router", router_id)
+        router = self.get("router", router_id)
         if self.interfaces_of.get(router_id):
             raise Conflict(f"Router {router_id} still has ports", "RouterInUse")
         batch = _Batch()
+        self._gateway_written(batch, router, None)   # the gateway goes with the router
         batch.delete("router", router_id)
         self._commit(batch)
 
@@ -562,6 +597,7 @@ class NetworkModel:
             port = self._updated(port, {"device_id": router_id,
                                         "device_owner": self._interface_owner(router)})
         batch.put("port", port)
+        self._interfaces_changed(batch, router, added=port)
         self._commit(batch)
         return self._interface_info(router, port)
 
@@ -569,10 +605,28 @@ class NetworkModel:
         router = self.get("router", router_id)
         subnet_id, port_id = self._interface_target(values)
         interface = self._find_interface(router_id, subnet_id, port_id)
+        self._refuse_interface_needed(router_id, interface)
         batch = _Batch()
         batch.delete("port", interface["id"])
+        self._interfaces_changed(batch, router, removed=interface)
         self._commit(batch)
         return self._interface_info(router, interface)
+
+    def _interfaces_changed(self, batch: _Batch, router: dict, added: dict | None = None,
+                            removed: dict | None = None) -> None:
+        """A router's interfaces changed: its sg- ports follow, if it has a gateway."""
+        info = router["external_gateway_info"]
+        if info is None:
+            return
+        interfaces = [self.records["port"][port_id]
+                      for port_id in self.interfaces_of.get(router["id"], ())
+                      if removed is None or port_id != removed["id"]]
+        interfaces = [port for port in interfaces if added is None or port["id"] != added["id"]]
+        self._snat_ports_follow(batch, router, info["network_id"],
+                                interfaces + ([added] if added else []))
+
+    def _new_batch(self) -> _Batch:
+        return _Batch()
 
     @staticmethod
     def _interface_info(router: dict, port: dict) -> dict:
@@ -698,6 +752,8 @@ class NetworkModel:
                 self.addresses[record["id"]] = ipam.SubnetAddresses(record["cidr"], pools)
         elif kind == "port":
             self._index_port(record)
+        elif kind == "floatingip":
+            self._index_floatingip(record)
 
     def _unindex(self, kind: str, record: dict, replaced: bool = False) -> None:
         """Forget what the record holds; a ``replaced`` record keeps its place in its
@@ -711,6 +767,8 @@ class NetworkModel:
                 self.addresses.pop(record["id"], None)
         elif kind == "port":
             self._unindex_port(record, replaced)
+        elif kind == "floatingip":
+            self._unindex_floatingip(record)
 
     def _index_port(self, port: dict) -> None:
         port_id = port["id"]
@@ -726,6 +784,7 @@ class NetworkModel:
             self.addresses[ip["subnet_id"]].held.add(address)
         if port["device_owner"] == DHCP_OWNER:
             self.dhcp_port_on[port["network_id"]] = port_id
+        self._index_l3_port(port)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.setdefault(port["device_id"], {})[port_id] = None
             self.interfaces_on.setdefault(port["network_id"], {})[port_id] = None
@@ -751,6 +810,7 @@ class NetworkModel:
         if port["device_owner"] == DHCP_OWNER and self.dhcp_port_on.get(
                 port["network_id"]) == port_id:
             del self.dhcp_port_on[port["network_id"]]
+        self._unindex_l3_port(port)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.get(port["device_id"], {}).pop(port_id, None)
             self.interfaces_on.get(port["network_id"], {}).pop(port_id, None)

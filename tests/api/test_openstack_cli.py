@@ -65,3 +65,35 @@ def test_network_subnet_port_router_lifecycle(cli, api):
                            ("routers", router)):
         assert api.get(f"/v2.0/{kind}/{resource['id']}")[0] == 404
 
+
+
+def test_router_gateway_and_floating_ip_commands(cli, api):
+    cli("network", "create", "cli-public", "--external", "--provider-network-type", "flat",
+        "--provider-physical-network", "public")
+    cli("subnet", "create", "cli-public-sub", "--network", "cli-public", "--no-dhcp",
+        "--subnet-range", "203.0.113.0/24")
+    cli("network", "create", "cli-inner")
+    cli("subnet", "create", "cli-inner-sub", "--network", "cli-inner",
+        "--subnet-range", "10.81.0.0/24")
+    cli("router", "create", "cli-edge")
+    cli("router", "add", "subnet", "cli-edge", "cli-inner-sub", parse=False)
+    cli("router", "set", "cli-edge", "--external-gateway", "cli-public", parse=False)
+    router = cli("router", "show", "cli-edge")
+    gateway = router["external_gateway_info"]
+    assert gateway["enable_snat"] is True
+    assert gateway["external_fixed_ips"][0]["ip_address"].startswith("203.0.113.")
+    port = cli("port", "create", "cli-vm", "--network", "cli-inner")
+    fip = cli("floating", "ip", "create", "cli-public")
+    assert fip["status"] == "DOWN" and fip["port_id"] is None
+    cli("floating", "ip", "set", "--port", "cli-vm", fip["id"], parse=False)
+    shown = cli("floating", "ip", "show", fip["id"])
+    assert shown["port_id"] == port["id"] and shown["router_id"] == router["id"]
+    assert shown["fixed_ip_address"] == port["fixed_ips"][0]["ip_address"]
+    listed = cli("floating", "ip", "list")
+    assert [item["Floating IP Address"] for item in listed] == [fip["floating_ip_address"]]
+    cli("floating", "ip", "unset", "--port", fip["id"], parse=False)
+    assert cli("floating", "ip", "show", fip["id"])["port_id"] is None
+    cli("floating", "ip", "delete", fip["id"], parse=False)
+    assert api.get(f"/v2.0/floatingips/{fip['id']}")[0] == 404
+    cli("router", "unset", "--external-gateway", "cli-edge", parse=False)
+    assert cli("router", "show", "cli-edge")["external_gateway_info"] in (None, {})

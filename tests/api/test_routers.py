@@ -82,6 +82,6 @@ def test_a_router_port_holds_one_ipv4_subnet(api, subnet):
 
 
 def test_unsupported_router_features_are_refused_clearly(api):
-    status, body = api.post("/v2.0/routers", {"router": {
-        "external_gateway_info": {"network_id": "x"}}})
+    status, body = api.post("/v2.0/routers", {"router": {"routes": [
+        {"destination": "10.0.0.0/8", "nexthop": "10.40.0.9"}]}})
     assert status == 400 and "not supported" in body["NeutronError"]["message"]

@@ -1,0 +1,178 @@
+"""Router gateways and floating IPs through the API, as Neutron has them: the ports they
+make, the fields they show and the errors they give."""
+import pytest
+
+
+@pytest.fixture
+def public(api):
+    network = api.create("network", name="public", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    subnet = api.create("subnet", network_id=network["id"], cidr="203.0.113.0/24",
+                        ip_version=4, enable_dhcp=False,
+                        allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.99"}])
+    yield network, subnet
+    for fip in api.get("/v2.0/floatingips")[1]["floatingips"]:
+        api.delete(f"/v2.0/floatingips/{fip['id']}")
+    for router in api.get("/v2.0/routers")[1]["routers"]:
+        for port in api.get(f"/v2.0/ports?device_id={router['id']}")[1]["ports"]:
+            if port["device_owner"].startswith("network:router_interface"):
+                api.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                        {"port_id": port["id"]})
+        api.delete(f"/v2.0/routers/{router['id']}")
+    for kind in ("port", "network"):
+        for item in api.get(f"/v2.0/{kind}s")[1][f"{kind}s"]:
+            api.delete(f"/v2.0/{kind}s/{item['id']}")
+
+
+def _tenant(api, cidr="10.50.0.0/24"):
+    network = api.create("network")
+    subnet = api.create("subnet", network_id=network["id"], cidr=cidr, ip_version=4)
+    router = api.create("router")
+    api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
+    return network, subnet, router
+
+
+def _ports(api, **query):
+    text = "&".join(f"{key}={value}" for key, value in query.items())
+    return api.get(f"/v2.0/ports?{text}")[1]["ports"]
+
+
+def test_gateway_makes_qg_and_sg_ports(api, public):
+    network, subnet, router = _tenant(api)
+    status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"], "external_fixed_ips": [
+            {"ip_address": "203.0.113.20"}]}}})
+    assert status == 200, body
+    info = body["router"]["external_gateway_info"]
+    assert info == {"network_id": public[0]["id"], "enable_snat": True, "external_fixed_ips": [
+        {"subnet_id": public[1]["id"], "ip_address": "203.0.113.20"}]}
+    [qg] = _ports(api, device_owner="network:router_gateway")
+    assert qg["device_id"] == router["id"] and qg["network_id"] == public[0]["id"]
+    [sg] = _ports(api, device_owner="network:router_centralized_snat")
+    assert sg["network_id"] == network["id"] and sg["device_id"] == router["id"]
+    assert sg["fixed_ips"][0]["subnet_id"] == subnet["id"]
+    assert sg["fixed_ips"][0]["ip_address"] != subnet["gateway_ip"]
+    # a second routed subnet gets its own sg- port; removing it takes it away
+    other_net = api.create("network")
+    other = api.create("subnet", network_id=other_net["id"], cidr="10.51.0.0/24", ip_version=4)
+    api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": other["id"]})
+    assert len(_ports(api, device_owner="network:router_centralized_snat")) == 2
+    api.put(f"/v2.0/routers/{router['id']}/remove_router_interface", {"subnet_id": other["id"]})
+    assert len(_ports(api, device_owner="network:router_centralized_snat")) == 1
+    # the gateway's ports cannot be deleted by hand; clearing the gateway removes them
+    status, err = api.delete(f"/v2.0/ports/{qg['id']}")
+    assert status == 409 and err["NeutronError"]["type"] == "L3PortInUse"
+    status, body = api.put(f"/v2.0/routers/{router['id']}",
+                           {"router": {"external_gateway_info": {}}})
+    assert status == 200 and body["router"]["external_gateway_info"] is None
+    assert _ports(api, device_owner="network:router_gateway") == []
+    assert _ports(api, device_owner="network:router_centralized_snat") == []
+
+
+def test_gateway_errors(api, public):
+    _, _, router = _tenant(api)
+    internal = api.create("network")
+    for info, status_expected, kind in [
+            ({"network_id": internal["id"]}, 400, "BadRequest"),
+            ({"network_id": "nope"}, 404, "NetworkNotFound"),
+            ({"network_id": public[0]["id"], "external_fixed_ips": [
+                {"ip_address": "198.51.100.7"}]}, 400, "InvalidIpForNetwork"),
+            ({"network_id": public[0]["id"], "enable_snat": "maybe"}, 400, "InvalidInput"),
+            ({"subnet": "x"}, 400, "InvalidInput")]:
+        status, body = api.put(f"/v2.0/routers/{router['id']}",
+                               {"router": {"external_gateway_info": info}})
+        assert (status, body["NeutronError"]["type"]) == (status_expected, kind), info
+    assert _ports(api, device_owner="network:router_gateway") == []
+    taken = api.create("port", network_id=public[0]["id"],
+                       fixed_ips=[{"ip_address": "203.0.113.30"}])
+    status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"], "external_fixed_ips": [
+            {"ip_address": taken["fixed_ips"][0]["ip_address"]}]}}})
+    assert status == 409 and body["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
+
+
+def test_floating_ip_lifecycle(api, public):
+    network, subnet, router = _tenant(api)
+    vm = api.create("port", network_id=network["id"])
+    status, body = api.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": public[0]["id"], "port_id": vm["id"]}})
+    assert status == 404 and body["NeutronError"]["type"] == \
+        "ExternalGatewayForFloatingIPNotFound"
+    api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"]}}})
+    status, body = api.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": public[0]["id"], "port_id": vm["id"],
+        "floating_ip_address": "203.0.113.50"}})
+    assert status == 201, body
+    fip = body["floatingip"]
+    assert fip["floating_ip_address"] == "203.0.113.50" and fip["status"] == "DOWN"
+    assert fip["router_id"] == router["id"]
+    assert fip["fixed_ip_address"] == vm["fixed_ips"][0]["ip_address"]
+    [held] = _ports(api, device_owner="network:floatingip")
+    assert held["device_id"] == fip["id"]
+    assert held["fixed_ips"][0]["ip_address"] == "203.0.113.50"
+    # the same fixed IP cannot take a second floating IP; the address cannot be reused
+    status, body = api.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": public[0]["id"], "port_id": vm["id"]}})
+    assert status == 409 and body["NeutronError"]["type"] == "FloatingIPPortAlreadyAssociated"
+    status, body = api.post("/v2.0/floatingips", {"floatingip": {
+        "floating_network_id": public[0]["id"], "floating_ip_address": "203.0.113.50"}})
+    assert status == 409 and body["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
+    # a router keeps its gateway and interface while a floating IP needs them
+    status, body = api.put(f"/v2.0/routers/{router['id']}",
+                           {"router": {"external_gateway_info": {}}})
+    assert status == 409 and body["NeutronError"]["type"] == \
+        "RouterExternalGatewayInUseByFloatingIp"
+    status, body = api.put(f"/v2.0/routers/{router['id']}/remove_router_interface",
+                           {"subnet_id": subnet["id"]})
+    assert status == 409 and body["NeutronError"]["type"] == "RouterInterfaceInUseByFloatingIP"
+    # disassociate, reassociate by fixed IP, then delete the VM port: disassociated
+    status, body = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+    assert status == 200 and body["floatingip"]["port_id"] is None
+    assert body["floatingip"]["router_id"] is None and body["floatingip"]["status"] == "DOWN"
+    status, body = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": vm["id"], "fixed_ip_address": "10.50.0.250"}})
+    assert status == 400 and "does not have fixed ip" in body["NeutronError"]["message"]
+    status, body = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
+        "port_id": vm["id"], "fixed_ip_address": vm["fixed_ips"][0]["ip_address"]}})
+    assert status == 200 and body["floatingip"]["port_id"] == vm["id"]
+    assert api.delete(f"/v2.0/ports/{vm['id']}")[0] == 204
+    assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["port_id"] is None
+    assert api.delete(f"/v2.0/floatingips/{fip['id']}")[0] == 204
+    assert _ports(api, device_owner="network:floatingip") == []
+    status, body = api.get(f"/v2.0/floatingips/{fip['id']}")
+    assert status == 404 and body["NeutronError"]["type"] == "FloatingIPNotFound"
+
+
+def test_floating_ip_errors(api, public):
+    network, _, router = _tenant(api)
+    for body, status_expected, kind in [
+            ({}, 400, "HTTPBadRequest"),
+            ({"floating_network_id": network["id"]}, 400, "BadRequest"),
+            ({"floating_network_id": "missing"}, 404, "NetworkNotFound"),
+            ({"floating_network_id": public[0]["id"], "port_id": "missing"}, 404,
+             "PortNotFound"),
+            ({"floating_network_id": public[0]["id"], "floating_ip_address": "10.0.0.300"},
+             400, "InvalidInput"),
+            ({"floating_network_id": public[0]["id"], "router_id": router["id"]}, 400,
+             "HTTPBadRequest")]:
+        status, answer = api.post("/v2.0/floatingips", {"floatingip": body})
+        assert (status, answer["NeutronError"]["type"]) == (status_expected, kind), body
+    assert api.get("/v2.0/floatingips")[1]["floatingips"] == []
+    assert _ports(api, device_owner="network:floatingip") == []
+
+
+def test_a_bound_port_with_a_floating_ip_gets_its_hosts_fg_port(api, public):
+    network, _, router = _tenant(api)
+    api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"]}}})
+    vm = api.create("port", network_id=network["id"], **{"binding:host_id": "compute7"})
+    fip = api.create("floatingip", floating_network_id=public[0]["id"], port_id=vm["id"])
+    [fg] = _ports(api, device_owner="network:floatingip_agent_gateway")
+    assert fg["binding:host_id"] == "compute7" and fg["network_id"] == public[0]["id"]
+    api.put(f"/v2.0/ports/{vm['id']}", {"port": {"binding:host_id": "compute8"}})
+    [fg] = _ports(api, device_owner="network:floatingip_agent_gateway")
+    assert fg["binding:host_id"] == "compute8"
+    api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": None}})
+    assert _ports(api, device_owner="network:floatingip_agent_gateway") == []
