@@ -9,12 +9,20 @@ ovs-vswitchd (userspace datapath), with what a real compute node's operator prov
   hypervisor's tunnel endpoint address (the userspace datapath sends tunnelled frames
   through an OVS bridge); all underlay NICs meet on a Linux bridge, the fabric;
 * a physnet1 NIC (``eth2``) in the operator's bridge ``br-eth1``; all of them meet on a
-  Linux bridge, the physical switch.
+  Linux bridge, the physical switch;
+* in a cloud with an external network, an external NIC (``eth3``) in the operator's
+  bridge ``br-ex`` (the ``public`` physical network); all of them meet on a Linux bridge,
+  the external switch, with the upstream router.
 
 It joins the cloud as any hypervisor would, with two commands: ``external_ids``
-(system-id, tunnel IP, bridge mappings) and ``set-manager``.  The controller builds
-br-int, br-tun, the patch ports and the tunnel ports.  The root-namespace ends of the
-wires are where captures see the wire: ``ul-hvI`` (underlay), ``sw-hvI`` (physnet1).
+(system-id, tunnel IP, bridge mappings, and ``neutron-agent-mode=dvr_snat`` on a gateway
+node) and ``set-manager``.  The controller builds br-int, br-tun, the patch ports and the
+tunnel ports.  The root-namespace ends of the wires are where captures see the wire:
+``ul-hvI`` (underlay), ``sw-hvI`` (physnet1), ``ex-hvI`` (external network).
+
+The external network's far side (``Cloud.upstream``) is two Mininet hosts: the upstream
+router, the external subnet's gateway (``eth0`` on the external switch, root end
+``{prefix}-upx``), and behind it an internet host on a network of its own.
 
 A VM is a Mininet host whose ``eth0`` is the peer of a device in its hypervisor's
 namespace, plugged into br-int with ``external_ids:iface-id`` (the Neutron port id) as
@@ -40,6 +48,12 @@ from ryu_app.pipeline.tables import DEAD_VLAN
 from topology.naming import vm_device_name
 
 PHYSNET = "physnet1"
+EXTERNAL_PHYSNET = "public"     # the provider network br-ex is mapped to
+EXTERNAL_BRIDGE = "br-ex"
+EXTERNAL_CIDR, EXTERNAL_GATEWAY = "203.0.113.0/24", "203.0.113.1"   # upstream router: eth0
+INTERNET_CIDR, INTERNET_GATEWAY = "198.51.100.0/24", "198.51.100.1"  # upstream router: eth1
+INTERNET_HOST = "198.51.100.10"
+GATEWAY_AGENT_MODE = "dvr_snat"
 UNDERLAY_MTU = 9000     # VXLAN inside never needs fragmenting
 SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
 RUN_ROOT = Path("/tmp/neutron-ryu-hypervisors")
@@ -86,6 +100,8 @@ class Hypervisor:
     tunnel_ip: str
     mgmt_ip: str
     datapath_type: str = "netdev"
+    external: bool = False          # eth3 in br-ex, on the external network
+    agent_mode: str | None = None   # announced at onboarding (dvr_snat), else none
     rundir: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -109,12 +125,18 @@ class Hypervisor:
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, mgmt_bridge: str, fabric: str, physw: str) -> None:
+    def start(self, mgmt_bridge: str, fabric: str, physw: str,
+              ext_switch: str | None = None) -> None:
+        if self.external and not ext_switch:
+            raise ValueError(f"{self.name}: an external NIC needs the external switch")
         run("ip", "netns", "add", self.name)
         self.run("ip", "link", "set", "lo", "up")
-        for root_end, inner, bridge, mtu in ((f"m-{self.name}", "mgmt0", mgmt_bridge, 1500),
-                                             (f"ul-{self.name}", "eth1", fabric, UNDERLAY_MTU),
-                                             (f"sw-{self.name}", "eth2", physw, 1500)):
+        wires = [(f"m-{self.name}", "mgmt0", mgmt_bridge, 1500),
+                 (f"ul-{self.name}", "eth1", fabric, UNDERLAY_MTU),
+                 (f"sw-{self.name}", "eth2", physw, 1500)]
+        if self.external:
+            wires.append((f"ex-{self.name}", "eth3", ext_switch, 1500))
+        for root_end, inner, bridge, mtu in wires:
             run("ip", "link", "add", root_end, "mtu", str(mtu), "type", "veth", "peer", "name",
                 inner, "netns", self.name, "mtu", str(mtu))
             _quiet(root_end)
@@ -127,22 +149,32 @@ class Hypervisor:
         self.start_ovsdb()
         self.vsctl("--no-wait", "init")
         self.start_vswitchd()
-        # The operator's bridges: the underlay (holding the tunnel endpoint) and physnet1's.
+        # The operator's bridges: the underlay (holding the tunnel endpoint), physnet1's and
+        # the external network's (standalone, no controller: it switches as NORMAL).
+        external = ["--", "add-br", EXTERNAL_BRIDGE, "--", "set", "bridge", EXTERNAL_BRIDGE,
+                    f"datapath_type={self.datapath_type}",
+                    "--", "add-port", EXTERNAL_BRIDGE, "eth3"] if self.external else []
         self.vsctl("add-br", "br-phy", "--", "set", "bridge", "br-phy",
                    f"datapath_type={self.datapath_type}", "--", "add-port", "br-phy", "eth1",
                    "--", "set", "interface", "br-phy", f"mtu_request={UNDERLAY_MTU}",
                    "--", "add-br", "br-eth1", "--", "set", "bridge", "br-eth1",
-                   f"datapath_type={self.datapath_type}", "--", "add-port", "br-eth1", "eth2")
+                   f"datapath_type={self.datapath_type}", "--", "add-port", "br-eth1", "eth2",
+                   *external)
         self.run("ip", "addr", "add", f"{self.tunnel_ip}/24", "dev", "br-phy")
         self.run("ip", "link", "set", "br-phy", "up")
         _quiet("br-phy", self.name)
+        if self.external:
+            _quiet(EXTERNAL_BRIDGE, self.name)   # down and addressless, until a test says
 
     def onboard(self, controller_ip: str, ovsdb_port: int, tls: Tls | None = None) -> None:
         """The two commands that make a hypervisor part of the cloud."""
+        mappings = f"{PHYSNET}:br-eth1" + (
+            f",{EXTERNAL_PHYSNET}:{EXTERNAL_BRIDGE}" if self.external else "")
+        mode = [f"external_ids:neutron-agent-mode={self.agent_mode}"] if self.agent_mode else []
         self.vsctl("set", "open", ".", f"external_ids:system-id={self.name}",
                    f"external_ids:neutron-tunnel-ip={self.tunnel_ip}",
-                   f"external_ids:neutron-bridge-mappings={PHYSNET}:br-eth1",
-                   f"external_ids:neutron-datapath-type={self.datapath_type}")
+                   f"external_ids:neutron-bridge-mappings={mappings}",
+                   f"external_ids:neutron-datapath-type={self.datapath_type}", *mode)
         if tls is not None:
             self.vsctl("set-ssl", tls.private_key, tls.certificate, tls.ca_certificate)
         scheme = "ssl" if tls else "tcp"
@@ -194,7 +226,9 @@ class Hypervisor:
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
             self.stop_daemon(daemon)
         run("ip", "netns", "del", self.name, check=False)
-        for root_end in (f"m-{self.name}", f"ul-{self.name}", f"sw-{self.name}"):
+        # ex- too when this run has none: a crashed run with an external network left it
+        for root_end in (f"m-{self.name}", f"ul-{self.name}", f"sw-{self.name}",
+                         f"ex-{self.name}"):
             run("ip", "link", "del", root_end, check=False)
         run("rm", "-rf", str(self.rundir), check=False)
 
@@ -261,19 +295,63 @@ class Vm:
             pid.unlink()
 
 
+@dataclass
+class Endpoint:
+    """A Mininet host and its address, as tests/e2e/dataplane.py's ``pings`` and
+    ``fetches`` take a VM."""
+
+    host: Host
+    ip: str
+
+
+@dataclass
+class Upstream:
+    """The external network's far side: the upstream router (``ip``: the external
+    subnet's gateway, on its eth0; eth1 holds the internet network's gateway) and the
+    internet host behind it (default route via the router)."""
+
+    router: Endpoint
+    internet: Endpoint
+
+    def terminate(self) -> None:
+        for endpoint in (self.router, self.internet):
+            endpoint.host.terminate()
+
+
+def _no_move(*_args, **_kwargs) -> bool:
+    """Mininet should know an interface that is already in its host's namespace."""
+    return True
+
+
 class Cloud:
     """``size`` hypervisors named ``{prefix}0``.., on management network 10.254.N.0/24
-    (the controller at .1), underlay 172.16.N.0/24, N = ``subnet``."""
+    (the controller at .1), underlay 172.16.N.0/24, N = ``subnet``.
 
-    def __init__(self, size: int, prefix: str = "hv", subnet: int = 9):
+    With ``external``, every hypervisor also has an external NIC (eth3 in br-ex) on the
+    external switch ``{prefix}-ext``, where the upstream router ``{prefix}up`` is the
+    gateway of ``external_cidr`` (at ``external_gateway``) and routes to the internet host
+    ``{prefix}inet`` (``upstream``).  Hypervisors whose index is in ``gateways`` announce
+    themselves as gateway nodes (``neutron-agent-mode=dvr_snat``).  All of these addresses
+    live in the hosts' own namespaces: clouds of different prefixes never clash."""
+
+    def __init__(self, size: int, prefix: str = "hv", subnet: int = 9,
+                 external: bool = False, gateways: tuple[int, ...] = ()):
         if not 1 <= size <= 40:
             raise ValueError("between 1 and 40 hypervisors")
+        if not set(gateways) <= set(range(size)):
+            raise ValueError(f"gateways {gateways}: not all hypervisors of {size}")
         self.prefix = prefix
         self.controller_ip = f"10.254.{subnet}.1"
         self.hypervisors = [Hypervisor(i, f"{prefix}{i}", f"172.16.{subnet}.{10 + i}",
-                                       f"10.254.{subnet}.{10 + i}") for i in range(size)]
+                                       f"10.254.{subnet}.{10 + i}", external=external,
+                                       agent_mode=GATEWAY_AGENT_MODE if i in gateways else None)
+                            for i in range(size)]
         self.mgmt, self.fabric, self.physw = (f"{prefix}-mgmt", f"{prefix}-fabric",
                                               f"{prefix}-physw")
+        self.external = external
+        self.ext_switch, self.uplink = f"{prefix}-ext", f"{prefix}-upx"
+        self.external_cidr, self.external_gateway = EXTERNAL_CIDR, EXTERNAL_GATEWAY
+        self.upstream: Upstream | None = None   # built with the external network
         self.vms: dict[str, Vm] = {}
         self._devices = itertools.count()
 
@@ -284,15 +362,46 @@ class Cloud:
     def build(self) -> "Cloud":
         """The wires and the hypervisors, running but not yet onboarded."""
         self.teardown()
-        for bridge in (self.mgmt, self.fabric, self.physw):
+        for bridge in (self.mgmt, self.fabric, self.physw,
+                       *((self.ext_switch,) if self.external else ())):
             run("ip", "link", "add", bridge, "type", "bridge")
             _quiet(bridge)
             run("ip", "link", "set", bridge, "up")
         run("ip", "link", "set", self.fabric, "mtu", str(UNDERLAY_MTU))
         run("ip", "addr", "add", f"{self.controller_ip}/24", "dev", self.mgmt)
         for hypervisor in self.hypervisors:
-            hypervisor.start(self.mgmt, self.fabric, self.physw)
+            hypervisor.start(self.mgmt, self.fabric, self.physw,
+                             self.ext_switch if self.external else None)
+        if self.external:
+            self.upstream = self._build_upstream()
         return self
+
+    def _build_upstream(self) -> Upstream:
+        """The upstream router on the external switch and the internet host behind it."""
+        router, internet = Host(f"{self.prefix}up"), Host(f"{self.prefix}inet")
+        for host in (router, internet):
+            host.cmd("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
+                     "net.ipv6.conf.default.disable_ipv6=1")
+        run("ip", "link", "add", self.uplink, "type", "veth", "peer", "name", "eth0",
+            "netns", str(router.pid))
+        _quiet(self.uplink)
+        run("ip", "link", "set", self.uplink, "master", self.ext_switch, "up")
+        run("ip", "link", "add", "eth1", "netns", str(router.pid), "type", "veth",
+            "peer", "name", "eth0", "netns", str(internet.pid))
+        external_len = self.external_cidr.split("/")[1]
+        internet_len = INTERNET_CIDR.split("/")[1]
+        for host, device, address in ((router, "eth0", f"{self.external_gateway}/{external_len}"),
+                                      (router, "eth1", f"{INTERNET_GATEWAY}/{internet_len}"),
+                                      (internet, "eth0", f"{INTERNET_HOST}/{internet_len}")):
+            Intf(device, node=host, moveIntfFn=_no_move).setIP(address)
+            host.cmd(f"ethtool -K {device} tx off")   # real checksums (see boot)
+        # A router: forwarding, and no reverse-path filter (floating IPs, SNAT, asymmetry).
+        router.cmd("sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 "
+                   "net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.eth0.rp_filter=0 "
+                   "net.ipv4.conf.eth1.rp_filter=0")
+        internet.cmd(f"ip route add default via {INTERNET_GATEWAY}")
+        return Upstream(Endpoint(router, self.external_gateway),
+                        Endpoint(internet, INTERNET_HOST))
 
     def onboard(self, ovsdb_port: int, tls: Tls | None = None) -> None:
         for hypervisor in self.hypervisors:
@@ -353,7 +462,13 @@ class Cloud:
         """Remove everything a (possibly crashed) earlier run of this cloud left."""
         for vm in list(self.vms.values()):
             self.destroy(vm)
+        if self.upstream is not None:
+            self.upstream.terminate()
+            self.upstream = None
         for hypervisor in self.hypervisors:
             hypervisor.stop()
-        for bridge in (self.mgmt, self.fabric, self.physw):
+        # The external network's wires whether or not this cloud has one: a crashed run of
+        # the same prefix with one left them (its hosts' shells ended with their parent).
+        run("ip", "link", "del", self.uplink, check=False)
+        for bridge in (self.mgmt, self.fabric, self.physw, self.ext_switch):
             run("ip", "link", "del", bridge, check=False)

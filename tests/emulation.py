@@ -21,17 +21,21 @@ def all_alive(ctl: Controller, size: int) -> bool:
     return len(found) == size and all(agent["alive"] for agent in found.values())
 
 
-def started_cloud(size: int, prefix: str, subnet: int, **controller) -> emulation.Cloud:
+def started_cloud(size: int, prefix: str, subnet: int, external: bool = False,
+                  gateways: tuple[int, ...] = (), **controller) -> emulation.Cloud:
     """The hypervisors, running, and a controller listening on their management network;
-    not yet onboarded."""
-    fabric = emulation.Cloud(size, prefix=prefix, subnet=subnet).build()
+    not yet onboarded.  ``external``: with the external network and its upstream router;
+    ``gateways``: the hypervisors (by index) that are gateway nodes (dvr_snat)."""
+    fabric = emulation.Cloud(size, prefix=prefix, subnet=subnet, external=external,
+                             gateways=gateways).build()
     fabric.controller = Controller(listen=fabric.controller_ip, **controller).start()
     return fabric
 
 
-def onboarded_cloud(size: int, prefix: str, subnet: int, **controller) -> emulation.Cloud:
+def onboarded_cloud(size: int, prefix: str, subnet: int, external: bool = False,
+                    gateways: tuple[int, ...] = (), **controller) -> emulation.Cloud:
     """A started cloud whose hypervisors ran their two commands and are alive."""
-    fabric = started_cloud(size, prefix, subnet, **controller)
+    fabric = started_cloud(size, prefix, subnet, external, gateways, **controller)
     ctl = fabric.controller
     for hypervisor in fabric.hypervisors:   # in order: DVR MACs are given as they join
         hypervisor.onboard(fabric.controller_ip, ctl.ovsdb_port)
