@@ -31,7 +31,7 @@ from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
-from ryu_app.outputs import (FlowDelete, FlowStatsRequest, Message, Outputs,
+from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, Message, Outputs,
                              PacketInsToController, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
 
@@ -40,6 +40,7 @@ tls.openflow_listener()
 # burst of barrier replies and OVSDB updates then kept the REST API's green threads
 # waiting for tens of milliseconds.  Ours yields to the hub after this long.
 EVENT_LOOP_SLICE = 0.002   # seconds
+TICK_EVERY = 2.0           # seconds between the core's ticks (ARP for upstream gateways)
 METER_EXISTS = (ofproto_v1_3.OFPET_METER_MOD_FAILED, ofproto_v1_3.OFPMMFC_METER_EXISTS)
 PACKET_IN_REASONS = {ofproto_v1_3.OFPR_INVALID_TTL: "invalid_ttl",
                      ofproto_v1_3.OFPR_ACTION: "action", ofproto_v1_3.OFPR_NO_MATCH: "no_match"}
@@ -55,6 +56,10 @@ class EventOvsdb(event.EventBase):
         self.session, self.kind, self.tag, self.error = session, kind, tag, error
 
 
+class EventTick(event.EventBase):
+    """Time passed: the core may have something to send (ARP refreshes)."""
+
+
 class EventFlush(event.EventBase):
     """Wakes the event loop for a batch that a REST request began (the loop flushes it)."""
 
@@ -62,7 +67,7 @@ class EventFlush(event.EventBase):
 class NeutronRyuApp(app_manager.RyuApp):
     OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
     _CONTEXTS = {"wsgi": WSGIApplication}   # makes ryu-manager start the HTTP server
-    _EVENTS = [EventOvsdb, EventFlush]
+    _EVENTS = [EventOvsdb, EventFlush, EventTick]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,7 +108,17 @@ class NeutronRyuApp(app_manager.RyuApp):
         gc.set_threshold(50_000, 50, 1000)
         thread = super().start()
         hub.spawn(self.ovsdb.serve_forever)
+        hub.spawn(self._ticking)
         return thread
+
+    def _ticking(self) -> None:
+        while self.is_active:
+            hub.sleep(TICK_EVERY)
+            self.send_event(self.name, EventTick())
+
+    @set_ev_cls(EventTick)
+    def _tick(self, ev: EventTick) -> None:
+        self._send(self.core.tick(), what="tick")
 
     def _event_loop(self):
         """Ryu's event loop (app_manager.RyuApp._event_loop), yielding to the other green
@@ -254,7 +269,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         msg = ev.msg
         if (msg.type, msg.code) == METER_EXISTS:   # meters are set by ADD then MODIFY
             return
-        self.logger.error("datapath %016x refused a message: type=%d code=%d data=%s",
+        self.logger.error("datapath %016x refused a message: type=%s code=%s data=%s",
                           msg.datapath.id, msg.type, msg.code, msg.data[:64].hex())
 
     # ------------------------------------------------------------- outputs
@@ -300,6 +315,17 @@ class NeutronRyuApp(app_manager.RyuApp):
             session = self._sessions.get(session_id)
             if session is not None:
                 session.close()
+        self._follow_statuses(outputs.fip_status, batch)
+
+    def _follow_statuses(self, statuses: dict[str, str], batch: Event) -> None:
+        """Floating IPs go DOWN at once, ACTIVE once the hypervisors confirmed the batch
+        that carried their flows."""
+        down = {fip: status for fip, status in statuses.items() if status != "ACTIVE"}
+        active = {fip: status for fip, status in statuses.items() if status == "ACTIVE"}
+        if down:
+            self.core.floatingip_status(down)
+        if active:
+            batch.on_confirmed.append(lambda: self.core.floatingip_status(active))
 
     @staticmethod
     def _send_message(datapath, message: Message) -> None:
@@ -310,6 +336,8 @@ class NeutronRyuApp(app_manager.RyuApp):
         elif isinstance(message, FlowDelete):
             datapath.send_msg(ofmsg.flow_delete(datapath, message.table, message.priority,
                                                 message.match, message.cookie))
+        elif isinstance(message, CtFlushZone):
+            datapath.send(ofmsg.ct_flush_zone(message.zone))
         elif isinstance(message, PacketInsToController):
             datapath.send_msg(ofmsg.packet_in_reasons(datapath))
             for meter in ofmsg.controller_meter(datapath, message.rate):

@@ -27,6 +27,7 @@ class Event:
     pending: set[tuple] = field(default_factory=set)
     ended: bool = False
     confirmed: float | None = None
+    on_confirmed: list[Callable[[], None]] = field(default_factory=list)   # then called
 
     def view(self, host_of: Callable[[int], str | None]) -> dict:
         return {"event": self.what, **self.details, "started_at": self.started,
@@ -99,6 +100,8 @@ class Confirmations:
     def _settle(event: Event) -> None:
         if event.ended and not event.pending and event.confirmed is None:
             event.confirmed = time.time()
+            for follow in event.on_confirmed:
+                follow()
 
     def view(self) -> dict:
         return {"events": [event.view(self.host_of) for event in self.events]}

@@ -27,8 +27,10 @@ from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.outputs import (FlowDelete, FlowStatsRequest, Outputs, PacketInsToController,
-                             PacketOut)
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.neighbours import Neighbours
+from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, Outputs,
+                             PacketInsToController, PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica
 from ryu_app.pipeline.planner import Planner
@@ -230,10 +232,15 @@ class Core:
     def packet_in(self, dpid: int, reason: str, in_port: int, data: bytes) -> Outputs:
         """A routed frame whose TTL ran out (reason ``invalid_ttl``) gets ICMP time
         exceeded from its gateway; a DHCP request a flow sent up (``action``) its answer,
-        out of the port it came in by."""
+        out of the port it came in by; an upstream gateway's ARP answer (``action``) its
+        MAC noted, and the flows that send to it follow."""
         outputs = Outputs()
         if reason == "invalid_ttl":
             reply = router_packets.time_exceeded_reply(data, self.planner.gateway_ip)
+        elif reason == "action" and (sender := router_packets.arp_sender(data)):
+            if self.engine.neighbour_seen(dpid, *sender):
+                self._take(self.engine.flush(), outputs)
+            reply = None
         elif reason == "action":
             reply = self._dhcp_reply(dpid, in_port, data)
         else:
@@ -266,6 +273,17 @@ class Core:
 
     # ------------------------------------------------------------------ model
 
+    def tick(self) -> Outputs:
+        """Time passed (the shim calls this every few seconds): ARP requests for upstream
+        gateways not resolved yet or due for a refresh, gratuitous ARPs due again."""
+        outputs = Outputs()
+        self._take(self.engine.ticked(), outputs)
+        return outputs
+
+    def floatingip_status(self, statuses: dict[str, str]) -> None:
+        """Floating IPs whose flows were confirmed (ACTIVE) or are gone (DOWN)."""
+        self.engine.model.set_floatingip_status(statuses)
+
     def model_changed(self, changes: list[Change]) -> None:
         """Writes the API made (the next flush recomputes what they touch)."""
         self.engine.model_changed(changes)
@@ -282,8 +300,14 @@ class Core:
         on the wire: OVSDB transactions and gratuitous ARPs after the flows."""
         for dpid, mods in wiring.flow_mods.items():
             outputs.add_flow_mods(dpid, mods)
-        for dpid, ofport, ip, mac in wiring.announcements:
-            outputs.send(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac)))
+        for dpid, ofport, ip, mac, vid in wiring.announcements:
+            outputs.send(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac, vid)))
+        for dpid, ofport, mac, ip, target, vid in wiring.arp_requests:
+            outputs.send(dpid, PacketOut(ofport, router_packets.arp_request(mac, ip, target,
+                                                                            vid)))
+        for dpid, zone in wiring.ct_flushes:
+            outputs.send(dpid, CtFlushZone(zone))
+        outputs.fip_status.update(wiring.fip_status)
         for chassis, tags in wiring.tags.items():
             self._retag(chassis, tags, outputs)
         for chassis in sorted(wiring.provision):
@@ -308,6 +332,11 @@ def build(settings: Settings) -> Core:
     hypervisors = Hypervisors(store)
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
+    zones, neighbours = NatZones(store), Neighbours(store)
     planner = Planner(model, topology, LocalVlans(store), dvr_macs,
-                      settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge)
-    return Core(settings, Engine(model, planner, hypervisors, dvr_macs))
+                      settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge,
+                      zones, neighbours)
+    model.sync_fip_gateways()
+    engine = Engine(model, planner, hypervisors, dvr_macs, zones, neighbours)
+    engine.north_south.sync_zones()
+    return Core(settings, engine)

@@ -21,6 +21,8 @@ from ryu_app.binding import PortBinder
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
@@ -28,6 +30,7 @@ from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_v
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
+from ryu_app.engine_nat import NorthSouthEngine
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes
 from topology.naming import PortInfo
@@ -43,7 +46,13 @@ class EngineOutputs:
     flow_mods: dict[int, FlowMods] = field(default_factory=dict)      # per datapath id
     tags: dict[str, dict[str, int]] = field(default_factory=dict)     # chassis -> {device: tag}
     provision: set[str] = field(default_factory=set)                  # chassis to re-plan
-    announcements: list[tuple[int, int, str, str]] = field(default_factory=list)
+    # (dpid, ofport, IP, MAC, VLAN or None): gratuitous ARPs after the flows
+    announcements: list[tuple[int, int, str, str, int | None]] = field(default_factory=list)
+    # (dpid, ofport, our MAC, our IP, asked IP, VLAN): ARP requests for upstream gateways
+    arp_requests: list[tuple[int, int, str, str, str, int | None]] = field(
+        default_factory=list)
+    ct_flushes: list[tuple[int, int]] = field(default_factory=list)   # (dpid, zone)
+    fip_status: dict[str, str] = field(default_factory=dict)          # ACTIVE | DOWN
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, dpid: int, mods: FlowMods) -> None:
@@ -61,11 +70,13 @@ class _Dirty:
     base: set[str] = field(default_factory=set)                         # start-up tables
     port_changes: list[tuple[dict | None, dict | None]] = field(default_factory=list)
     provision: set[str] = field(default_factory=set)
+    routers: set[str] = field(default_factory=set)                      # their SNAT
+    fips: set[str] = field(default_factory=set)                         # floating IPs
 
 
 class Engine:
     def __init__(self, model: NetworkModel, planner: Planner, hypervisors: Hypervisors,
-                 dvr_macs: DvrMacs):
+                 dvr_macs: DvrMacs, zones: NatZones, neighbours: Neighbours):
         self.model = model
         self.planner = planner
         self.topology = planner.topology
@@ -77,6 +88,7 @@ class Engine:
         # network -> tunnel bridge -> the ports whose l2pop entries that bridge holds
         self._remote: dict[str, dict[int, set[str]]] = {}
         self._dirty = _Dirty()
+        self.north_south = NorthSouthEngine(self, zones, neighbours)
 
     # ------------------------------------------------------------------ events
 
@@ -110,7 +122,19 @@ class Engine:
         state = self.bridges[dpid] = BridgeFlows()
         for group, flows in self._bridge_groups(bridge).items():
             outputs.add(dpid, state.replace(group, flows))
+        self.north_south.connected(dpid, outputs)
         return outputs
+
+    def ticked(self) -> EngineOutputs:
+        """Time passed: ARP requests due, gratuitous ARPs due again."""
+        outputs = EngineOutputs()
+        self.north_south.neighbour_requests(outputs)
+        self.north_south.repeat_announcements(outputs)
+        return outputs
+
+    def neighbour_seen(self, dpid: int, ip: str, mac: str) -> bool:
+        """An ARP answer a bridge sent up: True when flows must follow (flush)."""
+        return self.north_south.neighbour_seen(dpid, ip, mac, self._dirty)
 
     def bridge_gone(self, dpid: int) -> None:
         self.topology.connected.discard(dpid)
@@ -141,6 +165,10 @@ class Engine:
             self.dvr_macs.ensure(spec.name)
             self._dirty.base |= set(self.topology.chassis)   # every chassis knows every
             self._dirty.chassis.add(spec.name)               # DVR MAC
+            # its agent mode or mappings may move routers' SNAT: their networks too
+            for router_id in self.planner.nat.gateway_routers():
+                self.north_south._router_changed(None, self.model.records["router"][
+                    router_id], self._dirty)
 
     def _absorb_topology(self, chassis: str, changes: Changes) -> None:
         """Bindings for the VM devices that came or went; dirt for what the rest moves."""
@@ -167,6 +195,7 @@ class Engine:
     def model_changed(self, changes: Iterable[Change]) -> None:
         """Model writes, as (kind, old, new): mark what they touch."""
         for kind, old, new in changes:
+            self._guarded(self.north_south.changed, (kind, old, new), self._dirty)
             if kind == "network":
                 self._dirty.networks.add((old or new)["id"])
             elif kind == "subnet":   # enable_dhcp: whether its VMs' requests are served
@@ -242,6 +271,11 @@ class Engine:
                 self._guarded(self._recompute_remote_port, network_id, port_id, outputs)
         for chassis, name in sorted(dirty.devices):
             self._guarded(self._recompute_device, chassis, name, outputs)
+        if dirty.chassis:
+            self.north_south.everything(dirty)
+        self.north_south.networks_changed(dirty.networks, dirty)
+        self._guarded(self.north_south.recompute, dirty, outputs)
+        self._guarded(self.north_south.neighbour_requests, outputs)
         for chassis in sorted(dirty.base):
             for bridge in self.topology.bridges_of(chassis):
                 self._guarded(self._replace, bridge, BASE, self.planner.base_flows, outputs)
@@ -286,7 +320,7 @@ class Engine:
         outputs.recomputed[(network_id, chassis)] += 1
         group = network_group(network_id)
         for bridge in self.topology.bridges_of(chassis):
-            self._apply(bridge, group, self.planner.network_flows(bridge, network_id),
+            self.apply(bridge, group, self.planner.network_flows(bridge, network_id),
                         outputs)
             wanted = self.planner.remote_ports(bridge, network_id)
             held = self._remote.get(network_id, {}).get(bridge.dpid, set())
@@ -301,9 +335,9 @@ class Engine:
         bridge = self.topology.bridge(chassis, "tun")
         if bridge is None:
             return
-        self._apply(bridge, network_group(network_id),
+        self.apply(bridge, network_group(network_id),
                     self.planner.network_flows(bridge, network_id), outputs)
-        for port in self.planner.ports_by_chassis(network_id).get(remote, []):
+        for port in self.planner.ports_at(network_id, remote):
             self._apply_remote(bridge, network_id, port["id"], self.planner.remote_port_flows(
                 bridge, network_id, port), outputs)
 
@@ -323,7 +357,7 @@ class Engine:
 
     def _apply_remote(self, bridge: Bridge, network_id: str, port_id: str,
                       flows: list[Flow], outputs: EngineOutputs) -> None:
-        self._apply(bridge, remote_port_group(network_id, port_id), flows, outputs)
+        self.apply(bridge, remote_port_group(network_id, port_id), flows, outputs)
         held = self._remote.setdefault(network_id, {}).setdefault(bridge.dpid, set())
         if flows:
             held.add(port_id)
@@ -337,17 +371,18 @@ class Engine:
             return
         device = self.topology.port(integration, name)
         if device is None:
-            self._apply(integration, device_group(name), [], outputs)
+            self.apply(integration, device_group(name), [], outputs)
             return
-        self._apply(integration, device_group(name),
+        self.apply(integration, device_group(name),
                     self.planner.device_flows(integration, device), outputs)
         outputs.tags.setdefault(chassis, {})[name] = self.planner.device_tag(chassis, device)
 
     def _replace(self, bridge: Bridge, group: Group, compute, outputs: EngineOutputs) -> None:
-        self._apply(bridge, group, compute(bridge), outputs)
+        self.apply(bridge, group, compute(bridge), outputs)
 
-    def _apply(self, bridge: Bridge, group: Group, flows: list[Flow],
-               outputs: EngineOutputs) -> None:
+    def apply(self, bridge: Bridge, group: Group, flows: list[Flow],
+              outputs: EngineOutputs) -> None:
+        """One group's flows on a bridge, as flow-mods against what it holds."""
         state = self.bridges.get(bridge.dpid)
         if state is not None:   # not connected: it gets everything when it connects
             outputs.add(bridge.dpid, state.replace(group, flows))

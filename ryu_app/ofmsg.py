@@ -1,6 +1,8 @@
 """Flows as data -> Ryu OpenFlow 1.3 messages (with Nicira extensions)."""
 from __future__ import annotations
 
+import struct
+
 from ryu.controller.controller import Datapath
 
 from ryu_app.pipeline import ofwire
@@ -134,3 +136,12 @@ def packet_out(datapath: Datapath, port: int, data: bytes):
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
                                actions=[parser.OFPActionOutput(port, 0)], data=data)
+
+
+NXT_CT_FLUSH_ZONE = 29
+
+
+def ct_flush_zone(zone: int) -> bytes:
+    """Nicira's NXT_CT_FLUSH_ZONE (Ryu has no class for it): every conntrack entry of the
+    zone goes, as ``ovs-appctl dpctl/flush-conntrack zone=Z`` would."""
+    return struct.pack("!BBHIII6xH", 0x04, 4, 24, 0, 0x00002320, NXT_CT_FLUSH_ZONE, zone)

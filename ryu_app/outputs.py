@@ -46,7 +46,14 @@ class PacketInsToController:
     rate: int
 
 
-Message = PacketOut | FlowStatsRequest | FlowDelete | PacketInsToController
+@dataclass(frozen=True)
+class CtFlushZone:
+    """Forget every connection of a conntrack zone (a floating IP that left)."""
+
+    zone: int
+
+
+Message = PacketOut | FlowStatsRequest | FlowDelete | PacketInsToController | CtFlushZone
 Transaction = tuple[Hashable, list[Operation]]
 
 
@@ -56,6 +63,8 @@ class Outputs:
     messages: dict[int, list[Message]] = field(default_factory=dict)      # per datapath id
     transactions: dict[int, list[Transaction]] = field(default_factory=dict)  # per session
     close: set[int] = field(default_factory=set)                          # session ids
+    # floating IP -> ACTIVE (to be written once this output's flows are confirmed) | DOWN
+    fip_status: dict[str, str] = field(default_factory=dict)
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add_flow_mods(self, dpid: int, mods: FlowMods) -> None:
@@ -76,5 +85,6 @@ class Outputs:
             for transaction in transactions:
                 self.transact(session, transaction)
         self.close |= other.close
+        self.fip_status.update(other.fip_status)
         self.recomputed += other.recomputed
         return self

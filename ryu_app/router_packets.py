@@ -73,12 +73,30 @@ def _time_exceeded(eth: ethernet.ethernet, header: ipv4.ipv4, datagram: bytes,
     return bytes(reply.data)
 
 
-def gratuitous_arp(ip: str, mac: str) -> bytes:
-    """A broadcast ARP request for its own address: who has ``ip``? ``mac`` has."""
-    announcement = packet.Packet()
-    announcement.add_protocol(ethernet.ethernet(dst=BROADCAST, src=mac,
-                                                ethertype=ether_types.ETH_TYPE_ARP))
-    announcement.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=mac, src_ip=ip,
-                                      dst_mac=UNKNOWN_MAC, dst_ip=ip))
-    announcement.serialize()
-    return bytes(announcement.data)
+def gratuitous_arp(ip: str, mac: str, vid: int | None = None) -> bytes:
+    """A broadcast ARP request for its own address: who has ``ip``? ``mac`` has (tagged
+    with VLAN ``vid`` when given: a frame br-int sends towards a br-ex)."""
+    return _arp(mac, ip, ip, vid)
+
+
+def arp_request(mac: str, ip: str, target: str, vid: int | None = None) -> bytes:
+    """A broadcast 'who has ``target``? tell ``ip`` (at ``mac``)'."""
+    return _arp(mac, ip, target, vid)
+
+
+def _arp(mac: str, ip: str, target: str, vid: int | None) -> bytes:
+    frame = packet.Packet()
+    kind = ether_types.ETH_TYPE_8021Q if vid is not None else ether_types.ETH_TYPE_ARP
+    frame.add_protocol(ethernet.ethernet(dst=BROADCAST, src=mac, ethertype=kind))
+    if vid is not None:
+        frame.add_protocol(vlan.vlan(vid=vid, ethertype=ether_types.ETH_TYPE_ARP))
+    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=mac, src_ip=ip,
+                               dst_mac=UNKNOWN_MAC, dst_ip=target))
+    frame.serialize()
+    return bytes(frame.data)
+
+
+def arp_sender(frame: bytes) -> tuple[str, str] | None:
+    """(sender IP, sender MAC) of an ARP frame, None for any other frame."""
+    message = packet.Packet(frame).get_protocol(arp.arp)
+    return None if message is None else (message.src_ip, message.src_mac)

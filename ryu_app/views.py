@@ -37,9 +37,15 @@ def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
                                        if port else ", no bound port")
     if kind == "remote":
         port = model.records["port"].get(group[2])
-        where = f" on {port['binding:host_id']}" if port else ""
+        location = planner.port_location(port) if port else None
+        where = f" on {location}" if location else ""
         return (f"remote port {_name(model, 'port', group[2])}{where} of network "
                 f"{_name(model, 'network', group[1])}")
+    if kind == "router":
+        return f"router {_name(model, 'router', group[1])}"
+    if kind == "fip":
+        fip = model.records["floatingip"].get(group[1])
+        return f"floating IP {fip['floating_ip_address'] if fip else group[1]}"
     return " ".join(map(str, group))
 
 

@@ -16,8 +16,12 @@ from ryu_app.binding import port_of_device
 from ryu_app.dhcp.leases import served_address
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.north_south import SNAT_OWNER
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
 from ryu_app.pipeline import br_int, br_phys, br_tun
+from ryu_app.pipeline.nat_planner import NatPlanner
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, vlan
 from topology.graph import Bridge, Topology
@@ -43,15 +47,27 @@ def device_group(device_name: str) -> Group:
     return ("dev", device_name)
 
 
+def router_group(router_id: str) -> Group:
+    """A router's SNAT on br-int (of its SNAT hypervisor)."""
+    return ("router", router_id)
+
+
+def floatingip_group(fip_id: str) -> Group:
+    """A floating IP's NAT and ARP on br-int (of its VM's hypervisor)."""
+    return ("fip", fip_id)
+
+
 class Planner:
     def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
-                 dvr_macs: DvrMacs, dhcp_port_rate: int, dhcp_bridge_rate: int):
+                 dvr_macs: DvrMacs, dhcp_port_rate: int, dhcp_bridge_rate: int,
+                 zones: NatZones, neighbours: Neighbours):
         self.model = model
         self.dhcp_port_rate = dhcp_port_rate        # DHCP requests/s a VM port may send
         self.dhcp_bridge_rate = dhcp_bridge_rate    # ... and a whole br-int
         self.topology = topology
         self.local_vlans = local_vlans
         self.dvr_macs = dvr_macs
+        self.nat = NatPlanner(self, zones, neighbours)
 
     # ----------------------------------------------------------- who is where
 
@@ -70,7 +86,7 @@ class Planner:
     def hosting_chassis(self, network_id: str) -> set[str]:
         """Chassis that need the network: those with a port on it and, as DVR routes on the
         source chassis, those with a port on another network of one of its routers."""
-        hosting = set(self.ports_by_chassis(network_id))
+        hosting = set(self.ports_by_chassis(network_id)) | self.nat.extra_hosting(network_id)
         for other in self.routed_with(network_id) - {network_id}:
             hosting |= set(self.ports_by_chassis(other))
         return hosting
@@ -90,7 +106,8 @@ class Planner:
     def affected_networks(self, port: dict) -> set[str]:
         """The networks whose flows a change of this port can move: none for a port that
         is neither a bound VM port nor a router interface (no flow names it)."""
-        if not (is_bound_vm_port(port) or port["device_owner"] in ROUTER_INTERFACE_OWNERS):
+        if not (is_bound_vm_port(port) or port["device_owner"] in ROUTER_INTERFACE_OWNERS
+                or port["device_owner"] == SNAT_OWNER):
             return set()
         networks = {port["network_id"]}
         if port["device_owner"] == DVR_OWNER:
@@ -128,6 +145,10 @@ class Planner:
         if bridge.role == "int":
             for device in self.vm_devices(bridge):
                 groups[device_group(device.name)] = self.device_flows(bridge, device)
+            for router_id in self.nat.gateway_routers():
+                groups[router_group(router_id)] = self.nat.router_flows(bridge, router_id)
+            for fip in self.nat.served_floatingips():
+                groups[floatingip_group(fip["id"])] = self.nat.fip_flows(bridge, fip["id"])
         return groups
 
     def vm_devices(self, bridge: Bridge) -> list[PortInfo]:
@@ -139,21 +160,21 @@ class Planner:
                                 if chassis != bridge.chassis)
         if bridge.role == "int":
             int_phy = [port.ofport for phys in self.topology.bridges_of(bridge.chassis)
-                       if phys.role == "phys" and (port := self._patch(bridge, phys))]
-            patch_tun = self._patch(bridge, self.topology.bridge(bridge.chassis, "tun"))
+                       if phys.role == "phys" and (port := self.patch(bridge, phys))]
+            patch_tun = self.patch(bridge, self.topology.bridge(bridge.chassis, "tun"))
             return br_int.default_flows(int_phy, self.dhcp_bridge_rate) + br_int.dvr_default_flows(
                 patch_tun.ofport if patch_tun else None, int_phy, remote_dvr_macs)
         if bridge.role == "tun":
-            patch_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
+            patch_int = self.patch(bridge, self.topology.bridge(bridge.chassis, "int"))
             if patch_int is None:
                 return []  # not wired to br-int (yet): nothing enters, table-miss drops
             tunnels = [p for p in self.topology.ports(bridge.dpid) if p.kind == "tunnel"]
             return br_tun.default_flows(patch_int.ofport, remote_dvr_macs) + [
                 br_tun.tunnel_port_flow(p.ofport, p.tunnel_type) for p in tunnels]
-        phy_int = self._patch(bridge, self.topology.bridge(bridge.chassis, "int"))
+        phy_int = self.patch(bridge, self.topology.bridge(bridge.chassis, "int"))
         return br_phys.default_flows(phy_int.ofport) if phy_int else []
 
-    def _patch(self, bridge: Bridge, towards: Bridge | None) -> PortInfo | None:
+    def patch(self, bridge: Bridge, towards: Bridge | None) -> PortInfo | None:
         return self.topology.patch_port(bridge, towards) if towards else None
 
     # ------------------------------------------------------------- a network
@@ -172,6 +193,7 @@ class Planner:
         if bridge.role == "int":
             flows += self._routing_flows(bridge, network, lvid)
             flows += self._dhcp_server_flows(network_id, lvid)
+            flows += self.nat.external_network_flows(bridge, network)
         if kind in TUNNEL_TYPES and bridge.role == "tun":
             flows += br_tun.segment_flows(self.tunnel_segment(bridge, network, lvid))
             for gateway in gateways:
@@ -180,9 +202,9 @@ class Planner:
             phys = self.topology.bridge(bridge.chassis, "phys",
                                         network["provider:physical_network"])
             integration = self.topology.bridge(bridge.chassis, "int")
-            if bridge.role == "int" and phys and (int_phy := self._patch(bridge, phys)):
+            if bridge.role == "int" and phys and (int_phy := self.patch(bridge, phys)):
                 flows.append(br_int.provider_in_flow(int_phy.ofport, segmentation_id, lvid))
-            if bridge == phys and (phy_int := self._patch(bridge, integration)):
+            if bridge == phys and (phy_int := self.patch(bridge, integration)):
                 flows.append(br_phys.provider_out_flow(phy_int.ofport, lvid, segmentation_id))
                 for gateway in gateways:
                     flows += br_phys.dvr_interface_flows(phy_int.ofport, lvid, segmentation_id,
@@ -215,8 +237,8 @@ class Planner:
         return None
 
     def gateway_announcements(self, old: dict | None,
-                              new: dict | None) -> list[tuple[int, int, str, str]]:
-        """(br-int dpid, VM ofport, gateway IP, gateway MAC) for each local VM that should
+                              new: dict | None) -> list[tuple[int, int, str, str, None]]:
+        """(br-int dpid, VM ofport, gateway IP, gateway MAC, no VLAN) for each local VM that should
         hear a gratuitous ARP because a distributed router interface on its network came
         or changed address: a VM that knew the gateway IP by another MAC moves at once."""
         if new is None or new["device_owner"] != DVR_OWNER or not _ipv4s(new):
@@ -227,8 +249,8 @@ class Planner:
         found = []
         for chassis, ports in self.ports_by_chassis(new["network_id"]).items():
             bridge = self.topology.bridge(chassis, "int")
-            found += [(bridge.dpid, device.ofport, ip, mac)
-                      for port in ports if bridge and (device := self._device_of(bridge, port))]
+            found += [(bridge.dpid, device.ofport, ip, mac, None)
+                      for port in ports if bridge and (device := self.device_of(bridge, port))]
         return found
 
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
@@ -247,6 +269,7 @@ class Planner:
                 if interface["network_id"] != network["id"]:
                     flows += self._routes_into(bridge, lvid, gateway_mac, interface)
             flows += self._deliveries(bridge, network, gateway_mac)
+            flows += self.nat.tenant_flows(bridge, network, lvid, gateway)
         return flows
 
     def _routes_into(self, bridge: Bridge, lvid: int, gateway_mac: str,
@@ -254,10 +277,10 @@ class Planner:
         """Table 60 routes from one network (lvid, its gateway MAC) to each VM port behind
         another interface of the router."""
         flows = []
-        delivery_to = self._delivery(bridge, interface["network_id"])
+        delivery_to = self.delivery(bridge, interface["network_id"])
         for chassis, ports in self.ports_by_chassis(interface["network_id"]).items():
             for port in ports:
-                delivery = (self._local_output(bridge, port) if chassis == bridge.chassis
+                delivery = (self.local_output(bridge, port) if chassis == bridge.chassis
                             else delivery_to)
                 if delivery:
                     flows += [br_int.route_flow(lvid, gateway_mac, ip, interface["mac_address"],
@@ -265,7 +288,7 @@ class Planner:
                               for ip in _ipv4s(port)]
         return flows
 
-    def _delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
+    def delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
         """How br-int sends a routed frame towards another chassis on a network: tagged with
         this chassis' local VLAN for it, out of the patch to br-tun or to its br-ethX."""
         network = self.model.records["network"][network_id]
@@ -275,17 +298,17 @@ class Planner:
         else:
             towards = self.topology.bridge(bridge.chassis, "phys",
                                            network["provider:physical_network"])
-        patch = self._patch(bridge, towards)
+        patch = self.patch(bridge, towards)
         if lvid is None or patch is None:
             return None
         return (("push_vlan", ETH_TYPE_8021Q), ("set_field", "vlan_vid", vlan(lvid)),
                 ("output", patch.ofport))
 
-    def _local_output(self, bridge: Bridge, port: dict) -> tuple | None:
-        device = self._device_of(bridge, port)
+    def local_output(self, bridge: Bridge, port: dict) -> tuple | None:
+        device = self.device_of(bridge, port)
         return (("output", device.ofport),) if device else None
 
-    def _device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
+    def device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
         return self.topology.devices_of(port["id"]).get(bridge.chassis)
 
     def _deliveries(self, bridge: Bridge, network: dict, gateway_mac: str) -> list[Flow]:
@@ -298,7 +321,7 @@ class Planner:
         ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, [])
         return [br_int.dvr_delivery_flow(table, vid, port["mac_address"], gateway_mac,
                                          device.ofport)
-                for port in ports if (device := self._device_of(bridge, port))]
+                for port in ports if (device := self.device_of(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
         """The per-network br-tun state of ../shared/seeds/001_*.txt on one chassis, from
@@ -321,12 +344,12 @@ class Planner:
         unless the port is a bound VM port on another chassis that a tunnel reaches."""
         network = self.model.records["network"].get(network_id)
         lvid = self.local_vlans.get(bridge.chassis, network_id)
-        if (bridge.role != "tun" or network is None or lvid is None or port is None
+        where = self.port_location(port) if port is not None else None
+        if (bridge.role != "tun" or network is None or lvid is None or where is None
                 or network["provider:network_type"] not in TUNNEL_TYPES
-                or not is_bound_vm_port(port) or port["binding:host_id"] == bridge.chassis
-                or port["binding:host_id"] not in self.topology.chassis):
+                or where == bridge.chassis or where not in self.topology.chassis):
             return []
-        tunnel = self.topology.tunnel_port(bridge.chassis, port["binding:host_id"],
+        tunnel = self.topology.tunnel_port(bridge.chassis, where,
                                            network["provider:network_type"])
         if tunnel is None:
             return []
@@ -336,17 +359,33 @@ class Planner:
         return br_tun.remote_port_flows(segment, port["mac_address"], tunnel.ofport,
                                         _ipv4s(port))
 
+    def port_location(self, port: dict) -> str | None:
+        """The hypervisor a port lives on: a bound VM port's host; a router's sg- port's
+        SNAT hypervisor (Neutron binds it there)."""
+        if is_bound_vm_port(port):
+            return port["binding:host_id"]
+        if port["device_owner"] == SNAT_OWNER:
+            return self.nat.snat_port_location(port)
+        return None
+
+    def ports_at(self, network_id: str, chassis: str) -> list[dict]:
+        """The network's ports that live on a chassis: VM ports and routers' sg- ports."""
+        return self.ports_by_chassis(network_id).get(chassis, []) + [
+            port for port in self.nat.snat_ports_on(network_id)
+            if self.nat.snat_port_location(port) == chassis]
+
     def remote_ports(self, bridge: Bridge, network_id: str) -> dict[str, list[Flow]]:
-        """{port id: its l2pop entries} for the network's remote ports on a tunnel bridge."""
+        """{port id: its l2pop entries} for the network's remote ports on a tunnel bridge
+        (its VM ports and its routers' sg- ports)."""
         if bridge.role != "tun":
             return {}
+        ports = [port for chassis, ports in self.ports_by_chassis(network_id).items()
+                 if chassis != bridge.chassis for port in ports]
         found = {}
-        for chassis, ports in self.ports_by_chassis(network_id).items():
-            if chassis != bridge.chassis:
-                for port in ports:
-                    flows = self.remote_port_flows(bridge, network_id, port)
-                    if flows:
-                        found[port["id"]] = flows
+        for port in ports + self.nat.snat_ports_on(network_id):
+            flows = self.remote_port_flows(bridge, network_id, port)
+            if flows:
+                found[port["id"]] = flows
         return found
 
     def _gateway_addresses(self, network_id: str) -> list[tuple[str, str]]:

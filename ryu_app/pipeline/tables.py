@@ -23,6 +23,9 @@ INT_ARP_SPOOF = 24
 INT_MAC_SPOOF = 25
 INT_TRANSIENT = 60
 INT_DHCP = 77             # Neutron's OVS agent DHCP extension uses 77 for IPv4 too
+# North-south: Neutron does this in namespaces, with no table of its own; 100+ is free.
+INT_SNAT = 101
+INT_SNAT_RETURN = 102
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 
@@ -53,6 +56,12 @@ DHCP_PORT_METER_BASE = 0x10000    # + the port's ofport (OVS: up to 0xfeff; 2621
 
 def dhcp_port_meter(ofport: int) -> int:
     return DHCP_PORT_METER_BASE + ofport
+
+
+# Conntrack state bits (NXM_NX_CT_STATE): a match is (value, mask).
+CT_NEW, CT_EST, CT_REL, CT_RPL, CT_INV, CT_TRK = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+CT_REPLY_OR_RELATED = (CT_TRK, CT_TRK | CT_NEW | CT_INV)   # tracked, not new, not invalid
+
 ROLES = ("int", "tun", "phys")
 
 
@@ -86,6 +95,7 @@ class Table:
 
 INT_DEFAULTS, TUN_DEFAULTS = "br_int.default_flows", "br_tun.default_flows"
 DVR_DEFAULTS = "br_int.dvr_default_flows"
+NAT = "nat."   # the builders of ryu_app/pipeline/nat.py
 
 INTEGRATION = (
     Table(INT_LOCAL_SWITCHING, "local switching",
@@ -93,9 +103,18 @@ INTEGRATION = (
           "provider VLAN to local VLAN, frames another hypervisor routed, VM ports to "
           "anti-spoofing, the rest to normal switching", (
               INT_DVR_TO_SRC_MAC, INT_DVR_TO_SRC_MAC_PHYSICAL, INT_ARP_SPOOF, INT_MAC_SPOOF,
-              INT_TRANSIENT, INT_DHCP), (
+              INT_TRANSIENT, INT_DHCP, INT_SNAT_RETURN), (
               Band("dead VLAN", (65535,), (INT_DEFAULTS,),
                    "frames still in VLAN 4095 go nowhere"),
+              Band("external ARP", (6,), (NAT + "external_arp_flow",),
+                   "ARP from the external network for a router's gateway address (on its "
+                   "SNAT hypervisor) or a floating IP (on its VM's hypervisor): answered "
+                   "here, and nowhere else"),
+              Band("external in", (5,), (NAT + "snat_return_flow", NAT + "floating_in_flow",
+                                         NAT + "neighbour_flow"),
+                   "from the external network: replies to a router's gateway address into "
+                   "conntrack (un-SNAT, then 102); traffic to a floating IP DNATed to its "
+                   "VM; ARP answers of the external gateway to the controller"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
               Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_server_drop_flow"),
@@ -114,15 +133,18 @@ INTEGRATION = (
           )),
     Table(INT_DVR_TO_SRC_MAC, "DVR to source MAC",
           "frames another hypervisor routed here over a tunnel get their gateway's MAC back "
-          "and go straight to the VM", (), (
-              Band("delivery", (20,), ("br_int.dvr_delivery_flow",),
-                   "the local VM's MAC: gateway MAC as source, out of its port"),
+          "and go straight to the VM, or to SNAT when sent to a router's SNAT port",
+          (INT_SNAT,), (
+              Band("delivery", (20,), ("br_int.dvr_delivery_flow", NAT + "snat_entry_flow"),
+                   "the local VM's MAC: gateway MAC as source, out of its port; a router's "
+                   "sg- MAC (this is its SNAT hypervisor): to SNAT"),
               Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
           )),
     Table(INT_DVR_TO_SRC_MAC_PHYSICAL, "DVR to source MAC (physical)",
-          "the same for VLAN and flat networks, from br-ethX", (), (
-              Band("delivery", (20,), ("br_int.dvr_delivery_flow",),
-                   "the local VM's MAC: gateway MAC as source, untagged, out of its port"),
+          "the same for VLAN and flat networks, from br-ethX", (INT_SNAT,), (
+              Band("delivery", (20,), ("br_int.dvr_delivery_flow", NAT + "snat_entry_flow"),
+                   "the local VM's MAC: gateway MAC as source, untagged, out of its port; "
+                   "a router's sg- MAC: to SNAT"),
               Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
           )),
     Table(INT_CANARY, "canary",
@@ -144,7 +166,7 @@ INTEGRATION = (
           )),
     Table(INT_TRANSIENT, "transient",
           "the final decision: the distributed router on the source hypervisor (its ARP, "
-          "pings to it, routes), else normal L2 switching in the local VLAN", (), (
+          "pings to it, routes), else normal L2 switching in the local VLAN", (INT_SNAT,), (
               Band("router echo", (31,), ("br_int.gateway_echo_flow",),
                    "ping to an address of the VM's router: answered here"),
               Band("gateway ARP", (30,), ("br_int.gateway_arp_flow",),
@@ -155,9 +177,34 @@ INTEGRATION = (
               Band("routes", (25,), ("br_int.route_flow",),
                    "to the gateway for a VM of another subnet of the router: TTL - 1, MACs "
                    "rewritten, to the VM's port or towards its hypervisor"),
+              Band("connected", (24,), (NAT + "connected_drop_flow",),
+                   "to the gateway for an unknown address of the router's own subnets: "
+                   "dropped, never sent outside"),
+              Band("floating IP out", (23,), (NAT + "floating_out_flow",),
+                   "from a VM with a floating IP, to the outside: TTL - 1, SNAT to the "
+                   "floating IP in its zone, out of this hypervisor's external bridge"),
+              Band("to SNAT", (22,), (NAT + "snat_redirect_flow",),
+                   "from a VM without one, to the outside: TTL - 1, to the router's sg- "
+                   "port on its SNAT hypervisor (seed 004's redirect), over the tenant "
+                   "network or straight to SNAT when that is here"),
               Band("unrouted", (21,), ("br_int.unrouted_drop_flow",),
                    "to the gateway for an address the router does not know: dropped"),
               Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
+          )),
+    Table(INT_SNAT, "SNAT",
+          "on a router's SNAT hypervisor: what its VMs send outside gets the router's "
+          "gateway address (conntrack commit in the router's zone, random source ports) "
+          "and leaves through the external bridge to the upstream gateway", (), (
+              Band("routers", (10,), (NAT + "snat_flow",), "one per sg- port of a router"),
+              Band("default", (0,), (INT_DEFAULTS,), "no router's: dropped"),
+          )),
+    Table(INT_SNAT_RETURN, "SNAT return",
+          "after un-SNAT: replies (and related ICMP errors) go to the VM they belong to, "
+          "routed (TTL - 1, MACs) like east-west traffic", (), (
+              Band("VMs", (10,), (NAT + "snat_return_route_flow",),
+                   "per router zone and VM address: to the VM's port or its hypervisor"),
+              Band("default", (0,), (INT_DEFAULTS,),
+                   "new connections from outside, invalid, unknown: dropped"),
           )),
     Table(INT_DHCP, "DHCP",
           "a VM's DHCP request goes to the controller, which answers it on this hypervisor "
@@ -276,6 +323,9 @@ def violations(role: str, flow: Flow) -> list[str]:
     for action in flow.actions:
         if action[0] == "goto" and action[1] not in table.next_tables:
             problems.append(f"{role} table {flow.table} may not go to table {action[1]}")
+        if action[0] == "ct" and action[3] is not None and action[3] not in table.next_tables:
+            problems.append(f"{role} table {flow.table} may not recirculate to table "
+                            f"{action[3]}")
         if action[0] == "learn" and action[1] not in table.learns_into:
             problems.append(f"{role} table {flow.table} may not learn into table {action[1]}")
     return problems

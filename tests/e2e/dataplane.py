@@ -86,13 +86,15 @@ SERVE_ONCE = ("import socket, sys; s = socket.socket(); "
               f"c.sendall(b'x' * {TCP_PAYLOAD}); c.close()")
 
 
-def fetches(client, server, port: int = 8080) -> bool:
-    """True when ``client`` receives 100 kB over one TCP connection from ``server``."""
+def fetches(client, server, port: int = 8080, address: str | None = None) -> bool:
+    """True when ``client`` receives 100 kB over one TCP connection from ``server``
+    (reached at ``address``: its own by default, or e.g. its floating IP)."""
     web = server.host.popen([sys.executable, "-c", SERVE_ONCE, server.ip, str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = address or server.ip
     try:
         for _ in range(20):
-            received = client.host.cmd(f"timeout 3 bash -c 'cat < /dev/tcp/{server.ip}/{port}'"
+            received = client.host.cmd(f"timeout 3 bash -c 'cat < /dev/tcp/{address}/{port}'"
                                        " 2>/dev/null | wc -c")
             if received.strip() == str(TCP_PAYLOAD):
                 return True

@@ -13,6 +13,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from ryu.lib.packet import arp, ethernet, ether_types, packet
+
 from rest.attributes import RESOURCES, parse_body
 from ryu_app import core, trace
 from ryu_app.outputs import Outputs
@@ -25,6 +27,8 @@ CHASSIS = ("n0", "n1", "n2")
 IPS = {"n0": "172.31.0.10", "n1": "172.31.0.11", "n2": "172.31.0.12"}
 PATCH, INT_PHY, UPLINK, TUNNEL_BASE = 1, 2, 3, 10   # ofports; tunnels: 10 + remote's index
 FIRST_VM_OFPORT = 100
+SNAT_MODES = {"n2": "dvr_snat"}
+UPSTREAM_IP, UPSTREAM_MAC = "203.0.113.1", "52:54:00:00:00:01"
 
 
 def dpid(chassis: str, role: str) -> int:
@@ -46,7 +50,8 @@ class FakeDatabase:
         mappings = ",".join(f"{net}:{br}" for net, br in spec.bridge_mappings.items())
         self.replica.apply({"Open_vSwitch": {"root": {"initial": {"external_ids": ovs_map({
             "system-id": spec.name, "neutron-tunnel-ip": spec.tunnel_ip,
-            "neutron-bridge-mappings": mappings}), "bridges": ovs_set([])}}}})
+            "neutron-bridge-mappings": mappings, "neutron-agent-mode": spec.agent_mode}),
+            "bridges": ovs_set([])}}}})
 
     def add_bridge(self, name: str, datapath_id: int) -> None:
         uuid = self.bridges[name] = next(self._uuids)
@@ -104,7 +109,9 @@ class FakeCloud:
         self.engine, self.planner = self.core.engine, self.core.planner
         self.model, self.topology = self.engine.model, self.core.topology
         self.local_vlans, self.dvr_macs = self.planner.local_vlans, self.engine.dvr_macs
-        self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"}) for c in CHASSIS}
+        # n2 may host routers' SNAT (a network node); physnet1 also carries the outside
+        self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"},
+                                     agent_mode=SNAT_MODES.get(c, "dvr")) for c in CHASSIS}
         self.databases = {c: FakeDatabase(self.specs[c]) for c in CHASSIS}
         self.sessions = {c: core.SessionInfo(n, IPS[c], "10.0.0.1")
                          for n, c in enumerate(CHASSIS, 1)}
@@ -159,6 +166,24 @@ class FakeCloud:
             self.written()
         return router
 
+    def update(self, kind: str, resource_id: str, **values: Any) -> dict:
+        parsed = parse_body(kind, RESOURCES[kind], {kind: values}, False)
+        updated = getattr(self.model, f"update_{kind}")(resource_id, parsed)
+        self.written()
+        return updated
+
+    def upstream_answers(self, chassis: str, ip: str = UPSTREAM_IP,
+                         mac: str = UPSTREAM_MAC) -> Outputs:
+        """The external network's gateway answers an ARP request the chassis sent."""
+        frame = packet.Packet()
+        frame.add_protocol(ethernet.ethernet(dst="fa:16:3e:ff:ff:ff", src=mac,
+                                             ethertype=ether_types.ETH_TYPE_ARP))
+        frame.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=ip,
+                                   dst_mac="fa:16:3e:ff:ff:ff", dst_ip="203.0.113.9"))
+        frame.serialize()
+        return self.take(self.core.packet_in(dpid(chassis, "int"), "action", INT_PHY,
+                                             bytes(frame.data)))
+
     def vm(self, network: dict, chassis: str, **fields: Any) -> dict:
         """A port, and its device plugged on the chassis with its iface-id (which binds
         it); the port as it is then, with ``device`` naming the device."""
@@ -206,7 +231,7 @@ def every_kind_of_network(cloud: FakeCloud) -> None:
     vlan_net, vlan_subnet = cloud.network("10.1.0.0/24", network_type="vlan",
                                           physical_network="physnet1", segmentation_id=120)
     flat, _ = cloud.network("10.3.0.0/24", network_type="flat", physical_network="physnet1")
-    cloud.router(vxlan_subnet, vlan_subnet)
+    router = cloud.router(vxlan_subnet, vlan_subnet)
     for network in (vxlan, gre, vlan_net, flat):
         for chassis in CHASSIS:
             cloud.vm(network, chassis)
@@ -214,3 +239,19 @@ def every_kind_of_network(cloud: FakeCloud) -> None:
     cloud.vm(vxlan, "n1", allowed_address_pairs=[
         {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
     cloud.plug("n2", "0a0b0c0d-not-a-port")
+    north_south(cloud, router, vxlan)
+
+
+def north_south(cloud: FakeCloud, router: dict, network: dict) -> dict:
+    """An external VLAN network on physnet1, the router's gateway on it (SNAT on n2, the
+    dvr_snat hypervisor), a floating IP for a VM of ``network`` on n0, and the upstream
+    gateway's MAC resolved; the floating IP."""
+    public, _ = cloud.network("203.0.113.0/24", network_type="vlan",
+                              physical_network="physnet1", segmentation_id=130)
+    cloud.update("network", public["id"], **{"router:external": True})
+    cloud.update("router", router["id"], external_gateway_info={"network_id": public["id"]})
+    vm = cloud.vm(network, "n0")
+    fip = cloud.create("floatingip", floating_network_id=public["id"], port_id=vm["id"])
+    for chassis in ("n2", "n0"):
+        cloud.upstream_answers(chassis)
+    return fip

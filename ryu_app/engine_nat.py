@@ -1,0 +1,218 @@
+"""The engine's north-south part (no Ryu, no I/O): which routers and floating IPs a
+model write touches, their conntrack zones, their br-int groups on every hypervisor, and
+what goes with those flows on the wire: gratuitous ARPs when a hypervisor starts to
+answer for an address, a conntrack flush when a floating IP leaves a hypervisor, ARP
+requests for the upstream gateways, and the floating IPs' status."""
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.north_south import FIP_GATEWAY_OWNER, GATEWAY_OWNER, SNAT_OWNER
+from ryu_app.model.tenant import Change
+from ryu_app.pipeline.planner import floatingip_group, router_group
+
+if TYPE_CHECKING:
+    from ryu_app.engine import Engine, EngineOutputs, _Dirty
+
+ASK_UNKNOWN_EVERY = 2.0     # seconds between ARP requests for an unresolved gateway
+ASK_KNOWN_EVERY = 30.0      # ... and for a resolved one (Faucet's arp_neighbor_timeout)
+STATUS_FIELDS = ("status", "updated_at", "revision_number")
+# Gratuitous ARPs for external addresses go again at the next ticks, as Neutron's agents
+# send three (send_arp_for_ha): the first may leave before br-ex has the flow for it.
+ANNOUNCE_AGAIN = 2
+
+
+class NorthSouthEngine:
+    def __init__(self, engine: "Engine", zones: NatZones, neighbours: Neighbours,
+                 clock: Callable[[], float] = time.monotonic):
+        self.engine = engine
+        self.model = engine.model
+        self.planner = engine.planner
+        self.nat = engine.planner.nat
+        self.zones = zones
+        self.neighbours = neighbours
+        self.clock = clock
+        self._asked: dict[tuple[int, str, str], float] = {}     # (dpid, net, ip) -> when
+        self._fip_zone: dict[tuple[int, str], int] = {}         # (dpid, fip) -> zone held
+        self._again: dict[tuple, int] = {}                      # announcement -> repeats
+
+    # --------------------------------------------------------------- changes
+
+    def sync_zones(self) -> None:
+        """A zone for every router with a gateway and every floating IP, none for others."""
+        owners = self.nat.gateway_routers() + list(self.model.records["floatingip"])
+        self.zones.keep_only(owners)
+        for owner in owners:
+            self.zones.ensure(owner)
+
+    def changed(self, change: Change, dirty: "_Dirty") -> None:
+        """One model write: the routers and floating IPs it touches, their zones."""
+        kind, old, new = change
+        if kind == "router":
+            self._router_changed(old, new, dirty)
+        elif kind == "floatingip":
+            self._floatingip_changed(old, new, dirty)
+        elif kind == "port":
+            for port in (old, new):
+                if port is not None:
+                    self._port_changed(port, dirty)
+
+    def _router_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
+        router_id = (old or new)["id"]
+        if new is not None and new["external_gateway_info"] is not None:
+            self.zones.ensure(router_id)
+        else:
+            self.zones.release(router_id)
+        dirty.routers.add(router_id)
+        for record in (old, new):
+            info = record["external_gateway_info"] if record else None
+            if info is not None:
+                dirty.networks.add(info["network_id"])
+        dirty.networks |= {port["network_id"] for port in self.planner.dvr_interfaces(router_id)}
+
+    def _floatingip_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
+        if old and new and all(old[k] == new[k] for k in old if k not in STATUS_FIELDS):
+            return   # only its status, which follows the flows
+        fip_id = (old or new)["id"]
+        if new is None:
+            self.zones.release(fip_id)
+        else:
+            self.zones.ensure(fip_id)
+        dirty.fips.add(fip_id)
+
+    def _port_changed(self, port: dict, dirty: "_Dirty") -> None:
+        owner = port["device_owner"]
+        if owner in (GATEWAY_OWNER, SNAT_OWNER):
+            dirty.routers.add(port["device_id"])
+        elif owner == FIP_GATEWAY_OWNER:
+            dirty.networks.add(port["network_id"])
+            dirty.fips |= self._fips_on(port["network_id"])
+        elif not owner.startswith("network:"):   # a VM's port: its floating IPs, routes
+            dirty.fips |= set(self.model.fips_of_port.get(port["id"], ()))
+            dirty.routers |= {router_id for router_id in self.planner.routers_on(
+                port["network_id"]) if self.nat.gateway_network(router_id) is not None}
+
+    def _fips_on(self, network_id: str) -> set[str]:
+        return {fip["id"] for fip in self.model.records["floatingip"].values()
+                if fip["floating_network_id"] == network_id}
+
+    def networks_changed(self, networks: Iterable[str], dirty: "_Dirty") -> None:
+        """Networks recomputed (their local VLANs may have moved): the routers and
+        floating IPs whose flows name them."""
+        networks = set(networks)
+        for router_id in self.nat.gateway_routers():
+            interfaces = {port["network_id"] for port in self.planner.dvr_interfaces(router_id)}
+            if self.nat.gateway_network(router_id)["id"] in networks or interfaces & networks:
+                dirty.routers.add(router_id)
+        for fip in self.model.records["floatingip"].values():
+            port = self.model.records["port"].get(fip["port_id"]) if fip["port_id"] else None
+            if fip["floating_network_id"] in networks or (port and port["network_id"] in networks):
+                dirty.fips.add(fip["id"])
+
+    def everything(self, dirty: "_Dirty") -> None:
+        dirty.routers |= set(self.model.records["router"])
+        dirty.fips |= set(self.model.records["floatingip"])
+
+    # ----------------------------------------------------------- recompute
+
+    def recompute(self, dirty: "_Dirty", outputs: "EngineOutputs") -> None:
+        for router_id in sorted(dirty.routers):
+            for bridge in self._integration_bridges():
+                flows = self.planner.nat.router_flows(bridge, router_id)
+                announced = self.nat.router_announcement(bridge, router_id) if flows else None
+                self._apply(bridge, router_group(router_id), flows, announced, outputs)
+        for fip_id in sorted(dirty.fips):
+            served = False
+            for bridge in self._integration_bridges():
+                flows = self.nat.fip_flows(bridge, fip_id)
+                announced = self.nat.fip_announcement(bridge, fip_id) if flows else None
+                self._apply(bridge, floatingip_group(fip_id), flows, announced, outputs)
+                self._follow_zone(bridge.dpid, fip_id, bool(flows), outputs)
+                served |= any(flow.builder == "nat.floating_out_flow" for flow in flows)
+            if fip_id in self.model.records["floatingip"]:
+                outputs.fip_status[fip_id] = "ACTIVE" if served else "DOWN"
+
+    def _integration_bridges(self):
+        return [bridge for dpid in sorted(self.engine.bridges)
+                if (bridge := self.engine.topology.bridges[dpid]).role == "int"]
+
+    def _apply(self, bridge, group, flows, announced, outputs: "EngineOutputs") -> None:
+        state = self.engine.bridges[bridge.dpid]
+        before = list(state.groups.get(group, {}).values())
+        self.engine.apply(bridge, group, flows, outputs)
+        if announced is not None and set(before) != set(flows):
+            self._announce((bridge.dpid, *announced), outputs)
+
+    def _announce(self, announcement: tuple, outputs: "EngineOutputs") -> None:
+        outputs.announcements.append(announcement)
+        self._again[announcement] = ANNOUNCE_AGAIN
+
+    def repeat_announcements(self, outputs: "EngineOutputs") -> None:
+        """The gratuitous ARPs still due again (a tick)."""
+        for announcement, left in list(self._again.items()):
+            if announcement[0] in self.engine.bridges:
+                outputs.announcements.append(announcement)
+            if left > 1:
+                self._again[announcement] = left - 1
+            else:
+                del self._again[announcement]
+
+    def _follow_zone(self, dpid: int, fip_id: str, served: bool,
+                     outputs: "EngineOutputs") -> None:
+        """A floating IP that leaves a hypervisor (or changes zone) takes its connections
+        with it: the zone it used there is flushed."""
+        held = self._fip_zone.get((dpid, fip_id))
+        zone = self.zones.get(fip_id) if served else None
+        if held is not None and held != zone:
+            outputs.ct_flushes.append((dpid, held))
+        if zone is None:
+            self._fip_zone.pop((dpid, fip_id), None)
+        else:
+            self._fip_zone[(dpid, fip_id)] = zone
+
+    def connected(self, dpid: int, outputs: "EngineOutputs") -> None:
+        """A bridge connected with everything: it announces what it answers for."""
+        bridge = self.engine.topology.bridges[dpid]
+        if bridge.role != "int":
+            return
+        for router_id in self.nat.gateway_routers():
+            announced = self.nat.router_announcement(bridge, router_id)
+            if announced and self.nat.router_flows(bridge, router_id):
+                self._announce((dpid, *announced), outputs)
+        for fip in self.nat.served_floatingips():
+            if (announced := self.nat.fip_announcement(bridge, fip["id"])) is not None:
+                self._announce((dpid, *announced), outputs)
+                self._fip_zone[(dpid, fip["id"])] = self.zones.get(fip["id"])
+
+    # ------------------------------------------------------------ neighbours
+
+    def neighbour_requests(self, outputs: "EngineOutputs") -> None:
+        """ARP requests for the upstream gateways: now for an unresolved one (every
+        ASK_UNKNOWN_EVERY), again every ASK_KNOWN_EVERY for a resolved one."""
+        now = self.clock()
+        for bridge in self._integration_bridges():
+            for network_id, target, our_ip, our_mac, ofport, vid in \
+                    self.nat.neighbours_wanted(bridge):
+                key = (bridge.dpid, network_id, target)
+                every = ASK_KNOWN_EVERY if self.neighbours.get(network_id, target) \
+                    else ASK_UNKNOWN_EVERY
+                if now - self._asked.get(key, float("-inf")) >= every:
+                    self._asked[key] = now
+                    outputs.arp_requests.append((bridge.dpid, ofport, our_mac, our_ip,
+                                                 target, vid))
+
+    def neighbour_seen(self, dpid: int, ip: str, mac: str, dirty: "_Dirty") -> bool:
+        """An ARP answer from the external network on this bridge: an upstream gateway's
+        MAC, if it is one this bridge asks for; True when it is news."""
+        bridge = self.engine.topology.bridges.get(dpid)
+        if bridge is None or bridge.role != "int":
+            return False
+        news = False
+        for network_id, target, *_ in self.nat.neighbours_wanted(bridge):
+            if target == ip and self.neighbours.learn(network_id, ip, mac):
+                news = True
+                self.networks_changed({network_id}, dirty)
+        return news

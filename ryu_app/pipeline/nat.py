@@ -1,0 +1,166 @@
+"""br-int north-south: centralized SNAT on a router's SNAT hypervisor and floating IPs on
+their VM's hypervisor, with conntrack (pure).
+
+The path is seed 004's (../shared/seeds/004_*.txt): a VM's packet to the outside is routed
+on its own hypervisor (table 60, TTL - 1) to the router's sg- port, which lives on the
+SNAT hypervisor; there table 101 commits it to the router's conntrack zone with the
+router's gateway address as source (``--random-fully`` in Neutron's iptables: random
+source ports) and sends it out through br-ex to the upstream gateway.  Replies come in
+on br-ex, are un-SNATed in the same zone and routed back (table 102).  A VM with a
+floating IP skips all that: its own hypervisor SNATs and DNATs it in the floating IP's
+zone, and answers ARP for the floating IP with its fg- port's MAC.
+
+``External`` says how one hypervisor reaches one external network: the patch port to
+its br-ex, the VLAN the network has on the wire there (None: flat) and the actions that
+put a frame on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.br_int import ETH_TYPE_IP
+from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
+                                    builder, match, vlan)
+
+ARP_REQUEST, ARP_REPLY = 1, 2
+
+
+@dataclass(frozen=True)
+class External:
+    """An external network as one hypervisor's br-int reaches it."""
+
+    int_ex: int                # br-int's patch port to the network's br-ex
+    segmentation_id: int | None  # the VLAN on the wire; None for a flat network
+    lvid: int                  # the network's local VLAN here (br-ex takes frames in it)
+    delivery: tuple            # actions that send a frame out onto the network
+
+    def arriving(self, **fields) -> tuple:
+        """A match on frames entering br-int from the network (untranslated)."""
+        wire = OFPVID_NONE if self.segmentation_id is None else vlan(self.segmentation_id)
+        return match(in_port=self.int_ex, vlan_vid=wire, **fields)
+
+    @property
+    def untag(self) -> tuple:
+        return () if self.segmentation_id is None else (("pop_vlan",),)
+
+    @property
+    def back_to_local_vlan(self) -> tuple:
+        """A frame that came in from the network, as br-ex takes it back from br-int:
+        in the network's local VLAN (br-ex puts the wire's VLAN back)."""
+        push = (("push_vlan", ETH_TYPE_8021Q),) if self.segmentation_id is None else ()
+        return (*push, ("set_field", "vlan_vid", vlan(self.lvid)))
+
+
+def _ct(zone: int, nat: tuple, commit: bool = True, table: int | None = None) -> tuple:
+    return ("ct", commit, zone, table, nat)
+
+
+def _routed(gateway_mac: str, destination_mac: str) -> tuple:
+    return (("dec_ttl",), ("set_field", "eth_src", gateway_mac),
+            ("set_field", "eth_dst", destination_mac))
+
+
+# ----------------------------------------------------- on the VM's hypervisor
+
+@builder
+def snat_redirect_flow(lvid: int, gateway_mac: str, snat_mac: str, delivery: tuple) -> Flow:
+    """Table 60: to the outside from a VM without a floating IP: TTL - 1, from the
+    gateway to the router's sg- port (``delivery``: towards its hypervisor, or into
+    table 101 here)."""
+    return Flow(T.INT_TRANSIENT, 22,
+                match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, **{T.LOCAL_VLAN_REG: lvid}),
+                (*_routed(gateway_mac, snat_mac), *delivery))
+
+
+@builder
+def connected_drop_flow(lvid: int, gateway_mac: str, cidr: tuple[str, str]) -> Flow:
+    """Table 60: an unknown address of one of the router's own subnets is no outside."""
+    return Flow(T.INT_TRANSIENT, 24,
+                match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_dst=cidr,
+                      **{T.LOCAL_VLAN_REG: lvid}))
+
+
+@builder
+def floating_out_flow(lvid: int, gateway_mac: str, fixed_ip: str, floating_ip: str, zone: int,
+                      fg_mac: str, upstream_mac: str, external: External) -> Flow:
+    """Table 60: from a VM with a floating IP to the outside: TTL - 1, the floating IP as
+    source (conntrack in its zone), out of this hypervisor's br-ex from its fg- MAC."""
+    return Flow(T.INT_TRANSIENT, 23,
+                match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_src=fixed_ip,
+                      **{T.LOCAL_VLAN_REG: lvid}),
+                (*_routed(fg_mac, upstream_mac), _ct(zone, ("src", floating_ip, False)),
+                 *external.delivery))
+
+
+@builder
+def floating_in_flow(external: External, floating_ip: str, fg_mac: str, zone: int,
+                     fixed_ip: str, gateway_mac: str, vm_mac: str, ofport: int) -> Flow:
+    """Table 0: to a floating IP from outside: TTL - 1, DNAT to the VM's fixed IP
+    (conntrack in the floating IP's zone), straight to the VM's port."""
+    return Flow(T.INT_LOCAL_SWITCHING, 5,
+                external.arriving(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip),
+                (*external.untag, *_routed(gateway_mac, vm_mac),
+                 _ct(zone, ("dst", fixed_ip, False)), ("output", ofport)))
+
+
+@builder
+def external_arp_flow(external: External, ip: str, mac: str) -> Flow:
+    """Table 0: ARP from the external network for ``ip`` answered 'at ``mac``' here."""
+    reply = arp_reply(ip, mac)    # ends in output:in_port
+    return Flow(T.INT_LOCAL_SWITCHING, 6,
+                external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REQUEST, arp_tpa=ip),
+                (*reply[:-1], *external.back_to_local_vlan, reply[-1]))
+
+
+@builder
+def neighbour_flow(external: External, gateway_ip: str) -> Flow:
+    """Table 0: the upstream gateway's ARP answers go to the controller, which routes
+    the outside to the MAC they give."""
+    return Flow(T.INT_LOCAL_SWITCHING, 5,
+                external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY,
+                                  arp_spa=gateway_ip),
+                (("output", "controller"),))
+
+
+# --------------------------------------------------- on the SNAT hypervisor
+
+@builder
+def snat_entry_flow(table: int, vid: int | None, snat_mac: str) -> Flow:
+    """Tables 1/2: a frame another hypervisor routed to a router's sg- port here: into
+    SNAT, untagged."""
+    wire = OFPVID_NONE if vid is None else vlan(vid)
+    untag = () if vid is None else (("pop_vlan",),)
+    return Flow(table, 20, match(vlan_vid=wire, eth_dst=snat_mac),
+                (*untag, ("goto", T.INT_SNAT)))
+
+
+@builder
+def snat_flow(snat_mac: str, zone: int, gateway_ip: str, qg_mac: str, upstream_mac: str,
+              external: External) -> Flow:
+    """Table 101: SNAT to the router's gateway address, random source ports, in the
+    router's zone; out to the upstream gateway from the qg- MAC."""
+    return Flow(T.INT_SNAT, 10, match(eth_type=ETH_TYPE_IP, eth_dst=snat_mac),
+                (("set_field", "eth_src", qg_mac), ("set_field", "eth_dst", upstream_mac),
+                 _ct(zone, ("src", gateway_ip, True)), *external.delivery))
+
+
+@builder
+def snat_return_flow(external: External, gateway_ip: str, qg_mac: str, zone: int) -> Flow:
+    """Table 0: to the router's gateway address from outside: un-SNAT in its zone,
+    then on in table 102 (replies only)."""
+    return Flow(T.INT_LOCAL_SWITCHING, 5,
+                external.arriving(eth_type=ETH_TYPE_IP, eth_dst=qg_mac, ipv4_dst=gateway_ip),
+                (*external.untag, _ct(zone, ("", "", False), commit=False,
+                                      table=T.INT_SNAT_RETURN)))
+
+
+@builder
+def snat_return_route_flow(zone: int, vm_ip: str, gateway_mac: str, vm_mac: str,
+                           delivery: tuple) -> Flow:
+    """Table 102: a reply (or a related ICMP error) for a VM behind the router: routed to
+    it, on this hypervisor or over the tenant network."""
+    return Flow(T.INT_SNAT_RETURN, 10,
+                match(eth_type=ETH_TYPE_IP, ct_zone=zone, ct_state=T.CT_REPLY_OR_RELATED,
+                      ipv4_dst=vm_ip),
+                (*_routed(gateway_mac, vm_mac), *delivery))

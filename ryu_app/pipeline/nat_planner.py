@@ -1,0 +1,289 @@
+"""What br-int should hold for north-south, from the model (pure): where each router's
+SNAT runs, which hypervisors must host which networks for it, and the flows of
+ryu_app/pipeline/nat.py for each router, floating IP and routed network.
+
+A router's SNAT runs on one ``dvr_snat`` hypervisor that maps its external network's
+physical network: the one that ranks highest for the router (rendezvous hashing of
+router id and hypervisor name), so that routers spread over the gateway hypervisors and
+only the routers of one that goes away move.  A floating IP is served by the
+hypervisor its VM's port is bound on, through that hypervisor's br-ex and fg- port.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.pipeline import nat
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import Flow
+from topology.graph import Bridge
+from topology.naming import TUNNEL_TYPES
+
+if TYPE_CHECKING:
+    from ryu_app.pipeline.planner import Planner
+
+SNAT_MODE = "dvr_snat"
+
+
+def _ipv4s(port: dict) -> list[str]:
+    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
+
+
+def _rank(router_id: str, chassis: str) -> bytes:
+    return hashlib.sha1(f"{router_id}/{chassis}".encode()).digest()
+
+
+class NatPlanner:
+    def __init__(self, planner: "Planner", zones: NatZones, neighbours: Neighbours):
+        self.planner = planner
+        self.model = planner.model
+        self.topology = planner.topology
+        self.zones = zones
+        self.neighbours = neighbours
+
+    # ----------------------------------------------------------- who is where
+
+    def gateway_network(self, router_id: str) -> dict | None:
+        router = self.model.records["router"].get(router_id)
+        info = router["external_gateway_info"] if router else None
+        return self.model.records["network"].get(info["network_id"]) if info else None
+
+    def snat_chassis(self, router_id: str) -> str | None:
+        """The hypervisor that does the router's SNAT and answers for its gateway address."""
+        network = self.gateway_network(router_id)
+        if network is None:
+            return None
+        physnet = network["provider:physical_network"]
+        candidates = [name for name, spec in self.topology.chassis.items()
+                      if spec.agent_mode == SNAT_MODE and physnet in spec.bridge_mappings]
+        return max(candidates, key=lambda name: _rank(router_id, name), default=None)
+
+    def gateway_routers(self) -> list[str]:
+        return [router_id for router_id, router in self.model.records["router"].items()
+                if router["external_gateway_info"] is not None]
+
+    def served_floatingips(self) -> list[dict]:
+        return [fip for fip in self.model.records["floatingip"].values() if fip["port_id"]]
+
+    def extra_hosting(self, network_id: str) -> set[str]:
+        """Hypervisors that need the network for north-south: an external network where
+        it has a router's SNAT or an fg- port; a routed one where its routers' SNAT is."""
+        network = self.model.records["network"].get(network_id)
+        if network is None:
+            return set()
+        if network["router:external"]:
+            hosting = {host for (net, host) in self.model.fip_gateways if net == network_id}
+            routers = [r for r in self.gateway_routers()
+                       if self.gateway_network(r)["id"] == network_id]
+        else:
+            hosting = set()
+            routers = [r for r in self.planner.routers_on(network_id)
+                       if self.gateway_network(r) is not None]
+        hosting |= {chassis for router_id in routers
+                    if (chassis := self.snat_chassis(router_id)) is not None}
+        return hosting & set(self.topology.chassis)
+
+    def snat_port_location(self, port: dict) -> str | None:
+        return self.snat_chassis(port["device_id"])
+
+    def snat_ports_on(self, network_id: str) -> list[dict]:
+        return [port for router_id in self.planner.routers_on(network_id)
+                if (port := self.model.snat_port_of(router_id, network_id)) is not None]
+
+    def external(self, bridge: Bridge, network_id: str) -> nat.External | None:
+        """How this hypervisor's br-int reaches the external network, if it does."""
+        network = self.model.records["network"].get(network_id)
+        if network is None or network["provider:network_type"] in TUNNEL_TYPES:
+            return None
+        phys = self.topology.bridge(bridge.chassis, "phys", network["provider:physical_network"])
+        patch = self.planner.patch(bridge, phys) if phys else None
+        delivery = self.planner.delivery(bridge, network_id)
+        lvid = self.planner.local_vlans.get(bridge.chassis, network_id)
+        if patch is None or delivery is None or lvid is None:
+            return None
+        return nat.External(patch.ofport, network["provider:segmentation_id"], lvid, delivery)
+
+    def _upstream(self, network_id: str, port: dict) -> tuple[str, str | None] | None:
+        """(gateway IP, its MAC if resolved) of the external subnet of a qg-/fg- port."""
+        for ip in port["fixed_ips"]:
+            subnet = self.model.records["subnet"].get(ip["subnet_id"])
+            if subnet and subnet["gateway_ip"]:
+                return subnet["gateway_ip"], self.neighbours.get(network_id, subnet["gateway_ip"])
+        return None
+
+    # ----------------------------------------------- a routed tenant network
+
+    def tenant_flows(self, bridge: Bridge, network: dict, lvid: int, gateway: dict) -> list[Flow]:
+        """br-int flows of one routed network for its router's SNAT: the redirect to the
+        sg- port and the drop of the router's own unknown addresses on every hypervisor,
+        and the entry into SNAT on the SNAT hypervisor."""
+        router_id = gateway["device_id"]
+        router = self.model.records["router"].get(router_id)
+        snat_port = self.model.snat_port_of(router_id, network["id"])
+        where = self.snat_chassis(router_id)
+        if (router is None or snat_port is None or where is None
+                or not router["external_gateway_info"]["enable_snat"]):
+            return []
+        gateway_mac, snat_mac = gateway["mac_address"], snat_port["mac_address"]
+        delivery = ((("goto", T.INT_SNAT),) if where == bridge.chassis
+                    else self.planner.delivery(bridge, network["id"]))
+        if delivery is None:
+            return []
+        flows = [nat.snat_redirect_flow(lvid, gateway_mac, snat_mac, delivery)]
+        for interface in self.planner.dvr_interfaces(router_id):
+            for ip in interface["fixed_ips"]:
+                subnet = self.model.records["subnet"].get(ip["subnet_id"])
+                if subnet:
+                    cidr = ipaddress.IPv4Network(subnet["cidr"])
+                    flows.append(nat.connected_drop_flow(
+                        lvid, gateway_mac, (str(cidr.network_address), str(cidr.netmask))))
+        if where == bridge.chassis:
+            if network["provider:network_type"] in TUNNEL_TYPES:
+                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC, lvid, snat_mac))
+            else:
+                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
+                                                 network["provider:segmentation_id"], snat_mac))
+        return flows
+
+    def external_network_flows(self, bridge: Bridge, network: dict) -> list[Flow]:
+        """br-int of a hypervisor hosting an external network: the upstream gateway's ARP
+        answers to the controller."""
+        external = self.external(bridge, network["id"]) if network["router:external"] else None
+        if external is None:
+            return []
+        return [nat.neighbour_flow(external, subnet["gateway_ip"])
+                for subnet_id in self.model.subnets_of.get(network["id"], ())
+                if (subnet := self.model.records["subnet"][subnet_id])["gateway_ip"]]
+
+    # ---------------------------------------------------------------- a router
+
+    def router_flows(self, bridge: Bridge, router_id: str) -> list[Flow]:
+        """The router's SNAT on br-int of its SNAT hypervisor (none elsewhere)."""
+        network = self.gateway_network(router_id)
+        qg = self.model.gateway_port_of(router_id)
+        if (bridge.role != "int" or network is None or qg is None or not _ipv4s(qg)
+                or self.snat_chassis(router_id) != bridge.chassis):
+            return []
+        external = self.external(bridge, network["id"])
+        if external is None:
+            return []
+        gateway_ip, qg_mac = _ipv4s(qg)[0], qg["mac_address"]
+        flows = [nat.external_arp_flow(external, gateway_ip, qg_mac)]
+        router = self.model.records["router"][router_id]
+        zone = self.zones.get(router_id)
+        if not router["external_gateway_info"]["enable_snat"] or zone is None:
+            return flows
+        upstream = self._upstream(network["id"], qg)
+        if upstream and upstream[1]:
+            flows += [nat.snat_flow(port["mac_address"], zone, gateway_ip, qg_mac,
+                                    upstream[1], external)
+                      for port_id in self.model.snat_ports.get(router_id, ())
+                      if (port := self.model.records["port"][port_id])]
+        flows.append(nat.snat_return_flow(external, gateway_ip, qg_mac, zone))
+        for interface in self.planner.dvr_interfaces(router_id):
+            flows += self._return_routes(bridge, zone, interface)
+        return flows
+
+    def _return_routes(self, bridge: Bridge, zone: int, interface: dict) -> list[Flow]:
+        flows = []
+        towards = self.planner.delivery(bridge, interface["network_id"])
+        for chassis, ports in self.planner.ports_by_chassis(interface["network_id"]).items():
+            for port in ports:
+                delivery = (self.planner.local_output(bridge, port)
+                            if chassis == bridge.chassis else towards)
+                if delivery:
+                    flows += [nat.snat_return_route_flow(zone, ip, interface["mac_address"],
+                                                         port["mac_address"], delivery)
+                              for ip in _ipv4s(port)]
+        return flows
+
+    def router_announcement(self, bridge: Bridge, router_id: str) -> tuple | None:
+        """(ofport, IP, MAC, VLAN) of the gratuitous ARP for the router's gateway address
+        when this hypervisor answers for it."""
+        network, qg = self.gateway_network(router_id), self.model.gateway_port_of(router_id)
+        if network is None or qg is None or not _ipv4s(qg) or \
+                self.snat_chassis(router_id) != bridge.chassis:
+            return None
+        return self._announcement(bridge, network["id"], _ipv4s(qg)[0], qg["mac_address"])
+
+    def _announcement(self, bridge: Bridge, network_id: str, ip: str, mac: str) -> tuple | None:
+        external = self.external(bridge, network_id)
+        lvid = self.planner.local_vlans.get(bridge.chassis, network_id)
+        return None if external is None else (external.int_ex, ip, mac, lvid)
+
+    # --------------------------------------------------------- a floating IP
+
+    def _fip_context(self, bridge: Bridge, fip: dict) -> dict | None:
+        """What a floating IP's flows on this hypervisor need, if it is served here."""
+        port = self.model.records["port"].get(fip["port_id"]) if fip["port_id"] else None
+        if bridge.role != "int" or port is None or port["binding:host_id"] != bridge.chassis:
+            return None
+        network_id = fip["floating_network_id"]
+        device = self.planner.device_of(bridge, port)
+        fg = self.model.fip_gateway_port(network_id, bridge.chassis)
+        external = self.external(bridge, network_id)
+        lvid = self.planner.local_vlans.get(bridge.chassis, port["network_id"])
+        zone = self.zones.get(fip["id"])
+        gateway = self._interface_for(fip["router_id"], port, fip["fixed_ip_address"])
+        if None in (device, fg, external, lvid, zone, gateway):
+            return None
+        return {"port": port, "device": device, "fg": fg, "external": external, "lvid": lvid,
+                "zone": zone, "gateway_mac": gateway["mac_address"]}
+
+    def _interface_for(self, router_id: str | None, port: dict, fixed_ip: str) -> dict | None:
+        subnet_id = next((ip["subnet_id"] for ip in port["fixed_ips"]
+                          if ip["ip_address"] == fixed_ip), None)
+        for interface in self.planner.dvr_interfaces(router_id) if router_id else ():
+            if any(ip["subnet_id"] == subnet_id for ip in interface["fixed_ips"]):
+                return interface
+        return None
+
+    def fip_flows(self, bridge: Bridge, fip_id: str) -> list[Flow]:
+        """The floating IP's DNAT, SNAT and ARP answer on its VM's hypervisor."""
+        fip = self.model.records["floatingip"].get(fip_id)
+        found = self._fip_context(bridge, fip) if fip else None
+        if found is None:
+            return []
+        floating, fixed = fip["floating_ip_address"], fip["fixed_ip_address"]
+        fg_mac, external, zone = found["fg"]["mac_address"], found["external"], found["zone"]
+        flows = [nat.external_arp_flow(external, floating, fg_mac),
+                 nat.floating_in_flow(external, floating, fg_mac, zone, fixed,
+                                      found["gateway_mac"], found["port"]["mac_address"],
+                                      found["device"].ofport)]
+        upstream = self._upstream(fip["floating_network_id"], found["fg"])
+        if upstream and upstream[1]:
+            flows.append(nat.floating_out_flow(found["lvid"], found["gateway_mac"], fixed,
+                                               floating, zone, fg_mac, upstream[1], external))
+        return flows
+
+    def fip_announcement(self, bridge: Bridge, fip_id: str) -> tuple | None:
+        fip = self.model.records["floatingip"].get(fip_id)
+        found = self._fip_context(bridge, fip) if fip else None
+        if found is None:
+            return None
+        return self._announcement(bridge, fip["floating_network_id"],
+                                  fip["floating_ip_address"], found["fg"]["mac_address"])
+
+    # ------------------------------------------------------------ neighbours
+
+    def neighbours_wanted(self, bridge: Bridge) -> list[tuple[str, str, str, str, int, int]]:
+        """(external network, upstream gateway IP, our IP, our MAC, br-int ofport, local
+        VLAN) for each upstream gateway this hypervisor sends to: ARP asks it from the
+        qg- or fg- address the hypervisor speaks for."""
+        ours = [self.model.gateway_port_of(router_id) for router_id in self.gateway_routers()
+                if self.snat_chassis(router_id) == bridge.chassis]
+        ours += [self.model.records["port"][port_id]
+                 for (network_id, host), port_id in self.model.fip_gateways.items()
+                 if host == bridge.chassis]
+        wanted = {}
+        for port in filter(None, ours):
+            network_id = port["network_id"]
+            upstream = self._upstream(network_id, port)
+            reach = self._announcement(bridge, network_id, "", "") if _ipv4s(port) else None
+            if upstream and reach and (network_id, upstream[0]) not in wanted:
+                wanted[(network_id, upstream[0])] = (network_id, upstream[0], _ipv4s(port)[0],
+                                                     port["mac_address"], reach[0], reach[3])
+        return list(wanted.values())

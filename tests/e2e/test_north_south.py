@@ -1,0 +1,230 @@
+"""North-south end to end (../shared/seeds/004_*.txt, 003_*.txt): an external flat network
+``public`` on every hypervisor's br-ex, an upstream router (203.0.113.1) with an internet
+host (198.51.100.10) behind it; x2 is the dvr_snat hypervisor.  VMs without a floating IP
+reach the internet through their router's SNAT on x2 (the U-shaped path); a VM with one
+is reached, and reaches out, through its own hypervisor."""
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.e2e.dataplane import Tenant, capture, fetches, pings, silent, wait_until
+from tests.emulation import onboarded_cloud, serving
+
+INTERNET = "198.51.100.10"
+UPSTREAM = "203.0.113.1"
+SNAT_HOST = 2
+
+
+@pytest.fixture(scope="module")
+def outside():
+    """Three hypervisors x0-x2 with an external network; x2 may host SNAT."""
+    yield from serving(onboarded_cloud(3, "x", 43, external=True, gateways=(SNAT_HOST,)))
+
+
+@pytest.fixture(scope="module")
+def public(outside):
+    api = outside.controller.api
+    network = api.create("network", name="public", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    subnet = api.create("subnet", network_id=network["id"], cidr="203.0.113.0/24",
+                        ip_version=4, gateway_ip=UPSTREAM, enable_dhcp=False,
+                        allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.99"}])
+    return network, subnet
+
+
+def routed_tenant(outside, public, project: str, chassis: tuple[int, ...]):
+    """A tenant network 10.60.0.0/24 (the same for every tenant) behind its own router with
+    a gateway on public; one VM per hypervisor given."""
+    tenant = Tenant(outside.controller.api, outside, project)
+    network, subnet = tenant.network("10.60.0.0/24")
+    router = tenant.api.create("router", name=f"{project}-router", project_id=project)
+    tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                   {"subnet_id": subnet["id"]})
+    status, body = tenant.api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"]}}})
+    assert status == 200, body
+    gateway_ip = body["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
+    vms = [tenant.vm(network, index) for index in chassis]
+    return tenant, router, gateway_ip, vms
+
+
+@pytest.fixture(scope="module")
+def red(outside, public):
+    tenant, router, gateway_ip, vms = routed_tenant(outside, public, "red", (0, 1))
+    yield tenant, router, gateway_ip, vms
+    tenant.cleanup()
+
+
+@pytest.fixture(scope="module")
+def blue(outside, public):
+    tenant, router, gateway_ip, vms = routed_tenant(outside, public, "blue", (0,))
+    yield tenant, router, gateway_ip, vms
+    tenant.cleanup()
+
+
+def external_wires(outside) -> dict[str, str]:
+    return {hv.name: f"ex-{hv.name}" for hv in outside.hypervisors}
+
+
+def sources_seen_upstream(outside, action, seconds: float = 2.0) -> dict[str, list[str]]:
+    """ICMP frames on each hypervisor's external wire while ``action`` runs."""
+    seen = {}
+    captures = {name: subprocess.Popen(
+        ["tcpdump", "-l", "-n", "-i", wire, "icmp"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True) for name, wire in external_wires(outside).items()}
+    time.sleep(0.5)
+    action()
+    time.sleep(seconds)
+    for name, dump in captures.items():
+        dump.terminate()
+        seen[name] = [line for line in dump.communicate()[0].splitlines() if "ICMP" in line]
+    return seen
+
+
+def test_a_vm_without_floating_ip_reaches_the_internet_through_snat(outside, red):
+    _, _, gateway_ip, (vm, _) = red
+    assert pings(vm, INTERNET, attempts=10)
+    seen = sources_seen_upstream(outside, lambda: vm.host.cmd(f"ping -c3 -i0.2 {INTERNET}"))
+    snat, compute = seen[f"x{SNAT_HOST}"], seen["x0"]
+    requests = [line for line in snat if "echo request" in line]
+    assert len(requests) >= 3, snat
+    assert all(line.split()[2] == gateway_ip for line in requests), requests
+    assert compute == [] and seen["x1"] == [], seen    # the U: only x2 speaks outside
+    assert fetches(vm, outside.upstream.internet)
+
+
+def test_two_tenants_with_one_cidr_reach_the_internet_at_once(outside, red, blue):
+    red_vm, blue_vm = red[3][0], blue[3][0]
+    assert red_vm.ip == blue_vm.ip   # same CIDR, same first address: only the router tells
+    for vm in (red_vm, blue_vm):
+        assert pings(vm, INTERNET, attempts=10)
+    outputs = []
+
+    def both():
+        pingers = [vm.host.popen(["ping", "-c", "20", "-i", "0.1", "-W", "1", INTERNET],
+                                 stdout=subprocess.PIPE, text=True) for vm in (red_vm, blue_vm)]
+        outputs.extend(pinger.communicate(timeout=30)[0] for pinger in pingers)
+    frames = capture(outside.uplink, 0.5, both)
+    for output in outputs:
+        received = int(output.split(" received")[0].rsplit(" ", 1)[1])
+        assert received >= 18, output
+    sources = {re.search(r": ([\d.]+) > ", line).group(1) for line in frames
+               if "echo request" in line}
+    assert sources == {red[2], blue[2]}, frames   # each router's own gateway address
+
+
+def test_the_internet_reaches_a_vm_at_its_floating_ip(outside, public, red):
+    tenant, _, _, (_, vm) = red
+    api = tenant.api
+    fip = api.create("floatingip", floating_network_id=public[0]["id"], port_id=vm.port_id,
+                     project_id="red")
+    address = fip["floating_ip_address"]
+    try:
+        wait_until(lambda: api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["status"]
+                   == "ACTIVE", timeout=15, what="floating IP ACTIVE")
+        internet = outside.upstream.internet
+        assert pings(internet, address, attempts=10)
+        in_vm = vm.host.popen(["tcpdump", "-l", "-n", "-i", "eth0", "icmp"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.5)
+        seen = sources_seen_upstream(outside, lambda: internet.host.cmd(
+            f"ping -c3 -i0.2 {address}"))
+        in_vm.terminate()
+        inside = in_vm.communicate()[0]
+        assert f"{INTERNET} > {vm.ip}: ICMP echo request" in inside, inside
+        assert any(f"{address} > {INTERNET}: ICMP echo reply" in line for line in seen["x1"])
+        assert seen["x0"] == [] and seen[f"x{SNAT_HOST}"] == [], seen
+        assert fetches(internet, vm, address=address)
+        # its own traffic out leaves from x1 with the floating IP, not through SNAT
+        seen = sources_seen_upstream(outside, lambda: vm.host.cmd(f"ping -c3 -i0.2 {INTERNET}"))
+        assert any(f"{address} > {INTERNET}: ICMP echo request" in line for line in seen["x1"])
+        assert seen[f"x{SNAT_HOST}"] == [], seen
+    finally:
+        api.delete(f"/v2.0/floatingips/{fip['id']}")
+
+
+STREAM = ("import socket, sys, time; s = socket.socket(); "
+          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+          "s.bind((sys.argv[1], 9000)); s.listen(); c, _ = s.accept(); "
+          "[(c.sendall(b'.'), time.sleep(0.05)) for _ in range(400)]")
+READ = ("import socket, sys, time; c = socket.create_connection((sys.argv[1], 9000), 3); "
+        "c.settimeout(10)\n"
+        "while True:\n"
+        "    data = c.recv(100)\n"
+        "    if not data: break\n"
+        "    print(time.time(), flush=True)")
+
+
+def test_disassociating_cuts_inbound_and_the_address_moves_with_garp(outside, public, red):
+    tenant, _, _, (first, second) = red
+    api = tenant.api
+    internet, router = outside.upstream.internet, outside.upstream.router
+    fip = api.create("floatingip", floating_network_id=public[0]["id"],
+                     port_id=second.port_id, project_id="red")
+    address = fip["floating_ip_address"]
+    try:
+        wait_until(lambda: pings(internet, address), timeout=15, what="FIP reachable")
+        server = second.host.popen([sys.executable, "-c", STREAM, second.ip])
+        time.sleep(0.3)
+        reader = internet.host.popen([sys.executable, "-c", READ, address],
+                                     stdout=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        host = second.hypervisor
+        assert address in host.appctl("dpctl/dump-conntrack")   # the stream's entry
+        cut = time.time()
+        status, body = api.put(f"/v2.0/floatingips/{fip['id']}",
+                               {"floatingip": {"port_id": None}})
+        assert status == 200 and body["floatingip"]["status"] == "DOWN"
+        time.sleep(2.0)
+        reader.kill()
+        server.kill()
+        received = [float(line) for line in reader.communicate()[0].split()]
+        assert received and received[0] < cut, "the connection never carried data"
+        assert max(received) < cut + 0.5, f"data {max(received) - cut:.2f} s after the cut"
+        assert silent(internet, address)
+        assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["status"] == "DOWN"
+        assert address not in host.appctl("dpctl/dump-conntrack")   # its zone was flushed
+        # to a VM on another hypervisor: the upstream router's entry follows the GARP
+        api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": first.port_id}})
+        fg_x0 = fg_mac(api, public, "x0")
+        wait_until(lambda: fg_x0 in router.host.cmd(f"ip neigh show {address}"), timeout=10,
+                   what="neighbour entry moved to x0's fg- MAC")
+        assert pings(internet, address, attempts=10)
+        seen = sources_seen_upstream(outside, lambda: internet.host.cmd(
+            f"ping -c3 -i0.2 {address}"))
+        assert any(f"{address} > {INTERNET}: ICMP echo reply" in line for line in seen["x0"])
+        assert seen["x1"] == [], seen
+    finally:
+        api.delete(f"/v2.0/floatingips/{fip['id']}")
+
+
+def fg_mac(api, public, host: str) -> str:
+    ports = api.get("/v2.0/ports?device_owner=network:floatingip_agent_gateway")[1]["ports"]
+    [port] = [port for port in ports if port["binding:host_id"] == host
+              and port["network_id"] == public[0]["id"]]
+    return port["mac_address"]
+
+
+def test_traceroute_shows_the_gateway_then_the_upstream_router(red):
+    _, _, _, (vm, _) = red
+    out = vm.host.cmd(f"traceroute -n -q 1 -w 1 -m 4 {INTERNET}")
+    hops = [line.split()[1] for line in out.splitlines()[1:] if line.split()]
+    assert hops[:3] == ["10.60.0.1", UPSTREAM, INTERNET], out
+
+
+def test_removing_the_gateway_stops_snat(outside, public, blue):
+    tenant, router, _, (vm, ) = blue
+    assert pings(vm, INTERNET, attempts=10)
+    status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}",
+                               {"router": {"external_gateway_info": {}}})
+    assert status == 200
+    time.sleep(0.5)
+    assert silent(vm, INTERNET)
+    status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public[0]["id"]}}})
+    assert status == 200
+    assert pings(vm, INTERNET, attempts=10)

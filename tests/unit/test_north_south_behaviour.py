@@ -1,0 +1,94 @@
+"""North-south, walked offline through the flows the core sent (three hypervisors, n2
+the dvr_snat one, an external VLAN network on physnet1, tests/unit/fake_cloud.py): the
+U-shaped SNAT path of ../shared/seeds/004_*.txt, floating IPs on their VM's hypervisor,
+ARP for external addresses answered in one place, and what goes with associating and
+disassociating a floating IP."""
+import pytest
+
+from ryu_app.outputs import CtFlushZone, PacketOut
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.flow import vlan
+from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
+from ryu_app.router_packets import arp_sender
+from tests.unit.fake_cloud import CHASSIS, UPSTREAM_MAC, FakeCloud, dpid, north_south
+
+INTERNET = "198.51.100.10"
+PUBLIC_VLAN = 130
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A VXLAN network behind a router with a gateway (SNAT on n2); a VM on n1 without a
+    floating IP, one on n0 with."""
+    cloud = FakeCloud(tmp_path)
+    network, subnet = cloud.network()
+    router = cloud.router(subnet)
+    cloud.plain = cloud.vm(network, "n1")
+    cloud.fip = north_south(cloud, router, network)
+    cloud.floating = {**cloud.model.records["port"][cloud.fip["port_id"]], "chassis": "n0"}
+    cloud.floating["device"] = cloud.planner.topology.devices_of(cloud.fip["port_id"])["n0"].name
+    cloud.gateway = cloud.planner.dvr_interfaces(router["id"])[0]
+    cloud.qg = cloud.model.gateway_port_of(router["id"])
+    return cloud
+
+
+def to_internet(cloud, vm: dict, **fields) -> dict:
+    return ipv4(vm["mac_address"], cloud.gateway["mac_address"], vm["fixed_ips"][0]["ip_address"],
+                INTERNET, **fields)
+
+
+def physical(result) -> list:
+    return result.of_kind("physical")
+
+
+def test_a_vm_without_floating_ip_leaves_through_snat_on_the_gateway_hypervisor(outside):
+    result = outside.send(outside.plain, to_internet(outside, outside.plain))
+    [out] = physical(result)
+    assert out.chassis == "n2"                             # the U: n1 -> n2 -> outside
+    assert out.packet["ipv4_src"] == outside.qg["fixed_ips"][0]["ip_address"]
+    assert (out.packet["eth_src"], out.packet["eth_dst"]) == (
+        outside.qg["mac_address"], UPSTREAM_MAC)
+    assert out.packet["vlan_vid"] == vlan(PUBLIC_VLAN) and out.packet["nw_ttl"] == 63
+    assert ("n2", "br-int", T.INT_SNAT) in result.path()
+    assert ("n1", "br-tun", T.TUN_UCAST_TO_TUN) in result.path()   # over the tenant network
+
+
+def test_a_vm_with_a_floating_ip_leaves_from_its_own_hypervisor(outside):
+    result = outside.send(outside.floating, to_internet(outside, outside.floating))
+    [out] = physical(result)
+    fg = outside.model.fip_gateway_port(outside.fip["floating_network_id"], "n0")
+    assert (out.chassis, out.packet["ipv4_src"], out.packet["eth_src"]) == (
+        "n0", outside.fip["floating_ip_address"], fg["mac_address"])
+    assert ("n2", "br-int", T.INT_SNAT) not in result.path()
+    assert result.delivered_to() == []    # the simulated physical switch floods; none takes it
+
+
+def test_arp_for_external_addresses_is_answered_in_one_place(outside):
+    answers = {}
+    for address in (outside.fip["floating_ip_address"], outside.qg["fixed_ips"][0]["ip_address"]):
+        for chassis in CHASSIS:
+            request = arp_request(UPSTREAM_MAC, "203.0.113.1", address,
+                                  vlan_vid=vlan(PUBLIC_VLAN))
+            result = simulate(outside.fabric(), chassis, "br-eth1", "eth1", request)
+            if any(o.packet.get("arp_op") == 2 for o in physical(result)):
+                answers.setdefault(address, []).append(chassis)
+    assert answers == {outside.fip["floating_ip_address"]: ["n0"],
+                       outside.qg["fixed_ips"][0]["ip_address"]: ["n2"]}
+
+
+def test_disassociating_flushes_the_zone_and_association_announces(outside):
+    fip, zone = outside.fip, outside.planner.nat.zones.get(outside.fip["id"])
+    outside.update("floatingip", fip["id"], port_id=None)
+    sent = outside.sent[-1]
+    assert CtFlushZone(zone) in sent.messages[dpid("n0", "int")]
+    assert sent.fip_status == {fip["id"]: "DOWN"}
+    assert physical(outside.send(outside.floating, to_internet(outside, outside.floating)))[
+        0].chassis == "n2"                                 # back to SNAT
+    outside.update("floatingip", fip["id"], port_id=outside.plain["id"])   # now on n1
+    sent = outside.sent[-1]
+    announced = [arp_sender(message.data) for message in sent.messages[dpid("n1", "int")]
+                 if isinstance(message, PacketOut)]
+    fg = outside.model.fip_gateway_port(fip["floating_network_id"], "n1")
+    assert (fip["floating_ip_address"], fg["mac_address"]) in announced
+    assert sent.fip_status == {fip["id"]: "ACTIVE"}
+    assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
