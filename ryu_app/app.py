@@ -295,7 +295,7 @@ class NeutronRyuApp(app_manager.RyuApp):
             if datapath is None:
                 continue
             messages = outputs.messages.get(dpid, [])
-            for message in messages:   # announcements go after the flows they announce
+            for message in messages:   # packet-outs go after the flows (replies may need them)
                 if not isinstance(message, PacketOut):
                     self._send_message(datapath, message)
             mods = outputs.flow_mods.get(dpid)
@@ -316,6 +316,14 @@ class NeutronRyuApp(app_manager.RyuApp):
             if session is not None:
                 session.close()
         self._follow_statuses(outputs.fip_status, batch)
+        if outputs.announcements:
+            batch.on_confirmed.append(lambda: self._announce(outputs.announcements))
+
+    def _announce(self, announcements: dict[int, list[PacketOut]]) -> None:
+        for dpid, messages in announcements.items():
+            datapath = self._datapaths.get(dpid)
+            for message in messages if datapath is not None else ():
+                self._send_message(datapath, message)
 
     def _follow_statuses(self, statuses: dict[str, str], batch: Event) -> None:
         """Floating IPs go DOWN at once, ACTIVE once the hypervisors confirmed the batch

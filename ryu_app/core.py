@@ -301,7 +301,7 @@ class Core:
         for dpid, mods in wiring.flow_mods.items():
             outputs.add_flow_mods(dpid, mods)
         for dpid, ofport, ip, mac, vid in wiring.announcements:
-            outputs.send(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac, vid)))
+            outputs.announce(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac, vid)))
         for dpid, ofport, mac, ip, target, vid in wiring.arp_requests:
             outputs.send(dpid, PacketOut(ofport, router_packets.arp_request(mac, ip, target,
                                                                             vid)))

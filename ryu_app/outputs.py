@@ -65,6 +65,9 @@ class Outputs:
     close: set[int] = field(default_factory=set)                          # session ids
     # floating IP -> ACTIVE (to be written once this output's flows are confirmed) | DOWN
     fip_status: dict[str, str] = field(default_factory=dict)
+    # gratuitous ARPs, per datapath id: sent once every bridge confirmed this output's
+    # flows (a frame out of br-int may need a flow of br-ex that is in the same batch)
+    announcements: dict[int, list[PacketOut]] = field(default_factory=dict)
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add_flow_mods(self, dpid: int, mods: FlowMods) -> None:
@@ -72,6 +75,9 @@ class Outputs:
 
     def send(self, dpid: int, *messages: Message) -> None:
         self.messages.setdefault(dpid, []).extend(messages)
+
+    def announce(self, dpid: int, message: PacketOut) -> None:
+        self.announcements.setdefault(dpid, []).append(message)
 
     def transact(self, session: int, transaction: Transaction) -> None:
         self.transactions.setdefault(session, []).append(transaction)
@@ -86,5 +92,8 @@ class Outputs:
                 self.transact(session, transaction)
         self.close |= other.close
         self.fip_status.update(other.fip_status)
+        for dpid, messages in other.announcements.items():
+            for message in messages:
+                self.announce(dpid, message)
         self.recomputed += other.recomputed
         return self

@@ -8,7 +8,7 @@ from ryu_app import core
 from ryu_app.core import TAG_RETRIES
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
-from ryu_app.outputs import FlowStatsRequest, PacketInsToController, PacketOut
+from ryu_app.outputs import FlowStatsRequest, PacketInsToController
 from ryu_app.pipeline.planner import BASE
 from tests.unit.fake_cloud import CHASSIS, IPS, FakeCloud, FakeDatabase, dpid
 from topology.chassis import ChassisSpec
@@ -172,8 +172,8 @@ def test_a_new_gateway_is_announced_to_the_vms_of_its_network_only(cloud):
     other, _ = cloud.network("10.9.0.0/24")
     vms = [cloud.vm(network, "n0"), cloud.vm(network, "n1"), cloud.vm(other, "n2")]
     cloud.router(subnet)
-    garps = [(dpid, message.port) for dpid, messages in cloud.sent[-1].messages.items()
-             for message in messages if isinstance(message, PacketOut)]
+    garps = [(dpid, message.port) for dpid, messages in cloud.sent[-1].announcements.items()
+             for message in messages]
     ofport = {vm["id"]: cloud.topology.port(cloud.topology.bridge(vm["chassis"], "int"),
                                             vm["device"]).ofport for vm in vms}
     assert sorted(garps) == [(dpid("n0", "int"), ofport[vms[0]["id"]]),

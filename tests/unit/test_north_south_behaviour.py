@@ -5,7 +5,7 @@ ARP for external addresses answered in one place, and what goes with associating
 disassociating a floating IP."""
 import pytest
 
-from ryu_app.outputs import CtFlushZone, PacketOut
+from ryu_app.outputs import CtFlushZone
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
@@ -86,8 +86,7 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
         0].chassis == "n2"                                 # back to SNAT
     outside.update("floatingip", fip["id"], port_id=outside.plain["id"])   # now on n1
     sent = outside.sent[-1]
-    announced = [arp_sender(message.data) for message in sent.messages[dpid("n1", "int")]
-                 if isinstance(message, PacketOut)]
+    announced = [arp_sender(message.data) for message in sent.announcements[dpid("n1", "int")]]
     fg = outside.model.fip_gateway_port(fip["floating_network_id"], "n1")
     assert (fip["floating_ip_address"], fg["mac_address"]) in announced
     assert sent.fip_status == {fip["id"]: "ACTIVE"}
