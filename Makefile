@@ -55,6 +55,7 @@ bench:
 	$(PY) -m tests.bench.wiring
 	$(PY) -m tests.bench.bulk
 	$(PY) -m tests.bench.dhcp
+	$(PY) -m tests.bench.north_south
 
 run:
 	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app
