@@ -275,7 +275,8 @@ class Engine:
             self.north_south.everything(dirty)
         self.north_south.networks_changed(dirty.networks, dirty)
         self._guarded(self.north_south.recompute, dirty, outputs)
-        self._guarded(self.north_south.neighbour_requests, outputs)
+        if dirty.routers or dirty.fips:   # else the next tick asks what is due
+            self._guarded(self.north_south.neighbour_requests, outputs)
         for chassis in sorted(dirty.base):
             for bridge in self.topology.bridges_of(chassis):
                 self._guarded(self._replace, bridge, BASE, self.planner.base_flows, outputs)
