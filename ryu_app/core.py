@@ -24,11 +24,11 @@ from ryu_app.engine import Engine, EngineOutputs
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.model.nat_zones import NatZones
-from ryu_app.model.neighbours import Neighbours
 from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, Outputs,
                              PacketInsToController, PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ryu_app.binding import PortBinder
+from ryu_app.engine_nat import NorthSouthEngine
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
@@ -30,7 +31,6 @@ from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_v
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
-from ryu_app.engine_nat import NorthSouthEngine
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes
 from topology.naming import PortInfo
@@ -165,10 +165,7 @@ class Engine:
             self.dvr_macs.ensure(spec.name)
             self._dirty.base |= set(self.topology.chassis)   # every chassis knows every
             self._dirty.chassis.add(spec.name)               # DVR MAC
-            # its agent mode or mappings may move routers' SNAT: their networks too
-            for router_id in self.planner.nat.gateway_routers():
-                self.north_south._router_changed(None, self.model.records["router"][
-                    router_id], self._dirty)
+            self.north_south.snat_may_move(self._dirty)   # its agent mode, its mappings
 
     def _absorb_topology(self, chassis: str, changes: Changes) -> None:
         """Bindings for the VM devices that came or went; dirt for what the rest moves."""
@@ -322,7 +319,7 @@ class Engine:
         group = network_group(network_id)
         for bridge in self.topology.bridges_of(chassis):
             self.apply(bridge, group, self.planner.network_flows(bridge, network_id),
-                        outputs)
+                       outputs)
             wanted = self.planner.remote_ports(bridge, network_id)
             held = self._remote.get(network_id, {}).get(bridge.dpid, set())
             for port_id in held - set(wanted):
@@ -337,7 +334,7 @@ class Engine:
         if bridge is None:
             return
         self.apply(bridge, network_group(network_id),
-                    self.planner.network_flows(bridge, network_id), outputs)
+                   self.planner.network_flows(bridge, network_id), outputs)
         for port in self.planner.ports_at(network_id, remote):
             self._apply_remote(bridge, network_id, port["id"], self.planner.remote_port_flows(
                 bridge, network_id, port), outputs)
@@ -375,7 +372,7 @@ class Engine:
             self.apply(integration, device_group(name), [], outputs)
             return
         self.apply(integration, device_group(name),
-                    self.planner.device_flows(integration, device), outputs)
+                   self.planner.device_flows(integration, device), outputs)
         outputs.tags.setdefault(chassis, {})[name] = self.planner.device_tag(chassis, device)
 
     def _replace(self, bridge: Bridge, group: Group, compute, outputs: EngineOutputs) -> None:

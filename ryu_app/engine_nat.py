@@ -60,6 +60,12 @@ class NorthSouthEngine:
                 if port is not None:
                     self._port_changed(port, dirty)
 
+    def snat_may_move(self, dirty: "_Dirty") -> None:
+        """A hypervisor (re)registered: every router's SNAT host may change, and with it
+        what hosts their networks."""
+        for router_id in self.nat.gateway_routers():
+            self._router_changed(None, self.model.records["router"][router_id], dirty)
+
     def _router_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
         router_id = (old or new)["id"]
         if new is not None and new["external_gateway_info"] is not None:
@@ -119,14 +125,15 @@ class NorthSouthEngine:
     # ----------------------------------------------------------- recompute
 
     def recompute(self, dirty: "_Dirty", outputs: "EngineOutputs") -> None:
+        bridges = self._integration_bridges()
         for router_id in sorted(dirty.routers):
-            for bridge in self._integration_bridges():
+            for bridge in bridges:
                 flows = self.planner.nat.router_flows(bridge, router_id)
                 announced = self.nat.router_announcement(bridge, router_id) if flows else None
                 self._apply(bridge, router_group(router_id), flows, announced, outputs)
         for fip_id in sorted(dirty.fips):
             served = False
-            for bridge in self._integration_bridges():
+            for bridge in bridges:
                 flows = self.nat.fip_flows(bridge, fip_id)
                 announced = self.nat.fip_announcement(bridge, fip_id) if flows else None
                 self._apply(bridge, floatingip_group(fip_id), flows, announced, outputs)

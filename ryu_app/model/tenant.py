@@ -326,11 +326,9 @@ class NetworkModel(NorthSouth):
 
     def delete_port(self, port_id: str) -> None:
         port = self.get("port", port_id)
-        if (port["device_owner"] in ROUTER_INTERFACE_OWNERS
+        if port["device_owner"] in L3_OWNERS or (
+                port["device_owner"] in ROUTER_INTERFACE_OWNERS
                 and port["device_id"] in self.records["router"]):
-            raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
-                           f"has device owner {port['device_owner']}.", "L3PortInUse")
-        if port["device_owner"] in L3_OWNERS:
             raise Conflict(f"Port {port_id} cannot be deleted directly via the port API: "
                            f"has device owner {port['device_owner']}.", "L3PortInUse")
         batch = _Batch()
@@ -618,10 +616,10 @@ class NetworkModel(NorthSouth):
         info = router["external_gateway_info"]
         if info is None:
             return
+        changed = {port["id"] for port in (added, removed) if port is not None}
         interfaces = [self.records["port"][port_id]
                       for port_id in self.interfaces_of.get(router["id"], ())
-                      if removed is None or port_id != removed["id"]]
-        interfaces = [port for port in interfaces if added is None or port["id"] != added["id"]]
+                      if port_id not in changed]
         self._snat_ports_follow(batch, router, info["network_id"],
                                 interfaces + ([added] if added else []))
 

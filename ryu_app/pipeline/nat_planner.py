@@ -178,10 +178,9 @@ class NatPlanner:
             return flows
         upstream = self._upstream(network["id"], qg)
         if upstream and upstream[1]:
-            flows += [nat.snat_flow(port["mac_address"], zone, gateway_ip, qg_mac,
-                                    upstream[1], external)
-                      for port_id in self.model.snat_ports.get(router_id, ())
-                      if (port := self.model.records["port"][port_id])]
+            flows += [nat.snat_flow(self.model.records["port"][port_id]["mac_address"], zone,
+                                    gateway_ip, qg_mac, upstream[1], external)
+                      for port_id in self.model.snat_ports.get(router_id, ())]
         flows.append(nat.snat_return_flow(external, gateway_ip, qg_mac, zone))
         for interface in self.planner.dvr_interfaces(router_id):
             flows += self._return_routes(bridge, zone, interface)
