@@ -88,6 +88,7 @@ class Engine:
         # network -> tunnel bridge -> the ports whose l2pop entries that bridge holds
         self._remote: dict[str, dict[int, set[str]]] = {}
         self._dirty = _Dirty()
+        self._staged: dict[int, dict[Group, list[Flow]]] = {}   # dpid -> group -> flows
         self.north_south = NorthSouthEngine(self, zones, neighbours)
 
     # ------------------------------------------------------------------ events
@@ -255,10 +256,7 @@ class Engine:
                           for network in self.local_vlans.networks_on(chassis)
                           if self._tunnelled(network, kind) and remote in
                           self.local_vlans.chassis_of(network)}
-        # Networks leaving a chassis first: the flows they drop may be taken by another
-        # network that got the same local VLAN in this batch.
-        for network_id, chassis in sorted(pairs, key=lambda pair: self.local_vlans.get(
-                pair[1], pair[0]) is not None):
+        for network_id, chassis in sorted(pairs):
             self._guarded(self._recompute_network, network_id, chassis, outputs)
         for network_id, chassis, remote in sorted(tunnelled):
             if (network_id, chassis) not in pairs:
@@ -280,6 +278,7 @@ class Engine:
         for old, new in dirty.port_changes:
             outputs.announcements += self._guarded(self.planner.gateway_announcements,
                                                    old, new) or []
+        self._commit(outputs)
         self.local_vlans.commit()   # before anything that uses them is sent
         return outputs
 
@@ -380,10 +379,23 @@ class Engine:
 
     def apply(self, bridge: Bridge, group: Group, flows: list[Flow],
               outputs: EngineOutputs) -> None:
-        """One group's flows on a bridge, as flow-mods against what it holds."""
-        state = self.bridges.get(bridge.dpid)
-        if state is not None:   # not connected: it gets everything when it connects
-            outputs.add(bridge.dpid, state.replace(group, flows))
+        """One group's flows on a bridge, staged until the flush ends: then every group
+        changed on the bridge is replaced at once (``_commit``), so a flow one group gives
+        up and another takes in the same batch is one add, in whatever order they came."""
+        if bridge.dpid in self.bridges:   # not connected: it gets everything when it connects
+            self._staged.setdefault(bridge.dpid, {})[group] = flows
+
+    def _commit(self, outputs: EngineOutputs) -> None:
+        """The flow-mods of what the flush staged, bridge by bridge."""
+        staged, self._staged = self._staged, {}
+        for dpid, groups in sorted(staged.items()):
+            state = self.bridges.get(dpid)
+            if state is None:
+                continue
+            mods, refused = state.replace_many(groups)
+            for reason in refused.values():
+                LOG.error("bridge %016x keeps what it holds: %s", dpid, reason)
+            outputs.add(dpid, mods)
 
     # ---------------------------------------------------------------- queries
 

@@ -63,23 +63,66 @@ class BridgeFlows:
         self._meter_users: dict[int, int] = {}   # meter id -> flows held that use it
 
     def replace(self, group: Group, flows: Iterable[Flow]) -> FlowMods:
-        """Make ``group`` hold exactly ``flows``; the flow-mods that do it on the switch."""
-        new = {flow.key: flow for flow in flows}
-        old = self.groups.pop(group, {})
-        for key in new:
-            owner = self._owner.setdefault(key, group)
-            if owner != group:
-                raise ValueError(f"flow {key} is wanted by both {owner} and {group}")
-        mods = FlowMods(adds=[flow for key, flow in new.items() if old.get(key) != flow],
-                        deletes=[flow for key, flow in old.items() if key not in new],
-                        cookie=self.cookie)
-        for flow in mods.deletes:
-            del self._owner[flow.key]
-        if new:
-            self.groups[group] = new
-        self._follow_meters(mods, [old[flow.key] for flow in mods.adds if flow.key in old]
-                            + mods.deletes)
+        """Make ``group`` hold exactly ``flows``; the flow-mods that do it on the switch.
+        A flow another group holds is a ValueError, and nothing changes."""
+        mods, refused = self.replace_many({group: flows})
+        if refused:
+            raise ValueError(refused[group])
         return mods
+
+    def replace_many(self, wanted: dict[Group, Iterable[Flow]]
+                     ) -> tuple[FlowMods, dict[Group, str]]:
+        """Make each group of ``wanted`` hold exactly its flows, all at once: a flow one
+        of them gives up may be taken by another (a floating IP deleted and another made
+        for the same port in one batch).  A group that wants a flow held by a group left
+        out, or wanted by another of the batch, is refused and keeps what it holds; the
+        flow-mods of the rest, and why each refused group was refused."""
+        new = {group: {flow.key: flow for flow in flows} for group, flows in wanted.items()}
+        refused = self._conflicts(new)
+        for group in refused:
+            del new[group]
+        old = {group: self.groups.pop(group, {}) for group in new}
+        old_flows = {key: flow for flows in old.values() for key, flow in flows.items()}
+        new_flows = {key: flow for flows in new.values() for key, flow in flows.items()}
+        mods = FlowMods(adds=[flow for key, flow in new_flows.items()
+                              if old_flows.get(key) != flow],
+                        deletes=[flow for key, flow in old_flows.items()
+                                 if key not in new_flows],
+                        cookie=self.cookie)
+        for key in old_flows:
+            del self._owner[key]
+        for group, flows in new.items():
+            if flows:
+                self.groups[group] = flows
+            self._owner.update(dict.fromkeys(flows, group))
+        self._follow_meters(mods, [old_flows[flow.key] for flow in mods.adds
+                                   if flow.key in old_flows] + mods.deletes)
+        return mods, refused
+
+    def _conflicts(self, new: dict[Group, dict[tuple, Flow]]) -> dict[Group, str]:
+        """The groups to refuse, until the others agree with each other and with what
+        the groups left out hold."""
+        refused: dict[Group, str] = {}
+        while True:
+            batch = {group: flows for group, flows in new.items() if group not in refused}
+            found = self._first_conflict(batch)
+            if not found:
+                return refused
+            refused.update(found)
+
+    def _first_conflict(self, batch: dict[Group, dict[tuple, Flow]]) -> dict[Group, str]:
+        """The first group of the batch that wants a flow another wants or keeps."""
+        claimed: dict[tuple, Group] = {}
+        for group, flows in batch.items():
+            for key in flows:
+                holder = self._owner.get(key)
+                other = claimed.setdefault(key, group)
+                if other == group and holder not in (None, group) and (
+                        holder not in batch or key in batch[holder]):
+                    other = holder
+                if other != group:
+                    return {group: f"flow {key} is wanted by both {other} and {group}"}
+        return {}
 
     def _follow_meters(self, mods: FlowMods, gone: list[Flow]) -> None:
         """Meters of the flows added (first) and of the versions replaced or deleted."""

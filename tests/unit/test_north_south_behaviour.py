@@ -5,6 +5,8 @@ ARP for external addresses answered in one place, and what goes with associating
 disassociating a floating IP."""
 import pytest
 
+from rest.attributes import RESOURCES, parse_body
+
 from ryu_app.outputs import CtFlushZone
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
@@ -91,3 +93,23 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
     assert (fip["floating_ip_address"], fg["mac_address"]) in announced
     assert sent.fip_status == {fip["id"]: "ACTIVE"}
     assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
+
+
+def test_a_floating_ip_replaced_in_one_batch_serves_the_new_address(outside):
+    """Deleting a port's floating IP and making another for it before the core flushes:
+    the new one takes the flows the old one gives up, whichever group comes first (the
+    engine goes through them by id: replaced until the new id sorts first)."""
+    old = outside.fip
+    for _ in range(64):
+        outside.model.delete_floatingip(old["id"])
+        new = outside.model.create_floatingip(parse_body("floatingip", RESOURCES[
+            "floatingip"], {"floatingip": {"floating_network_id": old["floating_network_id"],
+                                           "port_id": old["port_id"]}}, True))
+        sent = outside.written()
+        assert sent.fip_status == {new["id"]: "ACTIVE"}
+        [out] = physical(outside.send(outside.floating, to_internet(outside, outside.floating)))
+        assert (out.chassis, out.packet["ipv4_src"]) == ("n0", new["floating_ip_address"])
+        if new["id"] < old["id"]:
+            break
+        old = new
+    assert new["id"] < old["id"]
