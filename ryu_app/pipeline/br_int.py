@@ -30,7 +30,7 @@ def default_flows(int_phy_ports: Iterable[int], dhcp_rate: int) -> list[Flow]:
         # tables 24/25: what anti-spoofing does not allow is dropped
         Flow(T.INT_ARP_SPOOF, 0),
         Flow(T.INT_MAC_SPOOF, 0),
-        # tables 101/102: what no router's SNAT claims is dropped
+        # tables 79/80: what no router's SNAT claims is dropped
         Flow(T.INT_SNAT, 0),
         Flow(T.INT_SNAT_RETURN, 0),
         # table 77: DHCP requests to the controller, within the bridge's rate

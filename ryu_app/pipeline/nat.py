@@ -3,10 +3,10 @@ their VM's hypervisor, with conntrack (pure).
 
 The path is seed 004's (../shared/seeds/004_*.txt): a VM's packet to the outside is routed
 on its own hypervisor (table 60, TTL - 1) to the router's sg- port, which lives on the
-SNAT hypervisor; there table 101 commits it to the router's conntrack zone with the
+SNAT hypervisor; there table 79 commits it to the router's conntrack zone with the
 router's gateway address as source (``--random-fully`` in Neutron's iptables: random
 source ports) and sends it out through br-ex to the upstream gateway.  Replies come in
-on br-ex, are un-SNATed in the same zone and routed back (table 102).  A VM with a
+on br-ex, are un-SNATed in the same zone and routed back (table 80).  A VM with a
 floating IP skips all that: its own hypervisor SNATs and DNATs it in the floating IP's
 zone, and answers ARP for the floating IP with its fg- port's MAC.
 
@@ -67,7 +67,7 @@ def _routed(gateway_mac: str, destination_mac: str) -> tuple:
 def snat_redirect_flow(lvid: int, gateway_mac: str, snat_mac: str, delivery: tuple) -> Flow:
     """Table 60: to the outside from a VM without a floating IP: TTL - 1, from the
     gateway to the router's sg- port (``delivery``: towards its hypervisor, or into
-    table 101 here)."""
+    table 79 here)."""
     return Flow(T.INT_TRANSIENT, 22,
                 match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, **{T.LOCAL_VLAN_REG: lvid}),
                 (*_routed(gateway_mac, snat_mac), *delivery))
@@ -138,7 +138,7 @@ def snat_entry_flow(table: int, vid: int | None, snat_mac: str) -> Flow:
 @builder
 def snat_flow(snat_mac: str, zone: int, gateway_ip: str, qg_mac: str, upstream_mac: str,
               external: External) -> Flow:
-    """Table 101: SNAT to the router's gateway address, random source ports, in the
+    """Table 79: SNAT to the router's gateway address, random source ports, in the
     router's zone; out to the upstream gateway from the qg- MAC."""
     return Flow(T.INT_SNAT, 10, match(eth_type=ETH_TYPE_IP, eth_dst=snat_mac),
                 (("set_field", "eth_src", qg_mac), ("set_field", "eth_dst", upstream_mac),
@@ -148,7 +148,7 @@ def snat_flow(snat_mac: str, zone: int, gateway_ip: str, qg_mac: str, upstream_m
 @builder
 def snat_return_flow(external: External, gateway_ip: str, qg_mac: str, zone: int) -> Flow:
     """Table 0: to the router's gateway address from outside: un-SNAT in its zone,
-    then on in table 102 (replies only)."""
+    then on in table 80 (replies only)."""
     return Flow(T.INT_LOCAL_SWITCHING, 5,
                 external.arriving(eth_type=ETH_TYPE_IP, eth_dst=qg_mac, ipv4_dst=gateway_ip),
                 (*external.untag, _ct(zone, ("", "", False), commit=False,
@@ -158,7 +158,7 @@ def snat_return_flow(external: External, gateway_ip: str, qg_mac: str, zone: int
 @builder
 def snat_return_route_flow(zone: int, vm_ip: str, gateway_mac: str, vm_mac: str,
                            delivery: tuple) -> Flow:
-    """Table 102: a reply (or a related ICMP error) for a VM behind the router: routed to
+    """Table 80: a reply (or a related ICMP error) for a VM behind the router: routed to
     it, on this hypervisor or over the tenant network."""
     return Flow(T.INT_SNAT_RETURN, 10,
                 match(eth_type=ETH_TYPE_IP, ct_zone=zone, ct_state=T.CT_REPLY_OR_RELATED,

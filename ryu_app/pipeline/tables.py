@@ -23,9 +23,10 @@ INT_ARP_SPOOF = 24
 INT_MAC_SPOOF = 25
 INT_TRANSIENT = 60
 INT_DHCP = 77             # Neutron's OVS agent DHCP extension uses 77 for IPv4 too
-# North-south: Neutron does this in namespaces, with no table of its own; 100+ is free.
-INT_SNAT = 101
-INT_SNAT_RETURN = 102
+# North-south: Neutron does this in namespaces, with no table of its own; 79 and 80 are
+# free, and below the ingress firewall (81) that SNAT replies go through.
+INT_SNAT = 79
+INT_SNAT_RETURN = 80
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 
@@ -113,7 +114,7 @@ INTEGRATION = (
               Band("external in", (5,), (NAT + "snat_return_flow", NAT + "floating_in_flow",
                                          NAT + "neighbour_flow"),
                    "from the external network: replies to a router's gateway address into "
-                   "conntrack (un-SNAT, then 102); traffic to a floating IP DNATed to its "
+                   "conntrack (un-SNAT, then 80); traffic to a floating IP DNATed to its "
                    "VM; ARP answers of the external gateway to the controller"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),

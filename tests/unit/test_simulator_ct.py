@@ -121,7 +121,7 @@ def test_a_patch_port_crossing_untracks():
 
 def test_a_reply_to_snat_is_un_snated_and_routed_back_to_its_vm(tmp_path):
     """The pipeline's own flows: from the outside into the SNAT hypervisor's br-ex, un-SNAT
-    in the router's zone, recirculate to table 102, routed over VXLAN to the VM on n1."""
+    in the router's zone, recirculate to table 80, routed over VXLAN to the VM on n1."""
     cloud = FakeCloud(tmp_path)
     network, subnet = cloud.network()
     router = cloud.router(subnet)
@@ -134,7 +134,7 @@ def test_a_reply_to_snat_is_un_snated_and_routed_back_to_its_vm(tmp_path):
                  gateway["fixed_ips"][0]["ip_address"], "tcp", tcp_src=80, tcp_dst=40000,
                  vlan_vid=vlan(130), ct_nat_after=(("ipv4_dst", vm_ip),))
     result = simulate(cloud.fabric(), "n2", "br-eth1", "eth1", reply)
-    assert ("n2", "br-int", 102) in result.path()
+    assert ("n2", "br-int", 80) in result.path()
     out = result.packet_at(vm["chassis"], vm["device"])
     assert (out["ipv4_src"], out["ipv4_dst"], out["eth_dst"]) == (
         "198.51.100.1", vm_ip, vm["mac_address"])
