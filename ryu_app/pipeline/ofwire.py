@@ -31,7 +31,9 @@ OFPMBT_DROP = 1
 OFPAT_OUTPUT, OFPAT_PUSH_VLAN, OFPAT_POP_VLAN, OFPAT_DEC_NW_TTL, OFPAT_SET_FIELD = (
     0, 17, 18, 24, 25)
 OFPAT_EXPERIMENTER, NX_VENDOR, NXAST_REG_MOVE = 0xFFFF, 0x00002320, 6
-NXAST_CT, NXAST_NAT, NXAST_CT_CLEAR = 35, 36, 43
+NXAST_RESUBMIT_TABLE = 14
+NXAST_CONJUNCTION, NXAST_CT, NXAST_NAT, NXAST_CT_CLEAR = 34, 35, 36, 43
+OFPP_IN_PORT_16 = 0xFFF8   # resubmit's in_port is 16 bits: "the packet's own"
 NX_CT_F_COMMIT, NX_CT_RECIRC_NONE = 1, 0xFF
 NX_NAT_F_SRC, NX_NAT_F_DST, NX_NAT_F_PROTO_RANDOM = 1, 2, 16
 NX_NAT_RANGE_IPV4_MIN = 1
@@ -49,10 +51,15 @@ FIELDS = {
     "udp_src": (_BASIC, 15, 2, "int"), "udp_dst": (_BASIC, 16, 2, "int"),
     "tcp_src": (_BASIC, 13, 2, "int"), "tcp_dst": (_BASIC, 14, 2, "int"),
     "icmpv4_code": (_BASIC, 20, 1, "int"),
-    "tunnel_id": (_BASIC, 38, 8, "int"), "reg6": (_NXM_1, 6, 4, "int"),
+    "tunnel_id": (_BASIC, 38, 8, "int"),
+    "reg5": (_NXM_1, 5, 4, "int"), "reg6": (_NXM_1, 6, 4, "int"),
+    # set only by OVS, for the lookup a satisfied conjunction repeats (ovs-fields(7))
+    "conj_id": (_NXM_1, 37, 4, "int"),
     # conntrack (NXM_NX_CT_*): no prerequisites, but OVS refuses a ct action in a flow
-    # that does not match eth_type IP (check_CT), so a flow matching these has one
+    # that does not match eth_type IP (check_CT), so a flow matching these has one;
+    # ct_mark is written only inside ct(commit,exec(...)): the ("ct_mark", ...) action
     "ct_state": (_NXM_1, 105, 4, "int"), "ct_zone": (_NXM_1, 106, 2, "int"),
+    "ct_mark": (_NXM_1, 107, 4, "int"),
 }
 
 
@@ -93,12 +100,17 @@ def _value(kind: str, size: int, value: Any) -> bytes:
 
 @functools.lru_cache(maxsize=65536)
 def _oxm(name: str, value: Any) -> bytes:
+    """One OXM TLV; a (value, mask) pair (ints, or dotted masks as "255.255.255.0") goes
+    out as value AND mask, then the mask, as Ryu sends it (its oxm_normalize_user): bits
+    the mask ignores never reach the switch."""
     try:
         oxm_class, field, size, kind = FIELDS[name]
     except KeyError:
         raise Unsupported(f"match field {name}") from None
     if isinstance(value, tuple):   # (value, mask)
-        packed = _value(kind, size, value[0]) + _value(kind, size, value[1])
+        mask = _value(kind, size, value[1])
+        bits = int.from_bytes(_value(kind, size, value[0]), "big") & int.from_bytes(mask, "big")
+        packed = bits.to_bytes(size, "big") + mask
         return struct.pack("!I", oxm_class << 16 | field << 9 | 1 << 8 | 2 * size) + packed
     return struct.pack("!I", oxm_class << 16 | field << 9 | size) + _value(kind, size, value)
 
@@ -116,6 +128,10 @@ def _match(match: tuple) -> bytes:
 
 def _instructions(actions: tuple) -> bytes:
     """Meter, apply-actions, goto: the order Open vSwitch requires."""
+    kinds = {action[0] for action in actions}
+    if "conjunction" in kinds and kinds != {"conjunction"}:
+        # OVS refuses it (NXBAC_BAD_CONJUNCTION): such a flow never runs its actions
+        raise ValueError(f"conjunction with other actions: {actions}")
     applied = b"".join(_action(action) for action in actions
                        if action[0] not in ("goto", "meter"))
     packed = b"".join(struct.pack("!HHI", OFPIT_METER, 8, action[1])
@@ -154,8 +170,14 @@ def _action(action: tuple) -> bytes:
                            dst_class << 16 | dst << 9 | size)
     if kind == "ct":
         return _ct(*args)
+    if kind == "ct_mark":
+        return _ct_mark(*args)
+    if kind == "conjunction":
+        return _conjunction(*args)
     if kind == "ct_clear":
         return _nicira(NXAST_CT_CLEAR, bytes(6))
+    if kind == "resubmit":   # resubmit(,table): that table's lookup, then on with these
+        return _nicira(NXAST_RESUBMIT_TABLE, struct.pack("!HB3x", OFPP_IN_PORT_16, args[0]))
     raise Unsupported(f"action {kind}")
 
 
@@ -170,11 +192,38 @@ def _ct(commit: bool, zone: int, table: int | None, nat: tuple | None) -> bytes:
     """("ct", commit, zone, table or None, nat or None): NXAST_CT in an immediate zone
     (zone_src 0: zone_ofs_nbits holds the zone itself), recirculating to ``table`` or not
     at all (255), no ALG, and the NAT nested in it when asked."""
+    return _ct_nesting(commit, zone, table, b"" if nat is None else _nat(*nat))
+
+
+def _ct_mark(zone: int, mark: int) -> bytes:
+    """("ct_mark", zone, mark): ct(commit,zone=Z,exec(set_field:M->ct_mark)), committing
+    the connection with its mark (the firewall's 1: its rule is gone) and recirculating
+    nowhere.  The mark is an OpenFlow 1.3 set_field nested in the NXAST_CT, byte for byte
+    what ovs-ofctl -O OpenFlow13 sends for exec(set_field:M->ct_mark) (Neutron writes
+    exec(load:M->NXM_NX_CT_MARK[]), which ovs-ofctl sends as an NXAST_REG_LOAD instead:
+    the same effect, dumped as load:)."""
+    if not 0 <= mark <= 0xFFFFFFFF:
+        raise ValueError(f"ct_mark {mark}")
+    return _ct_nesting(True, zone, None, _action(("set_field", "ct_mark", mark)))
+
+
+def _ct_nesting(commit: bool, zone: int, table: int | None, nested: bytes) -> bytes:
+    """NXAST_CT's header and body, then the actions it runs (a NAT, a set_field)."""
     if table == NX_CT_RECIRC_NONE or not 0 <= zone <= 0xFFFF:
         raise ValueError(f"ct zone {zone} table {table}")   # 255 would mean no table
     body = struct.pack("!HIHB3xH", NX_CT_F_COMMIT if commit else 0, 0, zone,
                        NX_CT_RECIRC_NONE if table is None else table, 0)
-    return _nicira(NXAST_CT, body + (b"" if nat is None else _nat(*nat)))
+    return _nicira(NXAST_CT, body + nested)
+
+
+def _conjunction(conj_id: int, clause: int, n_clauses: int) -> bytes:
+    """("conjunction", id, k, n): NXAST_CONJUNCTION, k 1-based as ovs-ofctl writes
+    conjunction(id,k/n) but k - 1 on the wire (OVS's nx_action_conjunction, and Ryu's
+    ofctl_string, store the clause from 0).  OVS wants 2 <= n <= 64 and k <= n."""
+    if not (2 <= n_clauses <= 64 and 1 <= clause <= n_clauses
+            and 0 <= conj_id <= 0xFFFFFFFF):
+        raise ValueError(f"conjunction({conj_id},{clause}/{n_clauses})")
+    return _nicira(NXAST_CONJUNCTION, struct.pack("!BBI", clause - 1, n_clauses, conj_id))
 
 
 def _nat(kind: str, address: str | None, random: bool) -> bytes:

@@ -1,24 +1,28 @@
 """Flows and packets as people read them: close to ``ovs-ofctl dump-flows`` (pure)."""
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 from ryu_app.pipeline.flow import OFPVID_PRESENT, Action, Flow
 
 PortNames = Mapping[int, str]
 NO_NAMES: PortNames = {}
+_HEX = re.compile(r"(reg\d+|eth_type|tunnel_id|ct_mark)$")   # ovs-ofctl shows them in hex
 
 
 def value(field: str, raw: Any) -> str:
     """A match or packet field's value: VLANs as numbers, masks after a slash, conntrack
-    states as ovs-ofctl's flags."""
+    states as ovs-ofctl's flags, and registers, ct_mark, eth_type and tunnel_id in hex
+    as ovs-ofctl writes them (reg5=0x2, ct_mark=0x1/0x1); conj_id stays decimal."""
     if field == "ct_state":
         return _ct_flags(*raw) if isinstance(raw, tuple) else _ct_flags(raw, raw)
     if isinstance(raw, tuple):
-        return f"{raw[0]}/{raw[1]}"
+        return "/".join(value(field, part) if _HEX.match(field) else str(part)
+                        for part in raw)
     if field == "vlan_vid":
         return str(raw & ~OFPVID_PRESENT) if raw & OFPVID_PRESENT else "untagged"
-    if field in ("eth_type", "tunnel_id") and isinstance(raw, int):
+    if _HEX.match(field) and isinstance(raw, int):
         return hex(raw)
     return str(raw)
 
@@ -58,6 +62,14 @@ def action_text(action: Action, ports: PortNames = NO_NAMES) -> str:
         return f"learn(table={table},priority={priority},hard_timeout={timeout})"
     if kind == "ct":
         return _ct_text(*args)
+    if kind == "ct_mark":   # ct(commit) setting the connection's mark
+        zone, mark = args
+        return f"ct(commit,zone={zone},exec(set_field:{mark:#x}->ct_mark))"
+    if kind == "resubmit":
+        return f"resubmit(,{args[0]})"
+    if kind == "conjunction":   # clause k of n, 1-based as ovs-ofctl prints it
+        conj_id, clause, n_clauses = args
+        return f"conjunction({conj_id},{clause}/{n_clauses})"
     return kind
 
 

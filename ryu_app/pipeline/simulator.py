@@ -16,7 +16,22 @@ table each bridge is given (``SimBridge.fdb``), never one it learns.  Conntrack 
 stateless: ``ct`` NATs to the address it names, a bare ``nat`` (which undoes the
 connection's NAT) sets the fields the packet's ``ct_nat_after`` gives, as (field, value)
 pairs (none: nothing), and a packet it recirculates comes back in its zone with the
-``ct_state`` the packet's ``ct_state_after`` field gives (+trk+est if none).
+``ct_state`` the packet's ``ct_state_after`` field gives (+trk+est if none) and the
+``ct_mark`` its ``ct_mark_after`` gives (else the ``ct_mark`` it had: none is 0).
+``("ct_mark", zone, mark)``, ct(commit) with exec(set_field:mark->ct_mark), only notes the
+mark it would commit; like every ct without a table it recirculates nothing and leaves the
+packet untracked (OVS clears ct_state, ct_zone and ct_mark after a ct action).  ct_clear,
+and a patch or tunnel crossing, untrack a packet too.
+
+Lookups follow Open vSwitch's conjunctive match (ovs-fields(7)): a flow whose actions are
+``("conjunction", id, k, n)`` never matches by itself; at one priority, conjunction ``id``
+is satisfied when, for each clause k of 1..n, a flow of that priority with (id, k)
+matches.  The table's result is the highest-priority matching ordinary flow, unless a
+satisfied conjunction has a higher priority (ties go to the ordinary flow): then the
+lookup is repeated, conjunctions ignored, with the packet's ``conj_id`` set to that id (0
+otherwise, so a ``conj_id=id`` flow matches only then), and what it finds is the result
+(a step notes the id); if it finds nothing the next satisfied conjunction, and at last the
+ordinary flow, are tried.  conj_id is 0 again for the actions and the next table.
 """
 from __future__ import annotations
 
@@ -36,12 +51,15 @@ BROADCAST = "ff:ff:ff:ff:ff:ff"
 IP_PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
 DEFAULT_TTL = 64
 MAX_ENTRIES = 64   # bridge entries per run before the walk is called a loop
+MAX_RESUBMITS = 64   # per run: OVS stops a translation after 64 resubmits (MAX_DEPTH)
 VLAN_INNER = "vlan_inner"   # tags under the outer one (push_vlan on a tagged frame)
 KINDS = ("delivered", "physical", "controller", "dropped", "tunnel to nowhere", "loop")
 _REGISTER = re.compile(r"reg\d+$")
-CONNTRACK = ("ct_state", "ct_zone")   # a packet's conntrack fields: 0 while untracked
+CONNTRACK = ("ct_state", "ct_zone", "ct_mark")   # a packet's conntrack: 0 while untracked
 CT_TRK, CT_EST = 0x20, 0x02
 CT_STATE_AFTER = "ct_state_after"     # a packet's ct_state once recirculated (a test's)
+CT_MARK_AFTER = "ct_mark_after"       # its connection's ct_mark then (else it keeps its own)
+CONJ_ID = "conj_id"   # set only for the lookup a satisfied conjunction repeats
 CT_NAT_AFTER = "ct_nat_after"         # what a bare nat restores: ((field, value), ...)
 MAX_RECIRCULATIONS = 6   # per packet, as dpif-netdev's MAX_RECIRC_DEPTH (5 to 8 by version)
 
@@ -108,10 +126,12 @@ def _is_metadata(name: str) -> bool:
 
 def _absent(name: str) -> int | None:
     """A field's value, for matching, in a packet without it: registers, metadata and
-    tunnel_id are 0 until set, an untracked packet's ct_state and ct_zone are 0, an
-    untagged frame matches vlan_vid=OFPVID_NONE (0), and a missing header matches nothing
-    (None: arp_tpa never matches an IP packet)."""
-    return 0 if _is_metadata(name) or name == "vlan_vid" or name in CONNTRACK else None
+    tunnel_id are 0 until set, an untracked packet's ct_state, ct_zone and ct_mark are 0,
+    conj_id is 0 outside a conjunction's lookup, an untagged frame matches
+    vlan_vid=OFPVID_NONE (0), and a missing header matches nothing (None: arp_tpa never
+    matches an IP packet)."""
+    return 0 if (_is_metadata(name) or name in ("vlan_vid", CONJ_ID)
+                 or name in CONNTRACK) else None
 
 
 def _canonical(packet: Mapping[str, Any]) -> Packet:
@@ -158,7 +178,7 @@ def _compile(match: Iterable[tuple[str, Any]]) -> Compiled:
 def _fields(packet: Packet, in_port: int) -> dict[str, int]:
     """The packet as a switch matches it: every field as an integer."""
     fields = {name: _as_int(value) for name, value in packet.items()
-              if isinstance(value, (int, str))}
+              if isinstance(value, (int, str)) and name != CONJ_ID}   # no packet has one
     fields["in_port"] = in_port
     return fields
 
@@ -172,13 +192,44 @@ def _matches(compiled: Compiled, fields: dict[str, int]) -> bool:
 
 
 class _Table:
-    """One table's flows best first (highest priority, then the earliest given), hashed on
-    the exact-match field that splits them best, so a lookup in a table of a thousand
-    l2pop or route flows looks at a handful."""
+    """One table's flows: the ordinary ones, and apart from them the conjunction clauses
+    (flows whose actions are conjunctions), which never match by themselves.  A lookup
+    finds the best ordinary flow, then only if some clause of a higher priority matches
+    does it look at conjunctions (see the module's docstring)."""
 
     def __init__(self, flows: list[tuple[int, Flow]]):
         entries = sorted(((-flow.priority, order), flow, _compile(flow.match))
                          for order, flow in flows)
+        self.ordinary = _Buckets([entry for entry in entries if not _clauses(entry[1])])
+        self.clauses = _Buckets([entry for entry in entries if _clauses(entry[1])])
+
+    def lookup(self, fields: dict[str, int]) -> Flow | None:
+        return self.find(fields)[0]
+
+    def find(self, fields: dict[str, int]) -> tuple[Flow | None, int | None]:
+        """The flow the packet hits, and the conjunction id that led to it (None: none)."""
+        best = self.ordinary.first(fields)
+        if not self.clauses.entries:
+            return (best[1] if best else None), None
+        floor = -best[0][0] if best else None   # only clauses above it can win
+        for conj_id in _satisfied(self.clauses.matching(fields, floor)):
+            found = self.ordinary.first({**fields, CONJ_ID: conj_id})
+            if found is not None:
+                return found[1], conj_id
+        return (best[1] if best else None), None
+
+
+class _Buckets:
+    """Flows best first (highest priority, then the earliest given), hashed on the
+    exact-match field that splits them best, and those without it hashed again the same
+    way on another field when there are many, so a lookup in a table of thousands of
+    l2pop, route or remote-group flows (members by address, ports by reg5) looks at a
+    handful."""
+
+    NESTED = 16   # flows left unhashed before they get an index of their own
+
+    def __init__(self, entries: list):
+        self.entries = entries
         self.key = _index_field(entries)
         self.absent = _absent(self.key) if self.key else None
         self.buckets: dict[int, list] = {}
@@ -189,18 +240,68 @@ class _Table:
                 self.buckets.setdefault(exact[self.key], []).append(entry)
             else:
                 self.rest.append(entry)
+        # none of the rest has the key exactly: a deeper index hashes on another field
+        deep = self.key is not None and len(self.rest) > self.NESTED
+        self.deeper = _Buckets(self.rest) if deep else None
 
-    def lookup(self, fields: dict[str, int]) -> Flow | None:
-        best = None
-        bucket = self.buckets.get(fields.get(self.key, self.absent), ()) if self.key else ()
-        for entries in (bucket, self.rest):   # each best first: stop at the first match
-            for entry in entries:
-                if best is not None and entry[0] > best[0]:
-                    break
-                if _matches(entry[2], fields):
-                    best = entry
-                    break
-        return best[1] if best else None
+    def _bucket(self, fields: dict[str, int]) -> list:
+        return self.buckets.get(fields.get(self.key, self.absent), []) if self.key else []
+
+    def first(self, fields: dict[str, int]) -> tuple | None:
+        """The best matching entry (sort key, flow, compiled match), if any."""
+        best = next((entry for entry in self._bucket(fields) if _matches(entry[2], fields)),
+                    None)
+        if self.deeper is not None:
+            other = self.deeper.first(fields)
+        else:   # best first: stop at the first match, or once none can beat ``best``
+            other = next((entry for entry in self.rest
+                          if (best is not None and entry[0] > best[0])
+                          or _matches(entry[2], fields)), None)
+        if other is None or (best is not None and best[0] < other[0]):
+            return best
+        return other
+
+    def matching(self, fields: dict[str, int], floor: int | None) -> list:
+        """Every matching entry of a priority above ``floor`` (None: any), best first."""
+        found = _above(self._bucket(fields), fields, floor)
+        found += (self.deeper.matching(fields, floor) if self.deeper is not None
+                  else _above(self.rest, fields, floor))
+        return sorted(found, key=lambda entry: entry[0])
+
+
+def _above(entries: list, fields: dict[str, int], floor: int | None) -> list:
+    """The matching entries of a priority above ``floor``, of entries best first."""
+    found = []
+    for entry in entries:
+        if floor is not None and -entry[0][0] <= floor:
+            break
+        if _matches(entry[2], fields):
+            found.append(entry)
+    return found
+
+
+def _clauses(flow: Flow) -> tuple[tuple[int, int, int], ...]:
+    """A flow's (id, clause, n_clauses) conjunctions; OVS refuses a flow mixing them with
+    any other action (NXBAC_BAD_CONJUNCTION), or with n < 2 or a clause outside 1..n."""
+    clauses = tuple(action[1:] for action in flow.actions if action[0] == "conjunction")
+    if clauses and (len(clauses) != len(flow.actions) or not all(
+            2 <= n <= 64 and 1 <= k <= n for _, k, n in clauses)):
+        raise ValueError(f"OVS refuses a flow with these conjunctions: {flow}")
+    return clauses
+
+
+def _satisfied(entries: list) -> list[int]:
+    """The conjunction ids these matching clause flows (best first) satisfy, best first:
+    by priority, and at one priority by id (OVS leaves overlapping conjunctions, which a
+    packet satisfies together, unpredictable)."""
+    by_priority: dict[int, dict[tuple[int, int], set[int]]] = {}
+    for _, flow, _ in entries:
+        seen = by_priority.setdefault(flow.priority, {})
+        for conj_id, clause, n_clauses in _clauses(flow):
+            seen.setdefault((conj_id, n_clauses), set()).add(clause)
+    return [conj_id for priority in sorted(by_priority, reverse=True)
+            for (conj_id, n_clauses), clauses in sorted(by_priority[priority].items())
+            if len(clauses) == n_clauses]
 
 
 def _index_field(entries: list) -> str | None:
@@ -416,12 +517,15 @@ class _Run:
         self.result = Result()
         self.seen: set[tuple] = set()
         self.tables: dict[int, dict[int, _Table]] = {}   # id(bridge) -> its index
+        self.resubmits = 0
 
-    def lookup(self, bridge: SimBridge, table: int, packet: Packet, in_port: int) -> Flow | None:
+    def lookup(self, bridge: SimBridge, table: int, packet: Packet,
+               in_port: int) -> tuple[Flow | None, int | None]:
+        """The flow the packet hits, and the conjunction id it was found by, if any."""
         if id(bridge) not in self.tables:
             self.tables[id(bridge)] = bridge.tables()
         found = self.tables[id(bridge)].get(table)
-        return found.lookup(_fields(packet, in_port)) if found else None
+        return found.find(_fields(packet, in_port)) if found else (None, None)
 
     def outcome(self, kind: str, bridge: SimBridge, port: PortInfo | None, packet: Packet,
                 table: int | None = None, reason: str = "") -> None:
@@ -470,8 +574,10 @@ class _Run:
     def pipeline(self, bridge: SimBridge, in_port: PortInfo, packet: Packet,
                  table: int | None, recirculated: list[tuple[int, Packet]]) -> None:
         while table is not None:
-            flow = self.lookup(bridge, table, packet, in_port.ofport)
+            flow, conj_id = self.lookup(bridge, table, packet, in_port.ofport)
             step = Step(bridge.chassis, bridge.name, table, in_port.ofport, dict(packet), flow)
+            if conj_id is not None:   # found by the lookup the conjunction repeated
+                step.notes.append(f"conjunction {conj_id}: conj_id={conj_id}")
             self.result.steps.append(step)
             if flow is None:   # OpenFlow 1.3: a table miss without a miss flow drops
                 self.drop(bridge, packet, table, "table miss")
@@ -521,8 +627,13 @@ class _Run:
                 if forked is not None:
                     recirculated.append(forked)
                     sent = True   # the copy goes on: no drop for want of an output
+            elif kind == "ct_mark":
+                _commit_mark(packet, action, step)
             elif kind == "ct_clear":
                 _untrack(packet)
+            elif kind == "resubmit":
+                self.resubmit(bridge, in_port, packet, action[1], flow.table, recirculated)
+                sent = True   # what the resubmitted lookup does decides its fate
             else:
                 raise ValueError(f"unsupported action {action!r}")
         if goto is not None:
@@ -532,6 +643,16 @@ class _Run:
         if not sent:
             self.drop(bridge, packet, flow.table, "no output")
         return None
+
+    def resubmit(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, table: int,
+                 from_table: int, recirculated: list[tuple[int, Packet]]) -> None:
+        """resubmit(,table): the packet as it is now through that table (and on from it),
+        changed in place as OVS does; then the flow's remaining actions go on."""
+        self.resubmits += 1
+        if self.resubmits > MAX_RESUBMITS:
+            self.outcome("loop", bridge, None, packet, from_table, "resubmit limit")
+            return
+        self.pipeline(bridge, in_port, packet, table, recirculated)
 
     def output(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, port: Any,
                table: int) -> None:
@@ -663,13 +784,27 @@ def _conntrack(packet: Packet, action: tuple, step: Step) -> tuple[int, Packet] 
     recirculated = None
     if table is not None:
         state = packet.get(CT_STATE_AFTER, CT_TRK | CT_EST)
-        recirculated = (table, {**packet, "ct_zone": zone, "ct_state": state})
+        copy = {**packet, "ct_zone": zone, "ct_state": state}
+        mark = packet.get(CT_MARK_AFTER, copy.pop("ct_mark", 0))
+        if mark:   # absent reads 0
+            copy["ct_mark"] = mark
+        recirculated = (table, copy)
         step.notes.append(f"ct zone {zone}{' commit' if commit else ''}: to table {table}"
-                          f" with ct_state {state:#04x}")
+                          f" with ct_state {state:#04x}"
+                          + (f" ct_mark {mark:#x}" if mark else ""))
     else:
         step.notes.append(f"ct zone {zone}{' commit' if commit else ''}")
     _untrack(packet)
     return recirculated
+
+
+def _commit_mark(packet: Packet, action: tuple, step: Step) -> None:
+    """("ct_mark", zone, mark): commit the connection with this mark (the firewall's kill
+    of a connection whose rule went).  Stateless: only noted; no recirculation, and the
+    packet goes on untracked as after any ct (checked with ofproto/trace on OVS 3.1)."""
+    _, zone, mark = action
+    step.notes.append(f"ct zone {zone} commit: ct_mark {mark:#x}")
+    _untrack(packet)
 
 
 def _nat(packet: Packet, nat: tuple, step: Step) -> None:
@@ -688,6 +823,6 @@ def _nat(packet: Packet, nat: tuple, step: Step) -> None:
 
 
 def _untrack(packet: Packet) -> None:
-    """No conntrack state: ct_state and ct_zone 0 (absent reads 0)."""
+    """No conntrack state: ct_state, ct_zone and ct_mark 0 (absent reads 0)."""
     for name in CONNTRACK:
         packet.pop(name, None)

@@ -6,7 +6,7 @@ import ryu.base.app_manager  # noqa: F401  (Ryu imports its controller in this o
 from ryu.ofproto import ofproto_v1_3, ofproto_v1_3_parser
 
 from ryu_app import ofmsg
-from ryu_app.pipeline import ofwire
+from ryu_app.pipeline import ofwire, render
 from ryu_app.pipeline.flow import Flow, match
 from tests.unit.fake_cloud import FakeCloud, every_kind_of_network
 
@@ -73,10 +73,24 @@ def test_every_kind_of_network_has_metered_dhcp_flows(every_flow):
 
 # ------------------------------------------------------------------- conntrack
 
+NICIRA = ("ct", "ct_clear", "ct_mark", "conjunction", "resubmit")   # not in ofmsg's Ryu path
+
+
 def ryu_conntrack(parser, action: tuple):
-    """What Ryu makes of a ("ct", ...) or ("ct_clear",) action tuple."""
+    """What Ryu makes of a ("ct", ...), ("ct_clear",), ("ct_mark", zone, mark) or
+    ("conjunction", id, k, n) action tuple (Ryu's clause is the wire's: k - 1), or of a
+    ("resubmit", table)."""
+    if action[0] == "resubmit":
+        return parser.NXActionResubmitTable(in_port=0xFFF8, table_id=action[1])
     if action[0] == "ct_clear":
         return parser.NXActionCTClear()
+    if action[0] == "conjunction":
+        _, conj_id, clause, n_clauses = action
+        return parser.NXActionConjunction(clause=clause - 1, n_clauses=n_clauses, id_=conj_id)
+    if action[0] == "ct_mark":
+        _, zone, mark = action
+        return parser.NXActionCT(flags=1, zone_src="", zone_ofs_nbits=zone, recirc_table=255,
+                                 alg=0, actions=[parser.OFPActionSetField(ct_mark=mark)])
     _, commit, zone, table, nat = action
     nested = []
     if nat is not None:
@@ -92,13 +106,13 @@ def ryu_flow_add(flow, cookie: int) -> bytes:
     """Ryu's bytes of the flow: ofmsg.flow_add's, or for a flow with conntrack actions
     (ofmsg's Ryu path has none: ofwire packs them) the same layout with Ryu's NXActionCT
     and NXActionCTClear built here."""
-    if not any(action[0] in ("ct", "ct_clear") for action in flow.actions):
+    if not any(action[0] in NICIRA for action in flow.actions):
         return ryu_bytes(ofmsg.flow_add(DATAPATH, flow, cookie))
     ofp, parser = ofproto_v1_3, ofproto_v1_3_parser
     instructions = [parser.OFPInstructionMeter(action[1], ofp.OFPIT_METER)
                     for action in flow.actions if action[0] == "meter"]
     instructions.append(parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, [
-        ryu_conntrack(parser, action) if action[0] in ("ct", "ct_clear")
+        ryu_conntrack(parser, action) if action[0] in NICIRA
         else ofmsg._action(DATAPATH, action, cookie)
         for action in flow.actions if action[0] not in ("goto", "meter")]))
     instructions += [parser.OFPInstructionGotoTable(action[1])
@@ -184,3 +198,112 @@ def test_every_kind_of_network_has_conntrack_flows(every_flow):
             if action[0] == "ct" and action[4] is not None}
     assert nats == {"", "src", "dst"}
     assert any(dict(flow.match).keys() >= {"ct_state", "ct_zone"} for flow in every_flow)
+
+
+# ------------------------------------------------------------------- the firewall
+# What Neutron's native OVS firewall needs (../shared/reference/neutron-sg-dhcp-north-south.md
+# §1.4-1.5): reg5, ct_mark and conj_id matches, masked addresses and ports, conjunction
+# clauses and ct(commit,exec(set_field:1->ct_mark)).  Open vSwitch 3.1 accepted each of
+# these flow-mods as packed here and dumped them as FIREWALL_TEXT says.
+
+FIREWALL_FLOWS = [
+    # a remote group member, clause 1 of 2, and a port's protocol, clause 2 of two ids
+    Flow(82, 70, match(**IP, reg6=3, ipv4_src="10.0.0.5"), (("conjunction", 7, 1, 2),)),
+    Flow(82, 71, match(**IP, ip_proto=6, reg5=2),
+         (("conjunction", 7, 2, 2), ("conjunction", 9, 2, 3))),
+    # the conjunction's accept flow, with a masked mark, prefix and port range
+    Flow(82, 70, match(**IP, conj_id=7, reg5=2, ct_mark=(1, 1), ip_proto=6,
+                       ipv4_dst=("10.0.0.0", "255.255.255.0"), tcp_dst=(0x50, 0xFFF0)),
+         (("output", 1),)),
+    # an established connection no rule allows any more: committed with mark 1
+    Flow(72, 40, match(**IP, ct_state=(0x22, 0x22), reg5=2), (("ct_mark", 3, 1),)),
+    Flow(72, 50, match(**IP, ct_state=(0x20, 0x20), ct_mark=1)),
+    Flow(60, 100, match(in_port=1), (("set_field", "reg5", 1), ("set_field", "reg6", 0x284),
+                                     ("goto", 71))),
+    Flow(82, 72, match(**IP, ip_proto=17, ipv4_src=("10.0.0.5", "255.255.255.0"),
+                       udp_src=(0x400, 0xFC00), udp_dst=(53, 0xFFFF)), (("output", 2),)),
+    Flow(82, 73, match(**IP, ip_proto=6, tcp_src=(0x1000, 0xF000)), (("output", 2),)),
+]
+
+
+@pytest.mark.parametrize("flow", FIREWALL_FLOWS)
+def test_firewall_adds_are_ryus_bytes(flow):
+    assert ofwire.flow_add(flow, 0x1234) == ryu_flow_add(flow, 0x1234)
+
+
+@pytest.mark.parametrize("flow", FIREWALL_FLOWS)
+def test_firewall_deletes_are_ryus_bytes(flow):
+    theirs = ofmsg.flow_delete(DATAPATH, flow.table, flow.priority, flow.match, 0x1234)
+    assert ofwire.flow_delete(flow.table, flow.priority, flow.match, 0x1234) == \
+        ryu_bytes(theirs)
+
+
+def test_firewall_actions_are_ryus_bytes():
+    parser = ofproto_v1_3_parser
+    for action in (("conjunction", 7, 1, 2), ("conjunction", 0xFFFFFFFF, 64, 64),
+                   ("ct_mark", 3, 1), ("ct_mark", 65535, 0xFFFFFFFF), ("ct_mark", 0, 0)):
+        theirs = bytearray()
+        ryu_conntrack(parser, action).serialize(theirs, 0)
+        assert ofwire._action(action) == bytes(theirs), action
+    assert ofwire._action(("set_field", "reg5", 2)) == ryu_action(
+        parser.OFPActionSetField(reg5=2))
+
+
+def ryu_action(action) -> bytes:
+    buf = bytearray()
+    action.serialize(buf, 0)
+    return bytes(buf)
+
+
+def test_firewall_encoding_by_hand():
+    """What ovs-ofctl -O OpenFlow13 sent to OVS 3.1 for conjunction(7,1/2),
+    conjunction(9,2/3) and ct(commit,zone=3,exec(set_field:0x1->ct_mark)): the clause
+    goes on the wire from 0 (1/2 is 0, 2/3 is 1), the mark as a nested OF1.3 set_field."""
+    assert ofwire._action(("conjunction", 7, 1, 2)) == bytes.fromhex(
+        "ffff 0010 00002320 0022 00 02 00000007")
+    assert ofwire._action(("conjunction", 9, 2, 3)) == bytes.fromhex(
+        "ffff 0010 00002320 0022 01 03 00000009")
+    assert ofwire._action(("ct_mark", 3, 1)) == bytes.fromhex(
+        "ffff 0028 00002320 0023 0001 00000000 0003 ff 000000 0000"
+        "0019 0010 0001d604 00000001 00000000")
+    assert ofwire._oxm("reg5", 2) == bytes.fromhex("00010a04 00000002")
+    assert ofwire._oxm("conj_id", 7) == bytes.fromhex("00014a04 00000007")
+    assert ofwire._oxm("ct_mark", (1, 1)) == bytes.fromhex("0001d708 00000001 00000001")
+    assert ofwire._oxm("tcp_dst", (0x50, 0xFFF0)) == bytes.fromhex("80001d04 0050 fff0")
+
+
+def test_a_masked_value_goes_out_within_its_mask():
+    """OVS refuses a value with bits the mask ignores (OFPBMC_BAD_WILDCARDS, "1-bits in
+    value for bits wildcarded by the mask"); Ryu masks it, and so does ofwire."""
+    assert ofwire._oxm("ipv4_src", ("10.0.0.5", "255.255.255.0")) == bytes.fromhex(
+        "80001708 0a000000 ffffff00")
+    assert ofwire._oxm("udp_src", (0x4FF, 0xFC00)) == bytes.fromhex("80001f04 0400 fc00")
+
+
+@pytest.mark.parametrize("actions", [
+    (("conjunction", 7, 1, 1),), (("conjunction", 7, 0, 2),), (("conjunction", 7, 3, 2),),
+    (("conjunction", 1 << 32, 1, 2),), (("conjunction", 7, 1, 65),),
+    (("conjunction", 7, 1, 2), ("goto", 90)), (("conjunction", 7, 1, 2), ("output", 1)),
+    (("ct_mark", 3, 1 << 32),), (("ct_mark", 65536, 1),),
+])
+def test_firewall_mistakes_are_refused(actions):
+    """What OVS would refuse (NXBAC_BAD_CONJUNCTION for the conjunctions: a clause out of
+    1..n, n < 2, other actions beside them) is a ValueError, not a job for Ryu."""
+    with pytest.raises(ValueError) as raised:
+        ofwire.flow_add(Flow(82, 70, match(**IP), actions), 0)
+    assert not isinstance(raised.value, ofwire.Unsupported)
+
+
+FIREWALL_TEXT = [   # as OVS 3.1's dump-flows printed these actions and matches
+    "actions=conjunction(7,1/2)",
+    "actions=conjunction(7,2/2),conjunction(9,2/3)",
+    "conj_id=7,ct_mark=0x1/0x1,", "actions=ct(commit,zone=3,exec(set_field:0x1->ct_mark))",
+    "ct_mark=0x1,", "reg5=0x2", "actions=set_field:0x1->reg5,set_field:0x284->reg6,",
+]
+
+
+def test_firewall_flows_read_as_ovs_ofctl_dumps_them():
+    text = "\n".join(render.flow_text(flow) for flow in FIREWALL_FLOWS)
+    for expected in FIREWALL_TEXT:
+        assert expected in text, expected
+    assert "reg6=0x3 " in text   # registers in hex, as ovs-ofctl shows them
