@@ -21,7 +21,10 @@ from ryu_app.model.tenant import NetworkModel
 LOG = logging.getLogger(__name__)
 
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
-               "routers": "router", "floatingips": "floatingip"}
+               "routers": "router", "floatingips": "floatingip",
+               "security-groups": "security_group", "security-group-rules": "security_group_rule"}
+# Listing these first makes the project's default security group, as Neutron does.
+DEFAULT_GROUP_LISTINGS = ("security_group", "security_group_rule")
 # Query parameters that shape a listing rather than filter it.
 LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
 MAX_BODY_BYTES = 1 << 20
@@ -31,9 +34,18 @@ EXTENSIONS = (
     ("binding", "Port Binding"), ("dvr", "Distributed Virtual Router"),
     ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
     ("external-net", "Neutron external network"), ("net-mtu", "Network MTU"),
-    ("port-security", "Port Security"), ("provider", "Provider Network"),
-    ("router", "Neutron L3 Router"), ("standard-attr-revisions", "Resource revision numbers"),
+    ("port-security", "Port Security"),
+    ("port-security-groups-filtering", "Port filtering on security groups"),
+    ("provider", "Provider Network"), ("router", "Neutron L3 Router"),
+    ("security-group", "security-group"),
+    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
+    ("security-groups-remote-address-group",
+     "Remote address group id field for security group rules"),
+    ("security-groups-rules-belongs-to-default-sg",
+     "Security group rule belongs to the project's default security group"),
+    ("standard-attr-revisions", "Resource revision numbers"),
     ("standard-attr-timestamp", "Resource timestamps"),
+    ("stateful-security-group", "Stateful security group"),
 )
 
 Agents = Callable[[], list[dict]]
@@ -139,6 +151,8 @@ class NeutronApi:
         resource_id = rest[0]
         if len(rest) == 2:
             return self._router_action(request, kind, resource_id, rest[1])
+        if kind == "security_group_rule":   # rules are created and deleted, never updated
+            self._allow(method, "GET", "DELETE")
         self._allow(method, "GET", "PUT", "DELETE")
         if method == "GET":
             return _json(200, {kind: self._select(self.model.show(kind, resource_id),
@@ -167,10 +181,19 @@ class NeutronApi:
     def _project(request: webob.Request) -> str | None:
         return request.headers.get("X-Project-Id") or request.headers.get("X-Tenant-Id")
 
+    @classmethod
+    def _listing_project(cls, request: webob.Request) -> str | None:
+        """The project a listing is for: the one it filters on, else the caller's."""
+        for key in ("project_id", "tenant_id"):
+            if request.GET.get(key):
+                return request.GET.getall(key)[0]
+        return cls._project(request)
+
     @staticmethod
     def _body(request: webob.Request, kind: str | None, collection: str | None) -> Any:
         body = parse_json(read_body(request))
-        if collection and isinstance(body, dict) and collection in body:
+        if collection and isinstance(body, dict) and (collection in body or
+                                                      f"{kind}s" in body):
             raise BadRequest(f"Bulk creation of {collection} is not supported; "
                              f"send one '{kind}' per request.")
         return body
@@ -180,16 +203,19 @@ class NeutronApi:
     def _list(self, request: webob.Request, kind: str, collection: str) -> webob.Response:
         query = request.GET
         matches = self._filters(kind, query)
+        if kind in DEFAULT_GROUP_LISTINGS:
+            self.model.ensure_default_security_group(self._listing_project(request))
         items = [item for item in self.model.all(kind) if all(m(item) for m in matches)]
         items = self._sorted(kind, items, query)
         items, next_marker = self._page(items, query)
         fields = query.getall("fields")
-        document: dict[str, Any] = {collection: [self._select(item, fields) for item in items]}
+        key = collection.replace("-", "_")   # security-groups are listed as security_groups
+        document: dict[str, Any] = {key: [self._select(item, fields) for item in items]}
         if next_marker is not None:
             params = [(k, v) for k, v in query.items() if k != "marker"]
             params.append(("marker", next_marker))
             href = f"{request.host_url}/v2.0/{collection}?{urlencode(params)}"
-            document[f"{collection}_links"] = [{"rel": "next", "href": href}]
+            document[f"{key}_links"] = [{"rel": "next", "href": href}]
         return _json(200, document)
 
     @staticmethod
@@ -202,6 +228,10 @@ class NeutronApi:
             wanted = query.getall(key)
             if kind == "port" and key == "fixed_ips":
                 matches.append(_fixed_ip_filter(wanted))
+                continue
+            if kind == "port" and key == "security_groups":   # ports in any of them
+                matches.append(lambda item, wanted=set(wanted): bool(
+                    wanted.intersection(item["security_groups"])))
                 continue
             attr = spec.get(key)
             if attr is None or not attr.scalar:

@@ -12,7 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ryu_app.model.errors import BadRequest, InvalidInput
+from ryu_app.model import security_groups
+from ryu_app.model.errors import (BadRequest, InvalidCIDR, InvalidInput,
+                                  SecurityGroupInvalidPortValue,
+                                  SecurityGroupRuleInvalidEtherType,
+                                  SecurityGroupRuleInvalidProtocol)
 
 REQUIRED = object()
 AUTO = object()  # the model computes the value (e.g. a subnet's default gateway)
@@ -238,6 +242,66 @@ def to_ipv4_subnet_id_pair(name: str, value: Any) -> dict:
                        "ip_address": (to_ipv4_address, False)})(name, value)
 
 
+def to_group_ids(name: str, value: Any) -> list:
+    """A port's security_groups: null is none (Neutron's convert_none_to_empty_list)."""
+    return [] if value is None else to_unique_list_of(to_uuid)(name, value)
+
+
+# The protocols a rule may name, in the order Neutron's message lists them.
+SG_PROTOCOLS = (None, "any", *security_groups.PROTOCOL_NUMBERS)
+ETHERTYPES = ["IPv4", "IPv6"]
+
+
+def to_sg_protocol(name: str, value: Any) -> str | None:
+    """A rule's protocol as Neutron stores it: null or 'any' for any, a known name in
+    lower case, or a number 0-255 kept as the string it was given as."""
+    if value is None or (isinstance(value, str) and value.lower() == "any"):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
+        return str(value)
+    if isinstance(value, str):
+        if value.isascii() and value.isdigit() and 0 <= int(value) <= 255:
+            return value
+        if value.lower() in security_groups.PROTOCOL_NUMBERS:
+            return value.lower()
+    raise SecurityGroupRuleInvalidProtocol(protocol=value, values=SG_PROTOCOLS)
+
+
+def to_ethertype(name: str, value: Any) -> str:
+    """IPv4 or IPv6, in any case."""
+    if isinstance(value, str):
+        for ethertype in ETHERTYPES:
+            if ethertype.lower() == value.lower():
+                return ethertype
+    raise SecurityGroupRuleInvalidEtherType(ethertype=value, values=ETHERTYPES)
+
+
+def to_sg_port(name: str, value: Any) -> int | None:
+    """A rule's port_range_min or _max: an integer 0-65535 (or a string of one)."""
+    if value is None:
+        return None
+    try:
+        port = to_int_or_none(name, value)
+    except InvalidInput:
+        raise SecurityGroupInvalidPortValue(port=value) from None
+    if not 0 <= port <= 65535:
+        raise SecurityGroupInvalidPortValue(port=value)
+    return port
+
+
+def to_ip_prefix(name: str, value: Any) -> str | None:
+    """A rule's remote_ip_prefix as Neutron keeps it: the address as given with its prefix
+    length made explicit (10.0.0.5 is 10.0.0.5/32), IPv6 compressed; empty is none."""
+    if not value:
+        return None
+    if not isinstance(value, str):
+        raise InvalidCIDR(input=value)
+    try:
+        return str(ipaddress.ip_interface(value))
+    except (TypeError, ValueError):
+        raise InvalidCIDR(input=value) from None
+
+
 def read_only(default: Any = None, scalar: bool = True,
               convert: Converter | None = None) -> Attr:
     return Attr(convert=convert or to_string(), default=default, allow_post=False,
@@ -315,7 +379,8 @@ PORT = {
         to_list_of(to_dict_of({"ip_address": (to_ip_or_cidr, True),
                                "mac_address": (to_mac, False)})),
         list, scalar=False),
-    "security_groups": Attr(to_unique_list_of(to_uuid), list, scalar=False),
+    # None: not given, which on create means the project's default group
+    "security_groups": Attr(to_group_ids, None, scalar=False),
     "binding:host_id": Attr(to_string(), ""),
     "binding:vnic_type": Attr(to_one_of("normal"), "normal"),
     "binding:profile": Attr(to_dict, dict, scalar=False),
@@ -350,13 +415,37 @@ FLOATINGIP = {
     "status": read_only(),
 }
 
+SECURITY_GROUP = {
+    **_common(),
+    "stateful": Attr(to_bool, True),
+    "shared": read_only(False, convert=to_bool),
+    "security_group_rules": read_only(list, scalar=False),
+}
+
+SECURITY_GROUP_RULE = {
+    **{key: attr for key, attr in _common().items() if key not in ("name", "tags")},
+    "description": Attr(to_string(), "", allow_put=False),
+    "security_group_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "direction": Attr(to_one_of("ingress", "egress"), REQUIRED, allow_put=False),
+    "ethertype": Attr(to_ethertype, "IPv4", allow_put=False),
+    "protocol": Attr(to_sg_protocol, None, allow_put=False),
+    "port_range_min": Attr(to_sg_port, None, allow_put=False),
+    "port_range_max": Attr(to_sg_port, None, allow_put=False),
+    "remote_ip_prefix": Attr(to_ip_prefix, None, allow_put=False),
+    "remote_group_id": Attr(to_nullable_uuid, None, allow_put=False),
+    "remote_address_group_id": Attr(to_nullable_uuid, None, allow_put=False),
+    "normalized_cidr": read_only(),
+    "belongs_to_default_sg": read_only(convert=to_bool),
+}
+
 ROUTER_INTERFACE = {
     "subnet_id": Attr(to_uuid, None),
     "port_id": Attr(to_uuid, None),
 }
 
 RESOURCES = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "router": ROUTER,
-             "floatingip": FLOATINGIP}
+             "floatingip": FLOATINGIP, "security_group": SECURITY_GROUP,
+             "security_group_rule": SECURITY_GROUP_RULE}
 
 
 def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool) -> dict:

@@ -66,7 +66,7 @@ class Api:
 
     def create(self, kind: str, **fields: Any) -> dict:
         """POST a resource; fail loudly unless the controller answers 201."""
-        status, body = self.post(f"/v2.0/{kind}s", {kind: fields})
+        status, body = self.post(f"/v2.0/{kind.replace('_', '-')}s", {kind: fields})
         assert status == 201, (status, body)
         return body[kind]
 

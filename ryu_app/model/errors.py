@@ -57,8 +57,120 @@ class ServiceUnavailable(NeutronError):
     type_name = "ServiceUnavailable"
 
 
+class _Named:
+    """A Neutron exception of its own: its type is the class name and its message Neutron's
+    template, filled with the same fields Neutron fills it with."""
+
+    template = ""
+
+    def __init__(self, **fields):
+        super().__init__(self.template % fields, type(self).__name__)
+
+
+# ------------------------------------------------ security groups (neutron/extensions/
+# securitygroup.py, neutron_lib/exceptions/port_security.py and address_group.py)
+
+class SecurityGroupNotFound(_Named, NotFound):
+    template = "Security group %(id)s does not exist"
+
+
+class SecurityGroupRuleNotFound(_Named, NotFound):
+    template = "Security group rule %(id)s does not exist"
+
+
+class AddressGroupNotFound(_Named, NotFound):
+    template = "Address group %(address_group_id)s could not be found."
+
+
+class SecurityGroupInUse(_Named, Conflict):
+    template = "Security Group %(id)s in use."
+
+
+class SecurityGroupCannotUpdateDefault(_Named, Conflict):
+    template = "Updating default security group not allowed."
+
+
+class SecurityGroupDefaultAlreadyExists(_Named, Conflict):
+    template = "Default security group already exists."
+
+
+class SecurityGroupRuleExists(_Named, Conflict):
+    template = "Security group rule already exists. Rule id is %(rule_id)s."
+
+
+class SecurityGroupConflict(_Named, Conflict):
+    template = "Error %(reason)s while attempting the operation."
+
+
+class PortSecurityPortHasSecurityGroup(_Named, Conflict):
+    template = ("Port has security group associated. Cannot disable port security or IP "
+                "address until security group is removed.")
+
+
+class PortSecurityAndIPRequiredForSecurityGroups(_Named, InvalidInput):
+    template = ("Port security must be enabled and port must have an IP address in order "
+                "to use security groups.")
+
+
+class SecurityGroupInvalidPortRange(_Named, InvalidInput):
+    template = "For TCP/UDP protocols, port_range_min must be <= port_range_max"
+
+
+class SecurityGroupInvalidProtocolForPort(_Named, InvalidInput):
+    template = ("Ports cannot be specified for protocol %(protocol)s. Ports are only "
+                "supported for %(valid_port_protocols)s.")
+
+
+class SecurityGroupInvalidPortValue(_Named, InvalidInput):
+    template = "Invalid value for port %(port)s"
+
+
+class SecurityGroupInvalidIcmpValue(_Named, InvalidInput):
+    template = "Invalid value for ICMP %(field)s (%(attr)s) %(value)s. It must be 0 to 255."
+
+
+class SecurityGroupEthertypeConflictWithProtocol(_Named, InvalidInput):
+    template = "Invalid ethertype %(ethertype)s for protocol %(protocol)s."
+
+
+class SecurityGroupMissingIcmpType(_Named, InvalidInput):
+    template = ("ICMP code (port-range-max) %(value)s is provided but ICMP type "
+                "(port-range-min) is missing.")
+
+
+class SecurityGroupRuleInvalidProtocol(_Named, InvalidInput):
+    template = ("Security group rule protocol %(protocol)s not supported. Only protocol "
+                "values %(values)s and integer representations [0 to 255] are supported.")
+
+
+class SecurityGroupMultipleRemoteEntites(_Named, InvalidInput):   # Neutron's spelling
+    template = ("Only one of remote_ip_prefix or remote_group_id or remote_address_group_id "
+                "may be provided.")
+
+
+class SecurityGroupProtocolRequiredWithPorts(_Named, InvalidInput):
+    template = "Must also specify protocol if port range is given."
+
+
+class SecurityGroupRuleParameterConflict(_Named, InvalidInput):
+    template = "Conflicting value ethertype %(ethertype)s for CIDR %(cidr)s"
+
+
+class SecurityGroupRuleInvalidEtherType(_Named, InvalidInput):
+    template = ("Security group rule for ethertype '%(ethertype)s' not supported. Allowed "
+                "values are %(values)s.")
+
+
+class InvalidCIDR(_Named, BadRequest):
+    template = "Invalid CIDR %(input)s given as IP prefix."
+
+
 def not_found(kind: str, resource_id: str) -> NotFound:
     """The 404 Neutron gives for an unknown id, e.g. NetworkNotFound."""
+    if kind == "security_group":
+        return SecurityGroupNotFound(id=resource_id)
+    if kind == "security_group_rule":
+        return SecurityGroupRuleNotFound(id=resource_id)
     label = {"network": "Network", "subnet": "Subnet", "port": "Port",
              "router": "Router", "agent": "Agent", "floatingip": "Floating IP"}[kind]
     return NotFound(f"{label} {resource_id} could not be found.",

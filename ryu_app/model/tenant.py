@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from ryu_app.dhcp import options as dhcp_options
-from ryu_app.model import ipam
+from ryu_app.model import ipam, security_groups
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
 from ryu_app.model.north_south import L3_OWNERS, NorthSouth
+from ryu_app.model.security_groups import SecurityGroups
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from topology.naming import PORT_ID_PREFIX_LEN
@@ -86,7 +87,7 @@ class _Batch:
         self.deletes.append((kind, resource_id))
 
 
-class NetworkModel(NorthSouth):
+class NetworkModel(NorthSouth, SecurityGroups):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  distributed_routers: bool = True, global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
@@ -105,7 +106,8 @@ class NetworkModel(NorthSouth):
         self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
         self.journal: list[Change] = []
         self.records: dict[str, dict[str, dict]] = {
-            "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {}}
+            "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {},
+            "security_group": {}, "security_group_rule": {}}
         self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
         self.ports_of: dict[str, dict[str, None]] = {}      # network -> port ids, ordered
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
@@ -123,6 +125,7 @@ class NetworkModel(NorthSouth):
         self.fip_port: dict[str, str] = {}                  # floating IP -> its port id
         self.fip_gateways: dict[tuple[str, str], str] = {}  # (ext network, host) -> fg-
         self.fips_of_port: dict[str, dict[str, None]] = {}  # VM port -> its floating IPs
+        self._init_security_groups()
         for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
@@ -153,6 +156,8 @@ class NetworkModel(NorthSouth):
             return {**record, "subnets": list(self.subnets_of.get(record["id"], ()))}
         if kind == "router":
             return self._render_router(record)
+        if kind == "security_group":
+            return self._render_security_group(record)
         return record
 
     # --------------------------------------------------------------- networks
@@ -281,13 +286,17 @@ class NetworkModel(NorthSouth):
         if security is None:
             security = network["port_security_enabled"]
         pairs = self._address_pairs(values["allowed_address_pairs"], mac, security)
+        batch = _Batch()   # with the project's default security group, if it is new
         record.update({
             "mac_address": mac, "fixed_ips": fixed_ips, "port_security_enabled": security,
             "allowed_address_pairs": pairs, "status": "DOWN",
             "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
+            "security_groups": self._port_groups_created(batch, values, record, security),
             **self._binding_fields(values["binding:host_id"], bound=False),
         })
-        return self._commit_one("port", record)
+        batch.put("port", record)
+        self._commit(batch)
+        return self.render("port", record)
 
     def update_port(self, port_id: str, values: dict) -> dict:
         record = self.get("port", port_id)
@@ -314,6 +323,7 @@ class NetworkModel(NorthSouth):
         pairs = values.get("allowed_address_pairs", record["allowed_address_pairs"])
         mac = values.get("mac_address", record["mac_address"])
         values["allowed_address_pairs"] = self._address_pairs(pairs, mac, security)
+        values["security_groups"] = self._port_groups_updated(record, values)
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
             values.update(self._binding_fields(values["binding:host_id"], bound=False))
             values["status"] = "DOWN"
@@ -752,6 +762,8 @@ class NetworkModel(NorthSouth):
             self._index_port(record)
         elif kind == "floatingip":
             self._index_floatingip(record)
+        elif kind in security_groups.KINDS:
+            self._index_security_group(kind, record)
 
     def _unindex(self, kind: str, record: dict, replaced: bool = False) -> None:
         """Forget what the record holds; a ``replaced`` record keeps its place in its
@@ -767,6 +779,8 @@ class NetworkModel(NorthSouth):
             self._unindex_port(record, replaced)
         elif kind == "floatingip":
             self._unindex_floatingip(record)
+        elif kind in security_groups.KINDS:
+            self._unindex_security_group(kind, record, replaced)
 
     def _index_port(self, port: dict) -> None:
         port_id = port["id"]
@@ -783,6 +797,7 @@ class NetworkModel(NorthSouth):
         if port["device_owner"] == DHCP_OWNER:
             self.dhcp_port_on[port["network_id"]] = port_id
         self._index_l3_port(port)
+        self._index_port_groups(port)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.setdefault(port["device_id"], {})[port_id] = None
             self.interfaces_on.setdefault(port["network_id"], {})[port_id] = None
@@ -809,6 +824,7 @@ class NetworkModel(NorthSouth):
                 port["network_id"]) == port_id:
             del self.dhcp_port_on[port["network_id"]]
         self._unindex_l3_port(port)
+        self._unindex_port_groups(port)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS:
             self.interfaces_of.get(port["device_id"], {}).pop(port_id, None)
             self.interfaces_on.get(port["network_id"], {}).pop(port_id, None)

@@ -97,3 +97,58 @@ def test_router_gateway_and_floating_ip_commands(cli, api):
     assert api.get(f"/v2.0/floatingips/{fip['id']}")[0] == 404
     cli("router", "unset", "--external-gateway", "cli-edge", parse=False)
     assert cli("router", "show", "cli-edge")["external_gateway_info"] in (None, {})
+
+
+def test_security_group_commands(cli, api):
+    group = cli("security", "group", "create", "cli-web")
+    assert group["name"] == "cli-web" and group["stateful"] is True
+    assert [(r["direction"], r["ethertype"]) for r in group["rules"]] == [
+        ("egress", "IPv4"), ("egress", "IPv6")]
+    ssh = cli("security", "group", "rule", "create", "--protocol", "tcp", "--dst-port", "22",
+              "--remote-ip", "0.0.0.0/0", "cli-web")
+    assert (ssh["protocol"], ssh["port_range_min"], ssh["port_range_max"],
+            ssh["remote_ip_prefix"], ssh["direction"], ssh["security_group_id"]) == (
+        "tcp", 22, 22, "0.0.0.0/0", "ingress", group["id"])
+    ping = cli("security", "group", "rule", "create", "--protocol", "icmp", "cli-web")
+    assert (ping["protocol"], ping["port_range_min"], ping["normalized_cidr"]) == (
+        "icmp", None, "0.0.0.0/0")
+    rules = cli("security", "group", "rule", "list", "cli-web")
+    assert [(r["IP Protocol"], r["Port Range"], r["Direction"]) for r in rules] == [
+        (None, "", "egress"), (None, "", "egress"), ("tcp", "22:22", "ingress"),
+        ("icmp", "", "ingress")]
+    everything = cli("security", "group", "rule", "list")
+    assert {r["ID"] for r in rules} <= {r["ID"] for r in everything}
+    cli("security", "group", "rule", "delete", ping["id"], parse=False)
+    assert api.get(f"/v2.0/security-group-rules/{ping['id']}")[0] == 404
+    assert [r["ID"] for r in cli("security", "group", "rule", "list", "cli-web")] == [
+        r["ID"] for r in rules[:3]]
+    listed = {g["Name"]: g for g in cli("security", "group", "list")}
+    assert {"default", "cli-web"} <= set(listed)
+    default_id = listed["default"]["ID"]
+
+    cli("network", "create", "cli-sg-net")
+    cli("subnet", "create", "cli-sg-sub", "--network", "cli-sg-net",
+        "--subnet-range", "10.82.0.0/24")
+    bare = cli("port", "create", "--network", "cli-sg-net", "--no-security-group", "cli-bare")
+    assert bare["security_group_ids"] == []
+    usual = cli("port", "create", "--network", "cli-sg-net", "cli-usual")
+    assert usual["security_group_ids"] == [default_id]
+    cli("port", "set", "--security-group", "cli-web", "cli-bare", parse=False)
+    assert cli("port", "show", "cli-bare")["security_group_ids"] == [group["id"]]
+    cli("port", "set", "--security-group", "default", "cli-bare", parse=False)
+    assert cli("port", "show", "cli-bare")["security_group_ids"] == [group["id"], default_id]
+    members = cli("port", "list", "--security-group", group["id"])
+    assert [p["ID"] for p in members] == [bare["id"]]
+    cli("port", "set", "--no-security-group", "cli-bare", parse=False)
+    assert cli("port", "show", "cli-bare")["security_group_ids"] == []
+
+    cli("security", "group", "set", "--name", "cli-www", "--description", "front", "cli-web",
+        parse=False)
+    shown = cli("security", "group", "show", "cli-www")
+    assert (shown["id"], shown["description"]) == (group["id"], "front")
+    cli("security", "group", "delete", "cli-www", parse=False)
+    assert api.get(f"/v2.0/security-groups/{group['id']}")[0] == 404
+    assert api.get(f"/v2.0/security-group-rules/{ssh['id']}")[0] == 404
+    for name in ("cli-bare", "cli-usual"):
+        cli("port", "delete", name, parse=False)
+    cli("network", "delete", "cli-sg-net", parse=False)

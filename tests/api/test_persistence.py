@@ -1,7 +1,10 @@
-"""Acknowledged writes survive kill -9: same ids, MACs, addresses and segments after restart."""
+"""Acknowledged writes survive kill -9: same ids, MACs, addresses, segments and security
+groups after restart."""
 import shutil
 
 from tests.harness import Controller
+
+KINDS = ("networks", "subnets", "ports", "routers", "security-groups", "security-group-rules")
 
 
 def test_state_survives_kill_9_and_allocations_continue():
@@ -21,14 +24,18 @@ def test_state_survives_kill_9_and_allocations_continue():
         assert renamed[0] == 200
         deleted = ports.pop()
         assert api.delete(f"/v2.0/ports/{deleted['id']}")[0] == 204
-        before = {kind: api.get(f"/v2.0/{kind}")[1][kind]
-                  for kind in ("networks", "subnets", "ports", "routers")}
+        status, body = api.post("/v2.0/security-groups", {"security_group": {"name": "web"}})
+        assert status == 201
+        status, _ = api.post("/v2.0/security-group-rules", {"security_group_rule": {
+            "security_group_id": body["security_group"]["id"], "direction": "ingress",
+            "protocol": "tcp", "port_range_min": 22, "port_range_max": 22}})
+        assert status == 201
+        before = {kind: api.get(f"/v2.0/{kind}")[1][kind.replace("-", "_")] for kind in KINDS}
 
         ctl.kill()  # SIGKILL: no chance to flush anything
         ctl.start()
 
-        after = {kind: api.get(f"/v2.0/{kind}")[1][kind]
-                 for kind in ("networks", "subnets", "ports", "routers")}
+        after = {kind: api.get(f"/v2.0/{kind}")[1][kind.replace("-", "_")] for kind in KINDS}
         assert after == before
         assert api.get(f"/v2.0/ports/{ports[0]['id']}")[1]["port"]["name"] == "last-write"
         assert api.get(f"/v2.0/ports/{deleted['id']}")[0] == 404
