@@ -28,6 +28,7 @@ from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
 from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_vm_port
+from ryu_app.pipeline.security_planner import SECURITY
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
@@ -72,6 +73,9 @@ class _Dirty:
     provision: set[str] = field(default_factory=set)
     routers: set[str] = field(default_factory=set)                      # their SNAT
     fips: set[str] = field(default_factory=set)                         # floating IPs
+    security: set[str] = field(default_factory=set)         # chassis: their SECURITY group
+    group_rules: set[str] = field(default_factory=set)      # security groups: rules
+    group_members: set[str] = field(default_factory=set)    # ... members or addresses
 
 
 class Engine:
@@ -203,6 +207,21 @@ class Engine:
                     if port is not None:
                         self._guarded(self._port_written, port)
                 self._dirty.port_changes.append((old, new))
+                self._security_of_port(old, new)
+            elif kind in ("security_group", "security_group_rule"):
+                record = old or new
+                self._dirty.group_rules.add(record.get("security_group_id", record["id"]))
+
+    def _security_of_port(self, old: dict | None, new: dict | None) -> None:
+        """A port written: its hypervisor's shared security flows (whether it is filtered
+        there), and, when what makes it a member changed, those of the hypervisors whose
+        rules name its groups as remote."""
+        self._dirty.security |= {port["binding:host_id"] for port in (old, new)
+                                 if port is not None and port["binding:host_id"]}
+        if old is None or new is None or any(old.get(key) != new.get(key) for key in (
+                "security_groups", "fixed_ips", "allowed_address_pairs")):
+            self._dirty.group_members |= {group for port in (old, new) if port
+                                          for group in port.get("security_groups", ())}
 
     def _port_written(self, port: dict) -> None:
         """A port that changes (or a version of it that goes) dirties its own device, and
@@ -264,8 +283,12 @@ class Engine:
         for network_id, port_id in sorted(dirty.remote_ports):
             if network_id not in dirty.networks:   # else done with its network
                 self._guarded(self._recompute_remote_port, network_id, port_id, outputs)
+        self._expand_security(dirty)
         for chassis, name in sorted(dirty.devices):
             self._guarded(self._recompute_device, chassis, name, outputs)
+        dirty.security |= {chassis for _, chassis in pairs}   # zones may have moved
+        for chassis in sorted(dirty.security & set(self.topology.chassis)):
+            self._guarded(self._recompute_security, chassis, outputs)
         if dirty.chassis:
             self.north_south.everything(dirty)
         self.north_south.networks_changed(dirty.networks, dirty)
@@ -313,7 +336,8 @@ class Engine:
         return network is not None and network["provider:network_type"] == kind
 
     def _recompute_network(self, network_id: str, chassis: str, outputs: EngineOutputs) -> None:
-        """The network's flows on the chassis, its remote ports' l2pop entries included."""
+        """The network's flows on the chassis, its remote ports' l2pop entries and its
+        security-group zone included."""
         outputs.recomputed[(network_id, chassis)] += 1
         group = network_group(network_id)
         for bridge in self.topology.bridges_of(chassis):
@@ -325,6 +349,29 @@ class Engine:
                 self._apply_remote(bridge, network_id, port_id, [], outputs)
             for port_id, flows in wanted.items():
                 self._apply_remote(bridge, network_id, port_id, flows, outputs)
+
+    def _recompute_security(self, chassis: str, outputs: EngineOutputs) -> None:
+        """The security-group flows the chassis' filtered ports share."""
+        bridge = self.topology.bridge(chassis, "int")
+        if bridge is not None:
+            self.apply(bridge, SECURITY, self.planner.security.bridge_flows(bridge), outputs)
+
+    def _expand_security(self, dirty: _Dirty) -> None:
+        """Security groups changed: the devices of the members of a group whose rules
+        changed (their rule flows) and their hypervisors; the hypervisors of the ports
+        whose rules name a group whose members changed (its member addresses)."""
+        ports = self.model.records["port"]
+        for group_id in dirty.group_rules:
+            for port_id in self.model.members_of(group_id):
+                if (port := ports.get(port_id)) is not None:
+                    devices = self.planner.devices_of(port)
+                    dirty.devices |= {(chassis, device.name) for chassis, device in devices}
+                    dirty.security |= {chassis for chassis, _ in devices}
+        naming = {rule["security_group_id"] for group_id in dirty.group_members
+                  for rule in self.model.rules_with_remote(group_id)}
+        for group_id in naming:
+            dirty.security |= {ports[port_id]["binding:host_id"] for port_id in
+                               self.model.members_of(group_id) if port_id in ports}
 
     def _reach(self, network_id: str, chassis: str, remote: str, outputs: EngineOutputs) -> None:
         """A tunnel from ``chassis`` to ``remote`` came or went: the network's flood list

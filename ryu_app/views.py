@@ -41,6 +41,8 @@ def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
         where = f" on {location}" if location else ""
         return (f"remote port {_name(model, 'port', group[2])}{where} of network "
                 f"{_name(model, 'network', group[1])}")
+    if kind == "sg":
+        return "security groups: zones and remote-group members here"
     if kind == "router":
         return f"router {_name(model, 'router', group[1])}"
     if kind == "fip":

@@ -63,22 +63,23 @@ def open_port_flow(ofport: int, lvid: int) -> Flow:
 def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[str, str]],
                         macs: Iterable[str]) -> list[Flow]:
     """Tables 0, 24, 25: a VM may send ARP only for its own addresses, frames only from
-    its own MACs.  An address is an IP or an (IP, mask) pair, from fixed IPs and
-    allowed address pairs.  Table 0 also notes the port's local VLAN (for DVR in 60)."""
+    its own MACs, then its security groups judge it (71).  An address is an IP or an
+    (IP, mask) pair, from fixed IPs and allowed address pairs.  Table 0 also notes the
+    port's local VLAN (for DVR in 60, and its conntrack zone) and its ofport."""
+    noted = (_mark_local_vlan(lvid), ("set_field", T.FILTERED_PORT_REG, ofport))
     flows = [
         # table 0: ARP first goes through the SPA check (24), everything through the MAC check
         Flow(T.INT_LOCAL_SWITCHING, 10, match(in_port=ofport, eth_type=ETH_TYPE_ARP),
-             (_mark_local_vlan(lvid), ("goto", T.INT_ARP_SPOOF))),
-        Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport),
-             (_mark_local_vlan(lvid), ("goto", T.INT_MAC_SPOOF))),
+             (*noted, ("goto", T.INT_ARP_SPOOF))),
+        Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport), (*noted, ("goto", T.INT_MAC_SPOOF))),
     ]
     # table 24: the ARP sender IP must be one of the port's addresses
     flows += [Flow(T.INT_ARP_SPOOF, 2,
                    match(in_port=ofport, eth_type=ETH_TYPE_ARP, arp_spa=address),
                    (("goto", T.INT_MAC_SPOOF),)) for address in sorted(set(addresses), key=str)]
-    # table 25: the source MAC must be one of the port's MACs; then on to NORMAL (60)
+    # table 25: the source MAC must be one of the port's MACs; then its security groups
     flows += [Flow(T.INT_MAC_SPOOF, 2, match(in_port=ofport, eth_src=mac),
-                   (("goto", T.INT_TRANSIENT),)) for mac in sorted(set(macs))]
+                   (("goto", T.INT_BASE_EGRESS),)) for mac in sorted(set(macs))]
     return flows
 
 
@@ -184,9 +185,10 @@ def unrouted_drop_flow(lvid: int, gateway_mac: str) -> Flow:
 
 @builder
 def dvr_delivery_flow(table: int, vid: int | None, mac: str, gateway_mac: str,
-                      ofport: int) -> Flow:
+                      delivery: tuple) -> Flow:
     """Tables 1/2: a frame another chassis routed to a local VM (in VLAN ``vid``, None for
-    untagged) gets its gateway's MAC back as source and goes straight to the VM's port."""
+    untagged) gets its gateway's MAC back as source and goes to the VM (``delivery``: its
+    port, or its ingress filter)."""
     untag = () if vid is None else (("pop_vlan",),)
     return Flow(table, 20, match(vlan_vid=OFPVID_NONE if vid is None else vlan(vid), eth_dst=mac),
-                (("set_field", "eth_src", gateway_mac), *untag, ("output", ofport)))
+                (("set_field", "eth_src", gateway_mac), *untag, *delivery))

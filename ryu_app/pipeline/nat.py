@@ -95,13 +95,14 @@ def floating_out_flow(lvid: int, gateway_mac: str, fixed_ip: str, floating_ip: s
 
 @builder
 def floating_in_flow(external: External, floating_ip: str, fg_mac: str, zone: int,
-                     fixed_ip: str, gateway_mac: str, vm_mac: str, ofport: int) -> Flow:
+                     fixed_ip: str, gateway_mac: str, vm_mac: str, delivery: tuple) -> Flow:
     """Table 0: to a floating IP from outside: TTL - 1, DNAT to the VM's fixed IP
-    (conntrack in the floating IP's zone), straight to the VM's port."""
+    (conntrack in the floating IP's zone), to the VM (``delivery``: its port, or its
+    ingress filter)."""
     return Flow(T.INT_LOCAL_SWITCHING, 5,
                 external.arriving(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip),
                 (*external.untag, *_routed(gateway_mac, vm_mac),
-                 _ct(zone, ("dst", fixed_ip, False)), ("output", ofport)))
+                 _ct(zone, ("dst", fixed_ip, False)), *delivery))
 
 
 @builder

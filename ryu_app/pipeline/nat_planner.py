@@ -229,7 +229,7 @@ class NatPlanner:
         gateway = self._interface_for(fip["router_id"], port, fip["fixed_ip_address"])
         if None in (device, fg, external, lvid, zone, gateway):
             return None
-        return {"port": port, "device": device, "fg": fg, "external": external, "lvid": lvid,
+        return {"port": port, "fg": fg, "external": external, "lvid": lvid,
                 "zone": zone, "gateway_mac": gateway["mac_address"]}
 
     def _interface_for(self, router_id: str | None, port: dict, fixed_ip: str) -> dict | None:
@@ -251,7 +251,7 @@ class NatPlanner:
         flows = [nat.external_arp_flow(external, floating, fg_mac),
                  nat.floating_in_flow(external, floating, fg_mac, zone, fixed,
                                       found["gateway_mac"], found["port"]["mac_address"],
-                                      found["device"].ofport)]
+                                      self.planner.local_output(bridge, found["port"]))]
         upstream = self._upstream(fip["floating_network_id"], found["fg"])
         if upstream and upstream[1]:
             flows.append(nat.floating_out_flow(found["lvid"], found["gateway_mac"], fixed,

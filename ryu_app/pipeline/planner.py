@@ -20,8 +20,9 @@ from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import SNAT_OWNER
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
-from ryu_app.pipeline import br_int, br_phys, br_tun
+from ryu_app.pipeline import br_int, br_phys, br_tun, security
 from ryu_app.pipeline.nat_planner import NatPlanner
+from ryu_app.pipeline.security_planner import SECURITY, SecurityPlanner
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, vlan
 from topology.graph import Bridge, Topology
@@ -68,6 +69,7 @@ class Planner:
         self.local_vlans = local_vlans
         self.dvr_macs = dvr_macs
         self.nat = NatPlanner(self, zones, neighbours)
+        self.security = SecurityPlanner(self)
 
     # ----------------------------------------------------------- who is where
 
@@ -143,6 +145,7 @@ class Planner:
             for port_id, flows in self.remote_ports(bridge, network_id).items():
                 groups[remote_port_group(network_id, port_id)] = flows
         if bridge.role == "int":
+            groups[SECURITY] = self.security.bridge_flows(bridge)
             for device in self.vm_devices(bridge):
                 groups[device_group(device.name)] = self.device_flows(bridge, device)
             for router_id in self.nat.gateway_routers():
@@ -163,7 +166,8 @@ class Planner:
                        if phys.role == "phys" and (port := self.patch(bridge, phys))]
             patch_tun = self.patch(bridge, self.topology.bridge(bridge.chassis, "tun"))
             return br_int.default_flows(int_phy, self.dhcp_bridge_rate) + br_int.dvr_default_flows(
-                patch_tun.ofport if patch_tun else None, int_phy, remote_dvr_macs)
+                patch_tun.ofport if patch_tun else None, int_phy, remote_dvr_macs) + \
+                security.default_flows()
         if bridge.role == "tun":
             patch_int = self.patch(bridge, self.topology.bridge(bridge.chassis, "int"))
             if patch_int is None:
@@ -305,8 +309,8 @@ class Planner:
                 ("output", patch.ofport))
 
     def local_output(self, bridge: Bridge, port: dict) -> tuple | None:
-        device = self.device_of(bridge, port)
-        return (("output", device.ofport),) if device else None
+        """How a routed frame reaches a VM port here (through its security groups)."""
+        return self.security.delivery(bridge, port)
 
     def device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
         return self.topology.devices_of(port["id"]).get(bridge.chassis)
@@ -319,9 +323,8 @@ class Planner:
         else:
             table, vid = T.INT_DVR_TO_SRC_MAC_PHYSICAL, network["provider:segmentation_id"]
         ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, [])
-        return [br_int.dvr_delivery_flow(table, vid, port["mac_address"], gateway_mac,
-                                         device.ofport)
-                for port in ports if (device := self.device_of(bridge, port))]
+        return [br_int.dvr_delivery_flow(table, vid, port["mac_address"], gateway_mac, delivery)
+                for port in ports if (delivery := self.local_output(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
         """The per-network br-tun state of ../shared/seeds/001_*.txt on one chassis, from
@@ -417,7 +420,7 @@ class Planner:
                                         for pair in pairs]
         return br_int.port_security_flows(device.ofport, lvid, addresses, macs) + [
             br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate),
-            br_int.dhcp_server_drop_flow(device.ofport)]
+            br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)
 
     def device_tag(self, chassis: str, device: PortInfo) -> int:
         """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""

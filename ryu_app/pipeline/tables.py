@@ -22,6 +22,12 @@ INT_CANARY = 23
 INT_ARP_SPOOF = 24
 INT_MAC_SPOOF = 25
 INT_TRANSIENT = 60
+# Security groups, Neutron's native firewall (neutron-lib ovs_constants)
+INT_BASE_EGRESS = 71
+INT_RULES_EGRESS = 72
+INT_ACCEPT_OR_INGRESS = 73
+INT_BASE_INGRESS = 81
+INT_RULES_INGRESS = 82
 INT_DHCP = 77             # Neutron's OVS agent DHCP extension uses 77 for IPv4 too
 # North-south: Neutron does this in namespaces, with no table of its own; 79 and 80 are
 # free, and below the ingress firewall (81) that SNAT replies go through.
@@ -29,6 +35,7 @@ INT_SNAT = 79
 INT_SNAT_RETURN = 80
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
+FILTERED_PORT_REG = "reg5"   # the ofport of the port a frame is filtered for
 
 # br-tun
 TUN_LOCAL_SWITCHING = 0
@@ -97,14 +104,16 @@ class Table:
 INT_DEFAULTS, TUN_DEFAULTS = "br_int.default_flows", "br_tun.default_flows"
 DVR_DEFAULTS = "br_int.dvr_default_flows"
 NAT = "nat."   # the builders of ryu_app/pipeline/nat.py
+SG = "security."   # the builders of ryu_app/pipeline/security.py
+SG_DEFAULTS = SG + "default_flows"
 
-INTEGRATION = (
+INTEGRATION = tuple(sorted((   # declared by topic, listed by number
     Table(INT_LOCAL_SWITCHING, "local switching",
           "classification of every frame entering br-int: dead ports and the dead VLAN, "
           "provider VLAN to local VLAN, frames another hypervisor routed, VM ports to "
           "anti-spoofing, the rest to normal switching", (
               INT_DVR_TO_SRC_MAC, INT_DVR_TO_SRC_MAC_PHYSICAL, INT_ARP_SPOOF, INT_MAC_SPOOF,
-              INT_TRANSIENT, INT_DHCP, INT_SNAT_RETURN), (
+              INT_TRANSIENT, INT_DHCP, INT_SNAT_RETURN, INT_BASE_INGRESS), (
               Band("dead VLAN", (65535,), (INT_DEFAULTS,),
                    "frames still in VLAN 4095 go nowhere"),
               Band("external ARP", (6,), (NAT + "external_arp_flow",),
@@ -134,15 +143,15 @@ INTEGRATION = (
           )),
     Table(INT_DVR_TO_SRC_MAC, "DVR to source MAC",
           "frames another hypervisor routed here over a tunnel get their gateway's MAC back "
-          "and go straight to the VM, or to SNAT when sent to a router's SNAT port",
-          (INT_SNAT,), (
+          "and go to the VM's ingress filter (or straight to it), or to SNAT when sent to a "
+          "router's SNAT port", (INT_SNAT, INT_BASE_INGRESS), (
               Band("delivery", (20,), ("br_int.dvr_delivery_flow", NAT + "snat_entry_flow"),
                    "the local VM's MAC: gateway MAC as source, out of its port; a router's "
                    "sg- MAC (this is its SNAT hypervisor): to SNAT"),
               Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
           )),
     Table(INT_DVR_TO_SRC_MAC_PHYSICAL, "DVR to source MAC (physical)",
-          "the same for VLAN and flat networks, from br-ethX", (INT_SNAT,), (
+          "the same for VLAN and flat networks, from br-ethX", (INT_SNAT, INT_BASE_INGRESS), (
               Band("delivery", (20,), ("br_int.dvr_delivery_flow", NAT + "snat_entry_flow"),
                    "the local VM's MAC: gateway MAC as source, untagged, out of its port; "
                    "a router's sg- MAC: to SNAT"),
@@ -160,14 +169,18 @@ INTEGRATION = (
               Band("default", (0,), (INT_DEFAULTS,), "any other sender address: dropped"),
           )),
     Table(INT_MAC_SPOOF, "MAC spoofing",
-          "a VM may send only from its own MAC addresses", (INT_TRANSIENT,), (
+          "a VM may send only from its own MAC addresses", (INT_BASE_EGRESS,), (
               Band("allowed source", (2,), ("br_int.port_security_flows",),
-                   "the port's own source MAC: on to table 60"),
+                   "the port's own source MAC: on to its security groups (71)"),
               Band("default", (0,), (INT_DEFAULTS,), "any other source MAC: dropped"),
           )),
     Table(INT_TRANSIENT, "transient",
           "the final decision: the distributed router on the source hypervisor (its ARP, "
-          "pings to it, routes), else normal L2 switching in the local VLAN", (INT_SNAT,), (
+          "pings to it, routes), frames for a filtered port to its ingress, else normal L2 "
+          "switching in the local VLAN", (INT_SNAT, INT_BASE_INGRESS), (
+              Band("to a filtered port", (90,), (SG + "handover_flows",),
+                   "unicast to a port with security groups (its MACs, in its network, "
+                   "tagged from br-tun/br-ethX or untagged from a port here): to 81"),
               Band("router echo", (31,), ("br_int.gateway_echo_flow",),
                    "ping to an address of the VM's router: answered here"),
               Band("gateway ARP", (30,), ("br_int.gateway_arp_flow",),
@@ -201,11 +214,73 @@ INTEGRATION = (
           )),
     Table(INT_SNAT_RETURN, "SNAT return",
           "after un-SNAT: replies (and related ICMP errors) go to the VM they belong to, "
-          "routed (TTL - 1, MACs) like east-west traffic", (), (
+          "routed (TTL - 1, MACs) like east-west traffic", (INT_BASE_INGRESS,), (
               Band("VMs", (10,), (NAT + "snat_return_route_flow",),
                    "per router zone and VM address: to the VM's port or its hypervisor"),
               Band("default", (0,), (INT_DEFAULTS,),
                    "new connections from outside, invalid, unknown: dropped"),
+          )),
+    Table(INT_BASE_EGRESS, "base egress",
+          "security groups (../shared/seeds/002_*.txt's qbr iptables, in OpenFlow): what a "
+          "filtered port sends, from its own (MAC, IP) pairs only, into its network's "
+          "conntrack zone", (INT_TRANSIENT, INT_RULES_EGRESS), (
+              Band("ARP", (95,), (SG + "port_flows",), "checked by 24 already: on to 60"),
+              Band("own sources", (65,), (SG + "port_flows",),
+                   "IPv4 from a (MAC, address) pair of the port: ct(table=72) in its zone"),
+              Band("default", (0,), (SG_DEFAULTS,), "spoofed sources, non-IP: dropped"),
+          )),
+    Table(INT_RULES_EGRESS, "rules egress",
+          "the port's egress rules decide new connections and established ones; replies "
+          "and related ICMP pass", (INT_TRANSIENT, INT_ACCEPT_OR_INGRESS), (
+              Band("rules", (74,), (SG + "rule_flows",),
+                   "a rule without a remote group: new or established, to 73"),
+              Band("remote groups", (70,), (SG + "member_flow", SG + "port_clause_flow",
+                                            SG + "conjunction_accept_flow"),
+                   "a rule with a remote group: conjunction of a member's address (1/2) "
+                   "and the port's protocol (2/2), accepted to 73"),
+              Band("killed", (51,), (SG_DEFAULTS,),
+                   "a connection marked when its rule went (ct_mark 1): dropped"),
+              Band("conntrack", (50,), (SG_DEFAULTS,),
+                   "invalid: dropped; replies and related: on to 60"),
+              Band("kill", (41,), (SG + "zone_flows",),
+                   "established, no rule accepts it any more: marked (ct_mark 1), dropped"),
+              Band("no rule", (40,), (SG_DEFAULTS,), "a new connection no rule accepts: dropped"),
+              Band("default", (0,), (SG_DEFAULTS,), "untracked: dropped"),
+          )),
+    Table(INT_ACCEPT_OR_INGRESS, "accept or ingress",
+          "an accepted egress frame for a filtered port on this hypervisor and network goes "
+          "to its ingress uncommitted; any other new connection is committed in the zone",
+          (INT_TRANSIENT, INT_BASE_INGRESS), (
+              Band("local filtered port", (100,), (SG + "handover_flows",),
+                   "to a filtered port's MAC in the same network: its reg5, to 81"),
+              Band("commit", (90,), (SG + "zone_flows",),
+                   "a new connection: ct(commit) in the zone, on to 60"),
+              Band("default", (0,), (SG_DEFAULTS,), "established: on to 60"),
+          )),
+    Table(INT_BASE_INGRESS, "base ingress",
+          "frames for a filtered port: ARP delivered, IPv4 into the port's conntrack zone "
+          "(after clearing what a NAT zone left)", (INT_RULES_INGRESS,), (
+              Band("ARP", (100,), (SG + "port_flows",), "delivered"),
+              Band("IPv4", (90,), (SG + "port_flows",), "ct_clear, ct(table=82) in its zone"),
+              Band("default", (0,), (SG_DEFAULTS,), "anything else: dropped"),
+          )),
+    Table(INT_RULES_INGRESS, "rules ingress",
+          "the port's ingress rules: a new connection one accepts is committed and "
+          "delivered, replies and related ICMP are delivered, the rest dropped", (), (
+              Band("rules", (74,), (SG + "rule_flows",),
+                   "a rule without a remote group: new (commit) or established, delivered"),
+              Band("remote groups", (70,), (SG + "member_flow", SG + "port_clause_flow",
+                                            SG + "conjunction_accept_flow"),
+                   "a rule with a remote group: from a member's address (1/2) and the "
+                   "port's protocol (2/2), delivered"),
+              Band("killed", (51,), (SG_DEFAULTS,), "a connection marked when its rule "
+                                                   "went: dropped"),
+              Band("conntrack", (50,), (SG_DEFAULTS, SG + "port_flows"),
+                   "invalid: dropped; replies and related: delivered to the port"),
+              Band("kill", (41,), (SG + "zone_flows",),
+                   "established, no rule accepts it any more: marked (ct_mark 1), dropped"),
+              Band("no rule", (40,), (SG_DEFAULTS,), "a new connection no rule accepts: dropped"),
+              Band("default", (0,), (SG_DEFAULTS,), "untracked: dropped"),
           )),
     Table(INT_DHCP, "DHCP",
           "a VM's DHCP request goes to the controller, which answers it on this hypervisor "
@@ -213,7 +288,7 @@ INTEGRATION = (
               Band("to the controller", (1,), (INT_DEFAULTS,),
                    "through the bridge's DHCP meter"),
           )),
-)
+), key=lambda table: table.number))
 
 TUNNEL = (
     Table(TUN_LOCAL_SWITCHING, "local switching",
@@ -310,7 +385,7 @@ def table_name(role: str, number: int) -> str:
 def violations(role: str, flow: Flow) -> list[str]:
     """What is wrong with a flow on a bridge of this role, by the declaration: an
     undeclared table, a priority outside its bands, a builder the band does not name,
-    a goto or learn() into a table that is not declared next."""
+    a goto, resubmit or learn() into a table that is not declared next."""
     table = PIPELINE[role].get(flow.table)
     if table is None:
         return [f"{role} table {flow.table} is not declared"]
@@ -322,7 +397,7 @@ def violations(role: str, flow: Flow) -> list[str]:
         problems.append(f"{role} table {flow.table} band {band.name!r} is not "
                         f"built by {flow.builder or 'an unnamed builder'}")
     for action in flow.actions:
-        if action[0] == "goto" and action[1] not in table.next_tables:
+        if action[0] in ("goto", "resubmit") and action[1] not in table.next_tables:
             problems.append(f"{role} table {flow.table} may not go to table {action[1]}")
         if action[0] == "ct" and action[3] is not None and action[3] not in table.next_tables:
             problems.append(f"{role} table {flow.table} may not recirculate to table "

@@ -225,7 +225,8 @@ class FakeCloud:
 def every_kind_of_network(cloud: FakeCloud) -> None:
     """VXLAN, GRE, VLAN and flat networks on every hypervisor, a distributed router
     between a VXLAN and a VLAN network, ports with address pairs or without port
-    security, and a device that is no port."""
+    security, a port of a group with port rules and a remote group, and a device that is
+    no port."""
     vxlan, vxlan_subnet = cloud.network()
     gre, _ = cloud.network("10.2.0.0/24", network_type="gre")
     vlan_net, vlan_subnet = cloud.network("10.1.0.0/24", network_type="vlan",
@@ -239,6 +240,12 @@ def every_kind_of_network(cloud: FakeCloud) -> None:
     cloud.vm(vxlan, "n1", allowed_address_pairs=[
         {"ip_address": "10.0.0.128/25", "mac_address": "fa:16:3e:00:00:99"}])
     cloud.plug("n2", "0a0b0c0d-not-a-port")
+    web = cloud.create("security_group", name="web")   # and every port the default group
+    for direction, protocol, remote in (("ingress", "tcp", None), ("egress", "udp", web["id"])):
+        cloud.create("security_group_rule", security_group_id=web["id"], direction=direction,
+                     protocol=protocol, port_range_min=22, port_range_max=22,
+                     remote_group_id=remote)
+    cloud.vm(vxlan, "n2", security_groups=[web["id"]])
     north_south(cloud, router, vxlan)
 
 

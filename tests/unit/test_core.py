@@ -9,6 +9,7 @@ from ryu_app.core import TAG_RETRIES
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
 from ryu_app.outputs import FlowStatsRequest, PacketInsToController
+from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.planner import BASE
 from tests.unit.fake_cloud import CHASSIS, IPS, FakeCloud, FakeDatabase, dpid
 from topology.chassis import ChassisSpec
@@ -87,11 +88,24 @@ def test_fifty_ports_plugged_in_one_transaction_recompute_each_network_once(clou
 
 
 def test_a_port_no_flow_names_recomputes_nothing(cloud):
+    """An unbound port in no security group: nothing anywhere names it."""
     network, _ = cloud.network()
     bound = cloud.vm(network, "n0")
-    cloud.create("port", network_id=network["id"])
+    cloud.create("port", network_id=network["id"], security_groups=[])
     assert cloud.sent[-1].flow_mods == {} and not cloud.sent[-1].recomputed
     assert cloud.planner.affected_networks(bound) == {network["id"]}
+
+
+def test_an_unbound_port_of_a_group_is_a_member_where_the_group_is_remote(cloud):
+    """The default group lets its members in: a new member's address joins the zone
+    of the bound port, and nothing else changes."""
+    network, _ = cloud.network()
+    cloud.vm(network, "n0")
+    port = cloud.create("port", network_id=network["id"])
+    [mods] = cloud.sent[-1].flow_mods.values()
+    address = port["fixed_ips"][0]["ip_address"]
+    assert [(flow.table, dict(flow.match).get("ipv4_src")) for flow in mods.adds] == [
+        (T.INT_RULES_INGRESS, address)] and not mods.deletes
 
 
 def test_a_new_hypervisor_registers_and_every_other_learns_its_dvr_mac(cloud):

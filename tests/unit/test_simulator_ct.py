@@ -1,5 +1,6 @@
 """The simulator's conntrack: ct's NAT, recirculation in a zone with a given ct_state,
 ct_state/ct_zone matches and ct_clear, stateless as the rest of the walk."""
+from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import Flow, match, vlan
 from ryu_app.pipeline.simulator import (MAX_RECIRCULATIONS, Fabric, SimBridge, ipv4,
                                         simulate)
@@ -132,10 +133,12 @@ def test_a_reply_to_snat_is_un_snated_and_routed_back_to_its_vm(tmp_path):
     vm_ip = vm["fixed_ips"][0]["ip_address"]
     reply = ipv4(UPSTREAM_MAC, gateway["mac_address"], "198.51.100.1",
                  gateway["fixed_ips"][0]["ip_address"], "tcp", tcp_src=80, tcp_dst=40000,
-                 vlan_vid=vlan(130), ct_nat_after=(("ipv4_dst", vm_ip),))
+                 vlan_vid=vlan(130), ct_nat_after=(("ipv4_dst", vm_ip),),
+                 ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL)
     result = simulate(cloud.fabric(), "n2", "br-eth1", "eth1", reply)
     assert ("n2", "br-int", 80) in result.path()
     out = result.packet_at(vm["chassis"], vm["device"])
     assert (out["ipv4_src"], out["ipv4_dst"], out["eth_dst"]) == (
         "198.51.100.1", vm_ip, vm["mac_address"])
-    assert "ct_state" not in out   # tracked on n2 only
+    # untracked by the tunnel, then tracked again by the VM's firewall in its own zone
+    assert out["ct_zone"] == cloud.planner.local_vlans.get("n1", network["id"])

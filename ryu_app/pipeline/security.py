@@ -1,0 +1,214 @@
+"""br-int security groups: a stateful firewall per VM port with conntrack (pure).
+
+Seeds 002 and 003 (../shared/seeds/002_*.txt, 003_*.txt) put a Linux bridge (qbr) between
+each VM and br-int to run its security group's iptables rules.  This is Neutron's newer
+native firewall instead, in OpenFlow on br-int, with Neutron's table numbers: egress
+71 (anti-spoofing, into conntrack), 72 (egress rules), 73 (accept, or hand a frame for a
+filtered port on this hypervisor to its ingress); ingress 81 (ARP, into conntrack) and 82
+(ingress rules, output).  Frames for a filtered port reach 81 from table 60 (by its MAC
+and network), from the DVR tables 1/2, from a route or from a floating IP's DNAT.
+
+Egress ends where a frame of a port without filtering starts, in table 60 (routing, NAT,
+NORMAL), which lies before 71: the egress tables go back to it with resubmit, as
+Neutron's do (goto_table only goes forward).
+
+reg5 holds the filtered port's ofport and reg6 its network's local VLAN, which is also
+its conntrack zone: one zone per (network, hypervisor), zones 1-4094 (the NAT zones start
+at 4096).  A connection is committed once, on its first packet a rule accepts; later
+packets of it pass as established, and replies and related ICMP errors pass in both
+directions.  An established packet no rule accepts any more (its rule was deleted) marks
+its connection (ct_mark 1) and is dropped, and so is everything marked after it: deleting
+a rule cuts what it allowed.
+
+A rule with a remote group is a conjunction (Neutron's, rules.py): one flow per member
+address of the group on the hypervisor (clause 1) and one per port and protocol (clause
+2), so flows grow with members + rules, not with their product.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from ryu_app.pipeline import tables as T
+from ryu_app.pipeline.br_int import ETH_TYPE_IP
+from ryu_app.pipeline.flow import ETH_TYPE_ARP, OFPVID_NONE, Flow, builder, match, vlan
+
+TRK, NEW, EST, REL, RPL, INV = T.CT_TRK, T.CT_NEW, T.CT_EST, T.CT_REL, T.CT_RPL, T.CT_INV
+# ct_state (value, mask) of each kind of packet the tables tell apart
+NEW_CONNECTION = (TRK | NEW, TRK | NEW | EST | INV)                  # +trk+new-est-inv
+ESTABLISHED = (TRK | EST, TRK | EST | REL | RPL | INV)                # +est-rel-rpl-inv
+REPLY = (TRK | EST | RPL, TRK | EST | REL | RPL | INV)                # +est-rel+rpl-inv
+RELATED = (TRK | REL, TRK | REL | NEW | EST | INV)                   # +rel-new-est-inv
+INVALID = (TRK | INV, TRK | INV)
+NOT_ESTABLISHED = (TRK, TRK | EST)
+ANY_ESTABLISHED = (TRK | EST, TRK | EST)
+VARIANTS = {"new": NEW_CONNECTION, "established": ESTABLISHED}
+KILLED = 1              # ct_mark of a connection whose rule went
+PORT_REG = T.FILTERED_PORT_REG
+ZONE_REG = T.LOCAL_VLAN_REG
+
+
+@dataclass(frozen=True)
+class FilteredPort:
+    """A VM port with port security, as its hypervisor's br-int filters it."""
+
+    ofport: int
+    zone: int                                   # its network's local VLAN here
+    macs: tuple[str, ...]                       # its MAC and its address pairs' MACs
+    # (MAC, IP or (net, mask), or None for any address: a 0.0.0.0/0 address pair)
+    sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
+
+
+@dataclass(frozen=True)
+class RuleMatch:
+    """What one security group rule matches, as flow fields (IPv4 only)."""
+
+    direction: str                              # "ingress" | "egress"
+    fields: tuple[tuple[str, object], ...]      # ip_proto, ports, ICMP type/code
+    prefix: str | tuple[str, str] | None        # the remote IP prefix; None: any
+    remote_group: str | None = None
+
+
+def _rule_table(direction: str) -> int:
+    return T.INT_RULES_INGRESS if direction == "ingress" else T.INT_RULES_EGRESS
+
+
+def _remote_field(direction: str) -> str:
+    return "ipv4_src" if direction == "ingress" else "ipv4_dst"
+
+
+def _accept(port: FilteredPort, direction: str, variant: str) -> tuple:
+    """What a rule that matched does: egress goes on to 73 (which commits); ingress
+    commits a new connection and delivers."""
+    if direction == "egress":
+        return (("goto", T.INT_ACCEPT_OR_INGRESS),)
+    commit = (("ct", True, port.zone, None, None),) if variant == "new" else ()
+    return (*commit, ("output", port.ofport))
+
+
+# --------------------------------------------------------------- every bridge
+
+@builder
+def default_flows() -> list[Flow]:
+    """Tables 71-82 at start-up: what no port's flow takes is dropped; in the rule
+    tables, invalid and killed connections drop, replies and related ICMP of a connection
+    pass egress (to 60), and a new connection no rule accepts drops."""
+    flows = [Flow(table, 0) for table in (T.INT_BASE_EGRESS, T.INT_RULES_EGRESS,
+                                          T.INT_BASE_INGRESS, T.INT_RULES_INGRESS)]
+    flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 0, (), (("resubmit", T.INT_TRANSIENT),)))
+    for table in (T.INT_RULES_EGRESS, T.INT_RULES_INGRESS):
+        flows += [Flow(table, 50, match(ct_state=INVALID)),
+                  Flow(table, 51, match(ct_state=(TRK, TRK), ct_mark=KILLED)),
+                  Flow(table, 40, match(ct_state=NOT_ESTABLISHED))]
+    flows += [Flow(T.INT_RULES_EGRESS, 50, match(ct_state=state, ct_mark=0),
+                   (("resubmit", T.INT_TRANSIENT),)) for state in (REPLY, RELATED)]
+    return flows
+
+
+# ------------------------------------------------------------ one zone (network)
+
+@builder
+def zone_flows(zone: int) -> list[Flow]:
+    """Per network on a hypervisor: the zone's commit of new egress connections (73) and
+    the kill of established ones no rule accepts any more (72, 82)."""
+    ip = {"eth_type": ETH_TYPE_IP, ZONE_REG: zone}
+    kill = (("ct_mark", zone, KILLED),)
+    return [Flow(T.INT_ACCEPT_OR_INGRESS, 90, match(ct_state=NEW_CONNECTION, **ip),
+                 (("ct", True, zone, None, None), ("resubmit", T.INT_TRANSIENT))),
+            Flow(T.INT_RULES_EGRESS, 41, match(ct_state=ANY_ESTABLISHED, **ip), kill),
+            Flow(T.INT_RULES_INGRESS, 41, match(ct_state=ANY_ESTABLISHED, **ip), kill)]
+
+
+# --------------------------------------------------------------------- a port
+
+@builder
+def port_flows(port: FilteredPort) -> list[Flow]:
+    """A filtered port's own flows: egress ARP on (24 checked it), IPv4 from its own
+    (MAC, address) pairs into conntrack, anything else dropped (71); ingress ARP
+    delivered, IPv4 into conntrack (81); replies and related traffic delivered (82)."""
+    here = {PORT_REG: port.ofport}
+    flows = [Flow(T.INT_BASE_EGRESS, 95, match(eth_type=ETH_TYPE_ARP, **here),
+                  (("resubmit", T.INT_TRANSIENT),))]
+    flows += [Flow(T.INT_BASE_EGRESS, 65, match(eth_type=ETH_TYPE_IP, eth_src=mac, **here,
+                                                **({"ipv4_src": source} if source else {})),
+                   (("ct", False, port.zone, T.INT_RULES_EGRESS, None),))
+              for mac, source in sorted(set(port.sources), key=str)]
+    flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
+                   (("output", port.ofport),)),
+              Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
+                   (("ct_clear",), ("ct", False, port.zone, T.INT_RULES_INGRESS, None)))]
+    flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),
+                   (("output", port.ofport),)) for state in (REPLY, RELATED)]
+    return flows
+
+
+@builder
+def handover_flows(port: FilteredPort) -> list[Flow]:
+    """Frames for a filtered port's MACs go to its ingress (81) instead of NORMAL: in
+    table 60 tagged (from br-tun or br-ethX) or untagged (from a port here without
+    filtering), and in 73 from a filtered port of this network here (filtered twice,
+    once each way, in the one zone)."""
+    set_port = ("set_field", PORT_REG, port.ofport)
+    flows = []
+    for mac in sorted(set(port.macs)):
+        flows += [
+            Flow(T.INT_TRANSIENT, 90, match(vlan_vid=vlan(port.zone), eth_dst=mac),
+                 (("pop_vlan",), set_port, ("set_field", ZONE_REG, port.zone),
+                  ("goto", T.INT_BASE_INGRESS))),
+            Flow(T.INT_TRANSIENT, 90, match(vlan_vid=OFPVID_NONE, eth_dst=mac,
+                                            **{ZONE_REG: port.zone}),
+                 (set_port, ("goto", T.INT_BASE_INGRESS))),
+            Flow(T.INT_ACCEPT_OR_INGRESS, 100, match(eth_dst=mac, **{ZONE_REG: port.zone}),
+                 (set_port, ("goto", T.INT_BASE_INGRESS)))]
+    return flows
+
+
+def ingress_delivery(port: FilteredPort) -> tuple:
+    """The actions that hand a routed or DNATed frame to a filtered port: its ingress."""
+    return (("set_field", PORT_REG, port.ofport), ("set_field", ZONE_REG, port.zone),
+            ("goto", T.INT_BASE_INGRESS))
+
+
+@builder
+def rule_flows(port: FilteredPort, rule: RuleMatch) -> list[Flow]:
+    """A rule without a remote group, for one port: a new connection and an established
+    one (whose next packet otherwise kills it) each accepted (72/82, priority 74)."""
+    remote = {_remote_field(rule.direction): rule.prefix} if rule.prefix else {}
+    return [Flow(_rule_table(rule.direction), 74,
+                 match(ct_state=state, ct_mark=0, eth_type=ETH_TYPE_IP,
+                       **{PORT_REG: port.ofport}, **dict(rule.fields), **remote),
+                 _accept(port, rule.direction, variant))
+            for variant, state in VARIANTS.items()]
+
+
+# ------------------------------------------------------------ remote groups
+
+@builder
+def member_flow(direction: str, member: str | tuple[str, str],
+                conj_ids: Iterable[int]) -> Flow:
+    """Clause 1 of the conjunctions of remote groups with this member address: from
+    (ingress) or to (egress) the address (72/82, priority 70).  One per hypervisor, not
+    per zone: clause 2 names the port, so a zone would add nothing but copies."""
+    return Flow(_rule_table(direction), 70,
+                match(eth_type=ETH_TYPE_IP, **{_remote_field(direction): member}),
+                tuple(("conjunction", conj_id, 1, 2) for conj_id in sorted(set(conj_ids))))
+
+
+@builder
+def port_clause_flow(port: FilteredPort, direction: str, variant: str,
+                      fields: tuple[tuple[str, object], ...], conj_ids: Iterable[int]) -> Flow:
+    """Clause 2: the port and a rule's protocol fields, in each conjunction of a rule of
+    the port's groups that has them."""
+    return Flow(_rule_table(direction), 70,
+                match(ct_state=VARIANTS[variant], ct_mark=0, eth_type=ETH_TYPE_IP,
+                      **{PORT_REG: port.ofport}, **dict(fields)),
+                tuple(("conjunction", conj_id, 2, 2) for conj_id in sorted(set(conj_ids))))
+
+
+@builder
+def conjunction_accept_flow(port: FilteredPort, direction: str, variant: str,
+                            conj_id: int) -> Flow:
+    """Both clauses matched: the port's accept."""
+    return Flow(_rule_table(direction), 70, match(conj_id=conj_id, eth_type=ETH_TYPE_IP,
+                                                  **{PORT_REG: port.ofport}),
+                _accept(port, direction, variant))

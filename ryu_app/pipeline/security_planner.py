@@ -1,0 +1,195 @@
+"""Which security-group flows a br-int should hold, from the model's groups, rules and
+ports (pure: no Ryu, no I/O).  The builders and the path are in security.py.
+
+A filtered port's own flows (its sources, its hand-over, its rules and its clauses of
+remote-group conjunctions) join its device's group, recomputed with the port; what the
+filtered ports of a br-int share (each zone's commit and kill flows, and each
+remote-group member address as clause 1) is its group ``SECURITY``, recomputed when a
+rule, a member or a group of a port there changes.
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING, Iterator
+
+from ryu_app.model.tenant import is_bound_vm_port
+from ryu_app.pipeline import security
+from ryu_app.pipeline.flow import Flow
+from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
+from topology.graph import Bridge
+
+if TYPE_CHECKING:
+    from ryu_app.pipeline.planner import Planner
+
+# IANA protocol numbers of the names Neutron takes (IPv4 ones; icmpv6 rules are IPv6)
+PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "egp": 8, "udp": 17, "rsvp": 46, "gre": 47,
+             "esp": 50, "ah": 51, "ospf": 89, "pgm": 113, "vrrp": 112, "sctp": 132,
+             "dccp": 33, "udplite": 136, "ipip": 4}
+PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst"}   # the protocols whose ports flows can match
+ICMP = 1
+
+
+SECURITY: tuple = ("sg",)   # the security-group flows a br-int's filtered ports share
+
+
+def port_masks(low: int, high: int) -> list[tuple[int, int]]:
+    """A port range as the fewest (value, mask) matches that cover exactly it."""
+    found = []
+    while low <= high:
+        size = low & -low if low else 1 << 16
+        while low + size - 1 > high:
+            size >>= 1
+        found.append((low, 0xFFFF & ~(size - 1)))
+        low += size
+    return found
+
+
+def rule_matches(rule: dict) -> list[RuleMatch]:
+    """A rule as flow matches: none for an IPv6 rule (no IPv6 here), one per port mask."""
+    if rule["ethertype"] != "IPv4":
+        return []
+    protocol = rule["protocol"]
+    number = None if protocol in (None, "any") else PROTOCOLS.get(str(protocol).lower())
+    if number is None and protocol not in (None, "any"):
+        number = int(protocol)
+    base: tuple = () if number is None else (("ip_proto", number),)
+    low, high = rule["port_range_min"], rule["port_range_max"]
+    prefix = _prefix(rule["remote_ip_prefix"])
+    if number == ICMP:
+        base += tuple(item for item in (("icmpv4_type", low), ("icmpv4_code", high))
+                      if item[1] is not None)
+    if number in PORT_FIELDS and low is not None:
+        field = PORT_FIELDS[number]
+        masks = port_masks(low, high if high is not None else low)
+        return [RuleMatch(rule["direction"], base + ((field, mask if mask[1] != 0xFFFF
+                                                      else mask[0]),), prefix,
+                          rule["remote_group_id"]) for mask in masks]
+    return [RuleMatch(rule["direction"], base, prefix, rule["remote_group_id"])]
+
+
+def _prefix(cidr: str | None) -> str | tuple[str, str] | None:
+    """A remote IP prefix as a match value: None for any address."""
+    if not cidr:
+        return None
+    network = ipaddress.ip_network(cidr, strict=False)
+    if network.prefixlen == 0:
+        return None
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network.network_address), str(network.netmask)
+
+
+class SecurityPlanner:
+    def __init__(self, planner: "Planner"):
+        self.planner = planner
+        self.model = planner.model
+        self._conj_ids: dict[tuple[str, str, str], int] = {}
+
+    # -------------------------------------------------------------- a port
+
+    def filtered(self, bridge: Bridge, port: dict) -> FilteredPort | None:
+        """The port as br-int filters it here: a bound VM port with port security, its
+        device on this bridge, its network served here."""
+        if bridge.role != "int" or not port.get("port_security_enabled", True) or \
+                not is_bound_vm_port(port, bridge.chassis):
+            return None
+        device = self.planner.device_of(bridge, port)
+        zone = self.planner.local_vlans.get(bridge.chassis, port["network_id"])
+        if device is None or zone is None:
+            return None
+        pairs = port.get("allowed_address_pairs", [])
+        macs = (port["mac_address"],) + tuple(pair.get("mac_address") or port["mac_address"]
+                                              for pair in pairs)
+        sources = tuple((port["mac_address"], ip) for ip in _ipv4s(port)) + tuple(
+            (pair.get("mac_address") or port["mac_address"], _prefix(pair["ip_address"]))
+            for pair in pairs if ":" not in pair["ip_address"])
+        return FilteredPort(device.ofport, zone, macs, sources)
+
+    def delivery(self, bridge: Bridge, port: dict) -> tuple | None:
+        """How a routed or DNATed frame reaches the port here: through its ingress
+        filter when it has one, else straight out of its device."""
+        filtered = self.filtered(bridge, port)
+        if filtered is not None:
+            return security.ingress_delivery(filtered)
+        device = self.planner.device_of(bridge, port)
+        return (("output", device.ofport),) if device else None
+
+    def port_flows(self, bridge: Bridge, port: dict) -> list[Flow]:
+        """A filtered port's flows on its hypervisor (none when it is not filtered)."""
+        filtered = self.filtered(bridge, port)
+        if filtered is None:
+            return []
+        flows = security.port_flows(filtered) + security.handover_flows(filtered)
+        clauses: dict[tuple, set[int]] = {}
+        for rule in self._rules(port):
+            if rule.remote_group is None:
+                flows += security.rule_flows(filtered, rule)
+                continue
+            for variant in VARIANTS:
+                conj_id = self.conjunction_id(rule.remote_group, rule.direction, variant)
+                key = (rule.direction, variant, rule.fields)
+                clauses.setdefault(key, set()).add(conj_id)
+                flows.append(security.conjunction_accept_flow(filtered, rule.direction,
+                                                              variant, conj_id))
+        flows += [security.port_clause_flow(filtered, direction, variant, fields, ids)
+                  for (direction, variant, fields), ids in sorted(clauses.items(), key=str)]
+        return flows
+
+    def _rules(self, port: dict) -> Iterator[RuleMatch]:
+        """The flow matches of every rule of the port's groups.  A rule with a remote
+        prefix and a remote group cannot exist (the API refuses it)."""
+        for group_id in port.get("security_groups", ()):
+            for rule in self.model.rules_of(group_id):
+                yield from rule_matches(rule)
+
+    def conjunction_id(self, remote_group: str, direction: str, variant: str) -> int:
+        """The id of the conjunctions of rules with this remote group, one direction, one
+        kind of packet: the same on every bridge for the controller's lifetime."""
+        key = (remote_group, direction, variant)
+        return self._conj_ids.setdefault(key, len(self._conj_ids) + 1)
+
+    # ------------------------------------------------------------ a bridge
+
+    def bridge_flows(self, bridge: Bridge) -> list[Flow]:
+        """What the filtered ports of a br-int share: each zone's commit and kill, and
+        clause 1 (the members' addresses) of every remote group their rules name."""
+        if bridge.role != "int":
+            return []
+        zones: set[int] = set()
+        members: dict[tuple[str, object], set[int]] = {}
+        addresses: dict[str, list] = {}   # remote group -> its member addresses, once
+        for network_id in self.planner.local_vlans.networks_on(bridge.chassis):
+            for port in self.planner.ports_by_chassis(network_id).get(bridge.chassis, []):
+                if (filtered := self.filtered(bridge, port)) is None:
+                    continue
+                zones.add(filtered.zone)
+                for rule in self._rules(port):
+                    if rule.remote_group is None:
+                        continue
+                    if rule.remote_group not in addresses:
+                        addresses[rule.remote_group] = self.member_addresses(rule.remote_group)
+                    ids = {self.conjunction_id(rule.remote_group, rule.direction, variant)
+                           for variant in VARIANTS}
+                    for address in addresses[rule.remote_group]:
+                        members.setdefault((rule.direction, address), set()).update(ids)
+        return [flow for zone in sorted(zones) for flow in security.zone_flows(zone)] + [
+            security.member_flow(direction, address, ids)
+            for (direction, address), ids in sorted(members.items(), key=str)]
+
+    def member_addresses(self, group_id: str) -> list[str | tuple[str, str]]:
+        """The IPv4 addresses of the group's ports: fixed IPs and address pairs'."""
+        records = self.model.records["port"]
+        found: list[str | tuple[str, str]] = []
+        for port_id in self.model.members_of(group_id):
+            port = records.get(port_id)
+            if port is None:
+                continue
+            found += _ipv4s(port)
+            found += [address for pair in port.get("allowed_address_pairs", ())
+                      if ":" not in pair["ip_address"]
+                      and (address := _prefix(pair["ip_address"])) is not None]
+        return found
+
+
+def _ipv4s(port: dict) -> list[str]:
+    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]

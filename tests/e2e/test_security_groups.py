@@ -1,0 +1,221 @@
+"""Security groups end to end: the real controller, three netns hypervisors g0-g2 (g2 may
+host SNAT), Mininet VMs.  Project "acme" has network 10.70.0.0/24 with VMs in its default
+group on g0 and g1 (a0, a1), a VM in group "web" (only Neutron's egress rules) on g2 and
+one in group "open" (every IPv4 packet in) on g2; a router joins 10.71.0.0/24 and has a
+gateway on the external network."""
+import time
+
+import pytest
+
+from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, pings, settle_counters,
+                                 silent, tx_packets, wait_until)
+from tests.emulation import onboarded_cloud, serving
+
+INTERNET = "198.51.100.10"
+
+
+@pytest.fixture(scope="module")
+def cloud():
+    yield from serving(onboarded_cloud(3, "g", 47, external=True, gateways=(2,)))
+
+
+@pytest.fixture(scope="module")
+def acme(cloud):
+    tenant = Tenant(cloud.controller.api, cloud, "acme")
+    api = tenant.api
+    network, subnet = tenant.network("10.70.0.0/24")
+    groups = {name: api.create("security_group", name=name, project_id="acme")
+              for name in ("web", "open")}
+    api.create("security_group_rule", security_group_id=groups["open"]["id"],
+               direction="ingress", ethertype="IPv4", project_id="acme")
+    vms = {"a0": tenant.vm(network, 0), "a1": tenant.vm(network, 1),
+           "web": tenant.vm(network, 2, security_groups=[groups["web"]["id"]]),
+           "open": tenant.vm(network, 2, security_groups=[groups["open"]["id"]])}
+    default = api.get("/v2.0/security-groups?project_id=acme&name=default")[1][
+        "security_groups"][0]
+    groups["default"] = default
+    tenant.network_, tenant.subnet_ = network, subnet
+    yield tenant, groups, vms
+    tenant.cleanup()
+
+
+def rule(tenant: Tenant, group: dict, **fields) -> dict:
+    fields.setdefault("direction", "ingress")
+    return tenant.api.create("security_group_rule", security_group_id=group["id"],
+                             ethertype="IPv4", project_id=tenant.project, **fields)
+
+
+def cut(vm, address: str) -> None:
+    """The VM's pings to the address stop being answered, soon after a rule went (the
+    DELETE returns before the flows are on the switches)."""
+    wait_until(lambda: silent(vm, address), timeout=5, what=f"{vm.ip} -> {address} cut")
+
+
+def delivered(vm) -> int:
+    """Frames Open vSwitch sent to the VM's device so far."""
+    settle_counters(vm.hypervisor)
+    return tx_packets(vm.hypervisor, "br-int", vm.device)
+
+
+def test_one_group_reaches_itself_across_hypervisors(acme):
+    _, _, vms = acme
+    assert pings(vms["a0"], vms["a1"].ip) and pings(vms["a1"], vms["a0"].ip)
+    assert fetches(vms["a0"], vms["a1"])
+
+
+def test_another_group_cannot_connect_but_its_own_connections_work(acme):
+    _, _, vms = acme
+    a0, web = vms["a0"], vms["web"]
+    web.host.cmd(f"ping -c1 -W1 {a0.ip}")   # its ARP is answered: only IP is filtered
+    before = delivered(a0)
+    assert silent(web, a0.ip) and blocked(web, a0, 8080)
+    assert delivered(a0) == before, "a0 received what its group does not let in"
+    # web's own connections, and their replies, pass: "open" lets anything in
+    assert pings(web, vms["open"].ip) and fetches(web, vms["open"])
+    assert silent(vms["open"], web.ip)   # but nothing opens one to web
+
+
+def test_a_port_rule_opens_that_port_only_and_an_icmp_rule_ping(acme):
+    tenant, groups, vms = acme
+    a0, web = vms["a0"], vms["web"]
+    ssh = rule(tenant, groups["default"], protocol="tcp", port_range_min=22,
+               port_range_max=22, remote_ip_prefix="0.0.0.0/0")
+    try:
+        assert fetches(web, a0, port=22) and blocked(web, a0, 80)
+        assert silent(web, a0.ip)
+        icmp = rule(tenant, groups["default"], protocol="icmp")
+        assert pings(web, a0.ip)
+        tenant.api.delete(f"/v2.0/security-group-rules/{icmp['id']}")
+        cut(web, a0.ip)
+    finally:
+        tenant.api.delete(f"/v2.0/security-group-rules/{ssh['id']}")
+    assert blocked(web, a0, 22)
+
+
+def test_a_remote_group_rule_follows_membership(acme):
+    tenant, groups, vms = acme
+    a1, web = vms["a1"], vms["web"]
+    from_default = rule(tenant, groups["web"], protocol="icmp",
+                        remote_group_id=groups["default"]["id"])
+    try:
+        assert pings(a1, web.ip)
+        assert silent(vms["open"], web.ip)   # not a member
+        put = {"port": {"security_groups": [groups["open"]["id"]]}}
+        assert tenant.api.put(f"/v2.0/ports/{a1.port_id}", put)[0] == 200
+        cut(a1, web.ip)                      # left the group
+        put = {"port": {"security_groups": [groups["default"]["id"], groups["open"]["id"]]}}
+        assert tenant.api.put(f"/v2.0/ports/{vms['open'].port_id}", put)[0] == 200
+        assert pings(vms["open"], web.ip)    # joined it
+    finally:
+        tenant.api.put(f"/v2.0/ports/{a1.port_id}",
+                       {"port": {"security_groups": [groups["default"]["id"]]}})
+        tenant.api.put(f"/v2.0/ports/{vms['open'].port_id}",
+                       {"port": {"security_groups": [groups["open"]["id"]]}})
+        tenant.api.delete(f"/v2.0/security-group-rules/{from_default['id']}")
+
+
+def test_deleting_a_rule_stops_the_connection_it_allowed(acme):
+    tenant, groups, vms = acme
+    a0, web = vms["a0"], vms["web"]
+    allowed = rule(tenant, groups["default"], protocol="tcp", port_range_min=9000,
+                   port_range_max=9000)
+    stream = Stream(a0, web)
+    cut = time.time()
+    assert tenant.api.delete(f"/v2.0/security-group-rules/{allowed['id']}")[0] == 204
+    time.sleep(1.5)
+    received = stream.stop()
+    assert received and received[0] < cut, "the connection never carried data"
+    assert max(received) < cut + 0.5, f"data {max(received) - cut:.2f} s after the rule went"
+
+
+def test_without_port_security_nothing_is_filtered(acme):
+    tenant, _, vms = acme
+    bare = tenant.vm(tenant.network_, 1, port_security_enabled=False)
+    try:
+        assert pings(vms["web"], bare.ip) and fetches(vms["web"], bare)
+    finally:
+        tenant.cloud.destroy(bare)
+
+
+def test_an_allowed_address_pair_passes_and_other_addresses_do_not(acme):
+    tenant, _, vms = acme
+    a0 = vms["a0"]
+    paired = tenant.vm(tenant.network_, 1,
+                       allowed_address_pairs=[{"ip_address": "10.70.0.200"}])
+    try:
+        for address in ("10.70.0.200", "10.70.0.201"):
+            paired.host.cmd(f"ip addr add {address}/24 dev {paired.host.defaultIntf()}")
+        assert pings(a0, "10.70.0.200")      # a0 is a member of the default group too
+        assert " 0% packet loss" in paired.host.cmd(f"ping -c1 -W1 -I 10.70.0.200 {a0.ip}")
+        before = delivered(a0)
+        assert "100% packet loss" in paired.host.cmd(f"ping -c2 -W1 -I 10.70.0.201 {a0.ip}")
+        assert delivered(a0) == before, "a spoofed source reached a0"
+        assert silent(a0, "10.70.0.201")
+    finally:
+        tenant.cloud.destroy(paired)
+
+
+@pytest.fixture(scope="module")
+def routed(cloud, acme):
+    """A router between acme's two networks, with a gateway on "public"; on 10.71.0.0/24
+    a default-group VM (r) and a "web" one (w)."""
+    tenant, groups, _ = acme
+    api = cloud.controller.api
+    public = api.create("network", name="public", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    api.create("subnet", network_id=public["id"], cidr="203.0.113.0/24", ip_version=4,
+               gateway_ip="203.0.113.1", enable_dhcp=False)
+    network, subnet = tenant.network("10.71.0.0/24")
+    router = tenant.api.create("router", name="acme-router", project_id="acme")
+    for routed_subnet in (tenant.subnet_, subnet):
+        assert tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                              {"subnet_id": routed_subnet["id"]})[0] == 200
+    assert tenant.api.put(f"/v2.0/routers/{router['id']}", {"router": {
+        "external_gateway_info": {"network_id": public["id"]}}})[0] == 200
+    r = tenant.vm(network, 1)
+    w = tenant.vm(network, 0, security_groups=[groups["web"]["id"]])
+    return public, r, w
+
+
+def test_routed_traffic_is_filtered_by_the_destination_group(acme, routed):
+    _, _, vms = acme
+    _, r, w = routed
+    assert pings(vms["a0"], r.ip) and fetches(vms["a0"], r)   # default to default
+    before = delivered(w)
+    assert silent(vms["a0"], w.ip) and delivered(w) == before
+    assert pings(w, vms["open"].ip)   # its own connection, into "open", routed, and back
+
+
+def test_a_floating_ip_is_filtered_by_its_port_group(cloud, acme, routed):
+    tenant, groups, _ = acme
+    public, r, _ = routed
+    fip = tenant.api.create("floatingip", floating_network_id=public["id"], port_id=r.port_id,
+                            project_id="acme")
+    internet = cloud.upstream.internet
+    address = fip["floating_ip_address"]
+    try:
+        wait_until(lambda: tenant.api.get(f"/v2.0/floatingips/{fip['id']}")[1][
+            "floatingip"]["status"] == "ACTIVE", timeout=15, what="floating IP ACTIVE")
+        assert pings(r, INTERNET, attempts=10)   # out, and the replies back in
+        assert silent(internet, address)         # in: the default group says no
+        icmp = rule(tenant, groups["default"], protocol="icmp",
+                    remote_ip_prefix="198.51.100.0/24")
+        assert pings(internet, address)
+        tenant.api.delete(f"/v2.0/security-group-rules/{icmp['id']}")
+        cut(internet, address)
+    finally:
+        tenant.api.delete(f"/v2.0/floatingips/{fip['id']}")
+
+
+def test_snat_replies_come_back_to_a_vm_without_ingress_rules(acme, routed):
+    _, _, w = routed
+    assert pings(w, INTERNET, attempts=10)
+    out = w.host.cmd(f"traceroute -n -q 1 -w 1 -m 3 {INTERNET}")   # related ICMP errors
+    assert INTERNET in out, out
+
+
+def test_remote_groups_are_conjunctions_on_the_switch(acme):
+    _, _, vms = acme
+    dump = vms["a0"].hypervisor.ofctl("dump-flows", "br-int", "table=82")
+    assert "conjunction(" in dump and "conj_id=" in dump, dump

@@ -1,0 +1,114 @@
+"""Security groups, walked offline through the flows the core sent (tests/unit/fake_cloud.py,
+three hypervisors): members of the default group reach each other across hypervisors, a
+VM of another group cannot open a connection to them while replies to its own pass, port
+rules, remote groups as conjunctions, spoofed sources, ports without port security, and
+routed traffic judged by the destination's group.  The simulator's conntrack is given the
+state a packet comes back with (``ct_state_after``)."""
+import pytest
+
+from ryu_app.pipeline import tables as T
+from tests.unit.fake_cloud import FakeCloud
+from tests.unit.test_l2_behaviour import ip, ipv4
+
+NEW = T.CT_TRK | T.CT_NEW
+REPLY = T.CT_TRK | T.CT_EST | T.CT_RPL
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    """One network; default-group VMs on n0 and n1, a "web" VM (egress rules only) on n2."""
+    cloud = FakeCloud(tmp_path)
+    cloud.net, _ = cloud.network()
+    cloud.web = cloud.create("security_group", name="web")
+    cloud.a0 = cloud.vm(cloud.net, "n0")
+    cloud.a1 = cloud.vm(cloud.net, "n1")
+    cloud.w = cloud.vm(cloud.net, "n2", security_groups=[cloud.web["id"]])
+    cloud.default = cloud.model.records["security_group"][cloud.a0["security_groups"][0]]
+    return cloud
+
+
+def send(cloud, source: dict, target: dict, state: int = NEW, proto: str = "icmp", **fields):
+    packet = ipv4(source["mac_address"], target["mac_address"], ip(source), ip(target),
+                  proto=proto, ct_state_after=state, **fields)
+    return cloud.send(source, packet)
+
+
+def rule(cloud, group: dict, **fields) -> dict:
+    fields.setdefault("direction", "ingress")
+    return cloud.create("security_group_rule", security_group_id=group["id"], **fields)
+
+
+def reaches(result, target: dict) -> bool:
+    return (target["chassis"], target["device"]) in result.delivered_to()
+
+
+def test_members_of_one_group_reach_each_other_across_hypervisors(guarded):
+    result = send(guarded, guarded.a0, guarded.a1)
+    assert reaches(result, guarded.a1)
+    assert ("n1", "br-int", T.INT_RULES_INGRESS) in result.path()   # judged where it lands
+
+
+def test_another_group_cannot_open_a_connection_and_its_replies_pass(guarded):
+    result = send(guarded, guarded.w, guarded.a0)
+    assert result.delivered_to() == []
+    [drop] = result.of_kind("dropped")
+    assert (drop.chassis, drop.table) == ("n0", T.INT_RULES_INGRESS)
+    # a0's reply to a connection w opened passes both ways' filters: stateful
+    assert reaches(send(guarded, guarded.a0, guarded.w, state=REPLY), guarded.w)
+
+
+def test_a_port_rule_opens_that_port_only(guarded):
+    rule(guarded, guarded.default, protocol="tcp", port_range_min=22, port_range_max=22)
+    assert reaches(send(guarded, guarded.w, guarded.a0, proto="tcp", tcp_dst=22), guarded.a0)
+    assert not reaches(send(guarded, guarded.w, guarded.a0, proto="tcp", tcp_dst=80),
+                       guarded.a0)
+    assert not reaches(send(guarded, guarded.w, guarded.a0), guarded.a0)   # nor ping
+
+
+def test_a_port_range_is_matched_exactly(guarded):
+    rule(guarded, guarded.default, protocol="udp", port_range_min=1000, port_range_max=1999)
+    for port, passes in ((999, False), (1000, True), (1500, True), (1999, True),
+                         (2000, False)):
+        result = send(guarded, guarded.w, guarded.a0, proto="udp", udp_dst=port)
+        assert reaches(result, guarded.a0) is passes, port
+
+
+def test_a_remote_group_rule_is_a_conjunction_that_follows_members(guarded):
+    rule(guarded, guarded.web, protocol="icmp", remote_group_id=guarded.default["id"])
+    result = send(guarded, guarded.a0, guarded.w)
+    assert reaches(result, guarded.w)
+    accepting = [step.flow for step in result.steps if step.table == T.INT_RULES_INGRESS
+                 and step.chassis == "n2"]
+    assert any(flow and dict(flow.match).get("conj_id") for flow in accepting)
+    # a0 leaves the default group: its address is no member any more
+    guarded.update("port", guarded.a0["id"], security_groups=[guarded.web["id"]])
+    assert not reaches(send(guarded, guarded.a0, guarded.w), guarded.w)
+
+
+def test_a_spoofed_source_is_dropped_on_the_way_out(guarded):
+    packet = ipv4(guarded.a0["mac_address"], guarded.a1["mac_address"], "10.0.0.99",
+                  ip(guarded.a1), ct_state_after=NEW)
+    result = guarded.send(guarded.a0, packet)
+    [drop] = result.of_kind("dropped")
+    assert (drop.chassis, drop.table, result.delivered_to()) == ("n0", T.INT_BASE_EGRESS, [])
+
+
+def test_a_port_without_port_security_is_not_filtered(guarded):
+    bare = guarded.vm(guarded.net, "n1", port_security_enabled=False)
+    result = send(guarded, guarded.w, bare)
+    assert reaches(result, bare)
+    assert ("n1", "br-int", T.INT_BASE_INGRESS) not in result.path()
+
+
+def test_routed_traffic_is_judged_by_the_destination_group(guarded):
+    other, other_subnet = guarded.network("10.1.0.0/24")
+    subnet_id = guarded.a0["fixed_ips"][0]["subnet_id"]
+    router = guarded.router(guarded.model.records["subnet"][subnet_id], other_subnet)
+    gateway = next(port for port in guarded.planner.dvr_interfaces(router["id"])
+                   if port["network_id"] == guarded.net["id"])
+    member = guarded.vm(other, "n1")
+    stranger = guarded.vm(other, "n1", security_groups=[guarded.web["id"]])
+    for target, passes in ((member, True), (stranger, False)):
+        packet = ipv4(guarded.a0["mac_address"], gateway["mac_address"], ip(guarded.a0),
+                      ip(target), ct_state_after=NEW)
+        assert reaches(guarded.send(guarded.a0, packet), target) is passes
