@@ -105,6 +105,53 @@ def fetches(client, server, port: int = 8080, address: str | None = None) -> boo
         web.wait()
 
 
+def blocked(client, server, port: int, address: str | None = None) -> bool:
+    """True when ``client`` gets nothing over TCP from ``server``, which is listening on
+    ``port`` (checked first, so that a refusal is the network's, not a late server)."""
+    web = server.host.popen([sys.executable, "-c", SERVE_ONCE, server.ip, str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: f":{port} " in server.host.cmd(f"ss -Hltn sport = :{port}"),
+                   timeout=5, what=f"a server on port {port}")
+        received = client.host.cmd(f"timeout 2 bash -c 'cat < /dev/tcp/{address or server.ip}"
+                                   f"/{port}' 2>/dev/null | wc -c")
+        return received.strip() == "0"
+    finally:
+        web.kill()
+        web.wait()
+
+
+STREAM_SERVER = ("import socket, sys, time; s = socket.socket(); "
+                 "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+                 "s.bind((sys.argv[1], 9000)); s.listen(); c, _ = s.accept(); "
+                 "[(c.sendall(b'.'), time.sleep(0.05)) for _ in range(400)]")
+STREAM_READER = ("import socket, sys, time; "
+                 "c = socket.create_connection((sys.argv[1], 9000), 3); c.settimeout(10)\n"
+                 "while True:\n"
+                 "    data = c.recv(100)\n"
+                 "    if not data: break\n"
+                 "    print(time.time(), flush=True)")
+
+
+class Stream:
+    """One TCP connection carrying a byte every 50 ms from ``server`` (port 9000) to
+    ``client``, which connects to ``address`` (the server's own by default); ``stop``
+    gives the times the client received data."""
+
+    def __init__(self, server, client, address: str | None = None):
+        self.server = server.host.popen([sys.executable, "-c", STREAM_SERVER, server.ip])
+        time.sleep(0.3)
+        self.reader = client.host.popen([sys.executable, "-c", STREAM_READER,
+                                         address or server.ip], stdout=subprocess.PIPE,
+                                        text=True)
+        time.sleep(1.0)
+
+    def stop(self) -> list[float]:
+        self.reader.kill()
+        self.server.kill()
+        return [float(line) for line in self.reader.communicate()[0].split()]
+
+
 class Tenant:
     """One project's networks and VMs in an emulated cloud; VMs are destroyed at the end."""
 

@@ -164,6 +164,12 @@ def test_without_port_security_a_port_gets_no_anti_spoofing(cloud, tenants):
     network, _ = tenant.network("10.8.0.0/24")
     a = tenant.vm(network, 0, port_security_enabled=False)
     b = tenant.vm(network, 0)
+    # a is in no group (no port security): b's lets its pings in
+    default = tenant.api.get("/v2.0/security-groups?project_id=open&name=default")[1][
+        "security_groups"][0]
+    tenant.api.create("security_group_rule", security_group_id=default["id"],
+                      direction="ingress", ethertype="IPv4", protocol="icmp",
+                      project_id="open")
     in_port = lambda vm: f"in_port={ofport(vm.hypervisor, vm.device)}"  # noqa: E731
     checks = lambda vm: [line for line in flows(vm.hypervisor, "br-int")  # noqa: E731
                          if in_port(vm) in line and ("table=24" in line or "table=25" in line

@@ -5,12 +5,11 @@ reach the internet through their router's SNAT on x2 (the U-shaped path); a VM w
 is reached, and reaches out, through its own hypervisor."""
 import re
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.e2e.dataplane import Tenant, capture, fetches, pings, silent, wait_until
+from tests.e2e.dataplane import Stream, Tenant, capture, fetches, pings, silent, wait_until
 from tests.emulation import onboarded_cloud, serving
 
 INTERNET = "198.51.100.10"
@@ -49,6 +48,14 @@ def routed_tenant(outside, public, project: str, chassis: tuple[int, ...]):
     assert status == 200, body
     gateway_ip = body["router"]["external_gateway_info"]["external_fixed_ips"][0]["ip_address"]
     vms = [tenant.vm(network, index) for index in chassis]
+    # the internet reaches the VMs at their floating IPs: their group lets it in, as a
+    # user opens a VM (ICMP and TCP; the default group lets in only its own members)
+    default = tenant.api.get(f"/v2.0/security-groups?project_id={project}&name=default")[1][
+        "security_groups"][0]
+    for protocol in ("icmp", "tcp"):
+        tenant.api.create("security_group_rule", security_group_id=default["id"],
+                          direction="ingress", ethertype="IPv4", protocol=protocol,
+                          project_id=project)
     return tenant, router, gateway_ip, vms
 
 
@@ -147,18 +154,6 @@ def test_the_internet_reaches_a_vm_at_its_floating_ip(outside, public, red):
         api.delete(f"/v2.0/floatingips/{fip['id']}")
 
 
-STREAM = ("import socket, sys, time; s = socket.socket(); "
-          "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-          "s.bind((sys.argv[1], 9000)); s.listen(); c, _ = s.accept(); "
-          "[(c.sendall(b'.'), time.sleep(0.05)) for _ in range(400)]")
-READ = ("import socket, sys, time; c = socket.create_connection((sys.argv[1], 9000), 3); "
-        "c.settimeout(10)\n"
-        "while True:\n"
-        "    data = c.recv(100)\n"
-        "    if not data: break\n"
-        "    print(time.time(), flush=True)")
-
-
 def test_disassociating_cuts_inbound_and_the_address_moves_with_garp(outside, public, red):
     tenant, _, _, (first, second) = red
     api = tenant.api
@@ -168,11 +163,7 @@ def test_disassociating_cuts_inbound_and_the_address_moves_with_garp(outside, pu
     address = fip["floating_ip_address"]
     try:
         wait_until(lambda: pings(internet, address), timeout=15, what="FIP reachable")
-        server = second.host.popen([sys.executable, "-c", STREAM, second.ip])
-        time.sleep(0.3)
-        reader = internet.host.popen([sys.executable, "-c", READ, address],
-                                     stdout=subprocess.PIPE, text=True)
-        time.sleep(1.0)
+        stream = Stream(second, internet, address)
         host = second.hypervisor
         assert address in host.appctl("dpctl/dump-conntrack")   # the stream's entry
         cut = time.time()
@@ -180,9 +171,7 @@ def test_disassociating_cuts_inbound_and_the_address_moves_with_garp(outside, pu
                                {"floatingip": {"port_id": None}})
         assert status == 200 and body["floatingip"]["status"] == "DOWN"
         time.sleep(2.0)
-        reader.kill()
-        server.kill()
-        received = [float(line) for line in reader.communicate()[0].split()]
+        received = stream.stop()
         assert received and received[0] < cut, "the connection never carried data"
         assert max(received) < cut + 0.5, f"data {max(received) - cut:.2f} s after the cut"
         assert silent(internet, address)
