@@ -56,6 +56,7 @@ bench:
 	$(PY) -m tests.bench.bulk
 	$(PY) -m tests.bench.dhcp
 	$(PY) -m tests.bench.north_south
+	$(PY) -m tests.bench.security_groups
 
 run:
 	$(VENV)/bin/ryu-manager --config-file $(CONFIG) ryu_app.app

@@ -49,6 +49,10 @@ def setup(fabric) -> tuple:
     api.put(f"/v2.0/routers/{router['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     api.put(f"/v2.0/routers/{router['id']}", {"router": {
         "external_gateway_info": {"network_id": public["id"]}}})
+    # the VMs' default group lets their own members in only: the internet host pings
+    default = api.get("/v2.0/security-groups?name=default")[1]["security_groups"][0]
+    api.create("security_group_rule", security_group_id=default["id"], direction="ingress",
+               ethertype="IPv4", protocol="icmp")
     vms = []
     for index in (0, 1):
         port = api.create("port", network_id=network["id"])
