@@ -7,7 +7,7 @@ state a packet comes back with (``ct_state_after``)."""
 import pytest
 
 from ryu_app.pipeline import tables as T
-from tests.unit.fake_cloud import FakeCloud
+from tests.unit.fake_cloud import FakeCloud, dpid
 from tests.unit.test_l2_behaviour import ip, ipv4
 
 NEW = T.CT_TRK | T.CT_NEW
@@ -112,3 +112,14 @@ def test_routed_traffic_is_judged_by_the_destination_group(guarded):
         packet = ipv4(guarded.a0["mac_address"], gateway["mac_address"], ip(guarded.a0),
                       ip(target), ct_state_after=NEW)
         assert reaches(guarded.send(guarded.a0, packet), target) is passes
+
+
+def test_a_rule_touches_only_its_group_members_hypervisors(guarded):
+    """A rule in "web" (a VM on n2) changes n2's br-int and nothing else; a new member of
+    the default group (which n0 and n1 name as remote) changes n0 and n1 only."""
+    rule(guarded, guarded.web, protocol="tcp", port_range_min=80, port_range_max=80)
+    assert set(guarded.sent[-1].flow_mods) == {dpid("n2", "int")}
+    guarded.create("port", network_id=guarded.net["id"])   # unbound, default group
+    assert set(guarded.sent[-1].flow_mods) == {dpid("n0", "int"), dpid("n1", "int")}
+    recomputed = guarded.sent[-1].recomputed
+    assert not recomputed, recomputed   # no network's flows, only the shared group
