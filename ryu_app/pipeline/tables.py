@@ -107,6 +107,20 @@ NAT = "nat."   # the builders of ryu_app/pipeline/nat.py
 SG = "security."   # the builders of ryu_app/pipeline/security.py
 SG_DEFAULTS = SG + "default_flows"
 
+def _verdicts(conntrack_builders: tuple[str, ...], accepted: str) -> tuple[Band, ...]:
+    """The bands tables 72 and 82 share: what conntrack decides around the rules."""
+    return (
+        Band("killed", (51,), (SG_DEFAULTS,),
+             "a connection marked when its rule went (ct_mark 1): dropped"),
+        Band("conntrack", (50,), conntrack_builders,
+             f"invalid: dropped; replies and related: {accepted}"),
+        Band("kill", (41,), (SG + "zone_flows",),
+             "established, no rule accepts it any more: marked (ct_mark 1), dropped"),
+        Band("no rule", (40,), (SG_DEFAULTS,), "a new connection no rule accepts: dropped"),
+        Band("default", (0,), (SG_DEFAULTS,), "untracked: dropped"),
+    )
+
+
 INTEGRATION = tuple(sorted((   # declared by topic, listed by number
     Table(INT_LOCAL_SWITCHING, "local switching",
           "classification of every frame entering br-int: dead ports and the dead VLAN, "
@@ -238,14 +252,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                                             SG + "conjunction_accept_flow"),
                    "a rule with a remote group: conjunction of a member's address (1/2) "
                    "and the port's protocol (2/2), accepted to 73"),
-              Band("killed", (51,), (SG_DEFAULTS,),
-                   "a connection marked when its rule went (ct_mark 1): dropped"),
-              Band("conntrack", (50,), (SG_DEFAULTS,),
-                   "invalid: dropped; replies and related: on to 60"),
-              Band("kill", (41,), (SG + "zone_flows",),
-                   "established, no rule accepts it any more: marked (ct_mark 1), dropped"),
-              Band("no rule", (40,), (SG_DEFAULTS,), "a new connection no rule accepts: dropped"),
-              Band("default", (0,), (SG_DEFAULTS,), "untracked: dropped"),
+              *_verdicts((SG_DEFAULTS,), "on to 60"),
           )),
     Table(INT_ACCEPT_OR_INGRESS, "accept or ingress",
           "an accepted egress frame for a filtered port on this hypervisor and network goes "
@@ -273,14 +280,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                                             SG + "conjunction_accept_flow"),
                    "a rule with a remote group: from a member's address (1/2) and the "
                    "port's protocol (2/2), delivered"),
-              Band("killed", (51,), (SG_DEFAULTS,), "a connection marked when its rule "
-                                                   "went: dropped"),
-              Band("conntrack", (50,), (SG_DEFAULTS, SG + "port_flows"),
-                   "invalid: dropped; replies and related: delivered to the port"),
-              Band("kill", (41,), (SG + "zone_flows",),
-                   "established, no rule accepts it any more: marked (ct_mark 1), dropped"),
-              Band("no rule", (40,), (SG_DEFAULTS,), "a new connection no rule accepts: dropped"),
-              Band("default", (0,), (SG_DEFAULTS,), "untracked: dropped"),
+              *_verdicts((SG_DEFAULTS, SG + "port_flows"), "delivered to the port"),
           )),
     Table(INT_DHCP, "DHCP",
           "a VM's DHCP request goes to the controller, which answers it on this hypervisor "
