@@ -251,6 +251,10 @@ class Engine:
 
     def flush(self) -> EngineOutputs:
         """Recompute what the events since the last flush (and the model's writes) touched."""
+        with self.planner.security.one_reading():
+            return self._flush()
+
+    def _flush(self) -> EngineOutputs:
         outputs = EngineOutputs()
         self.model_changed(self.model.take_changes())   # what nobody handed in yet
         dirty, self._dirty = self._dirty, _Dirty()

@@ -9,6 +9,8 @@ rule, a member or a group of a port there changes.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import ipaddress
 from typing import TYPE_CHECKING, Iterator
 
@@ -42,6 +44,20 @@ def port_masks(low: int, high: int) -> list[tuple[int, int]]:
         found.append((low, 0xFFFF & ~(size - 1)))
         low += size
     return found
+
+
+RULE_FIELDS = ("direction", "ethertype", "protocol", "port_range_min", "port_range_max",
+               "remote_ip_prefix", "remote_group_id")
+
+
+def _rule_key(rule: dict) -> tuple:
+    return tuple(rule[name] for name in RULE_FIELDS)
+
+
+@functools.lru_cache(maxsize=65536)
+def _rule_matches(key: tuple) -> tuple[RuleMatch, ...]:
+    """rule_matches of a rule by its fields (a rule never changes: made once per rule)."""
+    return tuple(rule_matches(dict(zip(RULE_FIELDS, key, strict=True))))
 
 
 def rule_matches(rule: dict) -> list[RuleMatch]:
@@ -84,19 +100,27 @@ class SecurityPlanner:
         self.planner = planner
         self.model = planner.model
         self._conj_ids: dict[tuple[str, str, str], int] = {}
+        self._reading: dict[str, list] | None = None   # remote group -> its addresses
+
+    @contextlib.contextmanager
+    def one_reading(self) -> Iterator[None]:
+        """While the model holds still (a flush): the bridges recomputed share one
+        reading of each remote group's member addresses."""
+        self._reading = {}
+        try:
+            yield
+        finally:
+            self._reading = None
 
     # -------------------------------------------------------------- a port
 
     def filtered(self, bridge: Bridge, port: dict) -> FilteredPort | None:
         """The port as br-int filters it here: a bound VM port with port security, its
         device on this bridge, its network served here."""
-        if bridge.role != "int" or not port.get("port_security_enabled", True) or \
-                not is_bound_vm_port(port, bridge.chassis):
+        zone = self._zone(bridge, port)
+        if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        zone = self.planner.local_vlans.get(bridge.chassis, port["network_id"])
-        if device is None or zone is None:
-            return None
         pairs = port.get("allowed_address_pairs", [])
         macs = (port["mac_address"],) + tuple(pair.get("mac_address") or port["mac_address"]
                                               for pair in pairs)
@@ -104,6 +128,14 @@ class SecurityPlanner:
             (pair.get("mac_address") or port["mac_address"], _prefix(pair["ip_address"]))
             for pair in pairs if ":" not in pair["ip_address"])
         return FilteredPort(device.ofport, zone, macs, sources)
+
+    def _zone(self, bridge: Bridge, port: dict) -> int | None:
+        """The port's zone here if br-int filters it here, else None."""
+        if bridge.role != "int" or not port.get("port_security_enabled", True) or \
+                not is_bound_vm_port(port, bridge.chassis) or \
+                self.planner.device_of(bridge, port) is None:
+            return None
+        return self.planner.local_vlans.get(bridge.chassis, port["network_id"])
 
     def delivery(self, bridge: Bridge, port: dict) -> tuple | None:
         """How a routed or DNATed frame reaches the port here: through its ingress
@@ -139,8 +171,11 @@ class SecurityPlanner:
         """The flow matches of every rule of the port's groups.  A rule with a remote
         prefix and a remote group cannot exist (the API refuses it)."""
         for group_id in port.get("security_groups", ()):
-            for rule in self.model.rules_of(group_id):
-                yield from rule_matches(rule)
+            yield from self._group_matches(group_id)
+
+    def _group_matches(self, group_id: str) -> list[RuleMatch]:
+        return [found for rule in self.model.rules_of(group_id)
+                for found in _rule_matches(_rule_key(rule))]
 
     def conjunction_id(self, remote_group: str, direction: str, variant: str) -> int:
         """The id of the conjunctions of rules with this remote group, one direction, one
@@ -156,25 +191,26 @@ class SecurityPlanner:
         if bridge.role != "int":
             return []
         zones: set[int] = set()
-        members: dict[tuple[str, object], set[int]] = {}
-        addresses: dict[str, list] = {}   # remote group -> its member addresses, once
+        groups: set[str] = set()
         for network_id in self.planner.local_vlans.networks_on(bridge.chassis):
             for port in self.planner.ports_by_chassis(network_id).get(bridge.chassis, []):
-                if (filtered := self.filtered(bridge, port)) is None:
-                    continue
-                zones.add(filtered.zone)
-                for rule in self._rules(port):
-                    if rule.remote_group is None:
-                        continue
-                    if rule.remote_group not in addresses:
-                        addresses[rule.remote_group] = self.member_addresses(rule.remote_group)
-                    ids = {self.conjunction_id(rule.remote_group, rule.direction, variant)
-                           for variant in VARIANTS}
-                    for address in addresses[rule.remote_group]:
-                        members.setdefault((rule.direction, address), set()).update(ids)
-        return [flow for zone in sorted(zones) for flow in security.zone_flows(zone)] + [
-            security.member_flow(direction, address, ids)
-            for (direction, address), ids in sorted(members.items(), key=str)]
+                if (zone := self._zone(bridge, port)) is not None:
+                    zones.add(zone)
+                    groups.update(port.get("security_groups", ()))
+        named = {(rule.remote_group, rule.direction) for group_id in groups
+                 for rule in self._group_matches(group_id) if rule.remote_group is not None}
+        members: dict[tuple[str, object], set[int]] = {}
+        addresses = self._reading if self._reading is not None else {}
+        for remote_group, direction in named:
+            ids = {self.conjunction_id(remote_group, direction, variant) for variant in VARIANTS}
+            if remote_group not in addresses:
+                addresses[remote_group] = self.member_addresses(remote_group)
+            for address in addresses[remote_group]:
+                members.setdefault((direction, address), set()).update(ids)
+        return [flow for zone in sorted(zones) for flow in _zone_flows(zone)] + [
+            _member_flow(direction, address, tuple(sorted(ids)))
+            for (direction, address), ids in sorted(
+                members.items(), key=lambda item: (item[0][0], str(item[0][1])))]
 
     def member_addresses(self, group_id: str) -> list[str | tuple[str, str]]:
         """The IPv4 addresses of the group's ports: fixed IPs and address pairs'."""
@@ -189,6 +225,18 @@ class SecurityPlanner:
                       if ":" not in pair["ip_address"]
                       and (address := _prefix(pair["ip_address"])) is not None]
         return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _zone_flows(zone: int) -> tuple[Flow, ...]:
+    """A zone's commit and kill flows are the same on every hypervisor: built once."""
+    return tuple(security.zone_flows(zone))
+
+
+@functools.lru_cache(maxsize=65536)
+def _member_flow(direction: str, address: str | tuple[str, str], ids: tuple[int, ...]) -> Flow:
+    """A member's clause-1 flow is the same on every hypervisor: built once."""
+    return security.member_flow(direction, address, ids)
 
 
 def _ipv4s(port: dict) -> list[str]:
