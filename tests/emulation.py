@@ -21,6 +21,18 @@ def all_alive(ctl: Controller, size: int) -> bool:
     return len(found) == size and all(agent["alive"] for agent in found.values())
 
 
+def public_network(api, **subnet) -> tuple[dict, dict]:
+    """The external flat network ``public`` the emulation's br-ex bridges carry, with its
+    subnet 203.0.113.0/24 behind the upstream router 203.0.113.1 (``subnet``: more
+    fields)."""
+    network = api.create("network", name="public", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    created = api.create("subnet", network_id=network["id"], cidr="203.0.113.0/24",
+                         ip_version=4, gateway_ip="203.0.113.1", enable_dhcp=False, **subnet)
+    return network, created
+
+
 def started_cloud(size: int, prefix: str, subnet: int, external: bool = False,
                   gateways: tuple[int, ...] = (), **controller) -> emulation.Cloud:
     """The hypervisors, running, and a controller listening on their management network;

@@ -21,7 +21,7 @@ import sys
 import time
 
 from tests.bench import machine
-from tests.emulation import onboarded_cloud, tear_down
+from tests.emulation import onboarded_cloud, public_network, tear_down
 
 ACCEPT = ("import socket, sys; s = socket.socket(); "
           "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
@@ -37,11 +37,7 @@ CONNECT = ("import socket, sys, time; end = time.time() + float(sys.argv[2]); n 
 
 def setup(fabric) -> tuple:
     api = fabric.controller.api
-    public = api.create("network", name="public", **{
-        "router:external": True, "provider:network_type": "flat",
-        "provider:physical_network": "public"})
-    api.create("subnet", network_id=public["id"], cidr="203.0.113.0/24", ip_version=4,
-               gateway_ip="203.0.113.1", enable_dhcp=False)
+    public, _ = public_network(api)
     network = api.create("network", name="bench")
     subnet = api.create("subnet", network_id=network["id"], cidr="10.70.0.0/24", ip_version=4,
                         enable_dhcp=False)

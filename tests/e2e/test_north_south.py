@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.dataplane import Stream, Tenant, capture, fetches, pings, silent, wait_until
-from tests.emulation import onboarded_cloud, serving
+from tests.emulation import onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
 UPSTREAM = "203.0.113.1"
@@ -25,14 +25,8 @@ def outside():
 
 @pytest.fixture(scope="module")
 def public(outside):
-    api = outside.controller.api
-    network = api.create("network", name="public", **{
-        "router:external": True, "provider:network_type": "flat",
-        "provider:physical_network": "public"})
-    subnet = api.create("subnet", network_id=network["id"], cidr="203.0.113.0/24",
-                        ip_version=4, gateway_ip=UPSTREAM, enable_dhcp=False,
-                        allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.99"}])
-    return network, subnet
+    return public_network(outside.controller.api, allocation_pools=[
+        {"start": "203.0.113.10", "end": "203.0.113.99"}])
 
 
 def routed_tenant(outside, public, project: str, chassis: tuple[int, ...]):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, pings, settle_counters,
                                  silent, tx_packets, wait_until)
-from tests.emulation import onboarded_cloud, serving
+from tests.emulation import onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
 
@@ -161,11 +161,7 @@ def routed(cloud, acme):
     a default-group VM (r) and a "web" one (w)."""
     tenant, groups, _ = acme
     api = cloud.controller.api
-    public = api.create("network", name="public", **{
-        "router:external": True, "provider:network_type": "flat",
-        "provider:physical_network": "public"})
-    api.create("subnet", network_id=public["id"], cidr="203.0.113.0/24", ip_version=4,
-               gateway_ip="203.0.113.1", enable_dhcp=False)
+    public, _ = public_network(api)
     network, subnet = tenant.network("10.71.0.0/24")
     router = tenant.api.create("router", name="acme-router", project_id="acme")
     for routed_subnet in (tenant.subnet_, subnet):
