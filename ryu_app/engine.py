@@ -28,7 +28,7 @@ from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
 from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_vm_port
-from ryu_app.pipeline.security_planner import SECURITY
+from ryu_app.pipeline.security_planner import SECURITY, addresses_of
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
@@ -76,6 +76,8 @@ class _Dirty:
     security: set[str] = field(default_factory=set)         # chassis: their SECURITY group
     group_rules: set[str] = field(default_factory=set)      # security groups: rules
     group_members: set[str] = field(default_factory=set)    # ... members or addresses
+    member_addresses: set = field(default_factory=set)      # addresses joining or leaving
+    member_hosts: set[str] = field(default_factory=set)     # chassis naming their groups
 
 
 class Engine:
@@ -93,6 +95,8 @@ class Engine:
         self._remote: dict[str, dict[int, set[str]]] = {}
         self._dirty = _Dirty()
         self._staged: dict[int, dict[Group, list[Flow]]] = {}   # dpid -> group -> flows
+        # br-int -> the remote groups its member flows were last computed for
+        self._named: dict[int, frozenset] = {}
         self.north_south = NorthSouthEngine(self, zones, neighbours)
 
     # ------------------------------------------------------------------ events
@@ -127,6 +131,7 @@ class Engine:
         state = self.bridges[dpid] = BridgeFlows()
         for group, flows in self._bridge_groups(bridge).items():
             outputs.add(dpid, state.replace(group, flows))
+        self._named[dpid] = self.planner.security.named_remotes(bridge)
         self.north_south.connected(dpid, outputs)
         return outputs
 
@@ -220,8 +225,11 @@ class Engine:
                                  if port is not None and port["binding:host_id"]}
         if old is None or new is None or any(old.get(key) != new.get(key) for key in (
                 "security_groups", "fixed_ips", "allowed_address_pairs")):
-            self._dirty.group_members |= {group for port in (old, new) if port
+            versions = [port for port in (old, new) if port is not None]
+            self._dirty.group_members |= {group for port in versions
                                           for group in port.get("security_groups", ())}
+            self._dirty.member_addresses |= {address for port in versions
+                                             for address in addresses_of(port)}
 
     def _port_written(self, port: dict) -> None:
         """A port that changes (or a version of it that goes) dirties its own device, and
@@ -293,6 +301,8 @@ class Engine:
         dirty.security |= {chassis for _, chassis in pairs}   # zones may have moved
         for chassis in sorted(dirty.security & set(self.topology.chassis)):
             self._guarded(self._recompute_security, chassis, outputs)
+        for chassis in sorted(dirty.member_hosts & set(self.topology.chassis)):
+            self._guarded(self._recompute_members, chassis, dirty.member_addresses, outputs)
         if dirty.chassis:
             self.north_south.everything(dirty)
         self.north_south.networks_changed(dirty.networks, dirty)
@@ -355,10 +365,30 @@ class Engine:
                 self._apply_remote(bridge, network_id, port_id, flows, outputs)
 
     def _recompute_security(self, chassis: str, outputs: EngineOutputs) -> None:
-        """The security-group flows the chassis' filtered ports share."""
+        """The security-group flows the chassis' filtered ports share: the zones', and,
+        when the remote groups their rules name changed, every member address's (those it
+        holds and no rule names any more emptied)."""
+        bridge = self.topology.bridge(chassis, "int")
+        if bridge is None or bridge.dpid not in self.bridges:
+            return
+        self.apply(bridge, SECURITY, self.planner.security.bridge_flows(bridge), outputs)
+        named = self.planner.security.named_remotes(bridge)
+        if self._named.get(bridge.dpid) == named:
+            return   # the same groups' members: what changed among them is done apart
+        self._named[bridge.dpid] = named
+        wanted = self.planner.security.member_groups(bridge)
+        for group in self.bridges[bridge.dpid].groups:
+            if group[0] == "member" and group not in wanted:
+                self.apply(bridge, group, [], outputs)
+        for group, flows in wanted.items():
+            self.apply(bridge, group, flows, outputs)
+
+    def _recompute_members(self, chassis: str, addresses: set, outputs: EngineOutputs) -> None:
+        """Only these member addresses' flows on the chassis' br-int."""
         bridge = self.topology.bridge(chassis, "int")
         if bridge is not None:
-            self.apply(bridge, SECURITY, self.planner.security.bridge_flows(bridge), outputs)
+            for group, flows in self.planner.security.member_groups(bridge, addresses).items():
+                self.apply(bridge, group, flows, outputs)
 
     def _expand_security(self, dirty: _Dirty) -> None:
         """Security groups changed: the devices of the members of a group whose rules
@@ -374,8 +404,8 @@ class Engine:
         naming = {rule["security_group_id"] for group_id in dirty.group_members
                   for rule in self.model.rules_with_remote(group_id)}
         for group_id in naming:
-            dirty.security |= {ports[port_id]["binding:host_id"] for port_id in
-                               self.model.members_of(group_id) if port_id in ports}
+            dirty.member_hosts |= {ports[port_id]["binding:host_id"] for port_id in
+                                   self.model.members_of(group_id) if port_id in ports}
 
     def _reach(self, network_id: str, chassis: str, remote: str, outputs: EngineOutputs) -> None:
         """A tunnel from ``chassis`` to ``remote`` came or went: the network's flood list

@@ -42,7 +42,10 @@ def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
         return (f"remote port {_name(model, 'port', group[2])}{where} of network "
                 f"{_name(model, 'network', group[1])}")
     if kind == "sg":
-        return "security groups: zones and remote-group members here"
+        return "security groups: the conntrack zones here"
+    if kind == "member":
+        address = group[2] if isinstance(group[2], str) else "/".join(group[2])
+        return f"security groups: member {address} of remote groups ({group[1]} rules)"
     if kind == "router":
         return f"router {_name(model, 'router', group[1])}"
     if kind == "fip":

@@ -146,6 +146,7 @@ class Planner:
                 groups[remote_port_group(network_id, port_id)] = flows
         if bridge.role == "int":
             groups[SECURITY] = self.security.bridge_flows(bridge)
+            groups.update(self.security.member_groups(bridge))
             for device in self.vm_devices(bridge):
                 groups[device_group(device.name)] = self.device_flows(bridge, device)
             for router_id in self.nat.gateway_routers():

@@ -3,9 +3,11 @@ ports (pure: no Ryu, no I/O).  The builders and the path are in security.py.
 
 A filtered port's own flows (its sources, its hand-over, its rules and its clauses of
 remote-group conjunctions) join its device's group, recomputed with the port; what the
-filtered ports of a br-int share (each zone's commit and kill flows, and each
-remote-group member address as clause 1) is its group ``SECURITY``, recomputed when a
-rule, a member or a group of a port there changes.
+filtered ports of a br-int share is its group ``SECURITY`` (each zone's commit and kill
+flows, recomputed when a port there changes) and one group per remote-group member
+address and direction (its clause 1: recomputed for that address alone when a member
+joins, leaves or changes address, and all of them when a rule or a port there changes
+which remote groups are named).
 """
 from __future__ import annotations
 
@@ -31,7 +33,8 @@ PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst"}   # the protocols whose ports flows 
 ICMP = 1
 
 
-SECURITY: tuple = ("sg",)   # the security-group flows a br-int's filtered ports share
+SECURITY: tuple = ("sg",)   # the conntrack zones' flows of a br-int's filtered ports
+DIRECTIONS = ("ingress", "egress")
 
 
 def port_masks(low: int, high: int) -> list[tuple[int, int]]:
@@ -186,45 +189,78 @@ class SecurityPlanner:
     # ------------------------------------------------------------ a bridge
 
     def bridge_flows(self, bridge: Bridge) -> list[Flow]:
-        """What the filtered ports of a br-int share: each zone's commit and kill, and
-        clause 1 (the members' addresses) of every remote group their rules name."""
-        if bridge.role != "int":
-            return []
+        """Each zone's commit and kill flows on a br-int (its group ``SECURITY``)."""
+        zones, _ = self._filtered_here(bridge)
+        return [flow for zone in sorted(zones) for flow in _zone_flows(zone)]
+
+    def member_groups(self, bridge: Bridge,
+                      only: set | None = None) -> dict[tuple, list[Flow]]:
+        """Clause 1 of the conjunctions of every remote group the rules of the bridge's
+        filtered ports name: one group per member address and direction, holding its one
+        flow with the conjunctions of all those groups it belongs to; ``only`` these
+        addresses (those that are no member any more get an empty group)."""
+        members: dict[tuple, set[int]] = {}
+        named = self.named_remotes(bridge)
+        for remote_group, direction in named:
+            ids = {self.conjunction_id(remote_group, direction, variant) for variant in VARIANTS}
+            for address in self._read_members(remote_group):
+                if only is None or address in only:
+                    members.setdefault(member_group(direction, address), set()).update(ids)
+        found = {group: [_member_flow(group[1], group[2], tuple(sorted(ids)))]
+                 for group, ids in members.items()}
+        for address in only or ():
+            for direction in DIRECTIONS:
+                found.setdefault(member_group(direction, address), [])
+        return found
+
+    def named_remotes(self, bridge: Bridge) -> frozenset[tuple[str, str]]:
+        """(remote group, direction) of every rule of the bridge's filtered ports that
+        has a remote group: what decides which member addresses the bridge needs."""
+        _, groups = self._filtered_here(bridge)
+        return frozenset((rule.remote_group, rule.direction) for group_id in groups
+                         for rule in self._group_matches(group_id)
+                         if rule.remote_group is not None)
+
+    def _filtered_here(self, bridge: Bridge) -> tuple[set[int], set[str]]:
+        """The zones and the security groups of the ports a br-int filters."""
         zones: set[int] = set()
         groups: set[str] = set()
+        if bridge.role != "int":
+            return zones, groups
         for network_id in self.planner.local_vlans.networks_on(bridge.chassis):
             for port in self.planner.ports_by_chassis(network_id).get(bridge.chassis, []):
                 if (zone := self._zone(bridge, port)) is not None:
                     zones.add(zone)
                     groups.update(port.get("security_groups", ()))
-        named = {(rule.remote_group, rule.direction) for group_id in groups
-                 for rule in self._group_matches(group_id) if rule.remote_group is not None}
-        members: dict[tuple[str, object], set[int]] = {}
-        addresses = self._reading if self._reading is not None else {}
-        for remote_group, direction in named:
-            ids = {self.conjunction_id(remote_group, direction, variant) for variant in VARIANTS}
-            if remote_group not in addresses:
-                addresses[remote_group] = self.member_addresses(remote_group)
-            for address in addresses[remote_group]:
-                members.setdefault((direction, address), set()).update(ids)
-        return [flow for zone in sorted(zones) for flow in _zone_flows(zone)] + [
-            _member_flow(direction, address, tuple(sorted(ids)))
-            for (direction, address), ids in sorted(
-                members.items(), key=lambda item: (item[0][0], str(item[0][1])))]
+        return zones, groups
+
+    def _read_members(self, group_id: str) -> list:
+        """A remote group's member addresses, read once per flush (``one_reading``)."""
+        if self._reading is None:
+            return self.member_addresses(group_id)
+        if group_id not in self._reading:
+            self._reading[group_id] = self.member_addresses(group_id)
+        return self._reading[group_id]
 
     def member_addresses(self, group_id: str) -> list[str | tuple[str, str]]:
         """The IPv4 addresses of the group's ports: fixed IPs and address pairs'."""
         records = self.model.records["port"]
-        found: list[str | tuple[str, str]] = []
-        for port_id in self.model.members_of(group_id):
-            port = records.get(port_id)
-            if port is None:
-                continue
-            found += _ipv4s(port)
-            found += [address for pair in port.get("allowed_address_pairs", ())
-                      if ":" not in pair["ip_address"]
-                      and (address := _prefix(pair["ip_address"])) is not None]
-        return found
+        return [address for port_id in self.model.members_of(group_id)
+                if (port := records.get(port_id)) is not None
+                for address in addresses_of(port)]
+
+
+def member_group(direction: str, address: str | tuple[str, str]) -> tuple:
+    """One member address's clause-1 flow for one direction, on a br-int."""
+    return ("member", direction, address)
+
+
+def addresses_of(port: dict) -> list[str | tuple[str, str]]:
+    """A port's IPv4 addresses as a remote group's member: fixed IPs, address pairs'
+    (a 0.0.0.0/0 pair is left out: it would make every address a member)."""
+    return _ipv4s(port) + [address for pair in port.get("allowed_address_pairs", ())
+                           if ":" not in pair["ip_address"]
+                           and (address := _prefix(pair["ip_address"])) is not None]
 
 
 @functools.lru_cache(maxsize=4096)
