@@ -16,6 +16,7 @@ import webob
 from rest import attributes
 from ryu_app.model.errors import (BadRequest, MethodNotAllowed, NeutronError, NotFound,
                                   RequestEntityTooLarge)
+from ryu_app.model.tags import TAGGABLE
 from ryu_app.model.tenant import NetworkModel
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +28,8 @@ COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
 DEFAULT_GROUP_LISTINGS = ("security_group", "security_group_rule")
 # Query parameters that shape a listing rather than filter it.
 LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
+# Neutron's tag filters: comma-separated tags, a repeated key adding to the set.
+TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32        # Neutron's bodies nest four levels; anything deeper is hostile
 EXTENSIONS = (
@@ -44,6 +47,8 @@ EXTENSIONS = (
     ("security-groups-rules-belongs-to-default-sg",
      "Security group rule belongs to the project's default security group"),
     ("standard-attr-revisions", "Resource revision numbers"),
+    ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, "
+     "security_group, floatingip, network, router, port"),
     ("standard-attr-timestamp", "Resource timestamps"),
     ("stateful-security-group", "Stateful security group"),
 )
@@ -102,7 +107,7 @@ class NeutronApi:
             self._allow(method, "GET")
             return _json(200, self._resources(request))
         head, rest = parts[0], parts[1:]
-        if head in COLLECTIONS and len(rest) <= 2:
+        if head in COLLECTIONS and len(rest) <= 3:
             return self._resource(request, COLLECTIONS[head], head, rest)
         if head == "agents" and len(rest) <= 1:
             self._allow(method, "GET")
@@ -149,6 +154,10 @@ class NeutronApi:
             created = getattr(self.model, f"create_{kind}")(values, self._project(request))
             return _json(201, {kind: created})
         resource_id = rest[0]
+        if len(rest) >= 2 and rest[1] == "tags" and kind in TAGGABLE:
+            return self._tags(request, kind, resource_id, rest[2:])
+        if len(rest) == 3:
+            raise NotFound(f"The resource could not be found: {request.path_info}")
         if len(rest) == 2:
             return self._router_action(request, kind, resource_id, rest[1])
         if kind == "security_group_rule":   # rules are created and deleted, never updated
@@ -164,6 +173,32 @@ class NeutronApi:
             updated = getattr(self.model, f"update_{kind}")(resource_id, values)
             return _json(200, {kind: updated})
         getattr(self.model, f"delete_{kind}")(resource_id)
+        return webob.Response(status=204)
+
+    def _tags(self, request: webob.Request, kind: str, resource_id: str,
+              rest: list[str]) -> webob.Response:
+        """``.../tags`` and ``.../tags/{tag}`` with Neutron's statuses: the tag list 200,
+        a tag's presence 204, adding one 201 (with a null body, as Neutron answers),
+        replacing them all 200, removing 204."""
+        method = request.method
+        self._allow(method, "GET", "PUT", "DELETE")
+        if not rest:
+            if method == "GET":
+                return _json(200, {"tags": self.model.get_tags(kind, resource_id)})
+            if method == "PUT":
+                tags = self.model.replace_tags(kind, resource_id,
+                                               self._body(request, None, None))
+                return _json(200, {"tags": tags})
+            self.model.remove_tags(kind, resource_id)
+            return webob.Response(status=204)
+        tag = rest[0]
+        if method == "GET":
+            self.model.check_has_tag(kind, resource_id, tag)
+        elif method == "PUT":
+            self.model.add_tag(kind, resource_id, tag)
+            return _json(201, None)
+        else:
+            self.model.remove_tag(kind, resource_id, tag)
         return webob.Response(status=204)
 
     def _router_action(self, request: webob.Request, kind: str, router_id: str,
@@ -228,6 +263,9 @@ class NeutronApi:
             wanted = query.getall(key)
             if kind == "port" and key == "fixed_ips":
                 matches.append(_fixed_ip_filter(wanted))
+                continue
+            if key in TAG_FILTERS and kind in TAGGABLE:
+                matches.append(_tag_filter(key, wanted))
                 continue
             if kind == "port" and key == "security_groups":   # ports in any of them
                 matches.append(lambda item, wanted=set(wanted): bool(
@@ -402,3 +440,18 @@ def _fixed_ip_filter(wanted: list[str]) -> Callable[[dict], bool]:
                 return False
         return True
     return match
+
+
+def _tag_filter(key: str, wanted: list[str]) -> Callable[[dict], bool]:
+    """Neutron's tag filters: ``tags`` all of them, ``tags-any`` one of them, and the
+    ``not-`` forms keep the resources those would not."""
+    tags = {tag for value in wanted for tag in value.split(",")}
+    if key.endswith("-any"):
+        def hit(item: dict) -> bool:
+            return not tags.isdisjoint(item["tags"])
+    else:
+        def hit(item: dict) -> bool:
+            return tags.issubset(item["tags"])
+    if key.startswith("not-"):
+        return lambda item: not hit(item)
+    return hit

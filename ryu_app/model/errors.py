@@ -165,6 +165,12 @@ class InvalidCIDR(_Named, BadRequest):
     template = "Invalid CIDR %(input)s given as IP prefix."
 
 
+# ------------------------------------------------------ tags (neutron/extensions/tagging.py)
+
+class TagNotFound(_Named, NotFound):
+    template = "Tag %(tag)s could not be found."
+
+
 def not_found(kind: str, resource_id: str) -> NotFound:
     """The 404 Neutron gives for an unknown id, e.g. NetworkNotFound."""
     if kind == "security_group":

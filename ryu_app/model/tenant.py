@@ -23,6 +23,7 @@ from ryu_app.model.north_south import L3_OWNERS, NorthSouth
 from ryu_app.model.security_groups import SecurityGroups
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
+from ryu_app.model.tags import Tags
 from topology.naming import PORT_ID_PREFIX_LEN
 
 LOG = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class _Batch:
         self.deletes.append((kind, resource_id))
 
 
-class NetworkModel(NorthSouth, SecurityGroups):
+class NetworkModel(NorthSouth, SecurityGroups, Tags):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  distributed_routers: bool = True, global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),

@@ -152,3 +152,35 @@ def test_security_group_commands(cli, api):
     for name in ("cli-bare", "cli-usual"):
         cli("port", "delete", name, parse=False)
     cli("network", "delete", "cli-sg-net", parse=False)
+
+
+def test_tags_through_the_client(cli, api):
+    net = cli("network", "create", "cli-tagged", "--tag", "blue")
+    other = cli("network", "create", "cli-untagged")
+    assert net["tags"] == ["blue"]
+    cli("network", "set", "--tag", "red", "--tag", "green", "cli-tagged", parse=False)
+    assert sorted(cli("network", "show", "cli-tagged")["tags"]) == ["blue", "green", "red"]
+    assert api.get(f"/v2.0/networks/{net['id']}/tags")[1] == {"tags": ["blue", "green", "red"]}
+
+    def names(*args: str) -> set[str]:
+        return {n["Name"] for n in cli("network", "list", *args)} & {"cli-tagged",
+                                                                       "cli-untagged"}
+    assert names("--tags", "red,blue") == {"cli-tagged"}
+    assert names("--tags", "red,nothing") == set()
+    assert names("--any-tags", "nothing,red") == {"cli-tagged"}
+    assert names("--not-tags", "red,blue") == {"cli-untagged"}
+    assert names("--not-any-tags", "nothing,green") == {"cli-untagged"}
+
+    cli("network", "unset", "--tag", "red", "cli-tagged", parse=False)
+    assert sorted(cli("network", "show", "cli-tagged")["tags"]) == ["blue", "green"]
+    cli("network", "unset", "--all-tag", "cli-tagged", parse=False)
+    assert cli("network", "show", "cli-tagged")["tags"] == []
+
+    port = cli("port", "create", "cli-tag-port", "--network", "cli-untagged")
+    cli("port", "set", "--tag", "vm", "cli-tag-port", parse=False)
+    assert cli("port", "show", "cli-tag-port")["tags"] == ["vm"]
+    assert [p["ID"] for p in cli("port", "list", "--tags", "vm")] == [port["id"]]
+    cli("port", "delete", "cli-tag-port", parse=False)
+    for name in ("cli-tagged", "cli-untagged"):
+        cli("network", "delete", name, parse=False)
+    assert api.get(f"/v2.0/networks/{other['id']}")[0] == 404
