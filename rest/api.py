@@ -39,7 +39,8 @@ EXTENSIONS = (
     ("external-net", "Neutron external network"), ("net-mtu", "Network MTU"),
     ("port-security", "Port Security"),
     ("port-security-groups-filtering", "Port filtering on security groups"),
-    ("provider", "Provider Network"), ("router", "Neutron L3 Router"),
+    ("provider", "Provider Network"), ("quotas", "Quota management support"),
+    ("quota_details", "Quota details management support"), ("router", "Neutron L3 Router"),
     ("security-group", "security-group"),
     ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
     ("security-groups-remote-address-group",
@@ -109,6 +110,8 @@ class NeutronApi:
         head, rest = parts[0], parts[1:]
         if head in COLLECTIONS and len(rest) <= 3:
             return self._resource(request, COLLECTIONS[head], head, rest)
+        if head == "quotas" and len(rest) <= 2:
+            return self._quotas(request, rest)
         if head == "agents" and len(rest) <= 1:
             self._allow(method, "GET")
             return self._agents(request, rest)
@@ -134,7 +137,7 @@ class NeutronApi:
                               "links": [{"href": href, "rel": "self"}]}]}
 
     def _resources(self, request: webob.Request) -> dict:
-        names = list(COLLECTIONS) + ["agents", "extensions", *self.views]
+        names = list(COLLECTIONS) + ["agents", "extensions", "quotas", *self.views]
         return {"resources": [
             {"name": COLLECTIONS.get(name, name.rstrip("s")), "collection": name,
              "links": [{"href": f"{request.host_url}/v2.0/{name}", "rel": "self"}]}
@@ -151,7 +154,7 @@ class NeutronApi:
                 return self._list(request, kind, collection)
             values = attributes.parse_body(kind, attributes.RESOURCES[kind],
                                            self._body(request, kind, collection), True)
-            created = getattr(self.model, f"create_{kind}")(values, self._project(request))
+            created = self.model.create(kind, values, self._project(request))
             return _json(201, {kind: created})
         resource_id = rest[0]
         if len(rest) >= 2 and rest[1] == "tags" and kind in TAGGABLE:
@@ -199,6 +202,30 @@ class NeutronApi:
             return _json(201, None)
         else:
             self.model.remove_tag(kind, resource_id, tag)
+        return webob.Response(status=204)
+
+    def _quotas(self, request: webob.Request, rest: list[str]) -> webob.Response:
+        """``/quotas`` (projects with limits of their own), ``/quotas/{project}`` to read,
+        set and reset, and its ``/default`` and ``/details`` views, as Neutron serves them."""
+        method = request.method
+        if not rest:
+            self._allow(method, "GET")
+            return _json(200, {"quotas": self.model.quota_projects()})
+        project = rest[0]
+        if len(rest) == 2:
+            self._allow(method, "GET")
+            if rest[1] == "default":
+                return _json(200, {"quota": dict(self.model.quota_defaults)})
+            if rest[1] == "details":
+                return _json(200, {"quota": self.model.quota_details(project)})
+            raise NotFound(f"The resource could not be found: {request.path_info}")
+        self._allow(method, "GET", "PUT", "DELETE")
+        if method == "GET":
+            return _json(200, {"quota": self.model.quota_limits(project)})
+        if method == "PUT":
+            body = self._body(request, None, None)
+            return _json(200, {"quota": self.model.update_quota(project, body)})
+        self.model.delete_quota(project)
         return webob.Response(status=204)
 
     def _router_action(self, request: webob.Request, kind: str, router_id: str,

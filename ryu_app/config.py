@@ -4,6 +4,7 @@ from __future__ import annotations
 from oslo_config import cfg
 from ryu import cfg as ryu_cfg  # Ryu keeps its own ConfigOpts, not oslo's global one
 
+from ryu_app.model.quotas import DEFAULT_LIMITS
 from ryu_app.settings import Settings
 
 CONF = ryu_cfg.CONF
@@ -67,6 +68,11 @@ OPTS = [
 ]
 
 CONF.register_opts(OPTS, group="neutron")
+# Neutron's [quotas] options: each project's limits unless it was given its own.
+QUOTA_OPTS = [cfg.IntOpt(f"quota_{kind}", default=limit, min=-1,
+                         help=f"Number of {kind}s allowed per project (-1: unlimited).")
+              for kind, limit in DEFAULT_LIMITS.items()]
+CONF.register_opts(QUOTA_OPTS, group="quotas")
 # Ryu listens on every interface by default; this controller listens on loopback
 # unless the configuration says otherwise.  One OpenFlow port: TCP, or TLS when the
 # controller has a key and certificate (Ryu then listens on the SSL port only).
@@ -97,4 +103,5 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         ovsdb_listen_host=group.ovsdb_listen_host, ovsdb_listen_port=group.ovsdb_listen_port,
         ovsdb_probe_interval=group.ovsdb_probe_interval, datapath_type=group.datapath_type,
         api_client_timeout=group.api_client_timeout,
+        quotas={kind: getattr(conf.quotas, f"quota_{kind}") for kind in DEFAULT_LIMITS},
         openflow_port=conf.ofp_ssl_listen_port if any(tls_files) else conf.ofp_tcp_listen_port)

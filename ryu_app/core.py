@@ -327,7 +327,7 @@ def build(settings: Settings) -> Core:
         distributed_routers=settings.router_distributed, global_mtu=settings.global_physnet_mtu,
         tenant_network_types=settings.tenant_network_types,
         enabled_network_types=settings.type_drivers,
-        dhcp_host=socket.gethostname().split(".")[0])
+        dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas)
     model.sync_dhcp_ports()
     hypervisors = Hypervisors(store)
     topology = Topology(hypervisors.all())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ryu_app.model.quotas import DEFAULT_LIMITS
 from ryu_app.model.segments import parse_range, parse_vlan_ranges
 from topology.chassis import DATAPATH_TYPES
 
@@ -48,6 +49,8 @@ class Settings:
     openflow_port: int = 6653            # where hypervisors' bridges connect (TCP or TLS)
     api_client_timeout: float = 5.0      # an idle or slow REST connection is closed
     tls: TlsFiles | None = None
+    # per-project limits of projects without their own (the [quotas] section)
+    quotas: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
 
     @classmethod
     def parse(cls, *, vni_ranges: list[str], tunnel_id_ranges: list[str],

@@ -181,3 +181,14 @@ def not_found(kind: str, resource_id: str) -> NotFound:
              "router": "Router", "agent": "Agent", "floatingip": "Floating IP"}[kind]
     return NotFound(f"{label} {resource_id} could not be found.",
                     label.replace(" ", "") + "NotFound")
+
+
+# ------------------------------------------------------- quotas (neutron_lib/exceptions)
+
+class OverQuota(_Named, Conflict):
+    template = "Quota exceeded for resources: %(overs)s."
+
+
+class InvalidQuotaValue(_Named, Conflict):
+    template = ("Change would make usage less than 0 for the following resources: "
+                "%(unders)s.")

@@ -20,6 +20,7 @@ from ryu_app.dhcp import options as dhcp_options
 from ryu_app.model import ipam, security_groups
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
 from ryu_app.model.north_south import L3_OWNERS, NorthSouth
+from ryu_app.model.quotas import Quotas
 from ryu_app.model.security_groups import SecurityGroups
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
@@ -88,13 +89,14 @@ class _Batch:
         self.deletes.append((kind, resource_id))
 
 
-class NetworkModel(NorthSouth, SecurityGroups, Tags):
+class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  distributed_routers: bool = True, global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
                  enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
                                                            "vxlan", "gre"),
-                 now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu"):
+                 now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu",
+                 quota_defaults: dict[str, int] | None = None):
         self.store = store
         self.segments = segments
         self.default_project = default_project
@@ -127,6 +129,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags):
         self.fip_gateways: dict[tuple[str, str], str] = {}  # (ext network, host) -> fg-
         self.fips_of_port: dict[str, dict[str, None]] = {}  # VM port -> its floating IPs
         self._init_security_groups()
+        self._init_quotas(quota_defaults)
         for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
@@ -710,11 +713,15 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags):
 
     # ------------------------------------------------------------- internals
 
-    def _new_record(self, values: dict, project: str | None) -> dict:
+    def _owner(self, values: dict, project: str | None) -> str:
+        """The project a new record belongs to: the body's, else the caller's."""
         tenant, proj = values.get("tenant_id"), values.get("project_id")
         if tenant and proj and tenant != proj:
             raise BadRequest("tenant_id and project_id do not match.")
-        owner = proj or tenant or project or self.default_project
+        return proj or tenant or project or self.default_project
+
+    def _new_record(self, values: dict, project: str | None) -> dict:
+        owner = self._owner(values, project)
         stamp = self.now()
         return {**values, "id": str(uuid.uuid4()), "tenant_id": owner, "project_id": owner,
                 "tags": [], "created_at": stamp, "updated_at": stamp, "revision_number": 1}
