@@ -22,7 +22,7 @@ import statistics
 import threading
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.bench.wiring import confirmed_event
 from tests.emulation import onboarded_cloud, tear_down
 from tests.harness import Api, Controller
@@ -129,7 +129,7 @@ def boot_all(fabric, api_port: int, placement: dict[int, list[tuple[str, str]]],
 
 def measure(hypervisors: int, networks: int, per_network: int, extra: int,
             builds: int) -> dict:
-    fabric = onboarded_cloud(hypervisors, "k", 62)
+    fabric = onboarded_cloud(hypervisors, "k", 62, extra=NO_QUOTAS)
     ctl = fabric.controller
     novas = [Hypervisor(h, ctl.api_port) for h in fabric.hypervisors]
     try:

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.bench.bulk import cpu_seconds
 from tests.emulation import onboarded_cloud, tear_down
 from tests.unit.dhcp_client import request_frame
@@ -74,7 +74,7 @@ def boot_vms(fabric, count: int, dhcp: bool = True) -> list:
 
 
 def storm(hypervisors: int, count: int) -> dict:
-    fabric = onboarded_cloud(hypervisors, "q", 63)
+    fabric = onboarded_cloud(hypervisors, "q", 63, extra=NO_QUOTAS)
     try:
         vms = boot_vms(fabric, count)
         time.sleep(1)   # the last flows confirmed
@@ -121,7 +121,7 @@ def sustained(hypervisors: int, rates: list[float], seconds: float) -> list[dict
     unlimited = {"neutron": {"dhcp_rate_limit_per_port": "100000",
                              "dhcp_rate_limit_per_bridge": "100000",
                              "packet_in_rate_limit": "100000"}}
-    fabric = onboarded_cloud(hypervisors, "q", 63, extra=unlimited)
+    fabric = onboarded_cloud(hypervisors, "q", 63, extra={**unlimited, **NO_QUOTAS})
     try:
         vms = boot_vms(fabric, hypervisors, dhcp=False)
         time.sleep(1)

@@ -20,7 +20,7 @@ import statistics
 import sys
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.emulation import onboarded_cloud, public_network, tear_down
 
 ACCEPT = ("import socket, sys; s = socket.socket(); "
@@ -90,7 +90,7 @@ def associate_latency(api, fip_id: str, vm, internet) -> tuple[float, float]:
 
 
 def run(seconds: float, rounds: int) -> dict:
-    fabric = onboarded_cloud(3, "y", 45, external=True, gateways=(2,))
+    fabric = onboarded_cloud(3, "y", 45, external=True, gateways=(2,), extra=NO_QUOTAS)
     try:
         api, public, (snat_vm, fip_vm) = setup(fabric)
         internet = fabric.upstream.internet

@@ -13,7 +13,7 @@ import statistics
 import threading
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.harness import Api, Controller
 
 
@@ -29,7 +29,7 @@ def _create_ports(port: int, network_id: str, count: int, latencies: list[float]
 
 
 def run(ports: int, clients: int, synchronous: str) -> dict:
-    ctl = Controller(extra={"neutron": {"db_synchronous": synchronous}}).start()
+    ctl = Controller(extra={"neutron": {"db_synchronous": synchronous}, **NO_QUOTAS}).start()
     try:
         network = ctl.api.create("network", name="bench")
         ctl.api.create("subnet", network_id=network["id"], cidr="10.128.0.0/16", ip_version=4)

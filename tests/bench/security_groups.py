@@ -21,7 +21,7 @@ import argparse
 import statistics
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.emulation import onboarded_cloud, tear_down
 
 INGRESS_PORTS = (22, 80, 443, 5432, 6379, 8080, 9090)
@@ -95,7 +95,7 @@ def reply_times(output: str) -> list[float]:
 
 
 def run(rounds: int) -> dict:
-    fabric = onboarded_cloud(3, "v", 49)
+    fabric = onboarded_cloud(3, "v", 49, extra=NO_QUOTAS)
     try:
         api, network, _, groups, vms, prober = setup(fabric, 50)
         time.sleep(1)

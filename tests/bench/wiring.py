@@ -16,7 +16,7 @@ import argparse
 import statistics
 import time
 
-from tests.bench import machine
+from tests.bench import NO_QUOTAS, machine
 from tests.emulation import onboarded_cloud, tear_down
 from tests.harness import Controller
 
@@ -32,7 +32,7 @@ def confirmed_event(ctl: Controller, device: str) -> dict:
 
 
 def measure(size: int, rounds: int) -> dict[str, list[dict]]:
-    fabric = onboarded_cloud(size, "b", 60)
+    fabric = onboarded_cloud(size, "b", 60, extra=NO_QUOTAS)
     ctl = fabric.controller
     try:
         spans = {"wide": fabric.hypervisors, "pair": fabric.hypervisors[:2]}

@@ -54,7 +54,9 @@ def plug(database: Database, ports: list[dict]) -> None:
 
 
 def test_a_listener_failing_after_the_commit_still_answers_the_write_as_stored():
-    ctl = Controller(extra={"neutron": {"vni_ranges": "1:16000000"}}).start()
+    # 4094 networks with ports: far beyond Neutron's default quotas
+    ctl = Controller(extra={"neutron": {"vni_ranges": "1:16000000"}, "quotas": {
+        "quota_network": "-1", "quota_subnet": "-1", "quota_port": "-1"}}).start()
     directory = Path(tempfile.mkdtemp(prefix="neutron-ryu-full-"))
     database = Database(directory)
     try:
