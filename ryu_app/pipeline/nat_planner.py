@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.nat_zones import NatZones
+from ryu_app.pipeline.addresses import ipv4s
 from ryu_app.pipeline import nat
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import Flow
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
 SNAT_MODE = "dvr_snat"
 
-
-def _ipv4s(port: dict) -> list[str]:
-    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
 
 
 def _rank(router_id: str, chassis: str) -> bytes:
@@ -164,13 +162,13 @@ class NatPlanner:
         """The router's SNAT on br-int of its SNAT hypervisor (none elsewhere)."""
         network = self.gateway_network(router_id)
         qg = self.model.gateway_port_of(router_id)
-        if (bridge.role != "int" or network is None or qg is None or not _ipv4s(qg)
+        if (bridge.role != "int" or network is None or qg is None or not ipv4s(qg)
                 or self.snat_chassis(router_id) != bridge.chassis):
             return []
         external = self.external(bridge, network["id"])
         if external is None:
             return []
-        gateway_ip, qg_mac = _ipv4s(qg)[0], qg["mac_address"]
+        gateway_ip, qg_mac = ipv4s(qg)[0], qg["mac_address"]
         flows = [nat.external_arp_flow(external, gateway_ip, qg_mac)]
         router = self.model.records["router"][router_id]
         zone = self.zones.get(router_id)
@@ -196,17 +194,17 @@ class NatPlanner:
                 if delivery:
                     flows += [nat.snat_return_route_flow(zone, ip, interface["mac_address"],
                                                          port["mac_address"], delivery)
-                              for ip in _ipv4s(port)]
+                              for ip in ipv4s(port)]
         return flows
 
     def router_announcement(self, bridge: Bridge, router_id: str) -> tuple | None:
         """(ofport, IP, MAC, VLAN) of the gratuitous ARP for the router's gateway address
         when this hypervisor answers for it."""
         network, qg = self.gateway_network(router_id), self.model.gateway_port_of(router_id)
-        if network is None or qg is None or not _ipv4s(qg) or \
+        if network is None or qg is None or not ipv4s(qg) or \
                 self.snat_chassis(router_id) != bridge.chassis:
             return None
-        return self._announcement(bridge, network["id"], _ipv4s(qg)[0], qg["mac_address"])
+        return self._announcement(bridge, network["id"], ipv4s(qg)[0], qg["mac_address"])
 
     def _announcement(self, bridge: Bridge, network_id: str, ip: str, mac: str) -> tuple | None:
         external = self.external(bridge, network_id)
@@ -281,8 +279,8 @@ class NatPlanner:
         for port in filter(None, ours):
             network_id = port["network_id"]
             upstream = self._upstream(network_id, port)
-            reach = self._announcement(bridge, network_id, "", "") if _ipv4s(port) else None
+            reach = self._announcement(bridge, network_id, "", "") if ipv4s(port) else None
             if upstream and reach and (network_id, upstream[0]) not in wanted:
-                wanted[(network_id, upstream[0])] = (network_id, upstream[0], _ipv4s(port)[0],
+                wanted[(network_id, upstream[0])] = (network_id, upstream[0], ipv4s(port)[0],
                                                      port["mac_address"], reach[0], reach[3])
         return list(wanted.values())

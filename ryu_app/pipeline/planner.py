@@ -10,7 +10,6 @@ bound port on it: that is l2population.
 """
 from __future__ import annotations
 
-import ipaddress
 
 from ryu_app.binding import port_of_device
 from ryu_app.dhcp.leases import served_address
@@ -20,6 +19,7 @@ from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import SNAT_OWNER
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
+from ryu_app.pipeline.addresses import address_match, ipv4s
 from ryu_app.pipeline import br_int, br_phys, br_tun, security
 from ryu_app.pipeline.nat_planner import NatPlanner
 from ryu_app.pipeline.security_planner import SECURITY, SecurityPlanner
@@ -220,7 +220,7 @@ class Planner:
         """br-int: ARP for the network's DHCP server answered for the VMs here."""
         server = self.model.dhcp_port_of(network_id)
         return [br_int.dhcp_server_arp_flow(lvid, ip, server["mac_address"])
-                for ip in _ipv4s(server)] if server else []
+                for ip in ipv4s(server)] if server else []
 
     def _dvr_gateways(self, network_id: str) -> list[dict]:
         """The network's distributed router interface ports."""
@@ -237,7 +237,7 @@ class Planner:
         """The IP of the distributed router interface with this MAC (one per interface)."""
         for router_id in self.model.interfaces_of:
             for port in self.dvr_interfaces(router_id):
-                if port["mac_address"] == gateway_mac and (addresses := _ipv4s(port)):
+                if port["mac_address"] == gateway_mac and (addresses := ipv4s(port)):
                     return addresses[0]
         return None
 
@@ -246,11 +246,11 @@ class Planner:
         """(br-int dpid, VM ofport, gateway IP, gateway MAC, no VLAN) for each local VM that should
         hear a gratuitous ARP because a distributed router interface on its network came
         or changed address: a VM that knew the gateway IP by another MAC moves at once."""
-        if new is None or new["device_owner"] != DVR_OWNER or not _ipv4s(new):
+        if new is None or new["device_owner"] != DVR_OWNER or not ipv4s(new):
             return []
         if old is not None and all(old[key] == new[key] for key in ANNOUNCED_FIELDS):
             return []
-        ip, mac = _ipv4s(new)[0], new["mac_address"]
+        ip, mac = ipv4s(new)[0], new["mac_address"]
         found = []
         for chassis, ports in self.ports_by_chassis(new["network_id"]).items():
             bridge = self.topology.bridge(chassis, "int")
@@ -266,11 +266,11 @@ class Planner:
         flows = []
         for gateway in self._dvr_gateways(network["id"]):
             gateway_mac = gateway["mac_address"]
-            flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in _ipv4s(gateway)]
+            flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in ipv4s(gateway)]
             flows.append(br_int.unrouted_drop_flow(lvid, gateway_mac))
             for interface in self.dvr_interfaces(gateway["device_id"]):
                 flows += [br_int.gateway_echo_flow(lvid, gateway_mac, ip)
-                          for ip in _ipv4s(interface)]
+                          for ip in ipv4s(interface)]
                 if interface["network_id"] != network["id"]:
                     flows += self._routes_into(bridge, lvid, gateway_mac, interface)
             flows += self._deliveries(bridge, network, gateway_mac)
@@ -290,7 +290,7 @@ class Planner:
                 if delivery:
                     flows += [br_int.route_flow(lvid, gateway_mac, ip, interface["mac_address"],
                                                 port["mac_address"], delivery)
-                              for ip in _ipv4s(port)]
+                              for ip in ipv4s(port)]
         return flows
 
     def delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
@@ -361,7 +361,7 @@ class Planner:
                                        segmentation_id=network["provider:segmentation_id"],
                                        tunnel_type=network["provider:network_type"])
         return br_tun.remote_port_flows(segment, port["mac_address"], tunnel.ofport,
-                                        _ipv4s(port))
+                                        ipv4s(port))
 
     def port_location(self, port: dict) -> str | None:
         """The hypervisor a port lives on: a bound VM port's host; a router's sg- port's
@@ -396,7 +396,7 @@ class Planner:
         """(gateway IP, router interface MAC) of the network's routed subnets."""
         return [(ip, port["mac_address"])
                 for port in self._interfaces_on(network_id, ROUTER_INTERFACE_OWNERS)
-                for ip in _ipv4s(port)]
+                for ip in ipv4s(port)]
 
     # -------------------------------------------------------------- a device
 
@@ -415,7 +415,7 @@ class Planner:
             dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate)] if rate else []
             return [br_int.open_port_flow(device.ofport, lvid)] + dhcp
         pairs = port.get("allowed_address_pairs", [])
-        addresses = _ipv4s(port) + [_arp_address(pair["ip_address"]) for pair in pairs
+        addresses = ipv4s(port) + [address_match(pair["ip_address"]) for pair in pairs
                                     if ":" not in pair["ip_address"]]
         macs = [port["mac_address"]] + [pair.get("mac_address") or port["mac_address"]
                                         for pair in pairs]
@@ -430,13 +430,3 @@ class Planner:
         return T.DEAD_VLAN if vid is None else vid
 
 
-def _ipv4s(port: dict) -> list[str]:
-    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
-
-
-def _arp_address(address: str) -> str | tuple[str, str]:
-    """An allowed-address-pair entry as an arp_spa match: an IP, or (network, netmask)."""
-    network = ipaddress.ip_network(address, strict=False)
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network.network_address), str(network.netmask)

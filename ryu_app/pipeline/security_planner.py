@@ -17,6 +17,7 @@ import ipaddress
 from typing import TYPE_CHECKING, Iterator
 
 from ryu_app.model.tenant import is_bound_vm_port
+from ryu_app.pipeline.addresses import address_match, ipv4s
 from ryu_app.pipeline import security
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
@@ -90,12 +91,9 @@ def _prefix(cidr: str | None) -> str | tuple[str, str] | None:
     """A remote IP prefix as a match value: None for any address."""
     if not cidr:
         return None
-    network = ipaddress.ip_network(cidr, strict=False)
-    if network.prefixlen == 0:
+    if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
         return None
-    if network.prefixlen == network.max_prefixlen:
-        return str(network.network_address)
-    return str(network.network_address), str(network.netmask)
+    return address_match(cidr)
 
 
 class SecurityPlanner:
@@ -127,7 +125,7 @@ class SecurityPlanner:
         pairs = port.get("allowed_address_pairs", [])
         macs = (port["mac_address"],) + tuple(pair.get("mac_address") or port["mac_address"]
                                               for pair in pairs)
-        sources = tuple((port["mac_address"], ip) for ip in _ipv4s(port)) + tuple(
+        sources = tuple((port["mac_address"], ip) for ip in ipv4s(port)) + tuple(
             (pair.get("mac_address") or port["mac_address"], _prefix(pair["ip_address"]))
             for pair in pairs if ":" not in pair["ip_address"])
         return FilteredPort(device.ofport, zone, macs, sources)
@@ -258,7 +256,7 @@ def member_group(direction: str, address: str | tuple[str, str]) -> tuple:
 def addresses_of(port: dict) -> list[str | tuple[str, str]]:
     """A port's IPv4 addresses as a remote group's member: fixed IPs, address pairs'
     (a 0.0.0.0/0 pair is left out: it would make every address a member)."""
-    return _ipv4s(port) + [address for pair in port.get("allowed_address_pairs", ())
+    return ipv4s(port) + [address for pair in port.get("allowed_address_pairs", ())
                            if ":" not in pair["ip_address"]
                            and (address := _prefix(pair["ip_address"])) is not None]
 
@@ -274,6 +272,3 @@ def _member_flow(direction: str, address: str | tuple[str, str], ids: tuple[int,
     """A member's clause-1 flow is the same on every hypervisor: built once."""
     return security.member_flow(direction, address, ids)
 
-
-def _ipv4s(port: dict) -> list[str]:
-    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
