@@ -350,8 +350,7 @@ class Engine:
         return network is not None and network["provider:network_type"] == kind
 
     def _recompute_network(self, network_id: str, chassis: str, outputs: EngineOutputs) -> None:
-        """The network's flows on the chassis, its remote ports' l2pop entries and its
-        security-group zone included."""
+        """The network's flows on the chassis, its remote ports' l2pop entries included."""
         outputs.recomputed[(network_id, chassis)] += 1
         group = network_group(network_id)
         for bridge in self.topology.bridges_of(chassis):

@@ -101,17 +101,20 @@ class SecurityPlanner:
         self.planner = planner
         self.model = planner.model
         self._conj_ids: dict[tuple[str, str, str], int] = {}
-        self._reading: dict[str, list] | None = None   # remote group -> its addresses
+        # during one_reading: remote group -> its addresses, br-int -> (zones, groups)
+        self._reading: dict[str, list] | None = None
+        self._here: dict[int, tuple[set[int], set[str]]] | None = None
 
     @contextlib.contextmanager
     def one_reading(self) -> Iterator[None]:
         """While the model holds still (a flush): the bridges recomputed share one
-        reading of each remote group's member addresses."""
-        self._reading = {}
+        reading of each remote group's member addresses, and each bridge's filtered
+        ports are looked through once for its zones, named groups and members."""
+        self._reading, self._here = {}, {}
         try:
             yield
         finally:
-            self._reading = None
+            self._reading, self._here = None, None
 
     # -------------------------------------------------------------- a port
 
@@ -221,6 +224,13 @@ class SecurityPlanner:
 
     def _filtered_here(self, bridge: Bridge) -> tuple[set[int], set[str]]:
         """The zones and the security groups of the ports a br-int filters."""
+        if self._here is None:
+            return self._look_through(bridge)
+        if bridge.dpid not in self._here:
+            self._here[bridge.dpid] = self._look_through(bridge)
+        return self._here[bridge.dpid]
+
+    def _look_through(self, bridge: Bridge) -> tuple[set[int], set[str]]:
         zones: set[int] = set()
         groups: set[str] = set()
         if bridge.role != "int":
