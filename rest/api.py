@@ -23,36 +23,87 @@ LOG = logging.getLogger(__name__)
 
 COLLECTIONS = {"networks": "network", "subnets": "subnet", "ports": "port",
                "routers": "router", "floatingips": "floatingip",
-               "security-groups": "security_group", "security-group-rules": "security_group_rule"}
+               "security-groups": "security_group", "security-group-rules": "security_group_rule",
+               "subnetpools": "subnetpool", "address-scopes": "address_scope"}
 # Listing these first makes the project's default security group, as Neutron does.
 DEFAULT_GROUP_LISTINGS = ("security_group", "security_group_rule")
 # Query parameters that shape a listing rather than filter it.
 LISTING_PARAMS = ("fields", "limit", "marker", "sort_key", "sort_dir", "page_reverse")
 # Neutron's tag filters: comma-separated tags, a repeated key adding to the set.
 TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
+# Read-only listings beside the resources, and the fields they may be filtered on.
+LISTED_VIEWS = {"availability_zones": ("name", "resource", "state"),
+                "service-providers": ("service_type", "name", "default")}
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32        # Neutron's bodies nest four levels; anything deeper is hostile
+# The extensions served, as Neutron names them (alias, name, description).
 EXTENSIONS = (
-    ("agent", "agent"), ("allowed-address-pairs", "Allowed Address Pairs"),
-    ("binding", "Port Binding"), ("dvr", "Distributed Virtual Router"),
-    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode"),
-    ("external-net", "Neutron external network"), ("net-mtu", "Network MTU"),
-    ("port-security", "Port Security"),
-    ("port-security-groups-filtering", "Port filtering on security groups"),
-    ("provider", "Provider Network"), ("quotas", "Quota management support"),
-    ("quota_details", "Quota details management support"), ("router", "Neutron L3 Router"),
-    ("security-group", "security-group"),
-    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules"),
+    ("address-scope", "Address scope", "Address scopes"),
+    ("agent", "agent", "The agent management extension."),
+    ("allowed-address-pairs", "Allowed Address Pairs", "Provides allowed address pairs"),
+    ("availability_zone", "Availability Zone", "The availability zone extension."),
+    ("binding", "Port Binding", "Expose port bindings of a virtual port to external "
+     "application"),
+    ("default-subnetpools", "Default Subnetpools", "Provides ability to mark and use a "
+     "subnetpool as the default."),
+    ("dvr", "Distributed Virtual Router", "Enables configuration of Distributed Virtual "
+     "Routers."),
+    ("ext-gw-mode", "Neutron L3 Configurable external gateway mode",
+     "Extension of the router abstraction for specifying whether SNAT should occur on "
+     "the external gateway"),
+    ("external-net", "Neutron external network", "Adds external network attribute to "
+     "network resource."),
+    ("extra_dhcp_opt", "Neutron Extra DHCP options", "Extra options configuration for "
+     "DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-"
+     "server, server-ip-address, bootfile-name)"),
+    ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("network_availability_zone", "Network Availability Zone", "Availability zone "
+     "support for network."),
+    ("port-security", "Port Security", "Provides port security"),
+    ("port-security-groups-filtering", "Port filtering on security groups",
+     "Provides security groups filtering when listing ports"),
+    ("project-id", "project_id field enabled", "Extension that indicates that project_id "
+     "field is enabled."),
+    ("provider", "Provider Network", "Expose mapping of virtual networks to physical "
+     "networks"),
+    ("quota_details", "Quota details management support", "Expose functions for quotas "
+     "usage statistics per project"),
+    ("quotas", "Quota management support", "Expose functions for quotas management per "
+     "project"),
+    ("router", "Neutron L3 Router", "Router abstraction for basic L3 forwarding between "
+     "L2 Neutron networks and access to external networks via a NAT gateway."),
+    ("router_availability_zone", "Router Availability Zone", "Availability zone support "
+     "for router."),
+    ("security-group", "security-group", "The security groups extension."),
+    ("security-groups-normalized-cidr", "Normalized CIDR field for security group rules",
+     "Add new field with normalized remote_ip_prefix cidr in SG rule"),
     ("security-groups-remote-address-group",
-     "Remote address group id field for security group rules"),
+     "Remote address group id field for security group rules",
+     "Add new field of remote address group id in SG rules"),
     ("security-groups-rules-belongs-to-default-sg",
-     "Security group rule belongs to the project's default security group"),
-    ("standard-attr-revisions", "Resource revision numbers"),
+     "Security group rule belongs to the project's default security group",
+     "Flag to determine if the security group rule belongs to the project's default "
+     "security group"),
+    ("service-type", "Neutron Service Type Management", "API for retrieving service "
+     "providers for Neutron advanced services"),
+    ("standard-attr-description", "standard-attr-description", "Extension to add "
+     "descriptions to standard attributes"),
+    ("standard-attr-revisions", "Resource revision numbers", "This extension will "
+     "display the revision number of neutron resources."),
     ("standard-attr-tag", "Tag support for resources with standard attribute: subnet, "
-     "security_group, floatingip, network, router, port"),
-    ("standard-attr-timestamp", "Resource timestamps"),
-    ("stateful-security-group", "Stateful security group"),
+     "trunk, network_segment_range, router, network, policy, subnetpool, port, "
+     "security_group, floatingip", "Enables to set tag on resources with standard "
+     "attribute."),
+    ("standard-attr-timestamp", "Resource timestamps", "Adds created_at and updated_at "
+     "fields to all Neutron resources that have Neutron standard attributes."),
+    ("stateful-security-group", "Stateful security group", "Indicates if the security "
+     "group is stateful or not"),
+    ("subnet_allocation", "Subnet Allocation", "Enables allocation of subnets from a "
+     "subnet pool"),
 )
+# The L3 service's provider, named as Neutron's L3 flavors name it: routers here are
+# distributed, routed on every hypervisor in its data plane.
+SERVICE_PROVIDERS = ({"service_type": "L3_ROUTER_NAT", "name": "dvr", "default": True},)
 
 Agents = Callable[[], list[dict]]
 # A read-only controller view (topology, wiring, flows, trace), given the query parameters;
@@ -112,18 +163,40 @@ class NeutronApi:
             return self._resource(request, COLLECTIONS[head], head, rest)
         if head == "quotas" and len(rest) <= 2:
             return self._quotas(request, rest)
+        if head == "projects" and len(rest) <= 1:
+            self._allow(method, "GET")
+            return self._projects(request, rest)
         if head == "agents" and len(rest) <= 1:
-            self._allow(method, "GET")
             return self._agents(request, rest)
-        if head == "extensions" and not rest:
+        if head == "extensions" and len(rest) <= 1:
             self._allow(method, "GET")
-            return _json(200, {"extensions": [
-                {"alias": alias, "name": name, "description": name, "links": [],
-                 "updated": "2026-01-01T00:00:00Z"} for alias, name in EXTENSIONS]})
+            return self._extensions(rest)
+        if head in LISTED_VIEWS and not rest:
+            self._allow(method, "GET")
+            return self._listed_view(request, head)
         if head in self.views and not rest:
             self._allow(method, "GET")
             return _json(200, {head: self.views[head](dict(request.GET.items()))})
         raise NotFound(f"The resource could not be found: {request.path_info}")
+
+    @staticmethod
+    def _extensions(rest: list[str]) -> webob.Response:
+        """``/extensions`` and ``/extensions/{alias}``, as Neutron describes them."""
+        described = {alias: {"alias": alias, "name": name, "description": description,
+                             "links": [], "updated": "2026-01-01T00:00:00-00:00"}
+                     for alias, name, description in EXTENSIONS}
+        if not rest:
+            return _json(200, {"extensions": list(described.values())})
+        if rest[0] not in described:
+            raise NotFound(f"Extension with alias {rest[0]} does not exist")
+        return _json(200, {"extension": described[rest[0]]})
+
+    def _listed_view(self, request: webob.Request, head: str) -> webob.Response:
+        """A read-only listing (availability zones, service providers), filtered on any
+        of its entries' fields as Neutron filters them."""
+        entries = (self.model.availability_zones() if head == "availability_zones"
+                   else [dict(provider) for provider in SERVICE_PROVIDERS])
+        return self._entries(request, head.replace("-", "_"), entries, LISTED_VIEWS[head])
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
@@ -137,7 +210,8 @@ class NeutronApi:
                               "links": [{"href": href, "rel": "self"}]}]}
 
     def _resources(self, request: webob.Request) -> dict:
-        names = list(COLLECTIONS) + ["agents", "extensions", "quotas", *self.views]
+        names = [*COLLECTIONS, "agents", "extensions", "quotas", "projects", *LISTED_VIEWS,
+                 *self.views]
         return {"resources": [
             {"name": COLLECTIONS.get(name, name.rstrip("s")), "collection": name,
              "links": [{"href": f"{request.host_url}/v2.0/{name}", "rel": "self"}]}
@@ -155,7 +229,7 @@ class NeutronApi:
             values = attributes.parse_body(kind, attributes.RESOURCES[kind],
                                            self._body(request, kind, collection), True)
             created = self.model.create(kind, values, self._project(request))
-            return _json(201, {kind: created})
+            return _json(201, {kind: self._shown(kind, created)})
         resource_id = rest[0]
         if len(rest) >= 2 and rest[1] == "tags" and kind in TAGGABLE:
             return self._tags(request, kind, resource_id, rest[2:])
@@ -167,14 +241,14 @@ class NeutronApi:
             self._allow(method, "GET", "DELETE")
         self._allow(method, "GET", "PUT", "DELETE")
         if method == "GET":
-            return _json(200, {kind: self._select(self.model.show(kind, resource_id),
-                                                  request.GET.getall("fields"))})
+            return _json(200, {kind: self._shown(kind, self.model.show(kind, resource_id),
+                                                 request.GET.getall("fields"))})
         if method == "PUT":
             self.model.get(kind, resource_id)
             values = attributes.parse_body(kind, attributes.RESOURCES[kind],
                                            self._body(request, kind, collection), False)
             updated = getattr(self.model, f"update_{kind}")(resource_id, values)
-            return _json(200, {kind: updated})
+            return _json(200, {kind: self._shown(kind, updated)})
         getattr(self.model, f"delete_{kind}")(resource_id)
         return webob.Response(status=204)
 
@@ -228,6 +302,18 @@ class NeutronApi:
         self.model.delete_quota(project)
         return webob.Response(status=204)
 
+    def _projects(self, request: webob.Request, rest: list[str]) -> webob.Response:
+        """Keystone's project lookups, which the openstack client makes before a quota
+        command.  Without Keystone (no-auth, as here) a project is any id a caller names,
+        and it is named after itself; with ``--os-identity-api-version 3`` the client
+        asks this endpoint.  A listing without a filter gives the projects that own
+        something or have quotas of their own."""
+        if rest:
+            return _json(200, {"project": _project_entry(rest[0])})
+        wanted = request.GET.getall("name") + request.GET.getall("id")
+        names = wanted or self.model.known_projects()
+        return _json(200, {"projects": [_project_entry(name) for name in names]})
+
     def _router_action(self, request: webob.Request, kind: str, router_id: str,
                        action: str) -> webob.Response:
         if kind != "router" or action not in ("add_router_interface",
@@ -272,7 +358,7 @@ class NeutronApi:
         items, next_marker = self._page(items, query)
         fields = query.getall("fields")
         key = collection.replace("-", "_")   # security-groups are listed as security_groups
-        document: dict[str, Any] = {key: [self._select(item, fields) for item in items]}
+        document: dict[str, Any] = {key: [self._shown(kind, item, fields) for item in items]}
         if next_marker is not None:
             params = [(k, v) for k, v in query.items() if k != "marker"]
             params.append(("marker", next_marker))
@@ -299,7 +385,7 @@ class NeutronApi:
                     wanted.intersection(item["security_groups"])))
                 continue
             attr = spec.get(key)
-            if attr is None or not attr.scalar:
+            if attr is None or not attr.scalar or not attr.visible:
                 raise BadRequest(f"{key} is not a valid filter for {kind}s.")
             values = [_filter_value(attr, key, value) for value in wanted]
             matches.append(lambda item, key=key, values=values: item.get(key) in values)
@@ -346,27 +432,52 @@ class NeutronApi:
         return items[:size], items[size - 1]["id"]
 
     @staticmethod
+    def _shown(kind: str, item: dict, fields: list[str] = ()) -> dict:
+        """A resource as the API shows it: its declared attributes, or those of them
+        asked for.  A record stored before an attribute was withdrawn (router ``ha``,
+        subnet ``service_types``: extensions not served) keeps it on disk, never on the
+        wire."""
+        declared = attributes.RESOURCES[kind]
+        keys = [key for key in (fields or declared) if key in declared and declared[key].visible]
+        return {key: item[key] for key in keys if key in item}
+
+    @staticmethod
     def _select(item: dict, fields: list[str]) -> dict:
         return {key: item[key] for key in fields if key in item} if fields else item
 
     # ------------------------------------------------------------------ agents
 
     def _agents(self, request: webob.Request, rest: list[str]) -> webob.Response:
-        agents = self.agents()
+        """The hypervisors' agents as they describe themselves, with the operator's
+        ``admin_state_up`` and ``description``, which ``PUT`` sets."""
+        self._allow(request.method, *(("GET", "PUT") if rest else ("GET",)))
+        agents = [{**agent, **self.model.agent_settings(agent["id"])}
+                  for agent in self.agents()]
         if rest:
-            for agent in agents:
-                if agent["id"] == rest[0]:
-                    return _json(200, {"agent": agent})
-            raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
-        for key in dict.fromkeys(request.GET.keys()):
-            if key in LISTING_PARAMS:
+            agent = next((agent for agent in agents if agent["id"] == rest[0]), None)
+            if agent is None:
+                raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
+            if request.method == "PUT":
+                values = attributes.parse_body("agent", attributes.AGENT,
+                                               self._body(request, None, None), False)
+                agent.update(self.model.update_agent(agent["id"], agent["host"], values))
+            return _json(200, {"agent": agent})
+        return self._entries(request, "agents", agents, AGENT_FILTERS)
+
+    def _entries(self, request: webob.Request, key: str, entries: list[dict],
+                 filters: tuple[str, ...]) -> webob.Response:
+        """A listing that is not a stored resource's, filtered on the given fields by
+        their text (booleans as 'true'/'false', case-insensitive) and narrowed to
+        ``fields``."""
+        for name in dict.fromkeys(request.GET.keys()):
+            if name in LISTING_PARAMS:
                 continue
-            if key not in AGENT_FILTERS:
-                raise BadRequest(f"{key} is not a valid filter for agents.")
-            wanted = {value.lower() for value in request.GET.getall(key)}
-            agents = [agent for agent in agents if _agent_value(agent.get(key)) in wanted]
-        return _json(200, {"agents": [self._select(agent, request.GET.getall("fields"))
-                                      for agent in agents]})
+            if name not in filters:
+                raise BadRequest(f"{name} is not a valid filter for {key}.")
+            wanted = {value.lower() for value in request.GET.getall(name)}
+            entries = [entry for entry in entries if _field_text(entry.get(name)) in wanted]
+        return _json(200, {key: [self._select(entry, request.GET.getall("fields"))
+                                 for entry in entries]})
 
 
 def read_body(request: webob.Request) -> bytes:
@@ -440,12 +551,17 @@ def _without(query: webob.multidict.MultiDict, key: str) -> webob.multidict.Mult
     return webob.multidict.MultiDict([(k, v) for k, v in query.items() if k != key])
 
 
+def _project_entry(project: str) -> dict:
+    return {"id": project, "name": project, "domain_id": "default", "enabled": True,
+            "description": "", "is_domain": False, "parent_id": "default", "links": {}}
+
+
 AGENT_FILTERS = ("id", "agent_type", "binary", "host", "topic", "alive", "admin_state_up",
                  "availability_zone", "description")
 
 
-def _agent_value(value: Any) -> str:
-    """An agent field as a filter compares it: booleans as 'true'/'false'."""
+def _field_text(value: Any) -> str:
+    """A field as a filter compares it: booleans as 'true'/'false'."""
     return str(value).lower() if value is not None else ""
 
 

@@ -31,6 +31,7 @@ class Attr:
     allow_put: bool = True
     scalar: bool = True  # usable as a list filter
     filter_convert: Converter | None = None   # for list filters, if not ``convert``
+    visible: bool = True  # False: a request's word, never stored or shown
 
     def default_value(self) -> Any:
         # Mutable defaults are copied so that two resources never share a list.
@@ -51,6 +52,18 @@ def to_string(max_len: int = 255) -> Converter:
             raise _fail(name, value, f"exceeds maximum length of {max_len}")
         return value
     return convert
+
+
+def to_prefixlen(name: str, value: Any) -> int:
+    """A prefix length: an integer 0 or more (the openstack client sends "26")."""
+    length = to_int_or_none(name, value)
+    if length is None or length < 0:
+        raise _fail(name, value, "is not a non-negative integer")
+    return length
+
+
+def to_nullable_prefixlen(name: str, value: Any) -> int | None:
+    return None if value is None else to_prefixlen(name, value)
 
 
 def to_nullable_string(name: str, value: Any) -> str | None:
@@ -339,6 +352,8 @@ NETWORK = {
     "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
                                     scalar=False),
     "availability_zones": read_only(list, scalar=False),
+    "ipv4_address_scope": read_only(),
+    "ipv6_address_scope": read_only(),
 }
 
 SUBNET = {
@@ -347,7 +362,10 @@ SUBNET = {
     # IPv6 subnets cannot be created, but filtering on them finds none (as in Neutron).
     "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False,
                        filter_convert=to_int_or_none),
-    "cidr": Attr(to_ipv4_cidr, REQUIRED, allow_put=False),
+    # None: allocated from the subnet pool (the model says so when there is none)
+    "cidr": Attr(to_ipv4_cidr, None, allow_put=False),
+    "prefixlen": Attr(to_nullable_prefixlen, None, allow_put=False, visible=False),
+    "use_default_subnetpool": Attr(to_bool, False, allow_put=False, visible=False),
     "gateway_ip": Attr(to_nullable_ipv4_address, AUTO, allow_put=False),
     "allocation_pools": Attr(
         to_list_of(to_dict_of({"start": (to_ipv4_address, True),
@@ -361,8 +379,7 @@ SUBNET = {
         list, scalar=False),
     "ipv6_ra_mode": Attr(unsupported("IPv6"), None, allow_put=False),
     "ipv6_address_mode": Attr(unsupported("IPv6"), None, allow_put=False),
-    "subnetpool_id": Attr(unsupported("Subnet pools"), None, allow_put=False),
-    "service_types": read_only(list, scalar=False),
+    "subnetpool_id": Attr(to_nullable_uuid, None, allow_put=False),
 }
 
 PORT = {
@@ -395,9 +412,7 @@ ROUTER = {
     **_common(),
     "admin_state_up": Attr(to_bool, True),
     "distributed": Attr(to_bool, None, allow_put=False),
-    "ha": Attr(unsupported("HA routers"), False, allow_put=False),
     "external_gateway_info": Attr(to_gateway_info, None, scalar=False),
-    "routes": Attr(unsupported("Extra routes"), list, scalar=False),
     "status": read_only(),
     "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
                                     scalar=False),
@@ -405,7 +420,7 @@ ROUTER = {
 }
 
 FLOATINGIP = {
-    **_common(),
+    **{key: attr for key, attr in _common().items() if key != "name"},   # none in Neutron
     "floating_network_id": Attr(to_uuid, REQUIRED, allow_put=False),
     "floating_ip_address": Attr(to_nullable_ipv4_address, None, allow_put=False),
     "subnet_id": Attr(to_nullable_uuid, None, allow_put=False),
@@ -418,7 +433,6 @@ FLOATINGIP = {
 SECURITY_GROUP = {
     **_common(),
     "stateful": Attr(to_bool, True),
-    "shared": read_only(False, convert=to_bool),
     "security_group_rules": read_only(list, scalar=False),
 }
 
@@ -438,6 +452,40 @@ SECURITY_GROUP_RULE = {
     "belongs_to_default_sg": read_only(convert=to_bool),
 }
 
+# An agent describes its hypervisor; only the operator's two fields may be updated.
+AGENT = {
+    **{key: read_only() for key in ("id", "agent_type", "binary", "host", "topic",
+                                    "alive", "availability_zone")},
+    "configurations": read_only(dict, scalar=False),
+    "admin_state_up": Attr(to_bool, True, allow_post=False),
+    "description": Attr(to_nullable_string, None, allow_post=False),
+}
+
+SUBNETPOOL = {
+    **_common(),
+    "name": Attr(to_string(), REQUIRED),
+    "prefixes": Attr(to_list_of(to_ipv4_cidr), REQUIRED, scalar=False),
+    "default_quota": Attr(to_nullable_prefixlen, None),
+    "ip_version": read_only(convert=to_int_or_none),
+    "min_prefixlen": Attr(to_prefixlen, None),
+    "default_prefixlen": Attr(to_prefixlen, None),
+    "max_prefixlen": Attr(to_prefixlen, None),
+    "is_default": Attr(to_bool, False),
+    "shared": Attr(to_bool, False, allow_put=False),
+    "address_scope_id": Attr(to_nullable_uuid, None),
+}
+
+# Address scopes have no standard attributes in Neutron: no description, tags or times.
+ADDRESS_SCOPE = {
+    "id": read_only(),
+    "name": Attr(to_string(), ""),
+    "tenant_id": Attr(to_string(), None, allow_put=False),
+    "project_id": Attr(to_string(), None, allow_put=False),
+    "shared": Attr(to_bool, False),
+    "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False,
+                       filter_convert=to_int_or_none),
+}
+
 ROUTER_INTERFACE = {
     "subnet_id": Attr(to_uuid, None),
     "port_id": Attr(to_uuid, None),
@@ -445,7 +493,8 @@ ROUTER_INTERFACE = {
 
 RESOURCES = {"network": NETWORK, "subnet": SUBNET, "port": PORT, "router": ROUTER,
              "floatingip": FLOATINGIP, "security_group": SECURITY_GROUP,
-             "security_group_rule": SECURITY_GROUP_RULE}
+             "security_group_rule": SECURITY_GROUP_RULE, "subnetpool": SUBNETPOOL,
+             "address_scope": ADDRESS_SCOPE}
 
 
 def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool) -> dict:

@@ -4,7 +4,9 @@ its port there (pure).
 A device stands for a port by ``external_ids:iface-id`` (what Nova/libvirt and OVN use),
 or, without it, by its name: ``tap``/``qvo`` + the first 11 characters of the port id.
 Its appearing makes the port ACTIVE on that chassis; its leaving makes it DOWN.  Devices
-that name no known port are ignored (and kept in the dead VLAN).
+that name no known port are ignored (and kept in the dead VLAN).  A chassis whose agent
+the operator disabled takes no new bindings: a port not bound there before fails to bind
+(``binding_failed``, DOWN, its device in the dead VLAN) until the agent is enabled.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ class PortBinder:
                       removed: Iterable[PortInfo], gone: Iterable[str] = ()) -> None:
         """VM devices that came and went on the chassis' br-int, and ports (``gone``,
         ids) bound there whose devices are no more: one write for all."""
-        bound, unbound = {}, set(gone)
+        bound, failed, unbound = {}, {}, set(gone)
         for device in removed:
             port = port_of_device(self.model, device)
             if port is not None and port["binding:host_id"] == chassis:
@@ -43,10 +45,19 @@ class PortBinder:
             port = port_of_device(self.model, device)
             if port is None:
                 LOG.info("device %s on %s names no known port; ignored", device.name, chassis)
-            else:
+            elif self._may_bind(port, chassis):
                 bound[port["id"]] = chassis
                 unbound.discard(port["id"])
-        self.model.set_bindings(bound, unbound)
+            else:
+                LOG.info("port %s not bound on %s: its agent is disabled", port["id"], chassis)
+                failed[port["id"]] = chassis
+                unbound.discard(port["id"])
+        self.model.set_bindings(bound, unbound, failed)
+
+    def _may_bind(self, port: dict, chassis: str) -> bool:
+        """An enabled agent binds anything; a disabled one only what it had bound."""
+        return self.model.takes_new_bindings(chassis) or (
+            port["binding:host_id"] == chassis and port["binding:vif_type"] == "ovs")
 
     def integration_bridge_synced(self, chassis: str, devices: Iterable[PortInfo]) -> None:
         """After (re)connecting: bind what is plugged, and put down what no longer is."""

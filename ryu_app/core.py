@@ -318,6 +318,7 @@ class Core:
 def build(settings: Settings) -> Core:
     """The core on its database (raises StoreLocked when another controller holds it)."""
     store = Store(settings.db_path, settings.db_synchronous)
+    hypervisors = Hypervisors(store)
     segments = SegmentPools(
         tunnel_ranges={"vxlan": list(settings.vni_ranges),
                        "gre": list(settings.tunnel_id_ranges)},
@@ -327,9 +328,9 @@ def build(settings: Settings) -> Core:
         distributed_routers=settings.router_distributed, global_mtu=settings.global_physnet_mtu,
         tenant_network_types=settings.tenant_network_types,
         enabled_network_types=settings.type_drivers,
-        dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas)
+        dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas,
+        host_zones=hypervisors.zones)
     model.sync_dhcp_ports()
-    hypervisors = Hypervisors(store)
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)

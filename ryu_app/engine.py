@@ -78,6 +78,7 @@ class _Dirty:
     group_members: set[str] = field(default_factory=set)    # ... members or addresses
     member_addresses: set = field(default_factory=set)      # addresses joining or leaving
     member_hosts: set[str] = field(default_factory=set)     # chassis naming their groups
+    rebind: set[str] = field(default_factory=set)           # chassis whose agent was enabled
 
 
 class Engine:
@@ -216,6 +217,19 @@ class Engine:
             elif kind in ("security_group", "security_group_rule"):
                 record = old or new
                 self._dirty.group_rules.add(record.get("security_group_id", record["id"]))
+            elif kind == "subnetpool" and old and new and (
+                    old["address_scope_id"] != new["address_scope_id"]):
+                self._dirty.networks |= self._routed_with_pool(new["id"])
+            elif kind == "agent" and old and new and new["admin_state_up"] > old[
+                    "admin_state_up"]:
+                self._dirty.rebind.add(new["host"])
+
+    def _routed_with_pool(self, pool_id: str) -> set[str]:
+        """The networks whose routes a pool's address scope decides: those of its
+        subnets, and the networks their routers join them to."""
+        networks = {subnet["network_id"] for subnet in self.model.pool_subnets(pool_id)}
+        return {other for network_id in networks
+                for other in self.planner.routed_with(network_id) | {network_id}}
 
     def _security_of_port(self, old: dict | None, new: dict | None) -> None:
         """A port written: its hypervisor's shared security flows (whether it is filtered
@@ -262,9 +276,20 @@ class Engine:
         with self.planner.security.one_reading():
             return self._flush()
 
+    def _bind_waiting_devices(self) -> None:
+        """Hypervisors whose agent was enabled again bind the devices that waited."""
+        for chassis in sorted(self._dirty.rebind):
+            integration = self.topology.bridge(chassis, "int")
+            if integration is not None:
+                self.binder.integration_bridge_synced(
+                    chassis, self.planner.vm_devices(integration))
+        self._dirty.rebind.clear()
+        self.model_changed(self.model.take_changes())
+
     def _flush(self) -> EngineOutputs:
         outputs = EngineOutputs()
         self.model_changed(self.model.take_changes())   # what nobody handed in yet
+        self._bind_waiting_devices()
         dirty, self._dirty = self._dirty, _Dirty()
         outputs.provision |= dirty.provision
         for network_id in dirty.hosting - dirty.networks:

@@ -14,7 +14,10 @@ operator's bridge for each physical network (Neutron's ``bridge_mappings``).  An
 ``datapath_type`` for the bridges the controller creates there.  A hypervisor that may
 host routers' centralized SNAT (a network node, in Neutron's words) also sets
 ``external_ids:neutron-agent-mode=dvr_snat``; every other one is ``dvr`` (it still
-serves the floating IPs of its own VMs).  OVN reads its chassis
+serves the floating IPs of its own VMs).  ``external_ids:neutron-availability-zone``
+names the hypervisor's availability zone (``nova`` unless it says otherwise, Neutron's
+default zone); networks and routers are in the zones of the hypervisors that serve
+them.  OVN reads its chassis
 from the same row (``ovn-encap-ip``, ``ovn-bridge-mappings``); these keys follow suit.
 """
 from __future__ import annotations
@@ -33,6 +36,8 @@ DATAPATH_TYPE = "neutron-datapath-type"
 DATAPATH_TYPES = ("system", "netdev")
 AGENT_MODE = "neutron-agent-mode"
 AGENT_MODES = ("dvr", "dvr_snat")    # Neutron's L3 agent modes; dvr_snat may host SNAT
+AVAILABILITY_ZONE = "neutron-availability-zone"
+DEFAULT_AVAILABILITY_ZONE = "nova"    # Neutron's agents' default_availability_zone
 # OVSDB names: at most 15 characters for a device, no spaces
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _BRIDGE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -47,6 +52,7 @@ class ChassisSpec:
     bridge_mappings: dict[str, str] = field(default_factory=dict)  # physnet -> bridge
     datapath_type: str | None = None   # None: the controller's datapath_type
     agent_mode: str = "dvr"            # dvr_snat: may host routers' centralized SNAT
+    availability_zone: str = DEFAULT_AVAILABILITY_ZONE
 
     def role_of(self, bridge_name: str) -> tuple[str, str | None] | None:
         """('int'|'tun'|'phys', physnet) for one of this chassis' bridges, else None."""
@@ -67,14 +73,17 @@ class ChassisSpec:
         """As the store keeps it."""
         return {"id": self.name, "tunnel_ip": self.tunnel_ip,
                 "bridge_mappings": dict(self.bridge_mappings),
-                "datapath_type": self.datapath_type, "agent_mode": self.agent_mode}
+                "datapath_type": self.datapath_type, "agent_mode": self.agent_mode,
+                "availability_zone": self.availability_zone}
 
     @classmethod
     def from_record(cls, record: dict) -> "ChassisSpec":
         return cls(name=record["id"], tunnel_ip=record["tunnel_ip"],
                    bridge_mappings=dict(record["bridge_mappings"]),
                    datapath_type=record.get("datapath_type"),
-                   agent_mode=record.get("agent_mode", "dvr"))
+                   agent_mode=record.get("agent_mode", "dvr"),
+                   availability_zone=record.get("availability_zone",
+                                                DEFAULT_AVAILABILITY_ZONE))
 
 
 def parse_bridge_mappings(text: str) -> dict[str, str]:
@@ -111,5 +120,10 @@ def registration(external_ids: dict[str, str]) -> ChassisSpec:
     if agent_mode not in AGENT_MODES:
         raise ValueError(f"external_ids:{AGENT_MODE} must be one of {AGENT_MODES}, "
                          f"got '{agent_mode}'")
+    zone = external_ids.get(AVAILABILITY_ZONE) or DEFAULT_AVAILABILITY_ZONE
+    if not _NAME.match(zone):
+        raise ValueError(f"external_ids:{AVAILABILITY_ZONE} must name a zone (letters, "
+                         f"digits, '.', '_', '-', ':'), got '{zone}'")
     return ChassisSpec(name=name, tunnel_ip=tunnel_ip, bridge_mappings=mappings,
-                       datapath_type=datapath_type, agent_mode=agent_mode)
+                       datapath_type=datapath_type, agent_mode=agent_mode,
+                       availability_zone=zone)

@@ -293,7 +293,7 @@ class Topology:
             "id": agent_id(spec.name), "agent_type": "Open vSwitch agent",
             "binary": "neutron-openvswitch-agent", "host": spec.name,
             "topic": "N/A", "alive": self.alive(spec.name), "admin_state_up": True,
-            "availability_zone": None, "description": None,
+            "availability_zone": spec.availability_zone, "description": None,
             "configurations": {
                 "tunneling_ip": spec.tunnel_ip, "tunnel_types": list(TUNNEL_TYPES),
                 "bridge_mappings": dict(spec.bridge_mappings),

@@ -177,6 +177,10 @@ def not_found(kind: str, resource_id: str) -> NotFound:
         return SecurityGroupNotFound(id=resource_id)
     if kind == "security_group_rule":
         return SecurityGroupRuleNotFound(id=resource_id)
+    if kind == "subnetpool":
+        return SubnetPoolNotFound(subnetpool_id=resource_id)
+    if kind == "address_scope":
+        return AddressScopeNotFound(address_scope_id=resource_id)
     label = {"network": "Network", "subnet": "Subnet", "port": "Port",
              "router": "Router", "agent": "Agent", "floatingip": "Floating IP"}[kind]
     return NotFound(f"{label} {resource_id} could not be found.",
@@ -192,3 +196,93 @@ class OverQuota(_Named, Conflict):
 class InvalidQuotaValue(_Named, Conflict):
     template = ("Change would make usage less than 0 for the following resources: "
                 "%(unders)s.")
+
+
+# ------------------------------------ availability zones (neutron_lib/exceptions/
+# availability_zone.py)
+
+class AvailabilityZoneNotFound(_Named, NotFound):
+    template = "AvailabilityZone %(availability_zone)s could not be found."
+
+
+# --------------------------------------- subnet pools and address scopes (neutron_lib/
+# exceptions/__init__.py and address_scope.py; neutron/ipam/exceptions.py)
+
+class SubnetPoolNotFound(_Named, NotFound):
+    template = "Subnet pool %(subnetpool_id)s could not be found."
+
+
+class AddressScopeNotFound(_Named, NotFound):
+    template = "Address scope %(address_scope_id)s could not be found."
+
+
+class AddressScopeInUse(_Named, Conflict):
+    template = ("Unable to complete operation on address scope %(address_scope_id)s. There "
+                "are one or more subnet pools in use on the address scope.")
+
+
+class AddressScopeUpdateError(_Named, BadRequest):
+    template = "Unable to update address scope %(address_scope_id)s : %(reason)s."
+
+
+class AddressScopePrefixConflict(_Named, Conflict):
+    template = ("Failed to associate address scope: subnetpools within an address scope "
+                "must have unique prefixes.")
+
+
+class IllegalSubnetPoolIpVersionAssociationToAddressScope(_Named, BadRequest):
+    template = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot "
+                "associate with address scope %(address_scope_id)s because subnetpool "
+                "ip_version is not %(ip_version)s.")
+
+
+class IllegalSubnetPoolAssociationToAddressScope(_Named, BadRequest):
+    template = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot be "
+                "associated with address scope %(address_scope_id)s.")
+
+
+class EmptySubnetPoolPrefixList(_Named, BadRequest):
+    template = "Empty subnet pool prefix list."
+
+
+class IllegalSubnetPoolPrefixBounds(_Named, BadRequest):
+    template = ("Illegal prefix bounds: %(prefix_type)s=%(prefixlen)s, "
+                "%(base_prefix_type)s=%(base_prefixlen)s.")
+
+
+class IllegalSubnetPoolPrefixUpdate(_Named, BadRequest):
+    template = "Illegal update to prefixes: %(msg)s."
+
+
+class SubnetPoolDeleteError(_Named, BadRequest):
+    template = "Unable to delete subnet pool: %(reason)s."
+
+
+class MaxPrefixSubnetAllocationError(_Named, BadRequest):
+    template = ("Unable to allocate subnet with prefix length %(prefixlen)s, maximum "
+                "allowed prefix is %(max_prefixlen)s.")
+
+
+class MinPrefixSubnetAllocationError(_Named, BadRequest):
+    template = ("Unable to allocate subnet with prefix length %(prefixlen)s, minimum "
+                "allowed prefix is %(min_prefixlen)s.")
+
+
+class SubnetAllocationError(_Named, Conflict):
+    """Neutron answers 500 for a full pool or a taken CIDR; neither is a server fault,
+    so this is a 409 with Neutron's type and message."""
+
+    template = "Failed to allocate subnet: %(reason)s."
+
+
+class SubnetPoolQuotaExceeded(_Named, Conflict):
+    template = "Per-project subnet pool prefix quota exceeded."
+
+
+class NetworkSubnetPoolAffinityError(_Named, BadRequest):
+    template = "Subnets hosted on the same network must be allocated from the same subnet pool."
+
+
+class NetworkAddressScopeAffinityError(_Named, BadRequest):
+    template = ("Subnets of the same address family hosted on the same network must all "
+                "participate in the same address scope.")

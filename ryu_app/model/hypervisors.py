@@ -22,6 +22,10 @@ class Hypervisors:
     def all(self) -> list[ChassisSpec]:
         return list(self._specs.values())
 
+    def zones(self) -> dict[str, str]:
+        """Each hypervisor's availability zone."""
+        return {name: spec.availability_zone for name, spec in self._specs.items()}
+
     def register(self, spec: ChassisSpec) -> bool:
         """Keep this description; True if it is new or changed."""
         if self._specs.get(spec.name) == spec:

@@ -78,7 +78,7 @@ class Quotas:
         return getattr(self, f"create_{kind}")(values, project)
 
     def _refuse_over_quota(self, kind: str, project: str) -> None:
-        limit = self.quota_limits(project)[kind]
+        limit = self.quota_limits(project).get(kind, -1)   # kinds without a quota: none
         if limit >= 0 and self._used(kind, project) + 1 > limit:
             raise OverQuota(overs=[kind])
 
@@ -94,6 +94,12 @@ class Quotas:
         """Limit, usage and reservations (none: creates are not reserved ahead)."""
         return {kind: {"limit": limit, "used": self._used(kind, project), "reserved": 0}
                 for kind, limit in self.quota_limits(project).items()}
+
+    def known_projects(self) -> list[str]:
+        """The projects that own a resource or have limits of their own, sorted."""
+        return sorted({record["project_id"] for records in self.records.values()
+                       for record in records.values() if record.get("project_id")}
+                      | set(self.quota_of))
 
     def quota_projects(self) -> list[dict]:
         """``GET /quotas``: the projects with limits of their own, as Neutron lists them."""

@@ -205,7 +205,7 @@ class SecurityGroups:
         """A new group with the template's egress rules; its project's default group is
         made first if it has none, as Neutron does."""
         self._refuse_default_name(values["name"])
-        record = {**self._new_record(values, project), "shared": False}
+        record = self._new_record(values, project)
         batch = self._new_batch()
         self._default_group_into(batch, record["project_id"])
         batch.put(GROUP, record)
@@ -261,7 +261,7 @@ class SecurityGroups:
                     record["project_id"] == project:
                 return record["id"]
         values = {"name": DEFAULT_NAME, "description": DEFAULT_DESCRIPTION, "stateful": True}
-        record = {**self._new_record(values, project), "shared": False}
+        record = self._new_record(values, project)
         batch.put(GROUP, record)
         self._template_rules_into(batch, record, default=True)
         return record["id"]

@@ -14,7 +14,8 @@ from typing import Any
 
 from ryu_app.model.errors import BadRequest, InvalidInput, TagNotFound
 
-TAGGABLE = ("network", "subnet", "port", "router", "floatingip", "security_group")
+TAGGABLE = ("network", "subnet", "port", "router", "floatingip", "security_group",
+            "subnetpool")
 MAX_TAG_LEN = 255
 MAX_TAGS = 50
 

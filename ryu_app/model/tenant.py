@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from ryu_app.dhcp import options as dhcp_options
-from ryu_app.model import ipam, security_groups
+from ryu_app.model import agents, ipam, security_groups, subnet_pools
+from ryu_app.model.agents import AgentSettings
+from ryu_app.model.availability_zones import AvailabilityZones, HostZones
 from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, not_found
 from ryu_app.model.north_south import L3_OWNERS, NorthSouth
 from ryu_app.model.quotas import Quotas
 from ryu_app.model.security_groups import SecurityGroups
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
+from ryu_app.model.subnet_pools import SubnetPools
 from ryu_app.model.tags import Tags
 from topology.naming import PORT_ID_PREFIX_LEN
 
@@ -89,14 +92,16 @@ class _Batch:
         self.deletes.append((kind, resource_id))
 
 
-class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
+class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentSettings,
+                   AvailabilityZones):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  distributed_routers: bool = True, global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
                  enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
                                                            "vxlan", "gre"),
                  now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu",
-                 quota_defaults: dict[str, int] | None = None):
+                 quota_defaults: dict[str, int] | None = None,
+                 host_zones: HostZones | None = None):
         self.store = store
         self.segments = segments
         self.default_project = default_project
@@ -110,7 +115,8 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         self.journal: list[Change] = []
         self.records: dict[str, dict[str, dict]] = {
             "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {},
-            "security_group": {}, "security_group_rule": {}}
+            "security_group": {}, "security_group_rule": {}, agents.KIND: {},
+            subnet_pools.POOL: {}, subnet_pools.SCOPE: {}}
         self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
         self.ports_of: dict[str, dict[str, None]] = {}      # network -> port ids, ordered
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
@@ -130,6 +136,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         self.fips_of_port: dict[str, dict[str, None]] = {}  # VM port -> its floating IPs
         self._init_security_groups()
         self._init_quotas(quota_defaults)
+        self._init_zones(host_zones)
         for kind, records in store.load(self.records).items():
             for record in records.values():
                 self._index(kind, record)
@@ -157,9 +164,15 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
     def render(self, kind: str, record: dict) -> dict:
         """The API document: the stored record plus fields derived from other records."""
         if kind == "network":
-            return {**record, "subnets": list(self.subnets_of.get(record["id"], ()))}
+            return {**record, "subnets": list(self.subnets_of.get(record["id"], ())),
+                    "availability_zones": self.network_zones(record["id"]),
+                    "ipv4_address_scope": self.network_address_scope(record["id"]),
+                    "ipv6_address_scope": None}
+        if kind == subnet_pools.POOL:
+            return self.render_subnetpool(record)
         if kind == "router":
-            return self._render_router(record)
+            return {**self._render_router(record),
+                    "availability_zones": self.router_zones(record["id"])}
         if kind == "security_group":
             return self._render_security_group(record)
         return record
@@ -173,6 +186,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         if network_type not in self.enabled_network_types:
             raise InvalidInput(f"Invalid input for operation: network_type value "
                                f"'{network_type}' not supported.")
+        self.check_zone_hints(values["availability_zone_hints"])
         physnet, seg = self.segments.choose(network_type, values["provider:physical_network"],
                                             values["provider:segmentation_id"])
         mtu = self.global_mtu - TUNNEL_OVERHEAD.get(network_type, 0)
@@ -182,7 +196,6 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
             **self._new_record(values, project),
             "provider:network_type": network_type, "provider:physical_network": physnet,
             "provider:segmentation_id": seg, "mtu": mtu, "status": "ACTIVE",
-            "availability_zones": [],
         }
         return self._commit_one("network", record)
 
@@ -219,7 +232,9 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
 
     def create_subnet(self, values: dict, project: str | None = None) -> dict:
         network = self.get("network", values["network_id"])
-        cidr = values["cidr"]
+        cidr, pool_id = self.pool_cidr(values)
+        self.check_network_pool(network["id"], pool_id)
+        self.check_pool_quota(pool_id, cidr, self._owner(values, project))
         if ipaddress.IPv4Network(cidr).prefixlen > 30:
             raise InvalidInput(f"Invalid input for operation: subnet {cidr} is too small; "
                                "use a prefix of /30 or shorter.")
@@ -233,9 +248,11 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         else:
             pools = ipam.check_pools(cidr, gateway, values["allocation_pools"])
         record = {
-            **self._new_record(values, project), "gateway_ip": gateway,
-            "allocation_pools": ipam.pools_to_api(pools), "service_types": [],
+            **self._new_record(values, project), "cidr": cidr, "subnetpool_id": pool_id,
+            "gateway_ip": gateway, "allocation_pools": ipam.pools_to_api(pools),
         }
+        for request_only in ("prefixlen", "use_default_subnetpool"):
+            del record[request_only]
         batch = _Batch()
         self._subnet_written(batch, record, ipam.SubnetAddresses(cidr, pools))
         self._commit(batch)
@@ -296,7 +313,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
             "allowed_address_pairs": pairs, "status": "DOWN",
             "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
             "security_groups": self._port_groups_created(batch, values, record, security),
-            **self._binding_fields(values["binding:host_id"], bound=False),
+            **self._binding_fields(values["binding:host_id"], "unbound"),
         })
         batch.put("port", record)
         self._commit(batch)
@@ -329,7 +346,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         values["allowed_address_pairs"] = self._address_pairs(pairs, mac, security)
         values["security_groups"] = self._port_groups_updated(record, values)
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
-            values.update(self._binding_fields(values["binding:host_id"], bound=False))
+            values.update(self._binding_fields(values["binding:host_id"], "unbound"))
             values["status"] = "DOWN"
         batch = _Batch()
         updated = batch.put("port", self._updated(record, values))
@@ -435,15 +452,18 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
             self._commit(batch)
 
     def set_bindings(self, bound: dict[str, str] | None = None,
-                     unbound: Iterable[str] = ()) -> None:
-        """Ports whose devices appeared ({port: host}: ACTIVE there) and ports whose devices
-        left (DOWN, keeping their host), in one transaction; unknown ports are skipped."""
+                     unbound: Iterable[str] = (), failed: dict[str, str] | None = None) -> None:
+        """Ports whose devices appeared ({port: host}: ACTIVE there), ports whose devices
+        left (DOWN, keeping their host) and ports a host refused to bind (DOWN, failed
+        there), in one transaction; unknown ports are skipped."""
         batch = _Batch()
-        for port_id, host in (bound or {}).items():
-            port = self.records["port"].get(port_id)
-            changes = {"status": "ACTIVE", **self._binding_fields(host, bound=True)}
-            if port is not None and any(port.get(k) != v for k, v in changes.items()):
-                batch.put("port", self._updated(port, changes))
+        for ports, status, outcome in ((bound, "ACTIVE", "ovs"),
+                                       (failed, "DOWN", "binding_failed")):
+            for port_id, host in (ports or {}).items():
+                port = self.records["port"].get(port_id)
+                changes = {"status": status, **self._binding_fields(host, outcome)}
+                if port is not None and any(port.get(k) != v for k, v in changes.items()):
+                    batch.put("port", self._updated(port, changes))
         for port_id in unbound:
             port = self.records["port"].get(port_id)
             if port is not None and port["status"] != "DOWN":
@@ -453,11 +473,13 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
             self.sync_fip_gateways()
 
     @staticmethod
-    def _binding_fields(host: str, bound: bool) -> dict:
+    def _binding_fields(host: str, vif_type: str) -> dict:
+        """A binding's fields; ``vif_type`` is ``ovs`` (bound), ``unbound`` or
+        ``binding_failed``, as Neutron names them."""
         return {
-            "binding:vif_type": "ovs" if bound else "unbound",
+            "binding:vif_type": vif_type,
             "binding:vif_details": {"port_filter": True, "ovs_hybrid_plug": False}
-            if bound else {},
+            if vif_type == "ovs" else {},
             "binding:host_id": host,
         }
 
@@ -550,10 +572,11 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
 
     def create_router(self, values: dict, project: str | None = None) -> dict:
         distributed = values["distributed"]
+        self.check_zone_hints(values["availability_zone_hints"])
         record = {
             **self._new_record(values, project),
             "distributed": self.distributed_routers if distributed is None else distributed,
-            "status": "ACTIVE", "availability_zones": [],
+            "status": "ACTIVE",
         }
         batch = _Batch()
         record["external_gateway_info"] = self._gateway_written(
@@ -696,7 +719,7 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         return {**self._new_record(values, project),
                 "mac_address": self._generate_mac(network_id), "fixed_ips": fixed_ips,
                 "port_security_enabled": False, "allowed_address_pairs": [],
-                "status": "ACTIVE", "extra_dhcp_opts": [], **self._binding_fields("", False)}
+                "status": "ACTIVE", "extra_dhcp_opts": [], **self._binding_fields("", "unbound")}
 
     def _find_interface(self, router_id: str, subnet_id: str | None,
                         port_id: str | None) -> dict:
@@ -735,6 +758,11 @@ class NetworkModel(NorthSouth, SecurityGroups, Tags, Quotas):
         batch.put(kind, record)
         self._commit(batch)
         return self.render(kind, record)
+
+    def _delete_one(self, kind: str, resource_id: str) -> None:
+        batch = _Batch()
+        batch.delete(kind, resource_id)
+        self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
         self.store.commit(puts=[(kind, record["id"], record) for kind, record in batch.puts],

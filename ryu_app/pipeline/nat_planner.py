@@ -50,13 +50,18 @@ class NatPlanner:
         return self.model.records["network"].get(info["network_id"]) if info else None
 
     def snat_chassis(self, router_id: str) -> str | None:
-        """The hypervisor that does the router's SNAT and answers for its gateway address."""
+        """The hypervisor that does the router's SNAT and answers for its gateway address:
+        a gateway node on the external network's physnet, in one of the router's hinted
+        availability zones if it has hints (none there: no SNAT, as Neutron's AZ-aware
+        scheduler leaves such a router unscheduled)."""
         network = self.gateway_network(router_id)
         if network is None:
             return None
         physnet = network["provider:physical_network"]
+        hints = self.model.records["router"][router_id].get("availability_zone_hints")
         candidates = [name for name, spec in self.topology.chassis.items()
-                      if spec.agent_mode == SNAT_MODE and physnet in spec.bridge_mappings]
+                      if spec.agent_mode == SNAT_MODE and physnet in spec.bridge_mappings
+                      and (not hints or spec.availability_zone in hints)]
         return max(candidates, key=lambda name: _rank(router_id, name), default=None)
 
     def gateway_routers(self) -> list[str]:

@@ -260,9 +260,9 @@ class Planner:
 
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
-        pings to the router's addresses, routes to every VM of the router's other networks,
-        the drop of what is unrouted, and delivery of what other chassis routed to its VMs
-        here."""
+        pings to the router's addresses, routes to every VM of the router's other networks
+        in its address scope, the drop of what is unrouted, and delivery of what other
+        chassis routed to its VMs here."""
         flows = []
         for gateway in self._dvr_gateways(network["id"]):
             gateway_mac = gateway["mac_address"]
@@ -271,11 +271,18 @@ class Planner:
             for interface in self.dvr_interfaces(gateway["device_id"]):
                 flows += [br_int.gateway_echo_flow(lvid, gateway_mac, ip)
                           for ip in ipv4s(interface)]
-                if interface["network_id"] != network["id"]:
+                if self._routes_between(network["id"], interface["network_id"]):
                     flows += self._routes_into(bridge, lvid, gateway_mac, interface)
             flows += self._deliveries(bridge, network, gateway_mac)
             flows += self.nat.tenant_flows(bridge, network, lvid, gateway)
         return flows
+
+    def _routes_between(self, source: str, destination: str) -> bool:
+        """A router routes between two of its networks only within one address scope
+        (unscoped networks being one scope), as Neutron's L3 agent keeps scopes apart;
+        what it does not route, the unrouted drop takes."""
+        return source != destination and (self.model.network_address_scope(source)
+                                          == self.model.network_address_scope(destination))
 
     def _routes_into(self, bridge: Bridge, lvid: int, gateway_mac: str,
                      interface: dict) -> list[Flow]:

@@ -1,4 +1,5 @@
 """The standard `openstack` client, in no-auth mode, drives the controller."""
+import ipaddress
 import json
 import subprocess
 import sys
@@ -11,15 +12,25 @@ OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 
 @pytest.fixture
 def cli(controller):
-    def run(*args: str, parse: bool = True):
+    """Run the client; its JSON output (``parse``), or its output, or, for a command that
+    must ``fail``, its error output."""
+    def run(*args: str, parse: bool = True, fail: bool = False):
         command = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint",
                    f"http://127.0.0.1:{controller.api_port}/", *args]
-        if parse:
+        if parse and not fail:
             command += ["-f", "json"]
         done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if fail:
+            assert done.returncode != 0, done.stdout
+            return done.stderr
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout) if parse else done.stdout
     return run
+
+
+# The quota commands look the project up in Keystone first; in no-auth mode the client
+# asks the controller's endpoint, which needs identity API version 3 to be named.
+IDENTITY_V3 = ("--os-identity-api-version", "3")
 
 
 def test_network_subnet_port_router_lifecycle(cli, api):
@@ -184,3 +195,46 @@ def test_tags_through_the_client(cli, api):
     for name in ("cli-tagged", "cli-untagged"):
         cli("network", "delete", name, parse=False)
     assert api.get(f"/v2.0/networks/{other['id']}")[0] == 404
+
+
+def test_subnet_pools_and_address_scopes_through_the_client(cli, api):
+    scope = cli("address", "scope", "create", "cli-scope")
+    assert (scope["name"], scope["ip_version"]) == ("cli-scope", 4)
+    space = cli("subnet", "pool", "create", "cli-pool", "--pool-prefix", "10.81.0.0/16",
+                "--default-prefix-length", "26", "--address-scope", "cli-scope")
+    assert space["address_scope_id"] == scope["id"]
+    assert space["prefixes"] == ["10.81.0.0/16"]
+    cli("network", "create", "cli-pooled")
+    made = [cli("subnet", "create", f"cli-pooled-{n}", "--network", "cli-pooled",
+                "--subnet-pool", "cli-pool", "--prefix-length", "26") for n in range(2)]
+    blocks = [ipaddress.ip_network(subnet["cidr"]) for subnet in made]
+    assert [block.prefixlen for block in blocks] == [26, 26]
+    assert not blocks[0].overlaps(blocks[1])
+    assert all(block.subnet_of(ipaddress.ip_network("10.81.0.0/16")) for block in blocks)
+    assert {subnet["subnetpool_id"] for subnet in made} == {space["id"]}
+    assert [p["Name"] for p in cli("subnet", "pool", "list")] == ["cli-pool"]
+    cli("subnet", "pool", "set", "--pool-prefix", "10.82.0.0/16", "cli-pool", parse=False)
+    assert sorted(cli("subnet", "pool", "show", "cli-pool")["prefixes"]) == [
+        "10.81.0.0/16", "10.82.0.0/16"]
+    refused = cli("subnet", "pool", "delete", "cli-pool", fail=True)
+    assert "Subnet pool has existing allocations" in refused, refused
+    for subnet in made:
+        cli("subnet", "delete", subnet["id"], parse=False)
+    cli("subnet", "pool", "delete", "cli-pool", parse=False)
+    cli("address", "scope", "delete", "cli-scope", parse=False)
+    cli("network", "delete", "cli-pooled", parse=False)
+    assert api.get(f"/v2.0/subnetpools/{space['id']}")[0] == 404
+
+
+def test_quota_commands_through_the_client(cli, api):
+    cli(*IDENTITY_V3, "quota", "set", "--networks", "2", "cli-quota", parse=False)
+    shown = cli(*IDENTITY_V3, "quota", "show", "--network", "cli-quota")
+    assert {"Resource": "networks", "Limit": 2} in shown
+    assert api.get("/v2.0/quotas/cli-quota")[1]["quota"]["network"] == 2
+    for n in range(2):
+        cli(*IDENTITY_V3, "network", "create", f"cli-quota-{n}", "--project", "cli-quota")
+    refused = cli(*IDENTITY_V3, "network", "create", "cli-quota-2", "--project", "cli-quota",
+                  fail=True)
+    assert "Quota exceeded for resources: ['network']" in refused, refused
+    owned = api.get("/v2.0/networks?project_id=cli-quota")[1]["networks"]
+    assert sorted(n["name"] for n in owned) == ["cli-quota-0", "cli-quota-1"]

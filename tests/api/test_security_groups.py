@@ -15,7 +15,7 @@ from ryu_app.model.store import Store
 from ryu_app.model.tenant import NetworkModel
 from tests.harness import Controller
 
-GROUP_FIELDS = {"id", "name", "description", "stateful", "shared", "project_id", "tenant_id",
+GROUP_FIELDS = {"id", "name", "description", "stateful", "project_id", "tenant_id",
                 "security_group_rules", "tags", "created_at", "updated_at", "revision_number"}
 RULE_FIELDS = {"id", "security_group_id", "direction", "ethertype", "protocol",
                "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id",
@@ -97,7 +97,7 @@ def test_a_project_gets_its_default_group_on_its_first_listing_with_four_rules(a
     assert {key: default[key] for key in GROUP_FIELDS - {"id", "security_group_rules",
                                                          "created_at", "updated_at"}} == {
         "name": "default", "description": "Default security group", "stateful": True,
-        "shared": False, "project_id": project, "tenant_id": project, "tags": [],
+        "project_id": project, "tenant_id": project, "tags": [],
         "revision_number": 1}
     rules = default["security_group_rules"]
     assert shape(rules) == [("egress", "IPv4", None, None, None, None, None),
@@ -181,9 +181,9 @@ def test_a_new_group_has_neutrons_fields_and_the_two_egress_rules(api):
     project = _project()
     created = group(api, project, name="web")
     assert set(created) == GROUP_FIELDS
-    assert (created["name"], created["description"], created["stateful"], created["shared"],
+    assert (created["name"], created["description"], created["stateful"],
             created["tags"], created["revision_number"], created["project_id"]) == (
-        "web", "", True, False, [], 1, project)
+        "web", "", True, [], 1, project)
     assert shape(created["security_group_rules"]) == [
         ("egress", "IPv4", None, None, None, None, None),
         ("egress", "IPv6", None, None, None, None, None)]
@@ -205,7 +205,8 @@ def test_groups_list_with_filters_fields_sorting_and_pages(api):
     assert [g["id"] for g in groups(api, None, f"{query}&name=g1&name=g2")] == [
         made[1]["id"], made[2]["id"]]
     assert [g["name"] for g in groups(api, None, f"{query}&stateful=false")] == ["g1"]
-    assert len(groups(api, None, f"{query}&shared=false")) == 4
+    # RBAC-shared groups (security-groups-shared-filtering) are not served
+    assert error(call(api, "GET", f"/v2.0/security-groups?{query}&shared=false"))[0] == 400
     assert groups(api, None, f"{query}&name=g0&fields=id&fields=name") == [
         {"id": made[0]["id"], "name": "g0"}]
     assert [g["name"] for g in groups(api, None, f"{query}&sort_key=name&sort_dir=desc")] == [

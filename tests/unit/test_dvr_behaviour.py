@@ -106,3 +106,27 @@ def test_removing_the_interface_removes_the_routes(routed):
     # green still switches within itself
     assert routed.send(routed.green_near, ping(routed.green_near, routed.green_vm)
                        ).delivered_to() == [("n1", routed.green_vm["device"])]
+
+
+def test_a_router_routes_within_an_address_scope_only(tmp_path):
+    """A scoped network and an unscoped one on one router: not routed to each other
+    (the unrouted drop in table 60 takes it), until the pool leaves its scope."""
+    cloud = FakeCloud(tmp_path)
+    scope = cloud.create("address_scope", name="corp", ip_version=4)
+    pool = cloud.create("subnetpool", name="corp", prefixes=["10.5.0.0/16"],
+                        default_prefixlen=24, address_scope_id=scope["id"])
+    scoped = cloud.create("network")
+    scoped_subnet = cloud.create("subnet", network_id=scoped["id"], ip_version=4,
+                                 subnetpool_id=pool["id"])
+    plain, plain_subnet = cloud.network("10.6.0.0/24")
+    router = cloud.router(scoped_subnet, plain_subnet)
+    cloud.gateway = {port["network_id"]: port
+                     for port in cloud.planner.dvr_interfaces(router["id"])}
+    inside, outside = cloud.vm(scoped, "n0"), cloud.vm(plain, "n1")
+    for source, target in ((inside, outside), (outside, inside)):
+        result = cloud.send(source, routed_ping(cloud, source, target))
+        assert result.delivered_to() == [], (source["device"], result.path())
+        assert (source["chassis"], "br-int", T.INT_TRANSIENT) in result.path()
+    cloud.update("subnetpool", pool["id"], address_scope_id=None)
+    result = cloud.send(inside, routed_ping(cloud, inside, outside))
+    assert result.delivered_to() == [("n1", outside["device"])]

@@ -1,0 +1,41 @@
+"""What an operator sets on a hypervisor's agent (``PUT /v2.0/agents/{id}``).
+
+Everything else an agent entry shows describes the hypervisor itself (its database,
+its session); these two fields are the operator's, so they are records of their own
+(kind ``agent``, keyed by the agent's id), durable like any write, and a write is a
+journal entry the engine acts on.  ``admin_state_up`` false means the hypervisor takes
+no new port bindings: a VM device that appears there for a port not bound there
+already leaves the port DOWN with ``binding:vif_type`` ``binding_failed`` (its packets
+stay in the dead VLAN), while ports bound there before keep working, as Neutron's
+disabled agents keep what they host.  Enabling it again binds the devices waiting.
+"""
+from __future__ import annotations
+
+KIND = "agent"
+# The fields an agent update may carry (neutron_lib's agent definition: allow_put).
+SETTABLE = ("admin_state_up", "description")
+
+
+class AgentSettings:
+    """The agent operations of NetworkModel; ``records``, ``now`` and ``_commit_one``
+    are the model's own."""
+
+    def agent_settings(self, agent_id: str) -> dict:
+        """The operator's fields of one agent: enabled, no description, unless set."""
+        record = self.records[KIND].get(agent_id, {})
+        return {"admin_state_up": record.get("admin_state_up", True),
+                "description": record.get("description")}
+
+    def takes_new_bindings(self, host: str) -> bool:
+        """False when the operator disabled the agent of this hypervisor."""
+        return all(record["admin_state_up"] for record in self.records[KIND].values()
+                   if record["host"] == host)
+
+    def update_agent(self, agent_id: str, host: str, values: dict) -> dict:
+        """The operator's fields of the agent of ``host``, as updated; one write."""
+        current = self.records[KIND].get(agent_id)
+        record = {**(current or {"id": agent_id, "host": host,
+                                 **self.agent_settings(agent_id)}), **values}
+        if record != current:
+            self._commit_one(KIND, record)
+        return self.agent_settings(agent_id)

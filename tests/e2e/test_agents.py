@@ -1,0 +1,40 @@
+"""An agent the operator disables takes no new port bindings, end to end: a VM plugged
+into its hypervisor stays DOWN in the dead VLAN and reaches nobody, while the VMs bound
+there before keep working; enabling the agent binds the VM that waited."""
+from ryu_app.pipeline.tables import DEAD_VLAN
+from tests.e2e.dataplane import pings, silent, tag, wait_until
+from tests.emulation import agents
+
+
+def port(api, vm) -> dict:
+    return api.get(f"/v2.0/ports/{vm.port_id}")[1]["port"]
+
+
+def test_a_disabled_agent_binds_nothing_new_until_enabled(cloud, tenants):
+    api = cloud.controller.api
+    tenant = tenants("drained")
+    network, _ = tenant.network("10.71.0.0/24")
+    before = tenant.vm(network, 1)            # bound on e1 before it is disabled
+    peer = tenant.vm(network, 0)
+    assert api.get(f"/v2.0/networks/{network['id']}")[1]["network"][
+        "availability_zones"] == ["nova"]
+    e1 = agents(cloud.controller)[cloud.hypervisors[1].name]
+    status, body = api.put(f"/v2.0/agents/{e1['id']}", {"agent": {"admin_state_up": False}})
+    assert status == 200 and body["agent"]["admin_state_up"] is False
+
+    created = api.create("port", network_id=network["id"], project_id="drained")
+    late = cloud.boot(created, cloud.hypervisors[1], dhcp=False)
+    tenant.vms.append(late)
+    wait_until(lambda: port(api, late)["binding:vif_type"] == "binding_failed",
+               what="the late port's binding refused")
+    refused = port(api, late)
+    assert (refused["status"], refused["binding:host_id"]) == ("DOWN", cloud.hypervisors[1].name)
+    wait_until(lambda: tag(late) == DEAD_VLAN, what="the late VM in the dead VLAN")
+    assert silent(late, peer.ip), "a VM the agent did not bind reached the network"
+    assert pings(before, peer.ip), "a VM bound before the agent was disabled lost its network"
+
+    status, _ = api.put(f"/v2.0/agents/{e1['id']}", {"agent": {"admin_state_up": True}})
+    assert status == 200
+    tenant.wait_wired(late)
+    assert port(api, late)["binding:vif_type"] == "ovs"
+    assert pings(late, peer.ip)
