@@ -311,7 +311,7 @@ class NeutronApi:
         if rest:
             return _json(200, {"project": _project_entry(rest[0])})
         wanted = request.GET.getall("name") + request.GET.getall("id")
-        names = wanted or self.model.known_projects()
+        names = list(dict.fromkeys(wanted)) or self.model.known_projects()
         return _json(200, {"projects": [_project_entry(name) for name in names]})
 
     def _router_action(self, request: webob.Request, kind: str, router_id: str,
@@ -396,7 +396,8 @@ class NeutronApi:
         keys, directions = query.getall("sort_key"), query.getall("sort_dir")
         for position in reversed(range(len(keys))):
             key = keys[position]
-            if key not in attributes.RESOURCES[kind] or not attributes.RESOURCES[kind][key].scalar:
+            attr = attributes.RESOURCES[kind].get(key)
+            if attr is None or not attr.scalar or not attr.visible:
                 raise BadRequest(f"{key} is not a valid sort key for {kind}s.")
             direction = directions[position] if position < len(directions) else "asc"
             if direction not in ("asc", "desc"):
@@ -439,7 +440,7 @@ class NeutronApi:
         wire."""
         declared = attributes.RESOURCES[kind]
         keys = [key for key in (fields or declared) if key in declared and declared[key].visible]
-        return {key: item[key] for key in keys if key in item}
+        return {key: _as_shown(declared[key], item[key]) for key in keys if key in item}
 
     @staticmethod
     def _select(item: dict, fields: list[str]) -> dict:
@@ -549,6 +550,10 @@ def _sort_value(value: Any) -> tuple:
 
 def _without(query: webob.multidict.MultiDict, key: str) -> webob.multidict.MultiDict:
     return webob.multidict.MultiDict([(k, v) for k, v in query.items() if k != key])
+
+
+def _as_shown(attr: attributes.Attr, value: Any) -> Any:
+    return attr.shown_as(value) if attr.shown_as and value is not None else value
 
 
 def _project_entry(project: str) -> dict:

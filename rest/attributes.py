@@ -32,6 +32,7 @@ class Attr:
     scalar: bool = True  # usable as a list filter
     filter_convert: Converter | None = None   # for list filters, if not ``convert``
     visible: bool = True  # False: a request's word, never stored or shown
+    shown_as: Callable[[Any], Any] | None = None   # how the API shows a stored value
 
     def default_value(self) -> Any:
         # Mutable defaults are copied so that two resources never share a list.
@@ -236,7 +237,7 @@ def to_gateway_info(name: str, value: Any) -> dict | None:
 def to_ip_version(name: str, value: Any) -> int:
     version = to_int_or_none(name, value)
     if version == 6:
-        raise InvalidInput("IPv6 subnets are not supported by this controller; use ip_version 4.")
+        raise InvalidInput("IPv6 is not supported by this controller; use ip_version 4.")
     if version != 4:
         raise _fail(name, value, "is not a valid IP version (4)")
     return version
@@ -467,9 +468,10 @@ SUBNETPOOL = {
     "prefixes": Attr(to_list_of(to_ipv4_cidr), REQUIRED, scalar=False),
     "default_quota": Attr(to_nullable_prefixlen, None),
     "ip_version": read_only(convert=to_int_or_none),
-    "min_prefixlen": Attr(to_prefixlen, None),
-    "default_prefixlen": Attr(to_prefixlen, None),
-    "max_prefixlen": Attr(to_prefixlen, None),
+    # stored as numbers (so they filter and sort as numbers), shown as Neutron shows them
+    "min_prefixlen": Attr(to_prefixlen, None, shown_as=str),
+    "default_prefixlen": Attr(to_prefixlen, None, shown_as=str),
+    "max_prefixlen": Attr(to_prefixlen, None, shown_as=str),
     "is_default": Attr(to_bool, False),
     "shared": Attr(to_bool, False, allow_put=False),
     "address_scope_id": Attr(to_nullable_uuid, None),

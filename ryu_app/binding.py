@@ -48,6 +48,10 @@ class PortBinder:
             elif self._may_bind(port, chassis):
                 bound[port["id"]] = chassis
                 unbound.discard(port["id"])
+            elif is_bound_vm_port(port):   # a stale device must not take a live port away
+                LOG.info("device %s on %s names port %s, bound on %s: ignored while the "
+                         "agent is disabled", device.name, chassis, port["id"],
+                         port["binding:host_id"])
             else:
                 LOG.info("port %s not bound on %s: its agent is disabled", port["id"], chassis)
                 failed[port["id"]] = chassis

@@ -220,8 +220,8 @@ class Engine:
             elif kind == "subnetpool" and old and new and (
                     old["address_scope_id"] != new["address_scope_id"]):
                 self._dirty.networks |= self._routed_with_pool(new["id"])
-            elif kind == "agent" and old and new and new["admin_state_up"] > old[
-                    "admin_state_up"]:
+            elif kind == "agent" and old and new and not old["admin_state_up"] and new[
+                    "admin_state_up"]:   # enabled again (a first write can only disable)
                 self._dirty.rebind.add(new["host"])
 
     def _routed_with_pool(self, pool_id: str) -> set[str]:

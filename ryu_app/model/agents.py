@@ -6,19 +6,19 @@ its session); these two fields are the operator's, so they are records of their 
 journal entry the engine acts on.  ``admin_state_up`` false means the hypervisor takes
 no new port bindings: a VM device that appears there for a port not bound there
 already leaves the port DOWN with ``binding:vif_type`` ``binding_failed`` (its packets
-stay in the dead VLAN), while ports bound there before keep working, as Neutron's
-disabled agents keep what they host.  Enabling it again binds the devices waiting.
+stay in the dead VLAN), while ports bound there before keep working, and a device there
+for a port live on another hypervisor is ignored.  Enabling it again binds the devices
+waiting.  Neutron's ML2 driver binds to any live agent, enabled or not; here disabling
+is how an operator drains a hypervisor.
 """
 from __future__ import annotations
 
 KIND = "agent"
-# The fields an agent update may carry (neutron_lib's agent definition: allow_put).
-SETTABLE = ("admin_state_up", "description")
 
 
 class AgentSettings:
-    """The agent operations of NetworkModel; ``records``, ``now`` and ``_commit_one``
-    are the model's own."""
+    """The agent operations of NetworkModel; ``records`` and ``_commit_one`` are the
+    model's own."""
 
     def agent_settings(self, agent_id: str) -> dict:
         """The operator's fields of one agent: enabled, no description, unless set."""
@@ -33,9 +33,9 @@ class AgentSettings:
 
     def update_agent(self, agent_id: str, host: str, values: dict) -> dict:
         """The operator's fields of the agent of ``host``, as updated; one write."""
-        current = self.records[KIND].get(agent_id)
-        record = {**(current or {"id": agent_id, "host": host,
-                                 **self.agent_settings(agent_id)}), **values}
-        if record != current:
+        before = self.records[KIND].get(agent_id) or {
+            "id": agent_id, "host": host, **self.agent_settings(agent_id)}
+        record = {**before, **values}
+        if record != before:
             self._commit_one(KIND, record)
         return self.agent_settings(agent_id)

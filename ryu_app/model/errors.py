@@ -230,12 +230,6 @@ class AddressScopePrefixConflict(_Named, Conflict):
                 "must have unique prefixes.")
 
 
-class IllegalSubnetPoolIpVersionAssociationToAddressScope(_Named, BadRequest):
-    template = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot "
-                "associate with address scope %(address_scope_id)s because subnetpool "
-                "ip_version is not %(ip_version)s.")
-
-
 class IllegalSubnetPoolAssociationToAddressScope(_Named, BadRequest):
     template = ("Illegal subnetpool association: subnetpool %(subnetpool_id)s cannot be "
                 "associated with address scope %(address_scope_id)s.")

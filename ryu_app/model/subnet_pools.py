@@ -26,7 +26,6 @@ from ryu_app.model.errors import (AddressScopeInUse, AddressScopePrefixConflict,
                                   AddressScopeUpdateError, BadRequest,
                                   EmptySubnetPoolPrefixList,
                                   IllegalSubnetPoolAssociationToAddressScope,
-                                  IllegalSubnetPoolIpVersionAssociationToAddressScope,
                                   IllegalSubnetPoolPrefixBounds, IllegalSubnetPoolPrefixUpdate,
                                   InvalidInput, MaxPrefixSubnetAllocationError,
                                   MinPrefixSubnetAllocationError,
@@ -35,9 +34,8 @@ from ryu_app.model.errors import (AddressScopeInUse, AddressScopePrefixConflict,
                                   SubnetPoolDeleteError, SubnetPoolQuotaExceeded)
 
 POOL, SCOPE = "subnetpool", "address_scope"
-KINDS = (POOL, SCOPE)
-MIN_PREFIXLEN, MAX_PREFIXLEN = 8, 32      # Neutron's IPv4 bounds of a pool
-PREFIXLEN_FIELDS = ("min_prefixlen", "default_prefixlen", "max_prefixlen")
+# Neutron's IPv4 bounds of a pool (a subnet of /31 or /32 is still refused at create)
+MIN_PREFIXLEN, MAX_PREFIXLEN = 8, 32
 Networks = list[ipaddress.IPv4Network]
 
 
@@ -85,9 +83,6 @@ def _bounds(pool: dict) -> dict[str, int]:
     low = pool["min_prefixlen"]
     high = pool["max_prefixlen"]
     default = pool["default_prefixlen"]
-    if low < 0:
-        raise InvalidInput(f"Invalid input for operation: Unsupported minimum subnet pool "
-                           f"prefix {low}.")
     for kind, value, base_kind, base in (
             ("max_prefixlen", high, "ip_version_max", MAX_PREFIXLEN),
             ("min_prefixlen", low, "max_prefixlen", high)):
@@ -168,10 +163,6 @@ class SubnetPools:
             raise SubnetPoolDeleteError(reason="Subnet pool has existing allocations")
         self._delete_one(POOL, pool_id)
 
-    def render_subnetpool(self, record: dict) -> dict:
-        """Neutron shows a pool's prefix lengths as strings."""
-        return {**record, **{key: str(record[key]) for key in PREFIXLEN_FIELDS}}
-
     def _check_pool(self, pool: dict, current: dict | None) -> None:
         if pool["is_default"] and not (current and current["is_default"]) and any(
                 other["is_default"] and other["id"] != pool["id"]
@@ -180,23 +171,19 @@ class SubnetPools:
                                "IP family has already been set. Only one default may exist "
                                "per IP family.")
         scope_id = pool["address_scope_id"]
+        if current is not None and current["address_scope_id"] != scope_id:
+            self._refuse_split_networks(pool["id"], scope_id)
         if scope_id is None:
             return
         scope = self.get(SCOPE, scope_id)
         if not scope["shared"] and scope["project_id"] != pool["project_id"]:
             raise IllegalSubnetPoolAssociationToAddressScope(subnetpool_id=pool["id"],
                                                              address_scope_id=scope_id)
-        if scope["ip_version"] != pool["ip_version"]:
-            raise IllegalSubnetPoolIpVersionAssociationToAddressScope(
-                subnetpool_id=pool["id"], address_scope_id=scope_id,
-                ip_version=scope["ip_version"])
         mine = _networks(pool["prefixes"])
         for other in self.records[POOL].values():
             if other["id"] != pool["id"] and other["address_scope_id"] == scope_id and any(
                     a.overlaps(b) for a in mine for b in _networks(other["prefixes"])):
                 raise AddressScopePrefixConflict()
-        if current is not None and current["address_scope_id"] != scope_id:
-            self._refuse_split_networks(pool["id"], scope_id)
 
     def _refuse_split_networks(self, pool_id: str, scope_id: str | None) -> None:
         """Re-scoping a pool may not leave a network with subnets in two scopes."""
@@ -233,14 +220,17 @@ class SubnetPools:
         pool = self.get(POOL, pool_id)
         taken = [subnet["cidr"] for subnet in self.pool_subnets(pool_id)]
         if cidr is not None:
-            return check_requested_cidr(pool["prefixes"], taken, cidr), pool_id
-        size = pool["default_prefixlen"] if prefixlen is None else prefixlen
+            size = ipaddress.IPv4Network(cidr).prefixlen
+        else:
+            size = pool["default_prefixlen"] if prefixlen is None else prefixlen
         if size > pool["max_prefixlen"]:
             raise MaxPrefixSubnetAllocationError(prefixlen=size,
                                                  max_prefixlen=pool["max_prefixlen"])
         if size < pool["min_prefixlen"]:
             raise MinPrefixSubnetAllocationError(prefixlen=size,
                                                  min_prefixlen=pool["min_prefixlen"])
+        if cidr is not None:
+            return check_requested_cidr(pool["prefixes"], taken, cidr), pool_id
         return allocate_cidr(pool["prefixes"], taken, size), pool_id
 
     def check_pool_quota(self, pool_id: str | None, cidr: str, project: str) -> None:
@@ -259,7 +249,7 @@ class SubnetPools:
         for subnet_id in self.subnets_of.get(network_id, ()):
             if self.records["subnet"][subnet_id]["subnetpool_id"] == pool_id:
                 continue
-            if network_scope is None:
+            if network_scope is None or pool_id is None:
                 raise NetworkSubnetPoolAffinityError()
             if self._scope_of_pool(pool_id) != network_scope:
                 raise NetworkAddressScopeAffinityError()

@@ -168,8 +168,6 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                     "availability_zones": self.network_zones(record["id"]),
                     "ipv4_address_scope": self.network_address_scope(record["id"]),
                     "ipv6_address_scope": None}
-        if kind == subnet_pools.POOL:
-            return self.render_subnetpool(record)
         if kind == "router":
             return {**self._render_router(record),
                     "availability_zones": self.router_zones(record["id"])}
@@ -330,7 +328,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         elif values.get("device_owner", record["device_owner"]) != record["device_owner"]:
             self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:
-            if record["binding:vif_type"] != "unbound":   # a VM's device holds the MAC
+            if record["binding:vif_type"] == "ovs":   # a VM's device holds the MAC
                 raise Conflict(f"Port {port_id} is bound and active; its MAC address "
                                "cannot change.", "PortBound")
             self._refuse_taken_mac(record["network_id"], values["mac_address"], port_id)

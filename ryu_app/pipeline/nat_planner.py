@@ -120,22 +120,38 @@ class NatPlanner:
     # ----------------------------------------------- a routed tenant network
 
     def tenant_flows(self, bridge: Bridge, network: dict, lvid: int, gateway: dict) -> list[Flow]:
-        """br-int flows of one routed network for its router's SNAT: the redirect to the
-        sg- port and the drop of the router's own unknown addresses on every hypervisor,
-        and the entry into SNAT on the SNAT hypervisor."""
+        """br-int flows of one routed network whose router has a gateway: on every
+        hypervisor the drop of the router's own addresses it does not route (unknown
+        ones, another address scope's), whatever its SNAT, since neither SNAT nor a
+        floating IP may take them outside; with SNAT, the redirect to the sg- port, and
+        the entry into SNAT on the SNAT hypervisor."""
         router_id = gateway["device_id"]
         router = self.model.records["router"].get(router_id)
+        if router is None or router["external_gateway_info"] is None:
+            return []
+        gateway_mac = gateway["mac_address"]
+        flows = self._connected_drops(router_id, lvid, gateway_mac)
         snat_port = self.model.snat_port_of(router_id, network["id"])
         where = self.snat_chassis(router_id)
-        if (router is None or snat_port is None or where is None
-                or not router["external_gateway_info"]["enable_snat"]):
-            return []
-        gateway_mac, snat_mac = gateway["mac_address"], snat_port["mac_address"]
+        if snat_port is None or where is None or not router["external_gateway_info"][
+                "enable_snat"]:
+            return flows
+        snat_mac = snat_port["mac_address"]
         delivery = ((("goto", T.INT_SNAT),) if where == bridge.chassis
                     else self.planner.delivery(bridge, network["id"]))
         if delivery is None:
-            return []
-        flows = [nat.snat_redirect_flow(lvid, gateway_mac, snat_mac, delivery)]
+            return flows
+        flows.append(nat.snat_redirect_flow(lvid, gateway_mac, snat_mac, delivery))
+        if where == bridge.chassis:
+            if network["provider:network_type"] in TUNNEL_TYPES:
+                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC, lvid, snat_mac))
+            else:
+                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
+                                                 network["provider:segmentation_id"], snat_mac))
+        return flows
+
+    def _connected_drops(self, router_id: str, lvid: int, gateway_mac: str) -> list[Flow]:
+        flows = []
         for interface in self.planner.dvr_interfaces(router_id):
             for ip in interface["fixed_ips"]:
                 subnet = self.model.records["subnet"].get(ip["subnet_id"])
@@ -143,12 +159,6 @@ class NatPlanner:
                     cidr = ipaddress.IPv4Network(subnet["cidr"])
                     flows.append(nat.connected_drop_flow(
                         lvid, gateway_mac, (str(cidr.network_address), str(cidr.netmask))))
-        if where == bridge.chassis:
-            if network["provider:network_type"] in TUNNEL_TYPES:
-                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC, lvid, snat_mac))
-            else:
-                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
-                                                 network["provider:segmentation_id"], snat_mac))
         return flows
 
     def external_network_flows(self, bridge: Bridge, network: dict) -> list[Flow]:

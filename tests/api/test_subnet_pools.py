@@ -53,6 +53,15 @@ def test_a_pool_has_neutrons_fields_and_defaults(api):
     assert api.get(f"/v2.0/subnetpools/{created['id']}") == (200, {"subnetpool": created})
     listed = api.get("/v2.0/subnetpools?name=p-fields")[1]["subnetpools"]
     assert [p["id"] for p in listed] == [created["id"]]
+    wide = pool(api, "p-wide", prefixes=["10.92.0.0/16"], min_prefixlen=16,
+                default_prefixlen=24)
+    # prefix lengths filter and sort as numbers, though shown as strings
+    assert [p["id"] for p in api.get("/v2.0/subnetpools?min_prefixlen=16")[1][
+        "subnetpools"]] == [wide["id"]]
+    ordered = [p["name"] for p in api.get("/v2.0/subnetpools?sort_key=min_prefixlen&"
+                                          "sort_dir=desc")[1]["subnetpools"]]
+    assert ordered.index("p-wide") < ordered.index("p-fields")   # 16 before 8
+    assert api.get("/v2.0/subnetpools?sort_key=prefixlen")[0] == 400
     assert api.put(f"/v2.0/subnetpools/{created['id']}/tags/blue", {})[0] == 201
     assert api.get("/v2.0/subnetpools?tags=blue")[1]["subnetpools"][0]["id"] == created["id"]
 
@@ -95,6 +104,8 @@ def test_a_cidr_asked_of_a_pool_must_be_free_in_it(api, network):
                             cidr=taken_or_outside)) == (
             409, "SubnetAllocationError", "Failed to allocate subnet: Cannot allocate "
             "requested subnet from the available set of prefixes.")
+    assert error(subnet(api, network, subnetpool_id=space["id"], cidr="10.51.0.128/29"))[:2] == (
+        400, "MaxPrefixSubnetAllocationError")   # a named CIDR keeps the bounds too
     assert error(subnet(api, network, subnetpool_id=space["id"], prefixlen=29)) == (
         400, "MaxPrefixSubnetAllocationError",
         "Unable to allocate subnet with prefix length 29, maximum allowed prefix is 28.")
@@ -170,6 +181,30 @@ def test_a_network_takes_its_subnets_from_one_pool(api, network):
     assert error(subnet(api, network, cidr="10.58.0.0/24"))[:2] == (
         400, "NetworkSubnetPoolAffinityError")
     assert subnet(api, network, subnetpool_id=first["id"])[0] == 201   # the same pool: fine
+
+
+def test_a_network_stays_in_one_address_scope(api, network):
+    corp = scope(api)
+    first = pool(api, prefixes=["10.62.0.0/16"], default_prefixlen=24,
+                 address_scope_id=corp["id"])
+    second = pool(api, prefixes=["10.63.0.0/16"], default_prefixlen=24,
+                  address_scope_id=corp["id"])
+    elsewhere = pool(api, prefixes=["10.64.0.0/16"], default_prefixlen=24)
+    assert subnet(api, network, subnetpool_id=first["id"])[0] == 201
+    assert subnet(api, network, subnetpool_id=second["id"])[0] == 201   # one scope: fine
+    message = ("Subnets of the same address family hosted on the same network must all "
+               "participate in the same address scope.")
+    assert error(subnet(api, network, subnetpool_id=elsewhere["id"])) == (
+        400, "NetworkAddressScopeAffinityError", message)
+    assert error(subnet(api, network, cidr="10.65.0.0/24"))[:2] == (
+        400, "NetworkSubnetPoolAffinityError")
+    # taking one of the two pools out of the scope would split the network
+    for scope_id in (None, scope(api)["id"]):
+        assert error(api.put(f"/v2.0/subnetpools/{first['id']}", {"subnetpool": {
+            "address_scope_id": scope_id}})) == (400, "NetworkAddressScopeAffinityError",
+                                                  message)
+    assert api.get(f"/v2.0/subnetpools/{first['id']}")[1]["subnetpool"][
+        "address_scope_id"] == corp["id"]
 
 
 def test_a_projects_share_of_a_pool_is_its_default_quota(api):

@@ -24,3 +24,16 @@ def test_a_disabled_agent_refuses_new_bindings_and_enabling_binds_them(tmp_path)
     bound = cloud.model.records["port"][late["id"]]
     assert (bound["status"], bound["binding:vif_type"]) == ("ACTIVE", "ovs")
     assert cloud.engine.tags("n1", [late["device"]])[late["device"]] != T.DEAD_VLAN
+
+
+def test_a_device_on_a_disabled_hypervisor_never_takes_a_live_port_away(tmp_path):
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    live = cloud.vm(network, "n0")
+    cloud.model.update_agent(agent_id("n1"), "n1", {"admin_state_up": False})
+    cloud.written()
+    stale = cloud.plug("n1", live["id"])   # e.g. a migration's early plug
+    port = cloud.model.records["port"][live["id"]]
+    assert (port["status"], port["binding:host_id"], port["binding:vif_type"]) == (
+        "ACTIVE", "n0", "ovs")
+    assert cloud.engine.tags("n1", [stale]) == {stale: T.DEAD_VLAN}

@@ -113,3 +113,33 @@ def test_a_floating_ip_replaced_in_one_batch_serves_the_new_address(outside):
             break
         old = new
     assert new["id"] < old["id"]
+
+
+def test_a_floating_ip_never_takes_another_address_scope_outside(tmp_path):
+    """A router without SNAT joins a scoped network and an unscoped one; the scoped VM
+    has a floating IP. A packet for the unscoped VM is neither routed nor sent out
+    through the floating IP: the router's own subnets are dropped before that."""
+    cloud = FakeCloud(tmp_path)
+    scope = cloud.create("address_scope", name="corp", ip_version=4)
+    pool = cloud.create("subnetpool", name="corp", prefixes=["10.5.0.0/16"],
+                        default_prefixlen=24, address_scope_id=scope["id"])
+    scoped = cloud.create("network")
+    scoped_subnet = cloud.create("subnet", network_id=scoped["id"], ip_version=4,
+                                 subnetpool_id=pool["id"])
+    plain, plain_subnet = cloud.network("10.6.0.0/24")
+    router = cloud.router(scoped_subnet, plain_subnet)
+    fip = north_south(cloud, router, scoped)
+    cloud.update("router", router["id"], external_gateway_info={
+        "network_id": fip["floating_network_id"], "enable_snat": False})
+    floating = {**cloud.model.records["port"][fip["port_id"]], "chassis": "n0"}
+    floating["device"] = cloud.planner.topology.devices_of(fip["port_id"])["n0"].name
+    other = cloud.vm(plain, "n1")
+    gateway = next(port for port in cloud.planner.dvr_interfaces(router["id"])
+                   if port["network_id"] == scoped["id"])
+    result = cloud.send(floating, ipv4(floating["mac_address"], gateway["mac_address"],
+                                       floating["fixed_ips"][0]["ip_address"],
+                                       other["fixed_ips"][0]["ip_address"]))
+    assert result.delivered_to() == [] and physical(result) == [], result.path()
+    out = cloud.send(floating, ipv4(floating["mac_address"], gateway["mac_address"],
+                                    floating["fixed_ips"][0]["ip_address"], INTERNET))
+    assert [hop.packet["ipv4_src"] for hop in physical(out)] == [fip["floating_ip_address"]]
