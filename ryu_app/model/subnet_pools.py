@@ -103,7 +103,8 @@ def _bounds(pool: dict) -> dict[str, int]:
 
 class SubnetPools:
     """The pool and scope operations of NetworkModel; ``records``, ``subnets_of``,
-    ``_new_record``, ``_updated``, ``_commit_one`` and ``_owner`` are the model's own."""
+    ``subnets_in_pool``, ``_new_record``, ``_updated``, ``_commit_one`` and ``_owner``
+    are the model's own."""
 
     # ------------------------------------------------------------ address scopes
 
@@ -267,5 +268,5 @@ class SubnetPools:
         return pool["address_scope_id"] if pool else None
 
     def pool_subnets(self, pool_id: str) -> list[dict]:
-        return [subnet for subnet in self.records["subnet"].values()
-                if subnet.get("subnetpool_id") == pool_id]
+        return [self.records["subnet"][subnet_id]
+                for subnet_id in self.subnets_in_pool.get(pool_id, ())]

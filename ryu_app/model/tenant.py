@@ -118,6 +118,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             "security_group": {}, "security_group_rule": {}, agents.KIND: {},
             subnet_pools.POOL: {}, subnet_pools.SCOPE: {}}
         self.subnets_of: dict[str, dict[str, None]] = {}    # network -> subnet ids, ordered
+        self.subnets_in_pool: dict[str, dict[str, None]] = {}   # subnet pool -> subnet ids
         self.ports_of: dict[str, dict[str, None]] = {}      # network -> port ids, ordered
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
         self.ip_holder: dict[tuple[str, int], str] = {}     # (subnet, ip) -> port id
@@ -789,6 +790,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             self.segments.take(self._segment(record))
         elif kind == "subnet":
             self.subnets_of.setdefault(record["network_id"], {})[record["id"]] = None
+            if record.get("subnetpool_id"):
+                self.subnets_in_pool.setdefault(record["subnetpool_id"], {})[record["id"]] = None
             if record["id"] not in self.addresses:
                 pools = ipam.pools_from_api(record["allocation_pools"])
                 self.addresses[record["id"]] = ipam.SubnetAddresses(record["cidr"], pools)
@@ -807,6 +810,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         elif kind == "subnet":
             if not replaced:
                 self.subnets_of[record["network_id"]].pop(record["id"], None)
+            self.subnets_in_pool.get(record.get("subnetpool_id"), {}).pop(record["id"], None)
             if record["id"] not in self.records["subnet"]:
                 self.addresses.pop(record["id"], None)
         elif kind == "port":
