@@ -278,6 +278,8 @@ class Engine:
 
     def _bind_waiting_devices(self) -> None:
         """Hypervisors whose agent was enabled again bind the devices that waited."""
+        if not self._dirty.rebind:
+            return
         for chassis in sorted(self._dirty.rebind):
             integration = self.topology.bridge(chassis, "int")
             if integration is not None:

@@ -45,13 +45,14 @@ class AvailabilityZones:
 
     def network_zones(self, network_id: str) -> list[str]:
         """The zones of the hypervisors with the network's VMs."""
-        zones = self.host_zones()
-        return sorted({zones[host] for host in self.bound_on.get(network_id, ())
-                       if host in zones})
+        return self._zones_of_vms([network_id])
 
     def router_zones(self, router_id: str) -> list[str]:
         """The zones of the hypervisors with VMs on the router's networks."""
-        networks = {self.records["port"][port_id]["network_id"]
-                    for port_id in self.interfaces_of.get(router_id, ())}
-        return sorted({zone for network_id in networks
-                       for zone in self.network_zones(network_id)})
+        return self._zones_of_vms({self.records["port"][port_id]["network_id"]
+                                   for port_id in self.interfaces_of.get(router_id, ())})
+
+    def _zones_of_vms(self, networks: Iterable[str]) -> list[str]:
+        zones = self.host_zones()
+        return sorted({zones[host] for network_id in networks
+                       for host in self.bound_on.get(network_id, ()) if host in zones})
