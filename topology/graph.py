@@ -287,13 +287,14 @@ class Topology:
     # ---------------------------------------------------------------- views
 
     def agents(self, dvr_macs: dict[str, str] | None = None) -> list[dict]:
-        """One 'Open vSwitch agent' per chassis, as `GET /v2.0/agents` shows them."""
+        """One 'Open vSwitch agent' per chassis, as the hypervisor describes it; the API
+        adds the operator's ``admin_state_up`` and ``description`` (model/agents.py)."""
         dvr_macs = dvr_macs or {}
         return [{
             "id": agent_id(spec.name), "agent_type": "Open vSwitch agent",
             "binary": "neutron-openvswitch-agent", "host": spec.name,
-            "topic": "N/A", "alive": self.alive(spec.name), "admin_state_up": True,
-            "availability_zone": spec.availability_zone, "description": None,
+            "topic": "N/A", "alive": self.alive(spec.name),
+            "availability_zone": spec.availability_zone,
             "configurations": {
                 "tunneling_ip": spec.tunnel_ip, "tunnel_types": list(TUNNEL_TYPES),
                 "bridge_mappings": dict(spec.bridge_mappings),
