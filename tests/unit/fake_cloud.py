@@ -262,3 +262,17 @@ def north_south(cloud: FakeCloud, router: dict, network: dict) -> dict:
     for chassis in ("n2", "n0"):
         cloud.upstream_answers(chassis)
     return fip
+
+
+def scoped_router(cloud: FakeCloud) -> tuple[dict, dict, dict, dict]:
+    """A router joining a network of address scope ``corp`` (its subnet from pool
+    10.5.0.0/16) and an unscoped one (10.6.0.0/24): the pool, the scoped network, the
+    unscoped one and the router."""
+    scope = cloud.create("address_scope", name="corp", ip_version=4)
+    pool = cloud.create("subnetpool", name="corp", prefixes=["10.5.0.0/16"],
+                        default_prefixlen=24, address_scope_id=scope["id"])
+    scoped = cloud.create("network")
+    scoped_subnet = cloud.create("subnet", network_id=scoped["id"], ip_version=4,
+                                 subnetpool_id=pool["id"])
+    plain, plain_subnet = cloud.network("10.6.0.0/24")
+    return pool, scoped, plain, cloud.router(scoped_subnet, plain_subnet)

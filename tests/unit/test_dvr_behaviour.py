@@ -5,7 +5,7 @@ import pytest
 
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
-from tests.unit.fake_cloud import FakeCloud
+from tests.unit.fake_cloud import FakeCloud, scoped_router
 from tests.unit.test_l2_behaviour import arp, ip, ipv4, ping
 
 GREEN_VLAN = 150
@@ -112,14 +112,7 @@ def test_a_router_routes_within_an_address_scope_only(tmp_path):
     """A scoped network and an unscoped one on one router: not routed to each other
     (the unrouted drop in table 60 takes it), until the pool leaves its scope."""
     cloud = FakeCloud(tmp_path)
-    scope = cloud.create("address_scope", name="corp", ip_version=4)
-    pool = cloud.create("subnetpool", name="corp", prefixes=["10.5.0.0/16"],
-                        default_prefixlen=24, address_scope_id=scope["id"])
-    scoped = cloud.create("network")
-    scoped_subnet = cloud.create("subnet", network_id=scoped["id"], ip_version=4,
-                                 subnetpool_id=pool["id"])
-    plain, plain_subnet = cloud.network("10.6.0.0/24")
-    router = cloud.router(scoped_subnet, plain_subnet)
+    pool, scoped, plain, router = scoped_router(cloud)
     cloud.gateway = {port["network_id"]: port
                      for port in cloud.planner.dvr_interfaces(router["id"])}
     inside, outside = cloud.vm(scoped, "n0"), cloud.vm(plain, "n1")

@@ -12,7 +12,8 @@ from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
-from tests.unit.fake_cloud import CHASSIS, UPSTREAM_MAC, FakeCloud, dpid, north_south
+from tests.unit.fake_cloud import (CHASSIS, UPSTREAM_MAC, FakeCloud, dpid, north_south,
+                                   scoped_router)
 
 INTERNET = "198.51.100.10"
 PUBLIC_VLAN = 130
@@ -120,14 +121,7 @@ def test_a_floating_ip_never_takes_another_address_scope_outside(tmp_path):
     has a floating IP. A packet for the unscoped VM is neither routed nor sent out
     through the floating IP: the router's own subnets are dropped before that."""
     cloud = FakeCloud(tmp_path)
-    scope = cloud.create("address_scope", name="corp", ip_version=4)
-    pool = cloud.create("subnetpool", name="corp", prefixes=["10.5.0.0/16"],
-                        default_prefixlen=24, address_scope_id=scope["id"])
-    scoped = cloud.create("network")
-    scoped_subnet = cloud.create("subnet", network_id=scoped["id"], ip_version=4,
-                                 subnetpool_id=pool["id"])
-    plain, plain_subnet = cloud.network("10.6.0.0/24")
-    router = cloud.router(scoped_subnet, plain_subnet)
+    _, scoped, plain, router = scoped_router(cloud)
     fip = north_south(cloud, router, scoped)
     cloud.update("router", router["id"], external_gateway_info={
         "network_id": fip["floating_network_id"], "enable_snat": False})
