@@ -214,3 +214,40 @@ def test_removing_the_gateway_stops_snat(outside, public, blue):
         "external_gateway_info": {"network_id": public[0]["id"]}}})
     assert status == 200
     assert pings(vm, INTERNET, attempts=10)
+
+
+def test_a_floating_ip_never_takes_another_address_scope_outside(outside, public):
+    """A router without SNAT joins a scoped network and an unscoped one; the scoped VM
+    has a floating IP and reaches the internet through it, but its pings to the other
+    scope's VM are neither routed nor put on any external wire."""
+    api = outside.controller.api
+    tenant = Tenant(api, outside, "scoped")
+    try:
+        scope = api.create("address_scope", name="corp", ip_version=4, project_id="scoped")
+        pool = api.create("subnetpool", name="corp", prefixes=["10.74.0.0/16"],
+                          default_prefixlen=24, address_scope_id=scope["id"],
+                          project_id="scoped")
+        scoped = api.create("network", name="scoped", project_id="scoped")
+        scoped_subnet = api.create("subnet", network_id=scoped["id"], ip_version=4,
+                                   subnetpool_id=pool["id"], project_id="scoped")
+        plain, plain_subnet = tenant.network("10.75.0.0/24")
+        router = api.create("router", name="scoped", project_id="scoped")
+        for subnet in (scoped_subnet, plain_subnet):
+            assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                           {"subnet_id": subnet["id"]})[0] == 200
+        status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+            "external_gateway_info": {"network_id": public[0]["id"], "enable_snat": False}}})
+        assert status == 200, body
+        inside, other = tenant.vm(scoped, 0), tenant.vm(plain, 1)
+        fip = api.create("floatingip", floating_network_id=public[0]["id"],
+                         port_id=inside.port_id, project_id="scoped")
+        wait_until(lambda: api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"][
+            "status"] == "ACTIVE", what="the floating IP ACTIVE")
+        assert pings(inside, INTERNET, attempts=10), "out through the floating IP"
+        seen = sources_seen_upstream(outside, lambda: inside.host.cmd(
+            f"ping -c3 -i0.2 -W1 {other.ip}"))
+        leaked = [line for lines in seen.values() for line in lines if other.ip in line]
+        assert leaked == [], leaked
+        assert silent(inside, other.ip), "routed across address scopes"
+    finally:
+        tenant.cleanup()
