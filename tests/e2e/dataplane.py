@@ -170,6 +170,15 @@ class Tenant:
                                   ip_version=4, project_id=self.project, **(subnet or {}))
         return network, created
 
+    def scoped_pool(self, prefix: str) -> dict:
+        """A subnet pool of ``prefix`` (subnets of /24 by default) in an address scope of
+        its own."""
+        scope = self.api.create("address_scope", name=f"{self.project}-scope", ip_version=4,
+                                project_id=self.project)
+        return self.api.create("subnetpool", name=f"{self.project}-pool", prefixes=[prefix],
+                               default_prefixlen=24, address_scope_id=scope["id"],
+                               project_id=self.project)
+
     def vm(self, network: dict, chassis: int, gateway: str | None = None, iface_id: bool = True,
            addressing: str = "auto", **port_fields: Any):
         """A port on the network and a VM for it on hypervisor ``chassis``, wired, with its

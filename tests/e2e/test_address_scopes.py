@@ -14,10 +14,7 @@ def test_a_router_routes_within_an_address_scope_only(cloud):
     api = cloud.controller.api
     tenant = Tenant(api, cloud, "scoped")
     try:
-        scope = api.create("address_scope", name="corp", ip_version=4, project_id="scoped")
-        pool = api.create("subnetpool", name="corp-pool", prefixes=["10.72.0.0/16"],
-                          default_prefixlen=24, address_scope_id=scope["id"],
-                          project_id="scoped")
+        pool = tenant.scoped_pool("10.72.0.0/16")
         router = api.create("router", name="scoped", project_id="scoped")
         vms = {}
         for name, chassis in (("a", 0), ("b", 1)):

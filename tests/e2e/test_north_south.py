@@ -223,10 +223,7 @@ def test_a_floating_ip_never_takes_another_address_scope_outside(outside, public
     api = outside.controller.api
     tenant = Tenant(api, outside, "scoped")
     try:
-        scope = api.create("address_scope", name="corp", ip_version=4, project_id="scoped")
-        pool = api.create("subnetpool", name="corp", prefixes=["10.74.0.0/16"],
-                          default_prefixlen=24, address_scope_id=scope["id"],
-                          project_id="scoped")
+        pool = tenant.scoped_pool("10.74.0.0/16")
         scoped = api.create("network", name="scoped", project_id="scoped")
         scoped_subnet = api.create("subnet", network_id=scoped["id"], ip_version=4,
                                    subnetpool_id=pool["id"], project_id="scoped")
