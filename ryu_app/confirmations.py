@@ -26,6 +26,7 @@ class Event:
     # (dpid, barrier xid) and ("ovsdb", session id, transaction key) not answered yet
     pending: set[tuple] = field(default_factory=set)
     ended: bool = False
+    sent: float | None = None      # when its outputs were handed to the sockets
     confirmed: float | None = None
     on_confirmed: list[Callable[[], None]] = field(default_factory=list)   # then called
 
@@ -35,7 +36,7 @@ class Event:
                 "ovsdb_transactions": self.transactions, "bridges": len(self.bridges),
                 "hosts": sorted({host for dpid in self.bridges
                                  if (host := host_of(dpid)) is not None}),
-                "confirmed_at": self.confirmed,
+                "sent_at": self.sent, "confirmed_at": self.confirmed,
                 "latency_ms": None if self.confirmed is None
                 else round((self.confirmed - self.started) * 1000, 3)}
 
@@ -77,6 +78,7 @@ class Confirmations:
 
     def end(self, event: Event) -> None:
         event.ended = True
+        event.sent = time.time()
         self._settle(event)
 
     def barrier_reply(self, *answered) -> None:

@@ -52,6 +52,7 @@ def test_fifty_ports_in_one_transaction_are_one_recomputation_and_one_barrier_pe
     batch = plugged_in_one_batch(api, e2, fifty, "b2v")
     assert batch["recomputed"] == 5 * 3 and batch["recomputed_most"] == 1, batch
     assert batch["barriers"] == batch["bridges"], batch   # one barrier per bridge
+    assert batch["started_at"] <= batch["sent_at"] <= batch["confirmed_at"], batch
     wait_until(lambda: len(arp_answers(e0)) == 50 + 5, timeout=20,
                what="e0 answering ARP for e2's fifty and e1's five")   # once tunnels are up
     # fifty more: the networks are already there, so only the new ports' own entries move,
