@@ -192,12 +192,17 @@ class Hypervisor:
     def start_vswitchd(self) -> None:
         self.run("ovs-vswitchd", "--pidfile", "--log-file", "--detach")
 
+    def daemon_pid(self, daemon: str) -> int | None:
+        """The pid ovs-vswitchd or ovsdb-server wrote to its pidfile, if any."""
+        try:
+            return int((self.rundir / f"{daemon}.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
     def stop_daemon(self, daemon: str) -> None:
         """Stop ovs-vswitchd or ovsdb-server as a crash or a package upgrade would."""
-        pidfile = self.rundir / f"{daemon}.pid"
-        try:
-            pid = int(pidfile.read_text())
-        except (OSError, ValueError):
+        pid = self.daemon_pid(daemon)
+        if pid is None:
             return
         try:
             os.kill(pid, signal.SIGTERM)

@@ -12,27 +12,32 @@ and every VM port must have its local VLAN tag.
 It reports ports per second, the controller's CPU time per port, flows per hypervisor,
 and the end-to-end latency of one more port plugged at that size.  Run with
 `make bench`.
+
+Everything shares this machine's cores, so it also reports the CPU time per port of each
+kind of process (controller, ovs-vswitchd, ovsdb-server, this client) and the rate their
+sum allows with every core busy.  And once, on a fresh cloud, "Open vSwitch alone": the
+same ports created first, the controller paused (SIGSTOP), then the same plugs, timed
+until ovs-vswitchd has taken every device, with the CPU that costs the two daemons.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import socket
 import statistics
 import threading
 import time
+from typing import Callable
 
 from tests.bench import NO_QUOTAS, machine
+from tests.bench.cpu import CpuSplit, ceiling
 from tests.bench.wiring import confirmed_event
 from tests.emulation import onboarded_cloud, tear_down
 from tests.harness import Api, Controller
 
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100   # clock ticks: 100 per second
+Placement = dict[int, list[tuple[str, str]]]   # by hypervisor: (network id, device) each
 
 
 class Hypervisor:
@@ -105,26 +110,59 @@ def untagged_vms(hypervisor) -> int:
                and row.split(",")[1] in ("[]", "4095"))
 
 
-def boot_all(fabric, api_port: int, placement: dict[int, list[tuple[str, str]]],
-             builds: int) -> None:
-    """Every hypervisor boots its VMs, ``builds`` at a time, all hypervisors at once."""
-    def worker(hypervisor, queue: list[tuple[str, str]]) -> None:
+def in_parallel(fabric, api_port: int, work: dict[int, list], builds: int,
+                step: Callable[["Hypervisor", object], None]) -> None:
+    """Every hypervisor works through its list, ``builds`` items at a time, all
+    hypervisors at once."""
+    def worker(hypervisor, queue: list) -> None:
         nova = Hypervisor(hypervisor, api_port)
         try:
             while queue:
                 try:
-                    vm = queue.pop(0)
+                    item = queue.pop(0)
                 except IndexError:
                     return
-                nova.boot(*vm)
+                step(nova, item)
         finally:
             nova.close()
-    threads = [threading.Thread(target=worker, args=(fabric.hypervisors[h], vms))
-               for h, vms in placement.items() for _ in range(builds)]
+    threads = [threading.Thread(target=worker, args=(fabric.hypervisors[h], items))
+               for h, items in work.items() for _ in range(builds)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+
+
+def boot_all(fabric, api_port: int, placement: Placement, builds: int) -> None:
+    """Every hypervisor boots its VMs (port over REST, then plug), ``builds`` at a time."""
+    in_parallel(fabric, api_port, placement, builds, lambda nova, vm: nova.boot(*vm))
+
+
+def bulk_networks(ctl: Controller, networks: int) -> list[str]:
+    network_ids = [ctl.api.create("network", name=f"bulk{i}")["id"] for i in range(networks)]
+    for index, network_id in enumerate(network_ids):
+        ctl.api.create("subnet", network_id=network_id, ip_version=4,
+                       cidr=f"10.{index}.0.0/24")
+    return network_ids
+
+
+def place(network_ids: list[str], per_network: int, hypervisors: int) -> Placement:
+    """A network's k-th port on hypervisor k mod H, so every network spans them all."""
+    placement: Placement = {h: [] for h in range(hypervisors)}
+    for position in range(per_network):
+        for index, network_id in enumerate(network_ids):
+            device = f"vm{position * len(network_ids) + index}"
+            placement[position % hypervisors].append((network_id, device))
+    return placement
+
+
+def roles(fabric) -> dict[str, list[int]]:
+    """The processes whose CPU a run spends, by what they are."""
+    def daemons(name: str) -> list[int]:
+        return [pid for h in fabric.hypervisors if (pid := h.daemon_pid(name)) is not None]
+    return {"controller": [fabric.controller.process.pid],
+            "ovs-vswitchd": daemons("ovs-vswitchd"), "ovsdb-server": daemons("ovsdb-server"),
+            "benchmark client": [os.getpid()]}
 
 
 def measure(hypervisors: int, networks: int, per_network: int, extra: int,
@@ -133,24 +171,17 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int,
     ctl = fabric.controller
     novas = [Hypervisor(h, ctl.api_port) for h in fabric.hypervisors]
     try:
-        cpu_before = cpu_seconds(ctl.process.pid)
+        split = CpuSplit(roles(fabric))
         started = time.time()
-        network_ids = [ctl.api.create("network", name=f"bulk{i}")["id"] for i in range(networks)]
-        for index, network_id in enumerate(network_ids):
-            ctl.api.create("subnet", network_id=network_id, ip_version=4,
-                           cidr=f"10.{index}.0.0/24")
-        placement: dict[int, list[tuple[str, str]]] = {h: [] for h in range(hypervisors)}
-        for position in range(per_network):   # a network's k-th port on hypervisor k mod H
-            for index, network_id in enumerate(network_ids):
-                device = f"vm{position * networks + index}"
-                placement[position % hypervisors].append((network_id, device))
+        network_ids = bulk_networks(ctl, networks)
+        placement = place(network_ids, per_network, hypervisors)
         boot_all(fabric, ctl.api_port, {h: list(vms) for h, vms in placement.items()}, builds)
         ports = networks * per_network
         # every network spans every hypervisor: all ports elsewhere are remote
         remote = [ports - len(placement[h]) for h in range(hypervisors)]
         done = ctl.wait_for(lambda: programmed(ctl, fabric, started, ports, remote),
                             timeout=120, interval=0.05)
-        cpu = cpu_seconds(ctl.process.pid) - cpu_before
+        cpu = split.spent()
         flows = [sum(len(h.ofctl("dump-flows", bridge).splitlines()) - 1
                      for bridge in ("br-int", "br-tun", "br-eth1"))
                  for h in fabric.hypervisors]
@@ -163,12 +194,53 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int,
             nova.plug(device, port["id"])
             event = confirmed_event(ctl, device)
             singles.append((event["confirmed_at"] - began) * 1e3)
-        return {"ports": ports, "seconds": done - started, "cpu": cpu,
-                "flows": statistics.mean(flows), "one_more_ms": statistics.median(singles)}
+        return {"ports": ports, "seconds": done - started, "cpu": cpu["controller"],
+                "cpu_by_role": cpu, "flows": statistics.mean(flows),
+                "one_more_ms": statistics.median(singles)}
     finally:
         for nova in novas:
             nova.close()
         tear_down(fabric)
+
+
+def plugged(hypervisor) -> int:
+    """VM devices (vm*) ovs-vswitchd has taken: an OpenFlow port number given."""
+    rows = hypervisor.vsctl("--format=csv", "--no-headings", "--columns=name,ofport", "list",
+                            "interface").splitlines()
+    return sum(1 for row in rows if row.startswith("vm") and row.split(",")[1] not in ("[]", "-1"))
+
+
+def ovs_alone(hypervisors: int, networks: int, per_network: int, builds: int) -> dict:
+    """The same plugs, made the same way, with the controller paused (SIGSTOP) once their
+    ports exist: what Open vSwitch alone spends taking the VMs' devices when nothing
+    programs it, the floor under a run's ovs-vswitchd and ovsdb-server figures."""
+    fabric = onboarded_cloud(hypervisors, "k", 62, extra=NO_QUOTAS)
+    ctl = fabric.controller
+    try:
+        placement = place(bulk_networks(ctl, networks), per_network, hypervisors)
+        devices = {h: [(ctl.api.create("port", network_id=network_id)["id"], device)
+                       for network_id, device in vms] for h, vms in placement.items()}
+        ovs = {role: pids for role, pids in roles(fabric).items() if role.startswith("ovs")}
+        os.kill(ctl.process.pid, signal.SIGSTOP)
+        try:
+            split = CpuSplit(ovs)
+            started = time.time()
+            in_parallel(fabric, ctl.api_port, devices, builds,
+                        lambda nova, device: nova.plug(device[1], device[0]))
+            ports = networks * per_network
+            while sum(plugged(hypervisor) for hypervisor in fabric.hypervisors) < ports:
+                time.sleep(0.02)
+            return {"ports": ports, "seconds": time.time() - started, "cpu_by_role": split.spent()}
+        finally:
+            os.kill(ctl.process.pid, signal.SIGCONT)
+    finally:
+        tear_down(fabric)
+
+
+def per_port(result: dict) -> dict[str, float]:
+    """CPU milliseconds per port, by role."""
+    return {role: 1000 * seconds / result["ports"]
+            for role, seconds in result["cpu_by_role"].items()}
 
 
 def main() -> None:
@@ -180,6 +252,8 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=10,
                         help="VMs each hypervisor boots at a time (Nova's max_concurrent_builds)")
     parser.add_argument("--runs", type=int, default=3, help="each on a fresh cloud")
+    parser.add_argument("--alone", type=int, default=1,
+                        help="runs of the same plugs with the controller paused")
     args = parser.parse_args()
     print(machine())
     print(f"bulk: {args.hypervisors} hypervisors, {args.networks} networks x {args.ports} "
@@ -187,19 +261,29 @@ def main() -> None:
     results = []
     for run in range(args.runs):
         result = measure(args.hypervisors, args.networks, args.ports, args.extra, args.builds)
-        result.update(rate=result["ports"] / result["seconds"],
-                      cpu_ms=1000 * result["cpu"] / result["ports"])
+        split = per_port(result)
+        result.update(rate=result["ports"] / result["seconds"], cpu_ms=split["controller"],
+                      all_ms=sum(split.values()), vswitchd_ms=split["ovs-vswitchd"])
         results.append(result)
         print(f"  run {run + 1}: {result['ports']} ports in {result['seconds']:.2f} s = "
               f"{result['rate']:.0f} ports/s; controller CPU {result['cpu_ms']:.2f} ms/port; "
               f"{result['flows']:.0f} flows per hypervisor; one more port "
               f"{result['one_more_ms']:.1f} ms median end to end")
+        print("    CPU per port: " + ", ".join(f"{role} {ms:.2f} ms" for role, ms in split.items())
+              + f"; all {result['all_ms']:.2f} ms, which {os.cpu_count()} cores allow at most "
+              f"{ceiling(result['all_ms']):.0f} times a second")
     for key, what in (("rate", "ports/s"), ("cpu_ms", "controller CPU ms/port"),
+                      ("vswitchd_ms", "ovs-vswitchd CPU ms/port"),
+                      ("all_ms", "all processes' CPU ms/port"),
                       ("one_more_ms", "one more port, ms end to end")):
         values = sorted(result[key] for result in results)
         print(f"  {what}: min {values[0]:.1f}, median {statistics.median(values):.1f}, "
               f"max {values[-1]:.1f}")
-
+    for run in range(args.alone):
+        alone = ovs_alone(args.hypervisors, args.networks, args.ports, args.builds)
+        print(f"  Open vSwitch alone, the same plugs with the controller paused, run {run + 1}: "
+              f"{alone['ports']} devices taken in {alone['seconds']:.2f} s; CPU per port: "
+              + ", ".join(f"{role} {ms:.2f} ms" for role, ms in per_port(alone).items()))
 
 if __name__ == "__main__":
     main()

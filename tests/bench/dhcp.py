@@ -21,7 +21,7 @@ import sys
 import time
 
 from tests.bench import NO_QUOTAS, machine
-from tests.bench.bulk import cpu_seconds
+from tests.bench.cpu import cpu_seconds
 from tests.emulation import onboarded_cloud, tear_down
 from tests.unit.dhcp_client import request_frame
 
