@@ -103,12 +103,16 @@ def arp_answers(hypervisor) -> int:
                hypervisor.ofctl("dump-flows", "br-tun", "table=21").splitlines())
 
 
+def vm_column(hypervisor, table: str, column: str) -> list[str]:
+    """The column's value in each row of the table named like a VM's device (vm*, extra*)."""
+    rows = hypervisor.vsctl("--format=csv", "--no-headings", f"--columns=name,{column}",
+                            "list", table).splitlines()
+    return [row.split(",")[1] for row in rows if row.startswith(("vm", "extra"))]
+
+
 def untagged_vms(hypervisor) -> int:
-    """VM ports (vm*, extra*) without a local VLAN tag (none, or the dead VLAN 4095)."""
-    rows = hypervisor.vsctl("--format=csv", "--no-headings", "--columns=name,tag", "list",
-                            "port").splitlines()
-    return sum(1 for row in rows if row.startswith(("vm", "extra"))
-               and row.split(",")[1] in ("[]", "4095"))
+    """VM ports without a local VLAN tag (none, or the dead VLAN 4095)."""
+    return sum(tag in ("[]", "4095") for tag in vm_column(hypervisor, "port", "tag"))
 
 
 def in_parallel(fabric, api_port: int, work: dict[int, list], builds: int,
@@ -205,10 +209,9 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int,
 
 
 def plugged(hypervisor) -> int:
-    """VM devices (vm*) ovs-vswitchd has taken: an OpenFlow port number given."""
-    rows = hypervisor.vsctl("--format=csv", "--no-headings", "--columns=name,ofport", "list",
-                            "interface").splitlines()
-    return sum(1 for row in rows if row.startswith("vm") and row.split(",")[1] not in ("[]", "-1"))
+    """VM devices ovs-vswitchd has taken: given an OpenFlow port number."""
+    return sum(ofport not in ("[]", "-1")
+               for ofport in vm_column(hypervisor, "interface", "ofport"))
 
 
 def ovs_alone(hypervisors: int, networks: int, per_network: int, builds: int
@@ -250,6 +253,12 @@ def per_port(result: dict) -> dict[str, float]:
     """CPU milliseconds per port, by role."""
     return {role: 1000 * seconds / result["ports"]
             for role, seconds in result["cpu_by_role"].items()}
+
+
+def describe(split: dict[str, float], only: tuple[str, ...] | None = None) -> str:
+    """"role 1.23 ms, ..." for the roles (``only``: just those)."""
+    return ", ".join(f"{role} {ms:.2f} ms" for role, ms in split.items()
+                     if only is None or role in only)
 
 
 def main() -> None:
@@ -297,10 +306,6 @@ def main() -> None:
         print(f"    then the controller resumed: all programmed in {programming['seconds']:.2f} "
               "s; CPU per port: " + describe(per_port(programming)))
 
-
-def describe(split: dict[str, float], roles: tuple[str, ...] | None = None) -> str:
-    return ", ".join(f"{role} {ms:.2f} ms" for role, ms in split.items()
-                     if roles is None or role in roles)
 
 if __name__ == "__main__":
     main()
