@@ -84,6 +84,19 @@ def _running(pid: int) -> bool:
         return False
 
 
+def terminate(pid: int) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 2 s."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    for _ in range(200):
+        if not _running(pid):
+            return
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+
+
 @dataclass
 class Tls:
     """PEM files a hypervisor presents to the controller."""
@@ -202,17 +215,8 @@ class Hypervisor:
     def stop_daemon(self, daemon: str) -> None:
         """Stop ovs-vswitchd or ovsdb-server as a crash or a package upgrade would."""
         pid = self.daemon_pid(daemon)
-        if pid is None:
-            return
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        for _ in range(200):
-            if not _running(pid):
-                return
-            time.sleep(0.01)
-        os.kill(pid, signal.SIGKILL)
+        if pid is not None:
+            terminate(pid)
 
     def management_link(self, up: bool) -> None:
         """Cut the hypervisor off the management network (or reconnect it), as a failed

@@ -23,59 +23,17 @@ the controller resumed and timed until it has programmed everything in one go.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import socket
 import statistics
-import threading
 import time
-from typing import Callable
 
 from tests.bench import NO_QUOTAS, machine
 from tests.bench.cpu import CpuSplit, ceiling
+from tests.bench.nova import NovaBuild, Placement, Plugger, in_parallel, place
 from tests.bench.wiring import confirmed_event
 from tests.emulation import onboarded_cloud, tear_down
-from tests.harness import Api, Controller
-
-Placement = dict[int, list[tuple[str, str]]]   # by hypervisor: (network id, device) each
-
-
-class Hypervisor:
-    """One of a hypervisor's Nova build workers: creates a VM's port over REST, then plugs
-    its device (its own REST connection and OVSDB socket)."""
-
-    def __init__(self, hypervisor, api_port: int):
-        self.api = Api(api_port)
-        self.db = socket.socket(socket.AF_UNIX)
-        self.db.connect(str(hypervisor.rundir / "db.sock"))
-        self.requests = 0
-
-    def boot(self, network_id: str, device: str) -> dict:
-        port = self.api.create("port", network_id=network_id)
-        self.plug(device, port["id"])
-        return port
-
-    def plug(self, device: str, port_id: str) -> None:
-        """The device, added to br-int with its port's iface-id, in one transaction."""
-        self.requests += 1
-        request = {"method": "transact", "id": self.requests, "params": ["Open_vSwitch",
-            {"op": "insert", "table": "Interface", "uuid-name": "i",
-             "row": {"name": device, "type": "internal",
-                     "external_ids": ["map", [["iface-id", port_id]]]}},
-            {"op": "insert", "table": "Port", "uuid-name": "p",
-             "row": {"name": device, "interfaces": ["named-uuid", "i"]}},
-            {"op": "mutate", "table": "Bridge", "where": [["name", "==", "br-int"]],
-             "mutations": [["ports", "insert", ["set", [["named-uuid", "p"]]]]]}]}
-        self.db.sendall(json.dumps(request).encode())
-        reply = b""
-        while reply.count(b"{") == 0 or reply.count(b"{") != reply.count(b"}"):
-            reply += self.db.recv(65536)
-
-    def close(self) -> None:
-        self.api.close()
-        self.db.close()
-
+from tests.harness import Controller
 
 def programmed(ctl: Controller, fabric, since: float, ports: int,
                remote: list[int]) -> float | None:
@@ -115,32 +73,10 @@ def untagged_vms(hypervisor) -> int:
     return sum(tag in ("[]", "4095") for tag in vm_column(hypervisor, "port", "tag"))
 
 
-def in_parallel(fabric, api_port: int, work: dict[int, list], builds: int,
-                step: Callable[["Hypervisor", object], None]) -> None:
-    """Every hypervisor works through its list, ``builds`` items at a time, all
-    hypervisors at once."""
-    def worker(hypervisor, queue: list) -> None:
-        nova = Hypervisor(hypervisor, api_port)
-        try:
-            while queue:
-                try:
-                    item = queue.pop(0)
-                except IndexError:
-                    return
-                step(nova, item)
-        finally:
-            nova.close()
-    threads = [threading.Thread(target=worker, args=(fabric.hypervisors[h], items))
-               for h, items in work.items() for _ in range(builds)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
 def boot_all(fabric, api_port: int, placement: Placement, builds: int) -> None:
     """Every hypervisor boots its VMs (port over REST, then plug), ``builds`` at a time."""
-    in_parallel(fabric, api_port, placement, builds, lambda nova, vm: nova.boot(*vm))
+    in_parallel(fabric, placement, builds, lambda hypervisor: NovaBuild(hypervisor, api_port),
+                lambda nova, vm: nova.boot(*vm))
 
 
 def bulk_networks(ctl: Controller, networks: int) -> list[str]:
@@ -149,16 +85,6 @@ def bulk_networks(ctl: Controller, networks: int) -> list[str]:
         ctl.api.create("subnet", network_id=network_id, ip_version=4,
                        cidr=f"10.{index}.0.0/24")
     return network_ids
-
-
-def place(network_ids: list[str], per_network: int, hypervisors: int) -> Placement:
-    """A network's k-th port on hypervisor k mod H, so every network spans them all."""
-    placement: Placement = {h: [] for h in range(hypervisors)}
-    for position in range(per_network):
-        for index, network_id in enumerate(network_ids):
-            device = f"vm{position * len(network_ids) + index}"
-            placement[position % hypervisors].append((network_id, device))
-    return placement
 
 
 def roles(fabric) -> dict[str, list[int]]:
@@ -174,7 +100,7 @@ def measure(hypervisors: int, networks: int, per_network: int, extra: int,
             builds: int) -> dict:
     fabric = onboarded_cloud(hypervisors, "k", 62, extra=NO_QUOTAS)
     ctl = fabric.controller
-    novas = [Hypervisor(h, ctl.api_port) for h in fabric.hypervisors]
+    novas = [NovaBuild(h, ctl.api_port) for h in fabric.hypervisors]
     try:
         split = CpuSplit(roles(fabric))
         started = time.time()
@@ -232,7 +158,7 @@ def ovs_alone(hypervisors: int, networks: int, per_network: int, builds: int
         try:
             split = CpuSplit(roles(fabric))
             started = time.time()
-            in_parallel(fabric, ctl.api_port, devices, builds,
+            in_parallel(fabric, devices, builds, Plugger,
                         lambda nova, device: nova.plug(device[1], device[0]))
             while sum(plugged(hypervisor) for hypervisor in fabric.hypervisors) < ports:
                 time.sleep(0.02)
@@ -261,6 +187,19 @@ def describe(split: dict[str, float], only: tuple[str, ...] | None = None) -> st
                      if only is None or role in only)
 
 
+def report_run(run: int, result: dict) -> dict:
+    split = per_port(result)
+    result.update(rate=result["ports"] / result["seconds"], cpu_ms=split["controller"],
+                  all_ms=sum(split.values()), vswitchd_ms=split["ovs-vswitchd"])
+    print(f"  run {run + 1}: {result['ports']} ports in {result['seconds']:.2f} s = "
+          f"{result['rate']:.0f} ports/s; controller CPU {result['cpu_ms']:.2f} ms/port; "
+          f"{result['flows']:.0f} flows per hypervisor; one more port "
+          f"{result['one_more_ms']:.1f} ms median end to end")
+    print(f"    CPU per port: {describe(split)}; all {result['all_ms']:.2f} ms, which "
+          f"{os.cpu_count()} cores allow at most {ceiling(result['all_ms']):.0f} times a second")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hypervisors", type=int, default=8)
@@ -279,17 +218,7 @@ def main() -> None:
     results = []
     for run in range(args.runs):
         result = measure(args.hypervisors, args.networks, args.ports, args.extra, args.builds)
-        split = per_port(result)
-        result.update(rate=result["ports"] / result["seconds"], cpu_ms=split["controller"],
-                      all_ms=sum(split.values()), vswitchd_ms=split["ovs-vswitchd"])
-        results.append(result)
-        print(f"  run {run + 1}: {result['ports']} ports in {result['seconds']:.2f} s = "
-              f"{result['rate']:.0f} ports/s; controller CPU {result['cpu_ms']:.2f} ms/port; "
-              f"{result['flows']:.0f} flows per hypervisor; one more port "
-              f"{result['one_more_ms']:.1f} ms median end to end")
-        print(f"    CPU per port: {describe(split)}; all {result['all_ms']:.2f} ms, which "
-              f"{os.cpu_count()} cores allow at most {ceiling(result['all_ms']):.0f} times a "
-              "second")
+        results.append(report_run(run, result))
     for key, what in (("rate", "ports/s"), ("cpu_ms", "controller CPU ms/port"),
                       ("vswitchd_ms", "ovs-vswitchd CPU ms/port"),
                       ("all_ms", "all processes' CPU ms/port"),
