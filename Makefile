@@ -7,10 +7,11 @@ SITE := $(VENV)/lib/python3.11/site-packages
 CONFIG ?= etc/neutron-ryu.conf
 # Open vSwitch for the emulated hypervisors (each runs its own ovsdb-server and
 # ovs-vswitchd in a network namespace), Mininet for the VMs, and the tools tests use
-# (ISC dhclient is the VMs' DHCP client; dnsmasq a rogue tenant's DHCP server).
+# (ISC dhclient is the VMs' DHCP client; dnsmasq a rogue tenant's DHCP server), and OVN,
+# which `make bench` runs on the bulk workload back to back with the controller.
 DEBIAN_PACKAGES := openvswitch-switch openvswitch-common mininet iproute2 iputils-ping arping \
 	traceroute procps ethtool tcpdump openssl python3-venv python3-dev gcc curl \
-	isc-dhcp-client dnsmasq-base
+	isc-dhcp-client dnsmasq-base ovn-central ovn-host
 
 .PHONY: install system-packages venv lint test unit bench run demo clean
 

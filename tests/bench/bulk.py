@@ -19,11 +19,16 @@ sum allows with every core busy.  And once, on a fresh cloud, "Open vSwitch alon
 same ports created first, the controller paused (SIGSTOP), then the same plugs, timed
 until ovs-vswitchd has taken every device, with the CPU that costs the two daemons; then
 the controller resumed and timed until it has programmed everything in one go.
+
+After each of the first ``--ovn`` runs, OVN runs the same workload with the same plugs
+(tests/bench/ovn.py; its ports in their default security group, as here, unless
+``--ovn-without-security-groups``), and the summary gives the ratio of the two medians.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import statistics
 import time
@@ -31,6 +36,7 @@ import time
 from tests.bench import NO_QUOTAS, machine
 from tests.bench.cpu import CpuSplit, ceiling
 from tests.bench.nova import NovaBuild, Placement, Plugger, in_parallel, place
+from tests.bench.ovn import measure_ovn
 from tests.bench.wiring import confirmed_event
 from tests.emulation import onboarded_cloud, tear_down
 from tests.harness import Controller
@@ -200,6 +206,19 @@ def report_run(run: int, result: dict) -> dict:
     return result
 
 
+def report_ovn_run(run: int, result: dict, security_groups: bool) -> float:
+    """Prints an OVN run; returns its ports per second."""
+    split = per_port(result)
+    rate, total = result["ports"] / result["seconds"], sum(split.values())
+    groups = "the default security group" if security_groups else "no security groups"
+    print(f"  OVN run {run + 1}, the same workload and plugs, {groups}: {result['ports']} ports in "
+          f"{result['seconds']:.2f} s = {rate:.0f} ports/s; {result['flows']:.0f} flows per "
+          "hypervisor (br-int)")
+    print(f"    CPU per port: {describe(split)}; all {total:.2f} ms, which "
+          f"{os.cpu_count()} cores allow at most {ceiling(total):.0f} times a second")
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hypervisors", type=int, default=8)
@@ -209,16 +228,27 @@ def main() -> None:
     parser.add_argument("--builds", type=int, default=10,
                         help="VMs each hypervisor boots at a time (Nova's max_concurrent_builds)")
     parser.add_argument("--runs", type=int, default=3, help="each on a fresh cloud")
+    parser.add_argument("--ovn", type=int, default=3,
+                        help="runs of OVN on the same workload, each after one of ours")
+    parser.add_argument("--ovn-without-security-groups", action="store_true",
+                        help="OVN's ports in no security group (no ACLs): not this "
+                        "controller's workload, which has every port in its default group")
     parser.add_argument("--alone", type=int, default=1,
                         help="runs of the same plugs with the controller paused")
     args = parser.parse_args()
     print(machine())
     print(f"bulk: {args.hypervisors} hypervisors, {args.networks} networks x {args.ports} "
           f"ports, {args.builds} builds at a time per hypervisor")
-    results = []
-    for run in range(args.runs):
+    results, ovn_rates = [], []
+    ovn_installed = shutil.which("ovn-northd") is not None
+    for run in range(args.runs):   # OVN's runs in between ours: the same machine speed
         result = measure(args.hypervisors, args.networks, args.ports, args.extra, args.builds)
         results.append(report_run(run, result))
+        if run < args.ovn and ovn_installed:
+            groups = not args.ovn_without_security_groups
+            ovn_rates.append(report_ovn_run(run, measure_ovn(
+                args.hypervisors, args.networks, args.ports, args.builds,
+                security_groups=groups), groups))
     for key, what in (("rate", "ports/s"), ("cpu_ms", "controller CPU ms/port"),
                       ("vswitchd_ms", "ovs-vswitchd CPU ms/port"),
                       ("all_ms", "all processes' CPU ms/port"),
@@ -226,6 +256,13 @@ def main() -> None:
         values = sorted(result[key] for result in results)
         print(f"  {what}: min {values[0]:.1f}, median {statistics.median(values):.1f}, "
               f"max {values[-1]:.1f}")
+    if ovn_rates:
+        ours, theirs = (statistics.median(rates) for rates in
+                        ([result["rate"] for result in results], ovn_rates))
+        print(f"  OVN ports/s: min {min(ovn_rates):.1f}, median {theirs:.1f}, max "
+              f"{max(ovn_rates):.1f}; this controller's median is {ours / theirs:.2f}x OVN's")
+    elif args.ovn:
+        print("  OVN: not installed (make install brings it), so no comparison")
     for run in range(args.alone):
         plugs, programming = ovs_alone(args.hypervisors, args.networks, args.ports,
                                        args.builds)
