@@ -289,27 +289,26 @@ class NeutronRyuApp(app_manager.RyuApp):
 
     def _send(self, outputs: Outputs, batch: Event | None = None,
               what: str = "reply") -> None:
-        """Each bridge's messages and flow-mods (a barrier after them, recorded with the
-        batch), then OVSDB transactions and sessions to close."""
+        """Each bridge's messages, flow-mods (a barrier after them, recorded with the
+        batch) and the messages that follow them, then OVSDB transactions and sessions
+        to close."""
         if batch is None:
             with self._confirming(what) as event:
                 return self._send(outputs, event)
-        for dpid in outputs.flow_mods.keys() | outputs.messages.keys():
+        bridges = outputs.flow_mods.keys() | outputs.messages.keys() | outputs.after_flows.keys()
+        for dpid in bridges:
             datapath = self._datapaths.get(dpid)
             if datapath is None:
                 continue
-            messages = outputs.messages.get(dpid, [])
-            for message in messages:   # packet-outs go after the flows (replies may need them)
-                if not isinstance(message, PacketOut):
-                    self._send_message(datapath, message)
+            for message in outputs.messages.get(dpid, []):
+                self._send_message(datapath, message)
             mods = outputs.flow_mods.get(dpid)
             if mods:
                 payload, barrier_xid = ofmsg.batch(datapath, mods)
                 datapath.send(payload)
                 self.confirmations.sent(batch, dpid, len(mods), barrier_xid)
-            for message in messages:
-                if isinstance(message, PacketOut):
-                    self._send_message(datapath, message)
+            for message in outputs.after_flows.get(dpid, []):
+                self._send_message(datapath, message)
         for session_id, transactions in outputs.transactions.items():
             session = self._sessions.get(session_id)
             for key, operations in transactions if session else ():

@@ -246,7 +246,7 @@ class Core:
         else:
             reply = None
         if reply is not None:
-            outputs.send(dpid, PacketOut(in_port, reply))
+            outputs.send_after_flows(dpid, PacketOut(in_port, reply))
         return outputs
 
     def _dhcp_reply(self, dpid: int, in_port: int, data: bytes) -> bytes | None:
@@ -303,10 +303,10 @@ class Core:
         for dpid, ofport, ip, mac, vid in wiring.announcements:
             outputs.announce(dpid, PacketOut(ofport, router_packets.gratuitous_arp(ip, mac, vid)))
         for dpid, ofport, mac, ip, target, vid in wiring.arp_requests:
-            outputs.send(dpid, PacketOut(ofport, router_packets.arp_request(mac, ip, target,
-                                                                            vid)))
+            outputs.send_after_flows(dpid, PacketOut(
+                ofport, router_packets.arp_request(mac, ip, target, vid)))
         for dpid, zone in wiring.ct_flushes:
-            outputs.send(dpid, CtFlushZone(zone))
+            outputs.send_after_flows(dpid, CtFlushZone(zone))
         outputs.fip_status.update(wiring.fip_status)
         for chassis, tags in wiring.tags.items():
             self._retag(chassis, tags, outputs)

@@ -1,6 +1,7 @@
 """What the core asks the shim to send, as plain data (no Ryu).
 
-Flow-mods per bridge (each batch gets a barrier), other OpenFlow messages per bridge,
+Flow-mods per bridge (each batch gets a barrier), other OpenFlow messages per bridge
+(those that must follow the bridge's flow-mods apart from those that may go first),
 OVSDB transactions per hypervisor session, and sessions to close.  The shim turns each
 into bytes on the right connection and does nothing else with them.
 """
@@ -61,6 +62,10 @@ Transaction = tuple[Hashable, list[Operation]]
 class Outputs:
     flow_mods: dict[int, FlowMods] = field(default_factory=dict)          # per datapath id
     messages: dict[int, list[Message]] = field(default_factory=dict)      # per datapath id
+    # per datapath id, sent on its connection after its flow-mods (which OVS applies in
+    # order): packet-outs that may need those flows, and conntrack flushes, which the
+    # next packet would undo if the flows that commit into the zone were still there
+    after_flows: dict[int, list[Message]] = field(default_factory=dict)
     transactions: dict[int, list[Transaction]] = field(default_factory=dict)  # per session
     close: set[int] = field(default_factory=set)                          # session ids
     # floating IP -> ACTIVE (to be written once this output's flows are confirmed) | DOWN
@@ -76,6 +81,9 @@ class Outputs:
     def send(self, dpid: int, *messages: Message) -> None:
         self.messages.setdefault(dpid, []).extend(messages)
 
+    def send_after_flows(self, dpid: int, *messages: Message) -> None:
+        self.after_flows.setdefault(dpid, []).extend(messages)
+
     def announce(self, dpid: int, message: PacketOut) -> None:
         self.announcements.setdefault(dpid, []).append(message)
 
@@ -87,6 +95,8 @@ class Outputs:
             self.add_flow_mods(dpid, mods)
         for dpid, messages in other.messages.items():
             self.send(dpid, *messages)
+        for dpid, messages in other.after_flows.items():
+            self.send_after_flows(dpid, *messages)
         for session, transactions in other.transactions.items():
             for transaction in transactions:
                 self.transact(session, transaction)

@@ -40,7 +40,7 @@ def ask(cloud: FakeCloud, vm: dict, message_type: int, **request) -> dict | None
     ofport = cloud.topology.port(bridge, vm["device"]).ofport
     frame = request_frame(request.pop("mac", vm["mac_address"]), message_type, **request)
     outputs = cloud.core.packet_in(bridge.dpid, "action", ofport, frame)
-    sent = outputs.messages.get(bridge.dpid, [])
+    sent = outputs.after_flows.get(bridge.dpid, [])
     assert all(isinstance(m, PacketOut) and m.port == ofport for m in sent)
     return read_reply(sent[0].data) if sent else None
 
