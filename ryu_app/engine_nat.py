@@ -36,7 +36,8 @@ class NorthSouthEngine:
         self.neighbours = neighbours
         self.clock = clock
         self._asked: dict[tuple[int, str, str], float] = {}     # (dpid, net, ip) -> when
-        self._fip_zone: dict[tuple[int, str], int] = {}         # (dpid, fip) -> zone held
+        # (dpid, fip) -> the zone it holds there and the fixed address it DNATs to
+        self._fip_zone: dict[tuple[int, str], tuple[int, str | None]] = {}
         self._again: dict[tuple, int] = {}                      # announcement -> repeats
 
     # --------------------------------------------------------------- changes
@@ -169,16 +170,21 @@ class NorthSouthEngine:
 
     def _follow_zone(self, dpid: int, fip_id: str, served: bool,
                      outputs: "EngineOutputs") -> None:
-        """A floating IP that leaves a hypervisor (or changes zone) takes its connections
-        with it: the zone it used there is flushed."""
+        """A floating IP that leaves a hypervisor, changes zone or moves to another fixed
+        address there takes its connections with it: the zone it used there is flushed
+        (its entries would still DNAT a connection's packets to the old address)."""
         held = self._fip_zone.get((dpid, fip_id))
-        zone = self.zones.get(fip_id) if served else None
-        if held is not None and held != zone:
-            outputs.ct_flushes.append((dpid, held))
-        if zone is None:
+        now = self._zone_and_target(fip_id) if served else None
+        if held is not None and held != now:
+            outputs.ct_flushes.append((dpid, held[0]))
+        if now is None:
             self._fip_zone.pop((dpid, fip_id), None)
         else:
-            self._fip_zone[(dpid, fip_id)] = zone
+            self._fip_zone[(dpid, fip_id)] = now
+
+    def _zone_and_target(self, fip_id: str) -> tuple[int, str | None]:
+        return (self.zones.get(fip_id),
+                self.model.records["floatingip"][fip_id]["fixed_ip_address"])
 
     def connected(self, dpid: int, outputs: "EngineOutputs") -> None:
         """A bridge connected with everything: it announces what it answers for."""
@@ -192,7 +198,7 @@ class NorthSouthEngine:
         for fip in self.nat.served_floatingips():
             if (announced := self.nat.fip_announcement(bridge, fip["id"])) is not None:
                 self._announce((dpid, *announced), outputs)
-                self._fip_zone[(dpid, fip["id"])] = self.zones.get(fip["id"])
+                self._fip_zone[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
 
     # ------------------------------------------------------------ neighbours
 

@@ -99,6 +99,20 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
     assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
 
 
+def test_moving_to_another_vm_of_the_same_hypervisor_flushes_the_zone(outside):
+    """The zone stays with the floating IP, but its entries DNAT to the old VM: a packet
+    of a connection made before would still reach it."""
+    fip, zone = outside.fip, outside.planner.nat.zones.get(outside.fip["id"])
+    neighbour = outside.vm({"id": outside.floating["network_id"]}, "n0")
+    outside.update("floatingip", fip["id"], port_id=neighbour["id"])
+    assert CtFlushZone(zone) in outside.sent[-1].after_flows[dpid("n0", "int")]
+    [out] = physical(outside.send(neighbour, to_internet(outside, neighbour)))
+    assert (out.chassis, out.packet["ipv4_src"]) == ("n0", fip["floating_ip_address"])
+    outside.update("floatingip", fip["id"], description="renamed")   # same target: kept
+    assert all(not isinstance(message, CtFlushZone) for sent in outside.sent[-1:]
+               for messages in sent.after_flows.values() for message in messages)
+
+
 def test_a_floating_ip_replaced_in_one_batch_serves_the_new_address(outside):
     """Deleting a port's floating IP and making another for it before the core flushes:
     the new one takes the flows the old one gives up, whichever group comes first (the
