@@ -29,8 +29,8 @@ system-packages:
 venv:
 	test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
 	$(PIP) install -q --disable-pip-version-check "setuptools<67" wheel
-	$(PIP) install -q --disable-pip-version-check --no-build-isolation -r requirements.txt
-	$(PIP) install -q --disable-pip-version-check -r requirements-test.txt
+	$(PIP) install -q --disable-pip-version-check --no-build-isolation -r requirements.txt -c constraints.txt
+	$(PIP) install -q --disable-pip-version-check -r requirements-test.txt -c constraints.txt
 	echo "$(CURDIR)" > $(SITE)/neutron_ryu_project.pth
 	echo "import ryu_app.compat" > $(SITE)/ryu_compat.pth
 	mkdir -p $(VENV)/debian-mininet
