@@ -16,6 +16,7 @@ import functools
 import ipaddress
 from typing import TYPE_CHECKING, Iterator
 
+from ryu_app.model.security_groups import protocol_number
 from ryu_app.model.tenant import is_bound_vm_port
 from ryu_app.pipeline.addresses import address_match, ipv4s
 from ryu_app.pipeline import security
@@ -26,10 +27,6 @@ from topology.graph import Bridge
 if TYPE_CHECKING:
     from ryu_app.pipeline.planner import Planner
 
-# IANA protocol numbers of the names Neutron takes (IPv4 ones; icmpv6 rules are IPv6)
-PROTOCOLS = {"icmp": 1, "igmp": 2, "tcp": 6, "egp": 8, "udp": 17, "rsvp": 46, "gre": 47,
-             "esp": 50, "ah": 51, "ospf": 89, "pgm": 113, "vrrp": 112, "sctp": 132,
-             "dccp": 33, "udplite": 136, "ipip": 4}
 PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst"}   # the protocols whose ports flows can match
 ICMP = 1
 
@@ -68,10 +65,7 @@ def rule_matches(rule: dict) -> list[RuleMatch]:
     """A rule as flow matches: none for an IPv6 rule (no IPv6 here), one per port mask."""
     if rule["ethertype"] != "IPv4":
         return []
-    protocol = rule["protocol"]
-    number = None if protocol in (None, "any") else PROTOCOLS.get(str(protocol).lower())
-    if number is None and protocol not in (None, "any"):
-        number = int(protocol)
+    number = protocol_number(rule["protocol"])
     base: tuple = () if number is None else (("ip_proto", number),)
     low, high = rule["port_range_min"], rule["port_range_max"]
     prefix = _prefix(rule["remote_ip_prefix"])

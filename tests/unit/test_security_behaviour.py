@@ -73,6 +73,17 @@ def test_a_port_range_is_matched_exactly(guarded):
         assert reaches(result, guarded.a0) is passes, port
 
 
+def test_protocol_0_by_name_matches_protocol_0_and_the_other_rules_still_apply(guarded):
+    """'hopopt' and 'ip' are IP protocol 0 as '0' is: a rule naming them opens nothing else,
+    and the group's other rules still reach the switches."""
+    for name in ("hopopt", "ip"):
+        rule(guarded, guarded.default, protocol=name)
+    rule(guarded, guarded.default, protocol="udp", port_range_min=53, port_range_max=53)
+    assert reaches(send(guarded, guarded.w, guarded.a0, proto=0), guarded.a0)
+    assert reaches(send(guarded, guarded.w, guarded.a0, proto="udp", udp_dst=53), guarded.a0)
+    assert not reaches(send(guarded, guarded.w, guarded.a0), guarded.a0)   # nor ping
+
+
 def test_a_remote_group_rule_is_a_conjunction_that_follows_members(guarded):
     rule(guarded, guarded.web, protocol="icmp", remote_group_id=guarded.default["id"])
     result = send(guarded, guarded.a0, guarded.w)
