@@ -1,7 +1,7 @@
 """A small client for the controller's diagnostics, as ``ovn-trace`` and ``ovs-ofctl`` are
 for OVN and Open vSwitch:
 
-    python -m ryu_app.cli trace PORT [DST] [--proto icmp|tcp|udp|arp|dhcp] [--dport N]
+    python -m ryu_app.cli trace PORT [DST] [--proto icmp|tcp|udp|sctp|arp|dhcp] [--dport N]
     python -m ryu_app.cli flows HOST BRIDGE
 
 PORT is a port's id or name, DST an IPv4 address, HOST a hypervisor, BRIDGE ``int``,
@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     trace = commands.add_parser("trace", help="the path of a packet from a VM")
     trace.add_argument("port")
     trace.add_argument("dst", nargs="?", help="an IPv4 address (dhcp: 255.255.255.255)")
-    trace.add_argument("--proto", default="icmp", choices=("icmp", "tcp", "udp", "arp", "dhcp"))
+    trace.add_argument("--proto", default="icmp",
+                       help="icmp (the default), tcp, ...: an unknown one's error lists them")
     trace.add_argument("--dport")
     flows = commands.add_parser("flows", help="a bridge's desired flows, with provenance")
     flows.add_argument("host")

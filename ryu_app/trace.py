@@ -25,7 +25,8 @@ from ryu_app.views import Desired, desired, flow_entry, port_names
 from topology.graph import Bridge
 from topology.naming import TUNNEL_TYPES
 
-PROTOCOLS = ("icmp", "tcp", "udp", "arp", "dhcp")
+PORT_PROTOCOLS = ("tcp", "udp", "sctp")   # the ones dport applies to
+PROTOCOLS = ("icmp", *PORT_PROTOCOLS, "arp", "dhcp")
 BROADCAST_IP = "255.255.255.255"   # where a DHCP client's DISCOVER goes
 
 
@@ -101,7 +102,7 @@ def packet_from(planner: Planner, port: dict, destination: str, protocol: str,
     else:
         dst_mac = _gateway_mac(model, subnet)
     fields: dict[str, Any] = {}
-    if dport is not None and protocol in ("tcp", "udp"):
+    if dport is not None and protocol in PORT_PROTOCOLS:
         fields[f"{protocol}_dst"] = dport
     return ipv4(port["mac_address"], dst_mac, source["ip_address"], destination, protocol,
                 **fields)
@@ -130,7 +131,7 @@ def _gateway_mac(model, subnet: dict) -> str:
 
 
 def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = None) -> dict:
-    """``GET /v2.0/trace?port=PORT&dst=IP[&proto=icmp|tcp|udp|arp|dhcp][&dport=N]`` (a
+    """``GET /v2.0/trace?port=PORT&dst=IP[&proto=icmp|tcp|udp|sctp|arp|dhcp][&dport=N]`` (a
     DHCP DISCOVER goes to 255.255.255.255 unless ``dst`` says otherwise); ``held``: the
     flows connected bridges hold, by group."""
     port = _port(planner, params.get("port"))
@@ -247,7 +248,7 @@ def _packet_text(packet: Mapping[str, Any]) -> str:
     shown = []
     for field in ("vlan_vid", "eth_src", "eth_dst", "eth_type", "arp_op", "arp_spa", "arp_sha",
                   "arp_tpa", "arp_tha", "ipv4_src", "ipv4_dst", "ip_proto", "icmpv4_type",
-                  "tcp_dst", "udp_dst", "nw_ttl", "tunnel_id"):
+                  "tcp_dst", "udp_dst", "sctp_dst", "nw_ttl", "tunnel_id"):
         if field in packet and not (field == "vlan_vid" and
                                     not packet[field] & OFPVID_PRESENT):
             shown.append(f"{field}={render.value(field, packet[field])}")

@@ -50,6 +50,7 @@ FIELDS = {
     "arp_sha": (_BASIC, 24, 6, "mac"), "arp_tha": (_BASIC, 25, 6, "mac"),
     "udp_src": (_BASIC, 15, 2, "int"), "udp_dst": (_BASIC, 16, 2, "int"),
     "tcp_src": (_BASIC, 13, 2, "int"), "tcp_dst": (_BASIC, 14, 2, "int"),
+    "sctp_src": (_BASIC, 17, 2, "int"), "sctp_dst": (_BASIC, 18, 2, "int"),
     "icmpv4_code": (_BASIC, 20, 1, "int"),
     "tunnel_id": (_BASIC, 38, 8, "int"),
     "reg5": (_NXM_1, 5, 4, "int"), "reg6": (_NXM_1, 6, 4, "int"),

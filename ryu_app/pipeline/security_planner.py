@@ -27,7 +27,9 @@ from topology.graph import Bridge
 if TYPE_CHECKING:
     from ryu_app.pipeline.planner import Planner
 
-PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst"}   # the protocols whose ports flows can match
+# the protocols whose ports a flow can match, as Neutron's OVS firewall does (DCCP and
+# UDP-Lite have no OpenFlow port field: their rules match the protocol alone there too)
+PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst", 132: "sctp_dst"}
 ICMP = 1
 
 

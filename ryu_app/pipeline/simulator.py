@@ -48,7 +48,7 @@ from topology.naming import PortInfo
 Packet = dict[str, Any]
 ETH_TYPE_IP = 0x0800
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-IP_PROTOS = {"icmp": 1, "tcp": 6, "udp": 17}
+IP_PROTOS = {"icmp": 1, "tcp": 6, "udp": 17, "sctp": 132}
 DEFAULT_TTL = 64
 MAX_ENTRIES = 64   # bridge entries per run before the walk is called a loop
 MAX_RESUBMITS = 64   # per run: OVS stops a translation after 64 resubmits (MAX_DEPTH)
@@ -75,8 +75,8 @@ def arp_request(src_mac: str, src_ip: str, target_ip: str, **fields: Any) -> Pac
 
 def ipv4(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, proto: str | int = "icmp",
          **fields: Any) -> Packet:
-    """An IPv4 frame, TTL 64: an ICMP echo request by default; for "tcp"/"udp" from port
-    40000 to 80/53 (override any field, e.g. ``tcp_dst=22``, ``nw_ttl=1``)."""
+    """An IPv4 frame, TTL 64: an ICMP echo request by default; for "tcp"/"udp"/"sctp" from
+    port 40000 to 80/53/5000 (override any field, e.g. ``tcp_dst=22``, ``nw_ttl=1``)."""
     number = IP_PROTOS.get(proto, proto) if isinstance(proto, str) else proto
     packet: Packet = {"eth_dst": dst_mac, "eth_src": src_mac, "eth_type": ETH_TYPE_IP,
                       "ip_proto": number, "ipv4_src": src_ip, "ipv4_dst": dst_ip,
@@ -87,6 +87,8 @@ def ipv4(src_mac: str, dst_mac: str, src_ip: str, dst_ip: str, proto: str | int 
         packet.update(tcp_src=40000, tcp_dst=80)
     elif number == IP_PROTOS["udp"]:
         packet.update(udp_src=40000, udp_dst=53)
+    elif number == IP_PROTOS["sctp"]:
+        packet.update(sctp_src=40000, sctp_dst=5000)
     packet.update(fields)
     return packet
 

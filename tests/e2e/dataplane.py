@@ -121,6 +121,36 @@ def blocked(client, server, port: int, address: str | None = None) -> bool:
         web.wait()
 
 
+# SCTP through raw sockets, so that no association (and no sctp kernel module) is needed:
+# Open vSwitch reads the ports from the 12-byte common header alone
+SCTP_COUNTER = ("import socket, sys, time; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)"
+                "; s.settimeout(0.2); port, wanted = int(sys.argv[1]), int(sys.argv[2])"
+                "; end, seen = time.time() + 3, 0; print('listening', flush=True)\n"
+                "while time.time() < end and seen < wanted:\n"
+                "    try: data = s.recv(2048)\n"
+                "    except TimeoutError: continue\n"
+                "    head = (data[0] & 15) * 4\n"
+                "    seen += int.from_bytes(data[head + 2:head + 4], 'big') == port\n"
+                "print(seen)")
+SCTP_SENDER = ("import socket, sys, time; s = socket.socket(socket.AF_INET, socket.SOCK_RAW, 132)"
+               "\nfor n in range(int(sys.argv[3])):\n"
+               "    s.sendto((40000).to_bytes(2, 'big') + int(sys.argv[2]).to_bytes(2, 'big')"
+               " + bytes(8), (sys.argv[1], 0)); time.sleep(0.05)")
+
+
+def sctp_received(client, server, port: int, count: int = 5) -> int:
+    """How many of ``count`` SCTP packets ``client`` sends to ``server``'s ``port`` reach
+    ``server``'s stack (within 3 s of the counter starting)."""
+    # resolve the server's MAC first (ARP is never filtered): a raw packet sent while
+    # the kernel resolves it can be lost, and the count would be the ARP's, not the rule's
+    client.host.cmd(f"ping -c1 -W1 {server.ip}")
+    counter = server.host.popen([sys.executable, "-c", SCTP_COUNTER, str(port), str(count)],
+                                stdout=subprocess.PIPE, text=True)
+    assert counter.stdout.readline().strip() == "listening"
+    client.host.cmd(f'{sys.executable} -c "{SCTP_SENDER}" {server.ip} {port} {count}')
+    return int(counter.communicate(timeout=10)[0])
+
+
 STREAM_SERVER = ("import socket, sys, time; s = socket.socket(); "
                  "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
                  "s.bind((sys.argv[1], 9000)); s.listen(); c, _ = s.accept(); "

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, pings, settle_counters,
-                                 silent, tx_packets, wait_until)
+from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, flows, pings, sctp_received,
+                                 settle_counters, silent, tx_packets, wait_until)
 from tests.emulation import onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
@@ -90,6 +90,21 @@ def test_a_port_rule_opens_that_port_only_and_an_icmp_rule_ping(acme):
     finally:
         tenant.api.delete(f"/v2.0/security-group-rules/{ssh['id']}")
     assert blocked(web, a0, 22)
+
+
+def test_an_sctp_port_rule_opens_that_port_only(acme):
+    tenant, groups, vms = acme
+    a0, web = vms["a0"], vms["web"]
+    sctp = rule(tenant, groups["default"], protocol="sctp", port_range_min=5000,
+                port_range_max=5000, remote_ip_prefix="0.0.0.0/0")
+    try:
+        wait_until(lambda: any("sctp," in line and "tp_dst=5000" in line
+                               for line in flows(a0.hypervisor, "br-int")),
+                   timeout=5, what="the sctp rule on a0's switch")
+        assert sctp_received(web, a0, 5001) == 0
+        assert sctp_received(web, a0, 5000) == 5
+    finally:
+        tenant.api.delete(f"/v2.0/security-group-rules/{sctp['id']}")
 
 
 def test_a_remote_group_rule_follows_membership(acme):

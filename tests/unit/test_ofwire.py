@@ -223,6 +223,8 @@ FIREWALL_FLOWS = [
     Flow(82, 72, match(**IP, ip_proto=17, ipv4_src=("10.0.0.5", "255.255.255.0"),
                        udp_src=(0x400, 0xFC00), udp_dst=(53, 0xFFFF)), (("output", 2),)),
     Flow(82, 73, match(**IP, ip_proto=6, tcp_src=(0x1000, 0xF000)), (("output", 2),)),
+    Flow(82, 74, match(**IP, ip_proto=132, sctp_dst=(0x1380, 0xFFC0)), (("output", 2),)),
+    Flow(82, 75, match(**IP, ip_proto=132, sctp_src=5000, sctp_dst=5001), (("output", 2),)),
 ]
 
 

@@ -73,6 +73,14 @@ def test_a_port_range_is_matched_exactly(guarded):
         assert reaches(result, guarded.a0) is passes, port
 
 
+def test_an_sctp_port_rule_opens_that_port_only(guarded):
+    """As Neutron's OVS firewall: SCTP ports are matched (sctp_dst), not the protocol alone."""
+    rule(guarded, guarded.default, protocol="sctp", port_range_min=5000, port_range_max=5001)
+    for port, passes in ((4999, False), (5000, True), (5001, True), (5002, False)):
+        result = send(guarded, guarded.w, guarded.a0, proto="sctp", sctp_dst=port)
+        assert reaches(result, guarded.a0) is passes, port
+
+
 def test_protocol_0_by_name_matches_protocol_0_and_the_other_rules_still_apply(guarded):
     """'hopopt' and 'ip' are IP protocol 0 as '0' is: a rule naming them opens nothing else,
     and the group's other rules still reach the switches."""
