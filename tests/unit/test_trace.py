@@ -54,6 +54,13 @@ def test_a_unicast_is_traced_across_the_tunnel_to_its_vm(cloud):
     assert "l2population" in [step["band"] for step in answer["steps"]]
 
 
+def test_an_sctp_packet_carries_its_destination_port(cloud):
+    answer = cloud.trace(port=cloud.a["id"], dst=ip(cloud.b), proto="sctp", dport="5000")
+    assert delivered(answer) == [("n1", cloud.b["device"])]
+    assert (answer["packet"]["ip_proto"], answer["packet"]["sctp_dst"]) == (132, 5000)
+    assert "sctp_dst=5000" in answer["text"]
+
+
 def test_a_routed_packet_shows_the_route_and_its_reason(cloud):
     answer = cloud.trace(port="vm-a0", dst=ip(cloud.g))
     assert delivered(answer) == [("n2", cloud.g["device"])]
