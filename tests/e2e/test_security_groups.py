@@ -3,7 +3,9 @@ host SNAT), Mininet VMs.  Project "acme" has network 10.70.0.0/24 with VMs in it
 group on g0 and g1 (a0, a1), a VM in group "web" (only Neutron's egress rules) on g2 and
 one in group "open" (every IPv4 packet in) on g2; a router joins 10.71.0.0/24 and has a
 gateway on the external network."""
+import contextlib
 import time
+from typing import Iterator
 
 import pytest
 
@@ -45,6 +47,16 @@ def rule(tenant: Tenant, group: dict, **fields) -> dict:
                              ethertype="IPv4", project_id=tenant.project, **fields)
 
 
+@contextlib.contextmanager
+def rule_in_place(tenant: Tenant, group: dict, **fields) -> Iterator[dict]:
+    """A rule for the length of a block: later tests find the group as it was."""
+    made = rule(tenant, group, **fields)
+    try:
+        yield made
+    finally:
+        tenant.api.delete(f"/v2.0/security-group-rules/{made['id']}")
+
+
 def cut(vm, address: str) -> None:
     """The VM's pings to the address stop being answered, soon after a rule went (the
     DELETE returns before the flows are on the switches)."""
@@ -78,33 +90,27 @@ def test_another_group_cannot_connect_but_its_own_connections_work(acme):
 def test_a_port_rule_opens_that_port_only_and_an_icmp_rule_ping(acme):
     tenant, groups, vms = acme
     a0, web = vms["a0"], vms["web"]
-    ssh = rule(tenant, groups["default"], protocol="tcp", port_range_min=22,
-               port_range_max=22, remote_ip_prefix="0.0.0.0/0")
-    try:
+    with rule_in_place(tenant, groups["default"], protocol="tcp", port_range_min=22,
+                       port_range_max=22, remote_ip_prefix="0.0.0.0/0"):
         assert fetches(web, a0, port=22) and blocked(web, a0, 80)
         assert silent(web, a0.ip)
         icmp = rule(tenant, groups["default"], protocol="icmp")
         assert pings(web, a0.ip)
         tenant.api.delete(f"/v2.0/security-group-rules/{icmp['id']}")
         cut(web, a0.ip)
-    finally:
-        tenant.api.delete(f"/v2.0/security-group-rules/{ssh['id']}")
     assert blocked(web, a0, 22)
 
 
 def test_an_sctp_port_rule_opens_that_port_only(acme):
     tenant, groups, vms = acme
     a0, web = vms["a0"], vms["web"]
-    sctp = rule(tenant, groups["default"], protocol="sctp", port_range_min=5000,
-                port_range_max=5000, remote_ip_prefix="0.0.0.0/0")
-    try:
+    with rule_in_place(tenant, groups["default"], protocol="sctp", port_range_min=5000,
+                       port_range_max=5000, remote_ip_prefix="0.0.0.0/0"):
         wait_until(lambda: any("sctp," in line and "tp_dst=5000" in line
                                for line in flows(a0.hypervisor, "br-int")),
                    timeout=5, what="the sctp rule on a0's switch")
         assert sctp_received(web, a0, 5001) == 0
         assert sctp_received(web, a0, 5000) == 5
-    finally:
-        tenant.api.delete(f"/v2.0/security-group-rules/{sctp['id']}")
 
 
 def test_a_remote_group_rule_follows_membership(acme):
