@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.nat_zones import NatZones
+from ryu_app.model.tenant import is_bound_vm_port
 from ryu_app.pipeline.addresses import ipv4s
 from ryu_app.pipeline import nat
 from ryu_app.pipeline import tables as T
@@ -229,9 +230,11 @@ class NatPlanner:
     # --------------------------------------------------------- a floating IP
 
     def _fip_context(self, bridge: Bridge, fip: dict) -> dict | None:
-        """What a floating IP's flows on this hypervisor need, if it is served here."""
+        """What a floating IP's flows on this hypervisor need, if it is served here: only
+        for a VM's port bound here, the ports the firewall filters (a failed binding's
+        device is dead, and its floating IP must not be a way in around that)."""
         port = self.model.records["port"].get(fip["port_id"]) if fip["port_id"] else None
-        if bridge.role != "int" or port is None or port["binding:host_id"] != bridge.chassis:
+        if bridge.role != "int" or port is None or not is_bound_vm_port(port, bridge.chassis):
             return None
         network_id = fip["floating_network_id"]
         device = self.planner.device_of(bridge, port)

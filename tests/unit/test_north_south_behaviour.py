@@ -10,8 +10,10 @@ from rest.attributes import RESOURCES, parse_body
 from ryu_app.outputs import CtFlushZone
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
+from ryu_app.pipeline.planner import floatingip_group
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
+from topology.graph import agent_id
 from tests.unit.fake_cloud import (CHASSIS, UPSTREAM_MAC, FakeCloud, dpid, north_south,
                                    scoped_router)
 
@@ -77,6 +79,41 @@ def test_arp_for_external_addresses_is_answered_in_one_place(outside):
                 answers.setdefault(address, []).append(chassis)
     assert answers == {outside.fip["floating_ip_address"]: ["n0"],
                        outside.qg["fixed_ips"][0]["ip_address"]: ["n2"]}
+
+
+def from_internet(cloud, address: str) -> dict:
+    """A new connection's first packet from the internet to a floating IP on n0."""
+    fg = cloud.model.fip_gateway_port(cloud.fip["floating_network_id"], "n0")
+    return ipv4(UPSTREAM_MAC, fg["mac_address"], INTERNET, address, vlan_vid=vlan(PUBLIC_VLAN),
+                ct_state_after=T.CT_TRK | T.CT_NEW)
+
+
+def test_a_floating_ip_reaches_its_vm_only_through_the_vm_s_filter(outside):
+    """The default group lets nothing in from the internet; a port that stops being a VM's
+    (another owner, here network:custom) loses its floating IP's flows rather than taking
+    the internet's packets past the filter the firewall no longer gives it."""
+    inbound = from_internet(outside, outside.fip["floating_ip_address"])
+    result = simulate(outside.fabric(), "n0", "br-eth1", "eth1", inbound)
+    assert result.delivered_to() == []
+    assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()
+    outside.update("port", outside.fip["port_id"], device_owner="network:custom")
+    assert outside.sent[-1].fip_status == {outside.fip["id"]: "DOWN"}
+    result = simulate(outside.fabric(), "n0", "br-eth1", "eth1", inbound)
+    assert result.delivered_to() == []
+
+
+def test_a_port_whose_binding_failed_gets_no_floating_ip_flows(outside):
+    """A VM plugged where the agent is disabled: its port's binding failed and its device
+    is dead; its floating IP must not become a way in that skips the filter."""
+    outside.model.update_agent(agent_id("n1"), "n1", {"admin_state_up": False})
+    outside.written()
+    late = outside.vm({"id": outside.plain["network_id"]}, "n1")
+    assert late["binding:vif_type"] == "binding_failed"
+    fip = outside.create("floatingip", floating_network_id=outside.fip["floating_network_id"],
+                         port_id=late["id"])
+    outside.upstream_answers("n1")
+    assert floatingip_group(fip["id"]) not in outside.held("n1", "int")
+    assert outside.model.records["floatingip"][fip["id"]]["status"] == "DOWN"
 
 
 def test_disassociating_flushes_the_zone_and_association_announces(outside):
