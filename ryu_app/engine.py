@@ -214,14 +214,15 @@ class Engine:
                         self._guarded(self._port_written, port)
                 self._dirty.port_changes.append((old, new))
                 self._security_of_port(old, new)
+                if _enabled_again(old, new) and new["binding:host_id"]:
+                    self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
             elif kind in ("security_group", "security_group_rule"):
                 record = old or new
                 self._dirty.group_rules.add(record.get("security_group_id", record["id"]))
             elif kind == "subnetpool" and old and new and (
                     old["address_scope_id"] != new["address_scope_id"]):
                 self._dirty.networks |= self._routed_with_pool(new["id"])
-            elif kind == "agent" and old and new and not old["admin_state_up"] and new[
-                    "admin_state_up"]:   # enabled again (a first write can only disable)
+            elif kind == "agent" and _enabled_again(old, new):
                 self._dirty.rebind.add(new["host"])
 
     def _routed_with_pool(self, pool_id: str) -> set[str]:
@@ -523,3 +524,10 @@ class Engine:
 
 def _vm_device(bridge: Bridge, port: PortInfo) -> bool:
     return port.kind == "vm" and bridge.role == "int"
+
+
+def _enabled_again(old: dict | None, new: dict | None) -> bool:
+    """An agent or a port whose admin_state_up went from false to true: what waited
+    (devices that could not bind, a disabled port's device) binds now."""
+    return bool(old and new and not old.get("admin_state_up", True)
+                and new.get("admin_state_up", True))

@@ -44,8 +44,10 @@ Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new rec
 
 
 def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
-    """A compute (non-network:*) port whose device is up on a chassis (that one, if given)."""
+    """A compute (non-network:*) port, enabled, whose device is up on a chassis (that one,
+    if given)."""
     return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
+            and port.get("admin_state_up", True)
             and not port["device_owner"].startswith("network:")
             and chassis in (None, port["binding:host_id"]))
 
@@ -347,6 +349,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
             values.update(self._binding_fields(values["binding:host_id"], "unbound"))
             values["status"] = "DOWN"
+        if not values.get("admin_state_up", True):   # disabled: its device goes dead
+            values["status"] = "DOWN"
         batch = _Batch()
         updated = batch.put("port", self._updated(record, values))
         self._fips_follow_port(batch, updated, port_id)
@@ -454,14 +458,18 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                      unbound: Iterable[str] = (), failed: dict[str, str] | None = None) -> None:
         """Ports whose devices appeared ({port: host}: ACTIVE there), ports whose devices
         left (DOWN, keeping their host) and ports a host refused to bind (DOWN, failed
-        there), in one transaction; unknown ports are skipped."""
+        there), in one transaction; unknown ports are skipped.  A disabled port binds but
+        stays DOWN, as Neutron's agent keeps its device in the dead VLAN."""
         batch = _Batch()
         for ports, status, outcome in ((bound, "ACTIVE", "ovs"),
                                        (failed, "DOWN", "binding_failed")):
             for port_id, host in (ports or {}).items():
                 port = self.records["port"].get(port_id)
-                changes = {"status": status, **self._binding_fields(host, outcome)}
-                if port is not None and any(port.get(k) != v for k, v in changes.items()):
+                if port is None:
+                    continue
+                up = status if port.get("admin_state_up", True) else "DOWN"
+                changes = {"status": up, **self._binding_fields(host, outcome)}
+                if any(port.get(k) != v for k, v in changes.items()):
                     batch.put("port", self._updated(port, changes))
         for port_id in unbound:
             port = self.records["port"].get(port_id)

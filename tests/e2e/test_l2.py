@@ -5,6 +5,7 @@ import re
 from tests.e2e.dataplane import (capture, fetches, flows, n_packets, ofport, pings,
                                  settle_counters, silent, tag, tunnel_ports, tx_packets,
                                  wait_until)
+from ryu_app.pipeline.tables import DEAD_VLAN
 from topology.naming import tunnel_port_name
 
 
@@ -200,6 +201,21 @@ def test_unplugging_a_vm_removes_its_flows_everywhere_and_replugging_restores(cl
     cloud.plug(b)
     tenant.wait_wired(b)
     assert pings(a, b.ip)
+
+
+def test_a_disabled_port_is_cut_off_in_the_dead_vlan_and_enabling_it_restores(cloud, tenants):
+    tenant = tenants("disable")
+    network, _ = tenant.network("10.11.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(a, b.ip)
+    down = {"port": {"admin_state_up": False}}
+    assert tenant.api.put(f"/v2.0/ports/{b.port_id}", down)[1]["port"]["status"] == "DOWN"
+    wait_until(lambda: tag(b) == DEAD_VLAN, what="b's device in the dead VLAN")
+    assert silent(a, b.ip) and silent(b, a.ip)
+    assert tenant.api.put(f"/v2.0/ports/{b.port_id}", {"port": {"admin_state_up": True}})[0] == 200
+    tenant.wait_wired(b)
+    assert tenant.api.get(f"/v2.0/ports/{b.port_id}")[1]["port"]["status"] == "ACTIVE"
+    assert pings(a, b.ip) and pings(b, a.ip)
 
 
 def cookies(hypervisor, bridge: str) -> set[str]:

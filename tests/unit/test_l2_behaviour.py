@@ -158,3 +158,25 @@ def test_an_unplugged_vm_is_reached_no_more_and_its_hypervisor_leaves_the_flood_
     assert flood == []                                  # n0 floods to nobody now
     assert not [flow for flows in cloud.held("n0", "tun").values() for flow in flows.values()
                 if ("output", tunnel_ofport("n1")) in flow.actions]
+
+
+def test_a_disabled_port_passes_nothing_until_it_is_enabled_again(cloud):
+    """admin_state_up false: DOWN, its device in the dead VLAN as Neutron's agent puts it,
+    neither sending nor reached; enabled again, the device still plugged binds again."""
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    cloud.update("port", b["id"], admin_state_up=False)
+    assert cloud.model.records["port"][b["id"]]["status"] == "DOWN"
+    assert cloud.planner.device_tag("n1", cloud.topology.port(
+        cloud.topology.bridge("n1", "int"), b["device"])) == T.DEAD_VLAN
+    assert cloud.send(a, ping(a, b)).delivered_to() == []
+    assert cloud.send(b, ping(b, a)).delivered_to() == []
+    assert cloud.send(a, arp(a, ip(b))).delivered_to() == []   # no ARP answer for it
+    cloud.update("port", b["id"], admin_state_up=True)
+    assert cloud.model.records["port"][b["id"]]["status"] == "ACTIVE"
+    assert cloud.send(a, ping(a, b)).delivered_to() == [("n1", b["device"])]
+    assert cloud.send(b, ping(b, a)).delivered_to() == [("n0", a["device"])]
+    created_disabled = cloud.vm(network, "n2", admin_state_up=False)
+    assert (created_disabled["status"], created_disabled["binding:vif_type"]) == ("DOWN", "ovs")
+    assert ("n2", created_disabled["device"]) not in cloud.send(
+        a, ping(a, created_disabled)).delivered_to()
