@@ -325,7 +325,7 @@ def build(settings: Settings) -> Core:
         vlan_ranges=settings.network_vlan_ranges, flat_networks=settings.flat_networks)
     model = NetworkModel(
         store, segments, default_project=settings.default_project_id,
-        distributed_routers=settings.router_distributed, global_mtu=settings.global_physnet_mtu,
+        global_mtu=settings.global_physnet_mtu,
         tenant_network_types=settings.tenant_network_types,
         enabled_network_types=settings.type_drivers,
         dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas,

@@ -34,7 +34,6 @@ class Settings:
         default_factory=lambda: {"physnet1": [(3001, 4000)]})
     flat_networks: tuple[str, ...] = ("*",)
     default_project_id: str = "admin"
-    router_distributed: bool = True
     global_physnet_mtu: int = 1500
     dvr_base_mac: str = "fa:16:3f:00:00:00"
     packet_in_rate_limit: int = 100

@@ -97,7 +97,7 @@ class _Batch:
 class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentSettings,
                    AvailabilityZones):
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
-                 distributed_routers: bool = True, global_mtu: int = 1500,
+                 global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
                  enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
                                                            "vxlan", "gre"),
@@ -107,7 +107,6 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self.store = store
         self.segments = segments
         self.default_project = default_project
-        self.distributed_routers = distributed_routers
         self.global_mtu = global_mtu
         self.tenant_network_types = tenant_network_types
         self.enabled_network_types = enabled_network_types
@@ -578,11 +577,13 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     # ----------------------------------------------------------------- routers
 
     def create_router(self, values: dict, project: str | None = None) -> dict:
-        distributed = values["distributed"]
+        if values["distributed"] is False:   # nothing here would route it
+            raise InvalidInput("Invalid input for operation: routers are distributed here "
+                               "(DVR on every hypervisor); there are no centralized routers.")
         self.check_zone_hints(values["availability_zone_hints"])
         record = {
             **self._new_record(values, project),
-            "distributed": self.distributed_routers if distributed is None else distributed,
+            "distributed": True,
             "status": "ACTIVE",
         }
         batch = _Batch()

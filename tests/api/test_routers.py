@@ -52,14 +52,22 @@ def test_router_with_interfaces_cannot_be_deleted_nor_its_port(api, subnet):
     assert api.delete(f"/v2.0/routers/{router['id']}")[0] == 204
 
 
+def test_a_centralized_router_is_refused_for_nothing_would_route_it(api):
+    before = api.get("/v2.0/routers")[1]["routers"]
+    status, body = api.post("/v2.0/routers", {"router": {"distributed": False}})
+    assert status == 400 and body["NeutronError"]["type"] == "InvalidInput"
+    assert "no centralized routers" in body["NeutronError"]["message"]
+    assert api.get("/v2.0/routers")[1]["routers"] == before
+
+
 def test_interface_by_port_and_bad_requests(api, subnet):
-    router = api.create("router", distributed=False)
+    router = api.create("router")
     port = api.create("port", network_id=subnet["network_id"])
     status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                            {"port_id": port["id"]})
     assert status == 200 and body["port_id"] == port["id"]
     owner = api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["device_owner"]
-    assert owner == "network:router_interface"
+    assert owner == "network:router_interface_distributed"
     for payload, status_expected in [({}, 400), ({"subnet_id": subnet["id"],
                                                   "port_id": port["id"]}, 400),
                                      ({"subnet_id": "missing"}, 404)]:
