@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ryu_app.model.quotas import DEFAULT_LIMITS
-from ryu_app.model.segments import parse_range, parse_vlan_ranges
+from ryu_app.model.segments import parse_tunnel_ranges, parse_vlan_ranges
 from topology.chassis import DATAPATH_TYPES
 
 
@@ -65,8 +65,8 @@ class Settings:
         if any(tls_files) and not all(tls_files):
             raise ValueError("ctl_privkey, ctl_cert and ca_certs go together: TLS needs the "
                              "controller's key and certificate and the CA that signs switches")
-        return cls(vni_ranges=tuple(map(parse_range, vni_ranges)),
-                   tunnel_id_ranges=tuple(map(parse_range, tunnel_id_ranges)),
+        return cls(vni_ranges=parse_tunnel_ranges("vxlan", vni_ranges),
+                   tunnel_id_ranges=parse_tunnel_ranges("gre", tunnel_id_ranges),
                    network_vlan_ranges=parse_vlan_ranges(network_vlan_ranges),
                    tls=TlsFiles(*tls_files) if all(tls_files) else None,
                    **{k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()})

@@ -18,7 +18,8 @@ from ryu_app.model.errors import BadRequest, Conflict, NotFound
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline import render, tables
 from ryu_app.pipeline.flow import OFPVID_PRESENT
-from ryu_app.pipeline.planner import PROVIDER_TYPES, Planner
+from ryu_app.model.segments import PROVIDER_TYPES
+from ryu_app.pipeline.planner import Planner
 from ryu_app.pipeline.simulator import (BROADCAST, Fabric, Result, SimBridge, arp_request, ipv4,
                                         simulate)
 from ryu_app.views import Desired, desired, flow_entry, port_names

@@ -21,6 +21,7 @@ import ipaddress
 import uuid
 
 from ryu_app.model.errors import BadRequest, Conflict, NotFound
+from ryu_app.model.segments import PROVIDER_TYPES
 
 GATEWAY_OWNER = "network:router_gateway"
 SNAT_OWNER = "network:router_centralized_snat"
@@ -110,6 +111,11 @@ class NorthSouth:
         if not network["router:external"]:
             raise BadRequest(f"Bad {use} request: Network {network_id} is not a valid "
                              "external network.", "BadRequest")
+        if network["provider:network_type"] not in PROVIDER_TYPES:
+            raise BadRequest(f"Bad {use} request: external network {network_id} is "
+                             f"{network['provider:network_type']}; an external network must "
+                             "be flat or VLAN on a physical network the hypervisors map.",
+                             "BadRequest")
         return network
 
     def _refuse_gateway_needed(self, router_id: str, network_id: str | None) -> None:

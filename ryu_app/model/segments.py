@@ -10,6 +10,8 @@ from ryu_app.model.errors import Conflict, InvalidInput, ServiceUnavailable
 
 # Largest id each segment type can carry on the wire.
 MAX_SEGMENT_ID = {"vlan": 4094, "vxlan": 2 ** 24 - 1, "gre": 2 ** 32 - 1}
+# The types on a physical network (a bridge mapping), which external networks need
+PROVIDER_TYPES = ("vlan", "flat")
 
 
 def parse_range(text: str) -> tuple[int, int]:
@@ -19,6 +21,16 @@ def parse_range(text: str) -> tuple[int, int]:
     if first > last:
         raise ValueError(f"range {text} is empty")
     return first, last
+
+
+def parse_tunnel_ranges(kind: str, entries: list[str]) -> tuple[tuple[int, int], ...]:
+    """['1001:2000'] -> ((1001, 2000),), each inside what a ``kind`` header carries."""
+    ranges = tuple(map(parse_range, entries))
+    for first, last in ranges:
+        if not 1 <= first <= last <= MAX_SEGMENT_ID[kind]:
+            raise ValueError(f"{kind} range {first}:{last} is outside "
+                             f"1-{MAX_SEGMENT_ID[kind]}")
+    return ranges
 
 
 def parse_vlan_ranges(entries: list[str]) -> dict[str, list[tuple[int, int]]]:

@@ -18,6 +18,7 @@ from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import SNAT_OWNER
+from ryu_app.model.segments import PROVIDER_TYPES
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
 from ryu_app.pipeline.addresses import address_match, ipv4s
 from ryu_app.pipeline import br_int, br_phys, br_tun, security
@@ -30,7 +31,6 @@ from topology.naming import TUNNEL_TYPES, PortInfo
 
 Group = tuple
 BASE: Group = ("base",)
-PROVIDER_TYPES = ("vlan", "flat")
 DVR_OWNER = ROUTER_INTERFACE_OWNERS[1]  # network:router_interface_distributed
 ANNOUNCED_FIELDS = ("device_owner", "mac_address", "fixed_ips")
 

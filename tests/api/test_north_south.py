@@ -25,6 +25,24 @@ def public(api):
             api.delete(f"/v2.0/{kind}s/{item['id']}")
 
 
+def test_an_external_network_must_be_on_a_physical_network(api):
+    """A VXLAN network may be router:external, but no hypervisor could take its traffic
+    out: a gateway or floating IP on it is a 400, not a router that silently never SNATs."""
+    tunnel = api.create("network", **{"router:external": True})
+    api.create("subnet", network_id=tunnel["id"], cidr="198.18.0.0/24", ip_version=4)
+    router = api.create("router")
+    status, body = api.put(f"/v2.0/routers/{router['id']}",
+                           {"router": {"external_gateway_info": {"network_id": tunnel["id"]}}})
+    assert status == 400 and "must be flat or VLAN" in body["NeutronError"]["message"]
+    status, body = api.post("/v2.0/floatingips",
+                            {"floatingip": {"floating_network_id": tunnel["id"]}})
+    assert status == 400 and "must be flat or VLAN" in body["NeutronError"]["message"]
+    assert api.get(f"/v2.0/routers/{router['id']}")[1]["router"][
+        "external_gateway_info"] is None
+    assert api.delete(f"/v2.0/routers/{router['id']}")[0] == 204
+    assert api.delete(f"/v2.0/networks/{tunnel['id']}")[0] == 204
+
+
 def _tenant(api, cidr="10.50.0.0/24"):
     network = api.create("network")
     subnet = api.create("subnet", network_id=network["id"], cidr=cidr, ip_version=4)

@@ -54,3 +54,14 @@ def test_settings_refuse_half_a_tls_setup_and_unknown_datapaths():
         Settings.parse(**RANGES, datapath_type="dpdk")
     with pytest.raises(ValueError):
         parse_vlan_ranges(["physnet1:4000:5000"])
+
+
+@pytest.mark.parametrize("ranges, complaint", [
+    ({"vni_ranges": ["0:10"]}, "vxlan range 0:10 is outside 1-16777215"),
+    ({"vni_ranges": ["16777000:16777216"]}, "outside 1-16777215"),
+    ({"tunnel_id_ranges": ["1:4294967296"]}, "gre range 1:4294967296 is outside")])
+def test_tunnel_ranges_stay_inside_what_their_header_carries(ranges, complaint):
+    """VNI 0, or one past 24 bits, would be handed to a tenant network VXLAN cannot tell
+    apart from another."""
+    with pytest.raises(ValueError, match=complaint):
+        Settings.parse(**{**RANGES, **ranges})
