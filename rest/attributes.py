@@ -17,6 +17,7 @@ from ryu_app.model.errors import (BadRequest, InvalidCIDR, InvalidInput,
                                   SecurityGroupInvalidPortValue,
                                   SecurityGroupRuleInvalidEtherType,
                                   SecurityGroupRuleInvalidProtocol)
+from ryu_app.model.segments import NETWORK_TYPES
 
 REQUIRED = object()
 AUTO = object()  # the model computes the value (e.g. a subnet's default gateway)
@@ -335,8 +336,6 @@ def _common() -> dict[str, Attr]:
         "revision_number": read_only(convert=to_int_or_none),
     }
 
-
-NETWORK_TYPES = ("local", "flat", "vlan", "vxlan", "gre")
 
 NETWORK = {
     **_common(),

@@ -22,7 +22,7 @@ OPTS = [
     cfg.StrOpt("db_synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
                help="NORMAL: writes survive a controller crash; FULL: also a power loss "
                     "(one fsync per write)."),
-    cfg.ListOpt("type_drivers", default=["local", "flat", "vlan", "vxlan", "gre"],
+    cfg.ListOpt("type_drivers", default=list(_default("type_drivers")),
                 help="Network types users may create."),
     cfg.ListOpt("tenant_network_types", default=["vxlan"],
                 help="Types given, in order of preference, to networks created without "

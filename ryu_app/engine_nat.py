@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import FIP_GATEWAY_OWNER, GATEWAY_OWNER, SNAT_OWNER
+from ryu_app.model.security_groups import is_trusted
 from ryu_app.model.tenant import Change
 from ryu_app.pipeline.planner import floatingip_group, router_group
 
@@ -97,7 +98,7 @@ class NorthSouthEngine:
         elif owner == FIP_GATEWAY_OWNER:
             dirty.networks.add(port["network_id"])
             dirty.fips |= self._fips_on(port["network_id"])
-        elif not owner.startswith("network:"):   # a VM's port: its floating IPs, routes
+        elif not is_trusted(port):   # a VM's port: its floating IPs, routes
             dirty.fips |= set(self.model.fips_of_port.get(port["id"], ()))
             dirty.routers |= {router_id for router_id in self.planner.routers_on(
                 port["network_id"]) if self.nat.gateway_network(router_id) is not None}

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ryu_app.model.quotas import DEFAULT_LIMITS
-from ryu_app.model.segments import parse_tunnel_ranges, parse_vlan_ranges
+from ryu_app.model.segments import NETWORK_TYPES, parse_tunnel_ranges, parse_vlan_ranges
 from topology.chassis import DATAPATH_TYPES
 
 
@@ -26,7 +26,7 @@ class TlsFiles:
 class Settings:
     db_path: str = "/var/lib/neutron-ryu/neutron.sqlite"
     db_synchronous: str = "NORMAL"
-    type_drivers: tuple[str, ...] = ("local", "flat", "vlan", "vxlan", "gre")
+    type_drivers: tuple[str, ...] = NETWORK_TYPES
     tenant_network_types: tuple[str, ...] = ("vxlan",)
     vni_ranges: tuple[tuple[int, int], ...] = ((1001, 2000),)
     tunnel_id_ranges: tuple[tuple[int, int], ...] = ((1, 1000),)
@@ -56,8 +56,11 @@ class Settings:
               network_vlan_ranges: list[str], tls_files: tuple[str | None, ...] = (None,) * 3,
               **plain) -> "Settings":
         """Settings from configuration strings, raising ValueError on any bad value."""
-        unknown = set(plain.get("tenant_network_types", ())) - set(
-            plain.get("type_drivers", cls.type_drivers))
+        drivers = set(plain.get("type_drivers", cls.type_drivers))
+        if drivers - set(NETWORK_TYPES):
+            raise ValueError(f"type_drivers {sorted(drivers - set(NETWORK_TYPES))} are not "
+                             f"network types this controller builds ({', '.join(NETWORK_TYPES)})")
+        unknown = set(plain.get("tenant_network_types", ())) - drivers
         if unknown:
             raise ValueError(f"tenant_network_types {sorted(unknown)} are not in type_drivers")
         if plain.get("datapath_type", cls.datapath_type) not in DATAPATH_TYPES:

@@ -22,6 +22,7 @@ import uuid
 
 from ryu_app.model.errors import BadRequest, Conflict, NotFound
 from ryu_app.model.segments import PROVIDER_TYPES
+from ryu_app.model.security_groups import is_trusted
 
 GATEWAY_OWNER = "network:router_gateway"
 SNAT_OWNER = "network:router_centralized_snat"
@@ -232,7 +233,7 @@ class NorthSouth:
         port = self.records["port"].get(port_id)
         if port is None:
             raise NotFound(f"Port {port_id} could not be found.", "PortNotFound")
-        if port["device_owner"].startswith("network:"):
+        if is_trusted(port):
             raise BadRequest(f"Bad floating IP request: Port {port_id} has owner "
                              f"{port['device_owner']} and therefore cannot be associated "
                              "with a floating IP.", "BadRequest")

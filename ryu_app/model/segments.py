@@ -7,11 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ryu_app.model.errors import Conflict, InvalidInput, ServiceUnavailable
+from topology.naming import TUNNEL_TYPES
 
 # Largest id each segment type can carry on the wire.
 MAX_SEGMENT_ID = {"vlan": 4094, "vxlan": 2 ** 24 - 1, "gre": 2 ** 32 - 1}
 # The types on a physical network (a bridge mapping), which external networks need
 PROVIDER_TYPES = ("vlan", "flat")
+# Every network type the controller builds, in the order Neutron's messages list them
+NETWORK_TYPES = ("local", "flat", "vlan", *TUNNEL_TYPES)
 
 
 def parse_range(text: str) -> tuple[int, int]:

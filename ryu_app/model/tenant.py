@@ -24,7 +24,7 @@ from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, n
 from ryu_app.model.north_south import L3_OWNERS, NorthSouth
 from ryu_app.model.quotas import Quotas
 from ryu_app.model.security_groups import SecurityGroups
-from ryu_app.model.segments import SegmentPools
+from ryu_app.model.segments import NETWORK_TYPES, SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.subnet_pools import SubnetPools
 from ryu_app.model.tags import Tags
@@ -48,7 +48,7 @@ def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
     if given)."""
     return (port["status"] == "ACTIVE" and bool(port["binding:host_id"])
             and port.get("admin_state_up", True)
-            and not port["device_owner"].startswith("network:")
+            and not security_groups.is_trusted(port)
             and chassis in (None, port["binding:host_id"]))
 
 
@@ -99,8 +99,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
                  global_mtu: int = 1500,
                  tenant_network_types: tuple[str, ...] = ("vxlan",),
-                 enabled_network_types: tuple[str, ...] = ("local", "flat", "vlan",
-                                                           "vxlan", "gre"),
+                 enabled_network_types: tuple[str, ...] = NETWORK_TYPES,
                  now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu",
                  quota_defaults: dict[str, int] | None = None,
                  host_zones: HostZones | None = None):

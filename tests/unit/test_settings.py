@@ -52,6 +52,8 @@ def test_settings_refuse_half_a_tls_setup_and_unknown_datapaths():
         Settings.parse(**RANGES, tls_files=("k.pem", "c.pem", None))
     with pytest.raises(ValueError, match="datapath_type"):
         Settings.parse(**RANGES, datapath_type="dpdk")
+    with pytest.raises(ValueError, match=r"type_drivers \['geneve'\] are not network types"):
+        Settings.parse(**RANGES, type_drivers=["geneve", "vxlan"])
     with pytest.raises(ValueError):
         parse_vlan_ranges(["physnet1:4000:5000"])
 
