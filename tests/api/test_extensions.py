@@ -78,7 +78,9 @@ def test_resources_show_only_attributes_of_advertised_extensions(api):
     rule = group["security_group_rules"][0]
     pool = api.create("subnetpool", name="ext-pool", prefixes=["10.86.0.0/16"])
     scope = api.create("address_scope", name="ext-scope", ip_version=4)
-    external = api.create("network", name="ext-public", **{"router:external": True})
+    external = api.create("network", name="ext-public", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
     api.create("subnet", network_id=external["id"], cidr="10.87.0.0/24", ip_version=4)
     floating = api.create("floatingip", floating_network_id=external["id"])
     shown = {"network": network, "subnet": subnet, "port": port, "router": router,
