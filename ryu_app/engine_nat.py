@@ -79,7 +79,9 @@ class NorthSouthEngine:
             info = record["external_gateway_info"] if record else None
             if info is not None:
                 dirty.networks.add(info["network_id"])
-        dirty.networks |= {port["network_id"] for port in self.planner.dvr_interfaces(router_id)}
+        # all its interfaces, routed or not: set down, it stops routing those it had
+        dirty.networks |= {self.model.records["port"][port_id]["network_id"]
+                           for port_id in self.model.interfaces_of.get(router_id, ())}
 
     def _floatingip_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
         if old and new and all(old[k] == new[k] for k in old if k not in STATUS_FIELDS):

@@ -175,11 +175,13 @@ class NatPlanner:
     # ---------------------------------------------------------------- a router
 
     def router_flows(self, bridge: Bridge, router_id: str) -> list[Flow]:
-        """The router's SNAT on br-int of its SNAT hypervisor (none elsewhere)."""
+        """The router's SNAT on br-int of its SNAT hypervisor (none elsewhere, none while
+        the router is down)."""
         network = self.gateway_network(router_id)
         qg = self.model.gateway_port_of(router_id)
         if (bridge.role != "int" or network is None or qg is None or not ipv4s(qg)
-                or self.snat_chassis(router_id) != bridge.chassis):
+                or self.snat_chassis(router_id) != bridge.chassis
+                or not self.planner.router_is_up(router_id)):
             return []
         external = self.external(bridge, network["id"])
         if external is None:

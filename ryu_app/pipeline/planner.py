@@ -93,12 +93,21 @@ class Planner:
             hosting |= set(self.ports_by_chassis(other))
         return hosting
 
+    def router_is_up(self, router_id: str) -> bool:
+        """admin_state_up: a router set down routes nothing anywhere (Neutron's L3 agents
+        remove it from every host), though its interfaces stay."""
+        router = self.model.records["router"].get(router_id)
+        return router is not None and router.get("admin_state_up", True)
+
     def dvr_interfaces(self, router_id: str) -> list[dict]:
+        """The interfaces a distributed router routes between (none while it is down)."""
+        if not self.router_is_up(router_id):
+            return []
         return [port for port_id in self.model.interfaces_of.get(router_id, ())
                 if (port := self.model.records["port"][port_id])["device_owner"] == DVR_OWNER]
 
     def routers_on(self, network_id: str) -> set[str]:
-        return {port["device_id"] for port in self._interfaces_on(network_id, (DVR_OWNER,))}
+        return {port["device_id"] for port in self._dvr_gateways(network_id)}
 
     def routed_with(self, network_id: str) -> set[str]:
         """The networks that share a distributed router with this one (itself included)."""
@@ -227,9 +236,11 @@ class Planner:
         return self._interfaces_on(network_id, (DVR_OWNER,))
 
     def _interfaces_on(self, network_id: str, owners: tuple[str, ...]) -> list[dict]:
-        """The network's router interface ports with one of these device owners."""
+        """The network's interface ports, with one of these device owners, of routers
+        that are up."""
         return [port for port_id in self.model.interfaces_on.get(network_id, ())
-                if (port := self.model.records["port"][port_id])["device_owner"] in owners]
+                if (port := self.model.records["port"][port_id])["device_owner"] in owners
+                and self.router_is_up(port["device_id"])]
 
     # ------------------------------------------------------------ DVR routing
 

@@ -54,6 +54,21 @@ def test_tcp_crosses_the_router_and_the_chassis(routed):
     assert fetches(vms["red0"], vms["green2"]) and fetches(vms["green1"], vms["red0"])
 
 
+def test_a_router_set_down_routes_nothing_until_it_is_up_again(routed):
+    tenant, router, _, vms = routed
+    path = f"/v2.0/routers/{router['id']}"
+    assert pings(vms["red0"], vms["green2"].ip)
+    assert tenant.api.put(path, {"router": {"admin_state_up": False}})[0] == 200
+    try:
+        wait_until(lambda: silent(vms["red0"], vms["green2"].ip), timeout=5,
+                   what="red0 -> green2 cut")
+        assert silent(vms["green1"], "10.21.0.1")        # nor is its gateway there
+        assert pings(vms["red0"], vms["red1"].ip)        # within a network: switched
+    finally:
+        assert tenant.api.put(path, {"router": {"admin_state_up": True}})[0] == 200
+    assert pings(vms["red0"], vms["green2"].ip, attempts=10)
+
+
 def underlay_tx(hypervisor) -> dict[str, int]:
     """Frames a hypervisor sent to the underlay or the physical network, per port."""
     settle_counters(hypervisor)

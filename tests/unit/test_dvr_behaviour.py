@@ -97,6 +97,20 @@ def test_what_the_router_does_not_know_is_dropped_and_ttl_expiry_goes_to_the_con
         "controller")] == [("n0", "invalid_ttl")]
 
 
+def test_a_router_set_down_routes_nothing_until_it_is_up_again(routed):
+    """admin_state_up false: Neutron's L3 agents take the router away on every host, so
+    its gateways answer no ARP and nothing is routed; its interfaces stay."""
+    blue_vm, green_vm = routed.blue_vm, routed.green_vm
+    routed.update("router", routed.router_id, admin_state_up=False)
+    assert routed.send(blue_vm, routed_ping(routed, blue_vm, green_vm)).delivered_to() == []
+    assert routed.send(blue_vm, arp(blue_vm, "10.0.0.1")).delivered_to() == []
+    assert routed.send(routed.green_near, ping(routed.green_near, green_vm)
+                       ).delivered_to() == [("n1", green_vm["device"])]   # L2 goes on
+    routed.update("router", routed.router_id, admin_state_up=True)
+    assert routed.send(blue_vm, routed_ping(routed, blue_vm, green_vm)).delivered_to() == [
+        ("n1", green_vm["device"])]
+
+
 def test_removing_the_interface_removes_the_routes(routed):
     routed.model.remove_router_interface(routed.router_id,
                                          {"subnet_id": routed.green_subnet["id"]})

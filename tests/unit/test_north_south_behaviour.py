@@ -116,6 +116,20 @@ def test_a_port_whose_binding_failed_gets_no_floating_ip_flows(outside):
     assert outside.model.records["floatingip"][fip["id"]]["status"] == "DOWN"
 
 
+def test_a_router_set_down_takes_its_snat_and_floating_ips_with_it(outside):
+    router_id = outside.gateway["device_id"]
+    outside.update("router", router_id, admin_state_up=False)
+    assert outside.sent[-1].fip_status == {outside.fip["id"]: "DOWN"}
+    for vm in (outside.plain, outside.floating):
+        assert physical(outside.send(vm, to_internet(outside, vm))) == []
+    assert not [flow for flows in outside.held("n2", "int").values() for flow in flows.values()
+                if flow.builder == "nat.snat_flow"]
+    outside.update("router", router_id, admin_state_up=True)
+    assert outside.sent[-1].fip_status == {outside.fip["id"]: "ACTIVE"}
+    assert physical(outside.send(outside.plain, to_internet(outside, outside.plain)))[
+        0].chassis == "n2"
+
+
 def test_disassociating_flushes_the_zone_and_association_announces(outside):
     fip, zone = outside.fip, outside.planner.nat.zones.get(outside.fip["id"])
     outside.update("floatingip", fip["id"], port_id=None)
