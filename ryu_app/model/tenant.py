@@ -518,7 +518,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                     raise BadRequest(f"IP address {item['ip_address']} is not a valid IP for "
                                      f"the specified subnet.", "InvalidIpForSubnet")
                 holder = self.ip_holder.get((subnet["id"], address))
-                if address in in_request or holder not in (None, port_id):
+                if address in in_request or address in addresses.pending or \
+                        holder not in (None, port_id):
                     raise Conflict(f"IP address {item['ip_address']} already allocated in "
                                    f"subnet {subnet['id']}", "IpAddressAlreadyAllocated")
             else:
@@ -772,6 +773,13 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
+        try:
+            self._commit_and_index(batch)
+        finally:   # committed, the addresses are held; refused, they are free again
+            for addresses in self.addresses.values():
+                addresses.pending.clear()
+
+    def _commit_and_index(self, batch: _Batch) -> None:
         self.store.commit(puts=[(kind, record["id"], record) for kind, record in batch.puts],
                           deletes=batch.deletes)
         changes = []

@@ -12,6 +12,10 @@ def public(api):
                         ip_version=4, enable_dhcp=False,
                         allocation_pools=[{"start": "203.0.113.10", "end": "203.0.113.99"}])
     yield network, subnet
+    _delete_everything(api)
+
+
+def _delete_everything(api) -> None:
     for fip in api.get("/v2.0/floatingips")[1]["floatingips"]:
         api.delete(f"/v2.0/floatingips/{fip['id']}")
     for router in api.get("/v2.0/routers")[1]["routers"]:
@@ -41,6 +45,30 @@ def test_an_external_network_must_be_on_a_physical_network(api):
         "external_gateway_info"] is None
     assert api.delete(f"/v2.0/routers/{router['id']}")[0] == 204
     assert api.delete(f"/v2.0/networks/{tunnel['id']}")[0] == 204
+
+
+def test_one_write_never_gives_the_last_address_to_two_ports(api):
+    """Deleting a floating IP frees the pool's last address while two hypervisors wait for
+    their floating IP gateway (fg-) port: one write makes both, and only one may get it."""
+    ext = api.create("network", **{"router:external": True, "provider:network_type": "flat",
+                                   "provider:physical_network": "public"})
+    small = api.create("subnet", network_id=ext["id"], cidr="203.0.113.0/29", ip_version=4,
+                       enable_dhcp=False)                     # .2-.6
+    network, _, router = _tenant(api, "10.52.0.0/24")
+    api.put(f"/v2.0/routers/{router['id']}",
+            {"router": {"external_gateway_info": {"network_id": ext["id"]}}})   # qg- .2
+    ports = [api.create("port", network_id=network["id"], **{"binding:host_id": host})
+             for host in ("h1", "h2")]
+    fips = [api.create("floatingip", floating_network_id=ext["id"]) for _ in range(4)]
+    try:
+        for fip, port in zip(fips[:2], ports, strict=True):
+            api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {"port_id": port["id"]}})
+        assert api.delete(f"/v2.0/floatingips/{fips[3]['id']}")[0] == 204
+        held = [ip["ip_address"] for port in api.get(f"/v2.0/ports?network_id={ext['id']}")[
+            1]["ports"] for ip in port["fixed_ips"] if ip["subnet_id"] == small["id"]]
+        assert len(held) == len(set(held)), held
+    finally:
+        _delete_everything(api)
 
 
 def _tenant(api, cidr="10.50.0.0/24"):
