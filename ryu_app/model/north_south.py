@@ -119,6 +119,17 @@ class NorthSouth:
                              "BadRequest")
         return network
 
+    def refuse_external_in_use(self, network_id: str) -> None:
+        """An external network stays external while a router's gateway or a floating IP
+        is on it (Neutron's ExternalNetworkInUse)."""
+        if any(info and info["network_id"] == network_id for info in (
+                router["external_gateway_info"] for router in self.records["router"].values())) \
+                or any(fip["floating_network_id"] == network_id
+                       for fip in self.records["floatingip"].values()):
+            raise Conflict(f"External network {network_id} cannot be updated to be made "
+                           "non-external, since it has existing gateway ports or floating "
+                           "IPs.", "ExternalNetworkInUse")
+
     def _refuse_gateway_needed(self, router_id: str, network_id: str | None) -> None:
         """A router keeps its gateway while floating IPs reach their VMs through it."""
         for fip in self.records["floatingip"].values():

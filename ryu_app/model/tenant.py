@@ -200,9 +200,12 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def update_network(self, network_id: str, values: dict) -> dict:
         record = self.get("network", network_id)
-        if "mtu" in values:
+        if record["router:external"] and values.get("router:external") is False:
+            self.refuse_external_in_use(network_id)
+        if "mtu" in values:   # null: back to the largest, as a create without one
             largest = self.global_mtu - TUNNEL_OVERHEAD.get(record["provider:network_type"], 0)
-            values["mtu"] = self._check_mtu(values["mtu"], largest)
+            values["mtu"] = largest if values["mtu"] is None else self._check_mtu(
+                values["mtu"], largest)
         return self._commit_one("network", self._updated(record, values))
 
     def delete_network(self, network_id: str) -> None:

@@ -98,6 +98,10 @@ def test_update_and_show(api):
     assert status == 400 and "not allowed in PUT" in body["NeutronError"]["message"]
     status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 9000}})
     assert status == 400
+    assert api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1400}})[1][
+        "network"]["mtu"] == 1400
+    status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": None}})
+    assert (status, body["network"]["mtu"]) == (200, 1450)   # the largest VXLAN allows
 
 
 def test_list_filters_fields_and_pagination(api):

@@ -138,6 +138,21 @@ def test_gateway_errors(api, public):
     assert status == 409 and body["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
 
 
+def test_an_external_network_in_use_stays_external(api, public):
+    _, _, router = _tenant(api)
+    path = f"/v2.0/networks/{public[0]['id']}"
+    api.put(f"/v2.0/routers/{router['id']}",
+            {"router": {"external_gateway_info": {"network_id": public[0]["id"]}}})
+    status, body = api.put(path, {"network": {"router:external": False}})
+    assert (status, body["NeutronError"]["type"]) == (409, "ExternalNetworkInUse")
+    api.put(f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": None}})
+    fip = api.create("floatingip", floating_network_id=public[0]["id"])
+    assert api.put(path, {"network": {"router:external": False}})[0] == 409
+    api.delete(f"/v2.0/floatingips/{fip['id']}")
+    assert api.get(path)[1]["network"]["router:external"] is True
+    assert api.put(path, {"network": {"router:external": False}})[0] == 200   # unused now
+
+
 def test_floating_ip_lifecycle(api, public):
     network, subnet, router = _tenant(api)
     vm = api.create("port", network_id=network["id"])
