@@ -94,16 +94,28 @@ class NorthSouth:
         if current is None:
             port_id = str(uuid.uuid4())
             fixed_ips = self._assign_ips(network["id"], wanted_ips or None, port_id)
+            self._refuse_subnet_gateway(fixed_ips, wanted_ips)
             port = self._service_port(network["id"], router["project_id"], router["id"],
                                       GATEWAY_OWNER, fixed_ips)
             batch.put("port", {**port, "id": port_id})
-        elif wanted_ips is not None:
+        elif wanted_ips:   # [] changes nothing, as in Neutron
             fixed_ips = self._assign_ips(network["id"], wanted_ips, current["id"])
+            self._refuse_subnet_gateway(fixed_ips, wanted_ips)
             if fixed_ips != current["fixed_ips"]:
                 batch.put("port", self._updated(current, {"fixed_ips": fixed_ips}))
         self._snat_ports_follow(batch, router, network["id"])
         enable_snat = requested.get("enable_snat", True)
         return {"network_id": network["id"], "enable_snat": enable_snat}
+
+    def _refuse_subnet_gateway(self, fixed_ips: list[dict], wanted: list[dict] | None) -> None:
+        """A router's gateway never takes its subnet's gateway address, the upstream
+        router's."""
+        named = {item["ip_address"] for item in wanted or () if "ip_address" in item}
+        for ip in fixed_ips:
+            if ip["ip_address"] in named and ip["ip_address"] == self.records["subnet"][
+                    ip["subnet_id"]]["gateway_ip"]:
+                raise BadRequest(f"Bad router request: External IP {ip['ip_address']} is "
+                                 "the same as the gateway IP.", "BadRequest")
 
     def _external_network(self, network_id: str, use: str) -> dict:
         network = self.records["network"].get(network_id)

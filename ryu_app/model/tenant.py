@@ -695,7 +695,13 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         return ROUTER_INTERFACE_OWNERS[1] if router["distributed"] else ROUTER_INTERFACE_OWNERS[0]
 
     def _refuse_attached(self, router: dict, subnets: list[dict]) -> None:
+        gateway = self.gateway_port_of(router["id"])
+        outside = {ip["subnet_id"] for ip in gateway["fixed_ips"]} if gateway else set()
         for subnet in subnets:
+            # its gateway's subnet: the interface would take the upstream router's address
+            if subnet["id"] in outside:
+                raise BadRequest(f"Bad router request: Router already has a port on subnet "
+                                 f"{subnet['id']}.", "BadRequest")
             owner = self.router_of_subnet.get(subnet["id"])
             if owner is not None:
                 raise Conflict(f"Subnet {subnet['id']} is already attached to router {owner}.",

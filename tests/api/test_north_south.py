@@ -138,6 +138,26 @@ def test_gateway_errors(api, public):
     assert status == 409 and body["NeutronError"]["type"] == "IpAddressAlreadyAllocated"
 
 
+def test_a_gateway_keeps_off_the_upstream_routers_address(api, public):
+    """Neither the gateway port nor an interface may take the external subnet's gateway
+    IP; an empty external_fixed_ips changes nothing."""
+    _, _, router = _tenant(api)
+    path = f"/v2.0/routers/{router['id']}"
+    upstream = public[1]["gateway_ip"]
+    status, body = api.put(path, {"router": {"external_gateway_info": {
+        "network_id": public[0]["id"], "external_fixed_ips": [{"ip_address": upstream}]}}})
+    assert status == 400 and "same as the gateway IP" in body["NeutronError"]["message"]
+    assert _ports(api, device_owner="network:router_gateway") == []
+    api.put(path, {"router": {"external_gateway_info": {"network_id": public[0]["id"]}}})
+    [qg] = _ports(api, device_owner="network:router_gateway")
+    status, body = api.put(path, {"router": {"external_gateway_info": {
+        "network_id": public[0]["id"], "external_fixed_ips": []}}})
+    assert status == 200
+    assert _ports(api, device_owner="network:router_gateway")[0]["fixed_ips"] == qg["fixed_ips"]
+    status, body = api.put(f"{path}/add_router_interface", {"subnet_id": public[1]["id"]})
+    assert status == 400 and "already has a port" in body["NeutronError"]["message"]
+
+
 def test_an_external_network_in_use_stays_external(api, public):
     _, _, router = _tenant(api)
     path = f"/v2.0/networks/{public[0]['id']}"
