@@ -323,13 +323,16 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def update_port(self, port_id: str, values: dict) -> dict:
         record = self.get("port", port_id)
-        if record["device_owner"] in ROUTER_INTERFACE_OWNERS:
-            if any(key in values and values[key] != record[key]
-                   for key in ("device_owner", "device_id")):
-                raise Conflict(f"Port {port_id} is an interface of router "
-                               f"{record['device_id']}: use remove_router_interface.",
-                               "L3PortInUse")
-        elif values.get("device_owner", record["device_owner"]) != record["device_owner"]:
+        changed = {key for key in ("device_owner", "device_id", "fixed_ips")
+                   if key in values and values[key] != record[key]}
+        if record["device_owner"] in ROUTER_INTERFACE_OWNERS and changed:
+            raise Conflict(f"Port {port_id} is an interface of router "
+                           f"{record['device_id']}: use remove_router_interface.",
+                           "L3PortInUse")
+        if record["device_owner"] in L3_OWNERS and changed:
+            raise Conflict(f"Port {port_id} has owner {record['device_owner']}: its router "
+                           "or floating IP makes and changes it.", "L3PortInUse")
+        if values.get("device_owner", record["device_owner"]) != record["device_owner"]:
             self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:
             if record["binding:vif_type"] == "ovs":   # a VM's device holds the MAC

@@ -100,9 +100,13 @@ def test_a_port_write_cannot_make_or_move_a_router_interface(api):
         "device_id": second["id"], "fixed_ips": [{"subnet_id": subnet["id"]}]}})
     assert status == 400 and error_type(body) == "HTTPBadRequest", body
     (interface,) = api.get(f"/v2.0/ports?device_id={first['id']}")[1]["ports"]
-    for change in ({"device_id": second["id"]}, {"device_owner": "compute:nova"}):
+    for change in ({"device_id": second["id"]}, {"device_owner": "compute:nova"},
+                   {"fixed_ips": []}, {"fixed_ips": [{"subnet_id": subnet["id"],
+                                                       "ip_address": "10.60.0.9"}]}):
         status, body = api.put(f"/v2.0/ports/{interface['id']}", {"port": change})
         assert status == 409 and error_type(body) == "L3PortInUse", body
+    assert api.get(f"/v2.0/ports/{interface['id']}")[1]["port"]["fixed_ips"] == \
+        interface["fixed_ips"]
     assert api.delete(f"/v2.0/routers/{second['id']}")[0] == 204    # it never got the subnet
     status, body = api.delete(f"/v2.0/routers/{first['id']}")
     assert status == 409 and error_type(body) == "RouterInUse"
@@ -170,3 +174,25 @@ def test_a_body_over_the_limit_still_being_sent_gets_its_413(controller):
         response.begin()
         answer = json.loads(response.read())
     assert response.status == 413 and error_type(answer) == "HTTPRequestEntityTooLarge"
+
+
+def test_a_port_write_cannot_take_a_gateway_or_floating_ip_port_from_its_owner(api):
+    """Made compute:nova, a floating IP's port could be deleted and its address handed out
+    again while the floating IP still showed it."""
+    public = api.create("network", **{"router:external": True, "provider:network_type": "flat",
+                                      "provider:physical_network": "public"})
+    api.create("subnet", network_id=public["id"], cidr="203.0.113.0/24", ip_version=4,
+               enable_dhcp=False)
+    router = api.create("router", external_gateway_info={"network_id": public["id"]})
+    fip = api.create("floatingip", floating_network_id=public["id"])
+    for owner in ("network:router_gateway", "network:floatingip"):
+        (port,) = api.get(f"/v2.0/ports?device_owner={owner}")[1]["ports"]
+        for change in ({"device_owner": "compute:nova"}, {"device_id": "elsewhere"},
+                       {"fixed_ips": []}):
+            status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": change})
+            assert status == 409 and error_type(body) == "L3PortInUse", (owner, body)
+        assert api.put(f"/v2.0/ports/{port['id']}", {"port": {"name": "renamed"}})[0] == 200
+    api.delete(f"/v2.0/floatingips/{fip['id']}")
+    api.put(f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": None}})
+    api.delete(f"/v2.0/routers/{router['id']}")
+    assert api.delete(f"/v2.0/networks/{public['id']}")[0] == 204
