@@ -3,7 +3,8 @@
 A project's limits are the configured defaults unless an admin set its own; those are
 one stored record per project (kind ``quota``), so they survive a restart like any
 write.  Usage is counted from the records themselves, every one the project owns
-(ports the controller made included, as Neutron counts them), and a limit is enforced
+(its DHCP and router interface ports included, as Neutron counts them; gateway, SNAT and
+floating IP ports belong to no project, as in Neutron), and a limit is enforced
 only on the API's own creates: the DHCP, router and floating IP ports and the default
 security group the controller makes are never refused.  The check and the create's
 commit run in one call with no I/O that yields between them (the store is synchronous

@@ -731,12 +731,16 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     def _service_port(self, network_id: str, project: str, device_id: str, owner: str,
                       fixed_ips: list[dict]) -> dict:
         """A port the controller makes for a service (a router interface, DHCP): ACTIVE,
-        trusted (no port security), bound to no host."""
+        trusted (no port security), bound to no host.  Gateway, SNAT and floating IP ports
+        belong to no project, as Neutron makes them (tenant_id ''): no quota counts them."""
         values = {"name": "", "description": "", "network_id": network_id,
                   "tenant_id": project, "admin_state_up": True, "device_id": device_id,
                   "device_owner": owner, "security_groups": [], "binding:vnic_type": "normal",
                   "binding:profile": {}}
-        return {**self._new_record(values, project),
+        record = self._new_record(values, project)
+        if owner in L3_OWNERS:
+            record["tenant_id"] = record["project_id"] = ""
+        return {**record,
                 "mac_address": self._generate_mac(network_id), "fixed_ips": fixed_ips,
                 "port_security_enabled": False, "allowed_address_pairs": [],
                 "status": "ACTIVE", "extra_dhcp_opts": [], **self._binding_fields("", "unbound")}

@@ -146,3 +146,28 @@ def test_configured_defaults_and_durable_limits():
     finally:
         ctl.kill()
         shutil.rmtree(ctl.workdir, ignore_errors=True)
+
+
+def test_gateway_snat_and_floating_ip_ports_count_against_no_project(api):
+    """Neutron makes them with tenant_id '': a router's gateway must not eat its owner's
+    port quota (it made the next port of a project at 4 ports a 409)."""
+    project = "proj-gateway"
+    public = api.create("network", **{"router:external": True,
+                                      "provider:network_type": "vlan",
+                                      "provider:physical_network": "physnet1",
+                                      "provider:segmentation_id": 201})
+    api.create("subnet", network_id=public["id"], cidr="198.51.101.0/24", ip_version=4,
+               enable_dhcp=False)
+    network = post_as(api, project, "network")[1]["network"]
+    subnet = post_as(api, project, "subnet", network_id=network["id"], cidr="10.91.0.0/24",
+                     ip_version=4)[1]["subnet"]                         # + its DHCP port
+    router = post_as(api, project, "router", external_gateway_info={
+        "network_id": public["id"]})[1]["router"]                       # + qg-
+    api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+            {"subnet_id": subnet["id"]})                                # + qr-, sg-
+    assert post_as(api, project, "floatingip", floating_network_id=public["id"])[0] == 201
+    used = api.get(f"/v2.0/quotas/{project}/details")[1]["quota"]["port"]["used"]
+    assert used == 2                                                    # DHCP and qr-
+    owners = {port["device_owner"]: port["project_id"]
+              for port in api.get("/v2.0/ports")[1]["ports"]}
+    assert owners["network:router_gateway"] == owners["network:floatingip"] == ""
