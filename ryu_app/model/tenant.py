@@ -512,10 +512,14 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         subnet_ids = list(self.subnets_of.get(network_id, ()))
         if requested is None:
             requested = [{"subnet_id": subnet_ids[0]}] if subnet_ids else []
-        assigned: list[dict] = []
+        chosen: dict[int, int] = {}   # index in requested -> address
         taken: dict[str, set[int]] = {}
-        for item in requested:
-            subnet = self._subnet_for(network_id, item)
+        subnets = [self._subnet_for(network_id, item) for item in requested]
+        # the entries naming an address first, as Neutron takes them: a subnet-only entry
+        # before them must not be given one of theirs
+        order = sorted(range(len(requested)), key=lambda i: "ip_address" not in requested[i])
+        for index in order:
+            item, subnet = requested[index], subnets[index]
             addresses = self.addresses[subnet["id"]]
             in_request = taken.setdefault(subnet["id"], set())
             if "ip_address" in item:
@@ -531,9 +535,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             else:
                 address = self._kept_or_new(subnet["id"], port_id, requested, in_request)
             in_request.add(address)
-            assigned.append({"subnet_id": subnet["id"],
-                             "ip_address": str(ipaddress.IPv4Address(address))})
-        return assigned
+            chosen[index] = address
+        return [{"subnet_id": subnets[index]["id"],
+                 "ip_address": str(ipaddress.IPv4Address(chosen[index]))}
+                for index in range(len(requested))]
 
     def _kept_or_new(self, subnet_id: str, port_id: str, requested: list[dict],
                      in_request: set[int]) -> int:

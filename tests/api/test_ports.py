@@ -26,6 +26,19 @@ def test_generated_mac_and_first_free_address(api, net):
     assert second["mac_address"] != port["mac_address"]
 
 
+def test_a_named_address_is_kept_whatever_its_place_in_the_request(api, net):
+    """[{subnet}, {ip_address: the next free}] would give the first entry that address and
+    then refuse the second; Neutron takes the named addresses first."""
+    network, subnet = net
+    probe = api.create("port", network_id=network["id"])
+    following = probe["fixed_ips"][0]["ip_address"].rsplit(".", 1)
+    following = f"{following[0]}.{int(following[1]) + 1}"                  # the next free
+    port = api.create("port", network_id=network["id"], fixed_ips=[
+        {"subnet_id": subnet["id"]}, {"subnet_id": subnet["id"], "ip_address": following}])
+    addresses = [ip["ip_address"] for ip in port["fixed_ips"]]
+    assert addresses[1] == following and addresses[0] != following
+
+
 def test_requested_address_checks(api, net):
     network, subnet = net
     port = api.create("port", network_id=network["id"],
