@@ -51,6 +51,21 @@ def tunnel_ports(hypervisor) -> list[str]:
             if name.startswith(("vxlan-", "gre-"))]
 
 
+def ip_from(vm, source: str, action: Callable[[], Any]) -> int:
+    """IPv4 packets from ``source`` that reach ``vm``'s interface while ``action`` runs, as
+    tcpdump in the VM sees them: the broadcasts of other VMs, which a port's counters
+    also count, do not."""
+    dump = vm.host.popen(["tcpdump", "-l", "-n", "-i", str(vm.host.defaultIntf()), "ip",
+                          "and", "src", "host", source], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    while "listening on" not in (line := dump.stderr.readline()):   # tcpdump is ready
+        assert line, "tcpdump did not start"
+    action()
+    time.sleep(0.5)
+    dump.terminate()
+    return len([line for line in dump.communicate()[0].splitlines() if line.strip()])
+
+
 def tag(vm) -> int | None:
     value = vm.hypervisor.vsctl("get", "port", vm.device, "tag").strip()
     return None if value == "[]" else int(value)
