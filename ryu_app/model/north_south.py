@@ -226,6 +226,22 @@ class NorthSouth:
         self.sync_fip_gateways()
         return self.render("floatingip", self.records["floatingip"][fip_id])
 
+    def unassociated_floatingip(self, port: dict) -> dict | None:
+        """The floating IP a port holds the address of, if it is associated with nothing."""
+        if port["device_owner"] != FLOATING_OWNER:
+            return None
+        fip = self.records["floatingip"].get(port["device_id"])
+        return fip if fip is not None and fip["port_id"] is None else None
+
+    def refuse_floating_address_change(self, port_id: str, fixed_ips: list[dict]) -> None:
+        """A port keeps the fixed IP a floating IP DNATs to (Neutron's
+        prevent_internal_ip_change_for_fip)."""
+        addresses = {ip["ip_address"] for ip in fixed_ips}
+        if any(fip["fixed_ip_address"] not in addresses for fip in self.floatingips_of(port_id)):
+            raise BadRequest(f"Bad port request: Cannot update the fixed_ips of the port "
+                             f"{port_id}, because its original fixed_ip has been associated "
+                             "to a floating ip.", "BadRequest")
+
     def delete_floatingip(self, fip_id: str) -> None:
         self.get("floatingip", fip_id)
         batch = self._new_batch()
@@ -300,15 +316,13 @@ class NorthSouth:
                              "assigning a floating IP.", "BadRequest")
         return ipv4[0]
 
-    def _fips_follow_port(self, batch, port: dict | None, port_id: str) -> None:
-        """A VM port deleted (``port`` None) or readdressed: its floating IPs lose the
-        association where their fixed IP is gone, as Neutron disassociates them."""
-        addresses = {ip["ip_address"] for ip in port["fixed_ips"]} if port else set()
+    def _fips_lose_port(self, batch, port_id: str) -> None:
+        """A VM port deleted: its floating IPs lose the association, as Neutron
+        disassociates them (readdressing it away from one is refused)."""
         for fip in self.floatingips_of(port_id):
-            if fip["fixed_ip_address"] not in addresses:
-                batch.put("floatingip", self._updated(fip, {
-                    "port_id": None, "fixed_ip_address": None, "router_id": None,
-                    "status": "DOWN"}))
+            batch.put("floatingip", self._updated(fip, {
+                "port_id": None, "fixed_ip_address": None, "router_id": None,
+                "status": "DOWN"}))
 
     def _refuse_interface_needed(self, router_id: str, interface: dict) -> None:
         subnets = {ip["subnet_id"] for ip in interface["fixed_ips"]}

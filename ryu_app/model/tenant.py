@@ -213,10 +213,13 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         batch = _Batch()
         for port_id in self.ports_of.get(network_id, ()):
             port = self.records["port"][port_id]
-            if port["device_owner"] not in SERVICE_OWNERS:
+            unused = self.unassociated_floatingip(port)   # they go with it, as in Neutron
+            if port["device_owner"] not in SERVICE_OWNERS and unused is None:
                 raise Conflict(f"Unable to complete operation on network {network_id}. "
                                "There are one or more ports still in use on the network.",
                                "NetworkInUse")
+            if unused is not None:
+                batch.delete("floatingip", unused["id"])
             batch.delete("port", port_id)
         for subnet_id in self.subnets_of.get(network_id, ()):
             batch.delete("subnet", subnet_id)
@@ -342,6 +345,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if "fixed_ips" in values:
             values["fixed_ips"] = self._assign_ips(record["network_id"], values["fixed_ips"],
                                                    port_id)
+            self.refuse_floating_address_change(port_id, values["fixed_ips"])
         if "extra_dhcp_opts" in values:
             values["extra_dhcp_opts"] = _extra_dhcp_opts(record["extra_dhcp_opts"],
                                                          values["extra_dhcp_opts"])
@@ -355,10 +359,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             values["status"] = "DOWN"
         if not values.get("admin_state_up", True):   # disabled: its device goes dead
             values["status"] = "DOWN"
-        batch = _Batch()
-        updated = batch.put("port", self._updated(record, values))
-        self._fips_follow_port(batch, updated, port_id)
-        self._commit(batch)
+        updated = self._updated(record, values)
+        self._commit_one("port", updated)
         self.sync_fip_gateways()
         return self.render("port", updated)
 
@@ -371,7 +373,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                            f"has device owner {port['device_owner']}.", "L3PortInUse")
         batch = _Batch()
         batch.delete("port", port_id)
-        self._fips_follow_port(batch, None, port_id)
+        self._fips_lose_port(batch, port_id)
         if port["device_owner"] == DHCP_OWNER:
             # As Neutron's DHCP agent would, at once: the network keeps a DHCP server,
             # on the same addresses.

@@ -158,6 +158,24 @@ def test_a_gateway_keeps_off_the_upstream_routers_address(api, public):
     assert status == 400 and "already has a port" in body["NeutronError"]["message"]
 
 
+def test_deleting_an_external_network_takes_its_unassociated_floating_ips(api, public):
+    """As Neutron's delete_disassociated_floatingips; an associated one keeps it in use."""
+    network, _, router = _tenant(api)
+    api.put(f"/v2.0/routers/{router['id']}",
+            {"router": {"external_gateway_info": {"network_id": public[0]["id"]}}})
+    vm = api.create("port", network_id=network["id"])
+    spare = api.create("floatingip", floating_network_id=public[0]["id"])
+    used = api.create("floatingip", floating_network_id=public[0]["id"], port_id=vm["id"])
+    path = f"/v2.0/networks/{public[0]['id']}"
+    assert api.delete(path)[1]["NeutronError"]["type"] == "NetworkInUse"
+    assert api.get(f"/v2.0/floatingips/{spare['id']}")[0] == 200   # nothing went
+    api.delete(f"/v2.0/floatingips/{used['id']}")
+    api.put(f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": None}})
+    assert api.delete(path)[0] == 204
+    assert api.get(f"/v2.0/floatingips/{spare['id']}")[0] == 404
+    assert _ports(api, device_owner="network:floatingip") == []
+
+
 def test_an_external_network_in_use_stays_external(api, public):
     _, _, router = _tenant(api)
     path = f"/v2.0/networks/{public[0]['id']}"
@@ -218,6 +236,11 @@ def test_floating_ip_lifecycle(api, public):
     status, body = api.put(f"/v2.0/floatingips/{fip['id']}", {"floatingip": {
         "port_id": vm["id"], "fixed_ip_address": vm["fixed_ips"][0]["ip_address"]}})
     assert status == 200 and body["floatingip"]["port_id"] == vm["id"]
+    # the VM's port keeps the address the floating IP DNATs to
+    status, body = api.put(f"/v2.0/ports/{vm['id']}", {"port": {"fixed_ips": [
+        {"subnet_id": subnet["id"], "ip_address": "10.50.0.77"}]}})
+    assert status == 400 and "associated to a floating ip" in body["NeutronError"]["message"]
+    assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["port_id"] == vm["id"]
     assert api.delete(f"/v2.0/ports/{vm['id']}")[0] == 204
     assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["port_id"] is None
     assert api.delete(f"/v2.0/floatingips/{fip['id']}")[0] == 204
