@@ -78,10 +78,6 @@ class SubnetAddresses:
         self.first, self.last = host_bounds(cidr)
         self.pools = pools
         self.held: set[int] = set()
-        # handed out during the write being made, not held until it commits: one write
-        # making several ports (gateway, SNAT, floating IP gateways) must not give two
-        # of them the pool's last address
-        self.pending: set[int] = set()
         self._pool_index = 0
         self._next = pools[0][0] if pools else 0
 
@@ -102,9 +98,7 @@ class SubnetAddresses:
             else:
                 self._pool_index = (self._pool_index + 1) % len(self.pools)
                 self._next = self.pools[self._pool_index][0]
-            if not (candidate in self.held or candidate in also_taken
-                    or candidate in self.pending):
-                self.pending.add(candidate)
+            if candidate not in self.held and candidate not in also_taken:
                 return candidate
             remaining -= 1
         return None

@@ -93,13 +93,13 @@ class NorthSouth:
             current = None
         if current is None:
             port_id = str(uuid.uuid4())
-            fixed_ips = self._assign_ips(network["id"], wanted_ips or None, port_id)
+            fixed_ips = self._assign_ips(network["id"], wanted_ips or None, port_id, batch)
             self._refuse_subnet_gateway(fixed_ips, wanted_ips)
             port = self._service_port(network["id"], router["project_id"], router["id"],
                                       GATEWAY_OWNER, fixed_ips)
             batch.put("port", {**port, "id": port_id})
         elif wanted_ips:   # [] changes nothing, as in Neutron
-            fixed_ips = self._assign_ips(network["id"], wanted_ips, current["id"])
+            fixed_ips = self._assign_ips(network["id"], wanted_ips, current["id"], batch)
             self._refuse_subnet_gateway(fixed_ips, wanted_ips)
             if fixed_ips != current["fixed_ips"]:
                 batch.put("port", self._updated(current, {"fixed_ips": fixed_ips}))
@@ -172,7 +172,7 @@ class NorthSouth:
                 batch.delete("port", port_id)
         for network_id, requested in wanted.items():
             port_id = str(uuid.uuid4())
-            fixed_ips = self._assign_ips(network_id, requested, port_id)
+            fixed_ips = self._assign_ips(network_id, requested, port_id, batch)
             port = self._service_port(network_id, router["project_id"], router["id"],
                                       SNAT_OWNER, fixed_ips)
             batch.put("port", {**port, "id": port_id})
@@ -352,7 +352,7 @@ class NorthSouth:
         for network_id, host in sorted(wanted - set(self.fip_gateways)):
             port_id = str(uuid.uuid4())
             try:
-                fixed_ips = self._assign_ips(network_id, None, port_id)
+                fixed_ips = self._assign_ips(network_id, None, port_id, batch)
             except Conflict:
                 continue   # the external subnet is full: that host serves no floating IP
             port = self._service_port(network_id, "", fip_gateway_device(host),

@@ -93,6 +93,12 @@ class _Batch:
     def delete(self, kind: str, resource_id: str) -> None:
         self.deletes.append((kind, resource_id))
 
+    def addresses_in(self, subnet_id: str) -> set[int]:
+        """The subnet's addresses the ports put so far hold: not held by the model until
+        the batch commits, so a second port of the same write must not be given one."""
+        return {_ip_int(ip["ip_address"]) for kind, record in self.puts if kind == "port"
+                for ip in record["fixed_ips"] if ip["subnet_id"] == subnet_id}
+
 
 class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentSettings,
                    AvailabilityZones):
@@ -508,9 +514,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             raise Conflict(f"Unable to complete operation for network {network_id}. The mac "
                            f"address {mac} is in use.", "MacAddressInUse")
 
-    def _assign_ips(self, network_id: str, requested: list[dict] | None,
-                    port_id: str) -> list[dict]:
-        """Resolve requested fixed IPs (or allocate one) for a port of the network."""
+    def _assign_ips(self, network_id: str, requested: list[dict] | None, port_id: str,
+                    batch: _Batch | None = None) -> list[dict]:
+        """Resolve requested fixed IPs (or allocate one) for a port of the network; with
+        the ``batch`` of a write making several ports, none of the addresses they took."""
         subnet_ids = list(self.subnets_of.get(network_id, ()))
         if requested is None:
             requested = [{"subnet_id": subnet_ids[0]}] if subnet_ids else []
@@ -523,15 +530,15 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         for index in order:
             item, subnet = requested[index], subnets[index]
             addresses = self.addresses[subnet["id"]]
-            in_request = taken.setdefault(subnet["id"], set())
+            in_request = taken.setdefault(
+                subnet["id"], batch.addresses_in(subnet["id"]) if batch else set())
             if "ip_address" in item:
                 address = _ip_int(item["ip_address"])
                 if not addresses.contains(address):
                     raise BadRequest(f"IP address {item['ip_address']} is not a valid IP for "
                                      f"the specified subnet.", "InvalidIpForSubnet")
                 holder = self.ip_holder.get((subnet["id"], address))
-                if address in in_request or address in addresses.pending or \
-                        holder not in (None, port_id):
+                if address in in_request or holder not in (None, port_id):
                     raise Conflict(f"IP address {item['ip_address']} already allocated in "
                                    f"subnet {subnet['id']}", "IpAddressAlreadyAllocated")
             else:
@@ -796,13 +803,6 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
-        try:
-            self._commit_and_index(batch)
-        finally:   # committed, the addresses are held; refused, they are free again
-            for addresses in self.addresses.values():
-                addresses.pending.clear()
-
-    def _commit_and_index(self, batch: _Batch) -> None:
         self.store.commit(puts=[(kind, record["id"], record) for kind, record in batch.puts],
                           deletes=batch.deletes)
         changes = []
