@@ -363,8 +363,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
             values.update(self._binding_fields(values["binding:host_id"], "unbound"))
             values["status"] = "DOWN"
-        if not values.get("admin_state_up", True):   # disabled: its device goes dead
-            values["status"] = "DOWN"
+        if not values.get("admin_state_up", True) and not security_groups.is_trusted(record):
+            values["status"] = "DOWN"   # a VM's, disabled: its device goes dead
         updated = self._updated(record, values)
         self._commit_one("port", updated)
         self.sync_fip_gateways()

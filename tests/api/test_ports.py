@@ -150,3 +150,18 @@ def test_extra_dhcp_opts_are_stored_merged_and_checked(api, net):
         assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput"), bad
     assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["extra_dhcp_opts"] == [
         {"opt_name": "150", "opt_value": "192.168.10.10", "ip_version": 4}]
+
+
+def test_disabling_a_port_the_controller_made_leaves_it_serving(api):
+    """Only a VM's port goes DOWN when disabled: a DHCP port, which no device binds again,
+    would stay DOWN for good."""
+    network = api.create("network")
+    api.create("subnet", network_id=network["id"], cidr="192.168.30.0/24", ip_version=4)
+    (dhcp,) = api.get(f"/v2.0/ports?network_id={network['id']}&device_owner=network:dhcp")[1][
+        "ports"]
+    for state in (False, True):
+        status, body = api.put(f"/v2.0/ports/{dhcp['id']}", {"port": {"admin_state_up": state}})
+        assert (status, body["port"]["status"]) == (200, "ACTIVE")
+    vm = api.create("port", network_id=network["id"])
+    assert api.put(f"/v2.0/ports/{vm['id']}", {"port": {"admin_state_up": False}})[1][
+        "port"]["status"] == "DOWN"
