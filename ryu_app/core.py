@@ -331,6 +331,7 @@ def build(settings: Settings) -> Core:
         dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas,
         host_zones=hypervisors.zones)
     model.sync_dhcp_ports()
+    model.sync_l3_port_projects()
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)

@@ -466,6 +466,16 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if batch.puts or batch.deletes:
             self._commit(batch)
 
+    def sync_l3_port_projects(self) -> None:
+        """Gateway, SNAT and floating IP ports of a database written when they still had
+        their router's project: no project's now, as new ones are made."""
+        batch = _Batch()
+        for port in self.records["port"].values():
+            if port["device_owner"] in L3_OWNERS and port["project_id"]:
+                batch.put("port", {**port, "tenant_id": "", "project_id": ""})
+        if batch.puts:
+            self._commit(batch)
+
     def set_bindings(self, bound: dict[str, str] | None = None,
                      unbound: Iterable[str] = (), failed: dict[str, str] | None = None) -> None:
         """Ports whose devices appeared ({port: host}: ACTIVE there), ports whose devices

@@ -59,3 +59,28 @@ def test_a_database_from_before_dhcp_gets_its_dhcp_ports_at_start(tmp_path):
     assert made["fixed_ips"] == [{"subnet_id": subnet["id"], "ip_address": "10.0.0.2"}]
     reopened.store.close()
     assert model(path).dhcp_port_of(network["id"])["id"] == made["id"]   # stored
+
+
+def test_a_database_from_before_gets_its_gateway_ports_out_of_the_projects_quota(tmp_path):
+    """Gateway ports once took their router's project; at start they take none."""
+    path = tmp_path / "db.sqlite"
+    network_model = NetworkModel(Store(str(path)), SegmentPools(
+        tunnel_ranges={"vxlan": [(1001, 2000)]}, vlan_ranges={}, flat_networks=("*",)))
+    public = create(network_model, "network", **{
+        "router:external": True, "provider:network_type": "flat",
+        "provider:physical_network": "public"})
+    create(network_model, "subnet", network_id=public["id"], ip_version=4,
+           cidr="203.0.113.0/24", enable_dhcp=False)
+    router = create(network_model, "router", project_id="p1",
+                    external_gateway_info={"network_id": public["id"]})
+    gateway = network_model.gateway_port_of(router["id"])
+    assert gateway["project_id"] == ""
+    old = {**gateway, "project_id": "p1", "tenant_id": "p1"}
+    network_model.store.commit(puts=[("port", gateway["id"], old)])             # as it was
+    network_model.store.close()
+    reopened = NetworkModel(Store(str(path)), SegmentPools(
+        tunnel_ranges={"vxlan": [(1001, 2000)]}, vlan_ranges={}, flat_networks=("*",)))
+    assert reopened.quota_details("p1")["port"]["used"] == 1
+    reopened.sync_l3_port_projects()
+    assert reopened.quota_details("p1")["port"]["used"] == 0
+    assert reopened.gateway_port_of(router["id"])["project_id"] == ""
