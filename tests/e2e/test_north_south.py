@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.dataplane import Stream, Tenant, capture, fetches, pings, silent, wait_until
-from tests.emulation import onboarded_cloud, public_network, serving
+from tests.emulation import agents, onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
 UPSTREAM = "203.0.113.1"
@@ -146,6 +146,40 @@ def test_the_internet_reaches_a_vm_at_its_floating_ip(outside, public, red):
         assert seen[f"x{SNAT_HOST}"] == [], seen
     finally:
         api.delete(f"/v2.0/floatingips/{fip['id']}")
+
+
+def test_a_floating_ip_never_reaches_a_vm_whose_binding_failed(outside, public, red):
+    """A VM plugged where the agent is disabled is in the dead VLAN; its floating IP stays
+    DOWN, and the internet's packets for it reach nothing (before, DNAT sent them
+    straight to its device, past its security groups)."""
+    tenant, _, _, (vm, _) = red
+    api = tenant.api
+    host = outside.hypervisors[0]
+    agent = agents(outside.controller)[host.name]
+    assert api.put(f"/v2.0/agents/{agent['id']}", {"agent": {"admin_state_up": False}})[0] == 200
+    late = None
+    try:
+        network_id = api.get(f"/v2.0/ports/{vm.port_id}")[1]["port"]["network_id"]
+        late = outside.boot(api.create("port", network_id=network_id, project_id="red"), host)
+        tenant.vms.append(late)
+        wait_until(lambda: api.get(f"/v2.0/ports/{late.port_id}")[1]["port"][
+            "binding:vif_type"] == "binding_failed", what="the late port's binding refused")
+        fip = api.create("floatingip", floating_network_id=public[0]["id"],
+                         port_id=late.port_id, project_id="red")
+        address = fip["floating_ip_address"]
+        in_vm = late.host.popen(["tcpdump", "-l", "-n", "-i", "eth0", "icmp"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(0.5)
+        assert silent(outside.upstream.internet, address)
+        in_vm.terminate()
+        assert INTERNET not in in_vm.communicate()[0]
+        assert not [line for line in host.ofctl("dump-flows", "br-int").splitlines()
+                    if f"nw_dst={address}" in line]
+        assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["status"] == "DOWN"
+        api.delete(f"/v2.0/floatingips/{fip['id']}")
+    finally:
+        api.put(f"/v2.0/agents/{agent['id']}", {"agent": {"admin_state_up": True}})
+    tenant.wait_wired(late)
 
 
 def test_disassociating_cuts_inbound_and_the_address_moves_with_garp(outside, public, red):
