@@ -110,6 +110,19 @@ def test_an_sctp_port_rule_opens_that_port_only(acme):
         assert sctp_received(web, a0, 5000) == 5
 
 
+def test_a_protocol_0_rule_by_name_leaves_the_groups_other_rules_working(acme):
+    """A rule for 'hopopt' once made its group's flows fail to compute, so a rule added
+    after it never reached the switches."""
+    tenant, groups, vms = acme
+    a0, web = vms["a0"], vms["web"]
+    with rule_in_place(tenant, groups["default"], protocol="hopopt"), \
+            rule_in_place(tenant, groups["default"], protocol="tcp", port_range_min=2222,
+                          port_range_max=2222, remote_ip_prefix="0.0.0.0/0"):
+        assert fetches(web, a0, port=2222)
+        assert silent(web, a0.ip)                       # protocol 0 is not ICMP
+    assert blocked(web, a0, 2222)
+
+
 def test_a_remote_group_rule_follows_membership(acme):
     tenant, groups, vms = acme
     a1, web = vms["a1"], vms["web"]
