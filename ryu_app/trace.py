@@ -15,18 +15,20 @@ import ipaddress
 from typing import Any, Mapping
 
 from ryu_app.model.errors import BadRequest, Conflict, NotFound
+from ryu_app.model.segments import PROVIDER_TYPES
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline import render, tables
 from ryu_app.pipeline.flow import OFPVID_PRESENT
-from ryu_app.model.segments import PROVIDER_TYPES
 from ryu_app.pipeline.planner import Planner
-from ryu_app.pipeline.simulator import (BROADCAST, Fabric, Result, SimBridge, arp_request, ipv4,
-                                        simulate)
+from ryu_app.pipeline.security_planner import PORT_FIELDS
+from ryu_app.pipeline.simulator import (BROADCAST, IP_PROTOS, Fabric, Result, SimBridge,
+                                        arp_request, ipv4, simulate)
 from ryu_app.views import Desired, desired, flow_entry, port_names
 from topology.graph import Bridge
 from topology.naming import TUNNEL_TYPES
 
-PORT_PROTOCOLS = ("tcp", "udp", "sctp")   # the ones dport applies to
+# the ones dport applies to: those whose destination port a security rule can match
+PORT_PROTOCOLS = tuple(name for name, number in IP_PROTOS.items() if number in PORT_FIELDS)
 PROTOCOLS = ("icmp", *PORT_PROTOCOLS, "arp", "dhcp")
 BROADCAST_IP = "255.255.255.255"   # where a DHCP client's DISCOVER goes
 
@@ -104,7 +106,7 @@ def packet_from(planner: Planner, port: dict, destination: str, protocol: str,
         dst_mac = _gateway_mac(model, subnet)
     fields: dict[str, Any] = {}
     if dport is not None and protocol in PORT_PROTOCOLS:
-        fields[f"{protocol}_dst"] = dport
+        fields[PORT_FIELDS[IP_PROTOS[protocol]]] = dport
     return ipv4(port["mac_address"], dst_mac, source["ip_address"], destination, protocol,
                 **fields)
 
@@ -249,7 +251,7 @@ def _packet_text(packet: Mapping[str, Any]) -> str:
     shown = []
     for field in ("vlan_vid", "eth_src", "eth_dst", "eth_type", "arp_op", "arp_spa", "arp_sha",
                   "arp_tpa", "arp_tha", "ipv4_src", "ipv4_dst", "ip_proto", "icmpv4_type",
-                  "tcp_dst", "udp_dst", "sctp_dst", "nw_ttl", "tunnel_id"):
+                  *PORT_FIELDS.values(), "nw_ttl", "tunnel_id"):
         if field in packet and not (field == "vlan_vid" and
                                     not packet[field] & OFPVID_PRESENT):
             shown.append(f"{field}={render.value(field, packet[field])}")
