@@ -95,8 +95,8 @@ class NorthSouth:
             port_id = str(uuid.uuid4())
             fixed_ips = self._assign_ips(network["id"], wanted_ips or None, port_id, batch)
             self._refuse_subnet_gateway(fixed_ips, wanted_ips)
-            port = self._service_port(network["id"], router["project_id"], router["id"],
-                                      GATEWAY_OWNER, fixed_ips)
+            port = self._service_port(network["id"], "", router["id"], GATEWAY_OWNER,
+                                      fixed_ips)
             batch.put("port", {**port, "id": port_id})
         elif wanted_ips:   # [] changes nothing, as in Neutron
             fixed_ips = self._assign_ips(network["id"], wanted_ips, current["id"], batch)
@@ -134,10 +134,9 @@ class NorthSouth:
     def refuse_external_in_use(self, network_id: str) -> None:
         """An external network stays external while a router's gateway or a floating IP
         is on it (Neutron's ExternalNetworkInUse)."""
-        if any(info and info["network_id"] == network_id for info in (
-                router["external_gateway_info"] for router in self.records["router"].values())) \
-                or any(fip["floating_network_id"] == network_id
-                       for fip in self.records["floatingip"].values()):
+        owners = {self.records["port"][port_id]["device_owner"]
+                  for port_id in self.ports_of.get(network_id, ())}
+        if owners & {GATEWAY_OWNER, FLOATING_OWNER}:
             raise Conflict(f"External network {network_id} cannot be updated to be made "
                            "non-external, since it has existing gateway ports or floating "
                            "IPs.", "ExternalNetworkInUse")
@@ -173,8 +172,7 @@ class NorthSouth:
         for network_id, requested in wanted.items():
             port_id = str(uuid.uuid4())
             fixed_ips = self._assign_ips(network_id, requested, port_id, batch)
-            port = self._service_port(network_id, router["project_id"], router["id"],
-                                      SNAT_OWNER, fixed_ips)
+            port = self._service_port(network_id, "", router["id"], SNAT_OWNER, fixed_ips)
             batch.put("port", {**port, "id": port_id})
 
     # ----------------------------------------------------------- floating IPs

@@ -762,7 +762,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                   "device_owner": owner, "security_groups": [], "binding:vnic_type": "normal",
                   "binding:profile": {}}
         record = self._new_record(values, project)
-        if owner in L3_OWNERS:
+        if owner in L3_OWNERS:   # _new_record takes "" for the default project
             record["tenant_id"] = record["project_id"] = ""
         return {**record,
                 "mac_address": self._generate_mac(network_id), "fixed_ips": fixed_ips,
