@@ -51,19 +51,24 @@ def tunnel_ports(hypervisor) -> list[str]:
             if name.startswith(("vxlan-", "gre-"))]
 
 
-def ip_from(vm, source: str, action: Callable[[], Any]) -> int:
-    """IPv4 packets from ``source`` that reach ``vm``'s interface while ``action`` runs, as
-    tcpdump in the VM sees them: the broadcasts of other VMs, which a port's counters
-    also count, do not."""
-    dump = vm.host.popen(["tcpdump", "-l", "-n", "-i", str(vm.host.defaultIntf()), "ip",
-                          "and", "src", "host", source], stdout=subprocess.PIPE,
+def heard_in(vm, expression: str, action: Callable[[], Any]) -> list[str]:
+    """What tcpdump in the VM sees on its interface, matching ``expression``, while
+    ``action`` runs: one line per packet."""
+    dump = vm.host.popen(["tcpdump", "-l", "-n", "-i", str(vm.host.defaultIntf()),
+                          *expression.split()], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
     while "listening on" not in (line := dump.stderr.readline()):   # tcpdump is ready
         assert line, "tcpdump did not start"
     action()
     time.sleep(0.5)
     dump.terminate()
-    return len([line for line in dump.communicate()[0].splitlines() if line.strip()])
+    return [line for line in dump.communicate()[0].splitlines() if line.strip()]
+
+
+def ip_from(vm, source: str, action: Callable[[], Any]) -> int:
+    """IPv4 packets from ``source`` that reach ``vm`` while ``action`` runs: the
+    broadcasts of other VMs, which a port's counters also count, do not."""
+    return len(heard_in(vm, f"ip and src host {source}", action))
 
 
 def tag(vm) -> int | None:

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.e2e.dataplane import Stream, Tenant, capture, fetches, pings, silent, wait_until
+from tests.e2e.dataplane import (Stream, Tenant, capture, fetches, heard_in, pings, silent,
+                                 wait_until)
 from tests.emulation import agents, onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
@@ -129,13 +130,9 @@ def test_the_internet_reaches_a_vm_at_its_floating_ip(outside, public, red):
                    == "ACTIVE", timeout=15, what="floating IP ACTIVE")
         internet = outside.upstream.internet
         assert pings(internet, address, attempts=10)
-        in_vm = vm.host.popen(["tcpdump", "-l", "-n", "-i", "eth0", "icmp"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.5)
-        seen = sources_seen_upstream(outside, lambda: internet.host.cmd(
-            f"ping -c3 -i0.2 {address}"))
-        in_vm.terminate()
-        inside = in_vm.communicate()[0]
+        seen = {}
+        inside = "\n".join(heard_in(vm, "icmp", lambda: seen.update(sources_seen_upstream(
+            outside, lambda: internet.host.cmd(f"ping -c3 -i0.2 {address}")))))
         assert f"{INTERNET} > {vm.ip}: ICMP echo request" in inside, inside
         assert any(f"{address} > {INTERNET}: ICMP echo reply" in line for line in seen["x1"])
         assert seen["x0"] == [] and seen[f"x{SNAT_HOST}"] == [], seen
@@ -167,12 +164,10 @@ def test_a_floating_ip_never_reaches_a_vm_whose_binding_failed(outside, public, 
         fip = api.create("floatingip", floating_network_id=public[0]["id"],
                          port_id=late.port_id, project_id="red")
         address = fip["floating_ip_address"]
-        in_vm = late.host.popen(["tcpdump", "-l", "-n", "-i", "eth0", "icmp"],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        time.sleep(0.5)
-        assert silent(outside.upstream.internet, address)
-        in_vm.terminate()
-        assert INTERNET not in in_vm.communicate()[0]
+        cut = []
+        inside = heard_in(late, "icmp", lambda: cut.append(
+            silent(outside.upstream.internet, address)))
+        assert cut == [True] and not [line for line in inside if INTERNET in line], inside
         assert not [line for line in host.ofctl("dump-flows", "br-int").splitlines()
                     if f"nw_dst={address}" in line]
         assert api.get(f"/v2.0/floatingips/{fip['id']}")[1]["floatingip"]["status"] == "DOWN"
