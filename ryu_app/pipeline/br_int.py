@@ -60,12 +60,14 @@ def open_port_flow(ofport: int, lvid: int) -> Flow:
 
 
 @builder
-def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[str, str]],
+def port_security_flows(ofport: int, lvid: int,
+                        addresses: Iterable[str | tuple[str, str] | None],
                         macs: Iterable[str]) -> list[Flow]:
     """Tables 0, 24, 25: a VM may send ARP only for its own addresses, frames only from
     its own MACs, then its security groups judge it (71).  An address is an IP or an
-    (IP, mask) pair, from fixed IPs and allowed address pairs.  Table 0 also notes the
-    port's local VLAN (for DVR in 60, and its conntrack zone) and its ofport."""
+    (IP, mask) pair, from fixed IPs and allowed address pairs, or None for any address
+    (a 0.0.0.0/0 pair).  Table 0 also notes the port's local VLAN (for DVR in 60, and its
+    conntrack zone) and its ofport."""
     noted = (_mark_local_vlan(lvid), ("set_field", T.FILTERED_PORT_REG, ofport))
     flows = [
         # table 0: ARP first goes through the SPA check (24), everything through the MAC check
@@ -75,7 +77,8 @@ def port_security_flows(ofport: int, lvid: int, addresses: Iterable[str | tuple[
     ]
     # table 24: the ARP sender IP must be one of the port's addresses
     flows += [Flow(T.INT_ARP_SPOOF, 2,
-                   match(in_port=ofport, eth_type=ETH_TYPE_ARP, arp_spa=address),
+                   match(in_port=ofport, eth_type=ETH_TYPE_ARP,
+                         **({"arp_spa": address} if address else {})),
                    (("goto", T.INT_MAC_SPOOF),)) for address in sorted(set(addresses), key=str)]
     # table 25: the source MAC must be one of the port's MACs; then its security groups
     flows += [Flow(T.INT_MAC_SPOOF, 2, match(in_port=ofport, eth_src=mac),

@@ -20,7 +20,7 @@ from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import SNAT_OWNER
 from ryu_app.model.segments import PROVIDER_TYPES
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
-from ryu_app.pipeline.addresses import address_match, ipv4s
+from ryu_app.pipeline.addresses import allowed_macs, allowed_sources, ipv4s
 from ryu_app.pipeline import br_int, br_phys, br_tun, security
 from ryu_app.pipeline.nat_planner import NatPlanner
 from ryu_app.pipeline.security_planner import SECURITY, SecurityPlanner
@@ -432,12 +432,8 @@ class Planner:
             # (a DHCP server of the tenant's own) passes.
             dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate)] if rate else []
             return [br_int.open_port_flow(device.ofport, lvid)] + dhcp
-        pairs = port.get("allowed_address_pairs", [])
-        addresses = ipv4s(port) + [address_match(pair["ip_address"]) for pair in pairs
-                                    if ":" not in pair["ip_address"]]
-        macs = [port["mac_address"]] + [pair.get("mac_address") or port["mac_address"]
-                                        for pair in pairs]
-        return br_int.port_security_flows(device.ofport, lvid, addresses, macs) + [
+        addresses = [address for _, address in allowed_sources(port)]
+        return br_int.port_security_flows(device.ofport, lvid, addresses, allowed_macs(port)) + [
             br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate),
             br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)
 

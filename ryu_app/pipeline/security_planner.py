@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import ipaddress
 from typing import TYPE_CHECKING, Iterator
 
 from ryu_app.model.security_groups import protocol_number
 from ryu_app.model.tenant import is_bound_vm_port
-from ryu_app.pipeline.addresses import address_match, ipv4s
+from ryu_app.pipeline.addresses import allowed_macs, allowed_sources, prefix_match
 from ryu_app.pipeline import security
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
@@ -70,7 +69,7 @@ def rule_matches(rule: dict) -> list[RuleMatch]:
     number = protocol_number(rule["protocol"])
     base: tuple = () if number is None else (("ip_proto", number),)
     low, high = rule["port_range_min"], rule["port_range_max"]
-    prefix = _prefix(rule["remote_ip_prefix"])
+    prefix = prefix_match(rule["remote_ip_prefix"])
     if number == ICMP:
         base += tuple(item for item in (("icmpv4_type", low), ("icmpv4_code", high))
                       if item[1] is not None)
@@ -81,15 +80,6 @@ def rule_matches(rule: dict) -> list[RuleMatch]:
                                                       else mask[0]),), prefix,
                           rule["remote_group_id"]) for mask in masks]
     return [RuleMatch(rule["direction"], base, prefix, rule["remote_group_id"])]
-
-
-def _prefix(cidr: str | None) -> str | tuple[str, str] | None:
-    """A remote IP prefix as a match value: None for any address."""
-    if not cidr:
-        return None
-    if ipaddress.ip_network(cidr, strict=False).prefixlen == 0:
-        return None
-    return address_match(cidr)
 
 
 class SecurityPlanner:
@@ -121,13 +111,7 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        pairs = port.get("allowed_address_pairs", [])
-        macs = (port["mac_address"],) + tuple(pair.get("mac_address") or port["mac_address"]
-                                              for pair in pairs)
-        sources = tuple((port["mac_address"], ip) for ip in ipv4s(port)) + tuple(
-            (pair.get("mac_address") or port["mac_address"], _prefix(pair["ip_address"]))
-            for pair in pairs if ":" not in pair["ip_address"])
-        return FilteredPort(device.ofport, zone, macs, sources)
+        return FilteredPort(device.ofport, zone, allowed_macs(port), allowed_sources(port))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
         """The port's zone here if br-int filters it here, else None."""
@@ -262,9 +246,7 @@ def member_group(direction: str, address: str | tuple[str, str]) -> tuple:
 def addresses_of(port: dict) -> list[str | tuple[str, str]]:
     """A port's IPv4 addresses as a remote group's member: fixed IPs, address pairs'
     (a 0.0.0.0/0 pair is left out: it would make every address a member)."""
-    return ipv4s(port) + [address for pair in port.get("allowed_address_pairs", ())
-                           if ":" not in pair["ip_address"]
-                           and (address := _prefix(pair["ip_address"])) is not None]
+    return [address for _, address in allowed_sources(port) if address is not None]
 
 
 @functools.lru_cache(maxsize=4096)

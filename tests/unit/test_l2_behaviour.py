@@ -135,6 +135,21 @@ def test_allowed_address_pairs_and_port_security_off_let_more_through(cloud):
     assert cloud.send(open_vm, anything).delivered_to() == [("n1", b["device"])]
 
 
+def test_an_any_address_pair_frees_the_source_address_not_the_mac(cloud):
+    network, _ = cloud.network()
+    any_source = cloud.vm(network, "n0", allowed_address_pairs=[{"ip_address": "0.0.0.0/0"}])
+    b = cloud.vm(network, "n1", port_security_enabled=False)
+    mac = any_source["mac_address"]
+    reply = cloud.send(any_source, arp_request(mac, "192.0.2.9", ip(b))).packet_at(
+        "n0", any_source["device"])
+    assert (reply["arp_op"], reply["eth_dst"]) == (2, mac)
+    spoofed_ip = {**ping(any_source, b), "ipv4_src": "192.0.2.9"}
+    assert cloud.send(any_source, spoofed_ip).delivered_to() == [("n1", b["device"])]
+    other_mac = {**spoofed_ip, "eth_src": "fa:16:3e:12:34:56"}
+    result = cloud.send(any_source, other_mac)
+    assert result.delivered_to() == [] and result.of_kind("dropped")[0].table == T.INT_MAC_SPOOF
+
+
 def test_a_device_that_is_no_port_passes_nothing(cloud):
     network, _ = cloud.network()
     b = cloud.vm(network, "n1")
