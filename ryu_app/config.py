@@ -5,36 +5,45 @@ from oslo_config import cfg
 from ryu import cfg as ryu_cfg  # Ryu keeps its own ConfigOpts, not oslo's global one
 
 from ryu_app.model.quotas import DEFAULT_LIMITS
-from ryu_app.settings import Settings
+from ryu_app.settings import DEFAULT_SETTINGS, Settings
 
 CONF = ryu_cfg.CONF
 
-DEFAULTS = Settings.__dataclass_fields__
-
-
 def _default(name: str):
-    return DEFAULTS[name].default
+    """Each option's default is the Settings field's, written once there."""
+    return getattr(DEFAULT_SETTINGS, name)
+
+
+def _ranges(ranges) -> list[str]:
+    """Parsed (first, last) ranges as the option spells them: FIRST:LAST."""
+    return [f"{first}:{last}" for first, last in ranges]
 
 
 OPTS = [
     cfg.StrOpt("db_path", default=_default("db_path"),
                help="SQLite database file holding networks, subnets, ports and routers."),
-    cfg.StrOpt("db_synchronous", default="NORMAL", choices=["NORMAL", "FULL"],
+    cfg.StrOpt("db_synchronous", default=_default("db_synchronous"), choices=["NORMAL", "FULL"],
                help="NORMAL: writes survive a controller crash; FULL: also a power loss "
                     "(one fsync per write)."),
     cfg.ListOpt("type_drivers", default=list(_default("type_drivers")),
                 help="Network types users may create."),
-    cfg.ListOpt("tenant_network_types", default=["vxlan"],
+    cfg.ListOpt("tenant_network_types", default=list(_default("tenant_network_types")),
                 help="Types given, in order of preference, to networks created without "
                      "provider attributes."),
-    cfg.ListOpt("vni_ranges", default=["1001:2000"], help="VXLAN VNIs for tenant networks."),
-    cfg.ListOpt("tunnel_id_ranges", default=["1:1000"], help="GRE keys for tenant networks."),
-    cfg.ListOpt("network_vlan_ranges", default=["physnet1:3001:4000"],
+    cfg.ListOpt("vni_ranges", default=_ranges(_default("vni_ranges")),
+                 help="VXLAN VNIs for tenant networks."),
+    cfg.ListOpt("tunnel_id_ranges", default=_ranges(_default("tunnel_id_ranges")),
+                 help="GRE keys for tenant networks."),
+    cfg.ListOpt("network_vlan_ranges", default=[
+        f"{physnet}:{entry}" for physnet, ranges in _default("network_vlan_ranges").items()
+        for entry in _ranges(ranges)],
                 help="PHYSNET[:FIRST:LAST] entries: physical networks and their tenant VLANs."),
-    cfg.ListOpt("flat_networks", default=["*"], help="Physical networks allowing flat networks."),
-    cfg.StrOpt("default_project_id", default="admin",
+    cfg.ListOpt("flat_networks", default=list(_default("flat_networks")),
+                 help="Physical networks allowing flat networks."),
+    cfg.StrOpt("default_project_id", default=_default("default_project_id"),
                help="Project owning resources created without a project (no-auth mode)."),
-    cfg.IntOpt("global_physnet_mtu", default=1500, min=68, help="MTU of the underlay."),
+    cfg.IntOpt("global_physnet_mtu", default=_default("global_physnet_mtu"), min=68,
+               help="MTU of the underlay."),
     cfg.StrOpt("dvr_base_mac", default=_default("dvr_base_mac"),
                help="Each chassis' DVR MAC is taken from here upwards (and kept)."),
     cfg.IntOpt("packet_in_rate_limit", default=_default("packet_in_rate_limit"), min=1,
@@ -76,8 +85,9 @@ CONF.register_opts(QUOTA_OPTS, group="quotas")
 # unless the configuration says otherwise.  One OpenFlow port: TCP, or TLS when the
 # controller has a key and certificate (Ryu then listens on the SSL port only).
 for name, value in (("wsapi_host", "127.0.0.1"), ("wsapi_port", 9696),
-                    ("ofp_listen_host", "127.0.0.1"), ("ofp_tcp_listen_port", 6653),
-                    ("ofp_ssl_listen_port", 6653)):
+                    ("ofp_listen_host", "127.0.0.1"),
+                    ("ofp_tcp_listen_port", _default("openflow_port")),
+                    ("ofp_ssl_listen_port", _default("openflow_port"))):
     try:
         CONF.set_default(name, value)
     except cfg.NoSuchOptError:

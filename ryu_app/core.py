@@ -323,13 +323,9 @@ def build(settings: Settings) -> Core:
         tunnel_ranges={"vxlan": list(settings.vni_ranges),
                        "gre": list(settings.tunnel_id_ranges)},
         vlan_ranges=settings.network_vlan_ranges, flat_networks=settings.flat_networks)
-    model = NetworkModel(
-        store, segments, default_project=settings.default_project_id,
-        global_mtu=settings.global_physnet_mtu,
-        tenant_network_types=settings.tenant_network_types,
-        enabled_network_types=settings.type_drivers,
-        dhcp_host=socket.gethostname().split(".")[0], quota_defaults=settings.quotas,
-        host_zones=hypervisors.zones)
+    model = NetworkModel(store, segments, settings,
+                         dhcp_host=socket.gethostname().split(".")[0],
+                         host_zones=hypervisors.zones)
     model.sync_dhcp_ports()
     model.sync_l3_port_projects()
     topology = Topology(hypervisors.all())

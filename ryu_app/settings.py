@@ -73,3 +73,6 @@ class Settings:
                    network_vlan_ranges=parse_vlan_ranges(network_vlan_ranges),
                    tls=TlsFiles(*tls_files) if all(tls_files) else None,
                    **{k: tuple(v) if isinstance(v, list) else v for k, v in plain.items()})
+
+
+DEFAULT_SETTINGS = Settings()

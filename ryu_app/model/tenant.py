@@ -24,10 +24,11 @@ from ryu_app.model.errors import BadRequest, Conflict, InvalidInput, NotFound, n
 from ryu_app.model.north_south import L3_OWNERS, NorthSouth
 from ryu_app.model.quotas import Quotas
 from ryu_app.model.security_groups import SecurityGroups
-from ryu_app.model.segments import NETWORK_TYPES, SegmentPools
+from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.subnet_pools import SubnetPools
 from ryu_app.model.tags import Tags
+from ryu_app.settings import DEFAULT_SETTINGS, Settings
 from topology.naming import PORT_ID_PREFIX_LEN
 
 LOG = logging.getLogger(__name__)
@@ -102,19 +103,15 @@ class _Batch:
 
 class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentSettings,
                    AvailabilityZones):
-    def __init__(self, store: Store, segments: SegmentPools, default_project: str = "admin",
-                 global_mtu: int = 1500,
-                 tenant_network_types: tuple[str, ...] = ("vxlan",),
-                 enabled_network_types: tuple[str, ...] = NETWORK_TYPES,
+    def __init__(self, store: Store, segments: SegmentPools, settings: Settings = DEFAULT_SETTINGS,
                  now: Callable[[], str] = utc_now, dhcp_host: str = "neutron-ryu",
-                 quota_defaults: dict[str, int] | None = None,
                  host_zones: HostZones | None = None):
         self.store = store
         self.segments = segments
-        self.default_project = default_project
-        self.global_mtu = global_mtu
-        self.tenant_network_types = tenant_network_types
-        self.enabled_network_types = enabled_network_types
+        self.default_project = settings.default_project_id
+        self.global_mtu = settings.global_physnet_mtu
+        self.tenant_network_types = settings.tenant_network_types
+        self.enabled_network_types = settings.type_drivers
         self.now = now
         # Neutron's DHCP port device_id: 'dhcp' + uuid5 of the DHCP agent's host + network
         self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
@@ -142,7 +139,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self.fip_gateways: dict[tuple[str, str], str] = {}  # (ext network, host) -> fg-
         self.fips_of_port: dict[str, dict[str, None]] = {}  # VM port -> its floating IPs
         self._init_security_groups()
-        self._init_quotas(quota_defaults)
+        self._init_quotas(settings.quotas)
         self._init_zones(host_zones)
         for kind, records in store.load(self.records).items():
             for record in records.values():

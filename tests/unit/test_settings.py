@@ -1,4 +1,7 @@
 """Settings and hypervisor registrations parsed from what operators write (pure)."""
+import subprocess
+import sys
+
 import pytest
 
 from ryu_app.model.segments import parse_vlan_ranges
@@ -67,3 +70,31 @@ def test_tunnel_ranges_stay_inside_what_their_header_carries(ranges, complaint):
     apart from another."""
     with pytest.raises(ValueError, match=complaint):
         Settings.parse(**{**RANGES, **ranges})
+
+
+LOAD = """
+import sys
+import ryu.base.app_manager  # registers Ryu's own options, as ryu-manager does
+from ryu_app import config
+from ryu_app.settings import Settings
+config.CONF(["--config-file", sys.argv[1]], project="ryu")
+loaded, defaults = config.load(), Settings()
+print({name: getattr(loaded, name) for name in Settings.__dataclass_fields__
+       if getattr(loaded, name) != getattr(defaults, name)})
+"""
+
+
+@pytest.mark.parametrize("written, differs", [
+    ("", {}),
+    ("[neutron]\nvni_ranges = 5000:5100\nglobal_physnet_mtu = 9000\n[quotas]\nquota_port = 7\n",
+     {"vni_ranges": ((5000, 5100),), "global_physnet_mtu": 9000,
+      "quotas": {**Settings().quotas, "port": 7}})])
+def test_the_configuration_file_reads_into_settings_with_their_defaults(
+        tmp_path, written, differs):
+    """Ryu's --config-file: an option left out takes the Settings default (each is written
+    once, there), and one written is read with its type."""
+    path = tmp_path / "neutron.conf"
+    path.write_text(written)
+    out = subprocess.run([sys.executable, "-c", LOAD, str(path)], capture_output=True,
+                         text=True, check=True).stdout
+    assert out.strip() == repr(differs)
