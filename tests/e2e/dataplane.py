@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ryu_app.pipeline.tables import DEAD_VLAN
 from tests.harness import Api
@@ -51,18 +51,49 @@ def tunnel_ports(hypervisor) -> list[str]:
             if name.startswith(("vxlan-", "gre-"))]
 
 
-def heard_in(vm, expression: str, action: Callable[[], Any]) -> list[str]:
+def _tcpdump(popen: Callable[..., subprocess.Popen], interface: str,
+             arguments: Sequence[str]) -> subprocess.Popen:
+    """tcpdump on an interface, returned once it listens (no packet is missed)."""
+    dump = popen(["tcpdump", "-l", "-n", "-i", interface, *arguments],
+                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while "listening on" not in (line := dump.stderr.readline()):
+        assert line, f"tcpdump on {interface} did not start"
+    return dump
+
+
+def _heard(dumps: dict[str, subprocess.Popen]) -> dict[str, str]:
+    for dump in dumps.values():
+        dump.terminate()
+    return {name: dump.communicate()[0] for name, dump in dumps.items()}
+
+
+def wires_heard(wires: dict[str, Sequence[str]], action: Callable[[], Any],
+                seconds: float = 0.5) -> dict[str, str]:
+    """What tcpdump on each wire of the root namespace (its name -> tcpdump's options and
+    expression) sees while ``action`` runs and for ``seconds`` after: its output."""
+    dumps: dict[str, subprocess.Popen] = {}
+    try:
+        for name, arguments in wires.items():
+            dumps[name] = _tcpdump(subprocess.Popen, name, arguments)
+        action()
+        time.sleep(seconds)
+    finally:
+        heard = _heard(dumps)
+    return heard
+
+
+def heard_in(vm, expression: str, action: Callable[[], Any],
+             options: Sequence[str] = ()) -> list[str]:
     """What tcpdump in the VM sees on its interface, matching ``expression``, while
-    ``action`` runs: one line per packet."""
-    dump = vm.host.popen(["tcpdump", "-l", "-n", "-i", str(vm.host.defaultIntf()),
-                          *expression.split()], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True)
-    while "listening on" not in (line := dump.stderr.readline()):   # tcpdump is ready
-        assert line, "tcpdump did not start"
-    action()
-    time.sleep(0.5)
-    dump.terminate()
-    return [line for line in dump.communicate()[0].splitlines() if line.strip()]
+    ``action`` runs: one line per packet (more with ``options`` such as -v)."""
+    dumps = {"vm": _tcpdump(vm.host.popen, str(vm.host.defaultIntf()),
+                            [*options, *expression.split()])}
+    try:
+        action()
+        time.sleep(0.5)
+    finally:
+        heard = _heard(dumps)
+    return [line for line in heard["vm"].splitlines() if line.strip()]
 
 
 def ip_from(vm, source: str, action: Callable[[], Any]) -> int:
@@ -267,14 +298,9 @@ def capture(interface: str, seconds: float, action, vxlan: bool = False) -> list
     """tcpdump -e on a wire while ``action`` runs: the ICMP frames it saw, one line each.
     With ``vxlan``, the UDP frames decoded as VXLAN: "outer frame | inner frame"."""
     expression = ["-T", "vxlan", "udp"] if vxlan else ["icmp"]
-    dump = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", interface, *expression],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(0.5)
-    action()
-    time.sleep(seconds)
-    dump.terminate()
+    heard = wires_heard({interface: ["-e", *expression]}, action, seconds)[interface]
     frames: list[str] = []
-    for line in filter(str.strip, dump.communicate()[0].splitlines()):
+    for line in filter(str.strip, heard.splitlines()):
         if line[0].isdigit() or not frames:  # a timestamp starts a frame
             frames.append(line)
         else:

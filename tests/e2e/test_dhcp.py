@@ -17,8 +17,8 @@ import pytest
 from ryu_app.dhcp import wire
 from ryu_app.pipeline import tables as T
 from ryu_app.settings import Settings
-from tests.e2e.dataplane import (Tenant, flows, n_packets, ofport, pings,
-                                 settle_counters, wait_until)
+from tests.e2e.dataplane import (Tenant, flows, heard_in, n_packets, ofport, pings,
+                                 settle_counters, wait_until, wires_heard)
 from tests.emulation import onboarded_cloud, serving
 from tests.unit.dhcp_client import request_frame
 
@@ -114,19 +114,16 @@ def test_same_cidr_in_two_tenants_each_gets_its_own_lease_and_no_dhcp_crosses_a_
     leases = {}
     wires = {f"ul-{h.name}": ("-T", "vxlan", "udp") for h in cloud.hypervisors}
     wires.update({f"sw-{h.name}": () for h in cloud.hypervisors})
-    dumps = {name: subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", name, *expression],
-                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                    text=True) for name, expression in wires.items()}
-    try:
-        time.sleep(0.5)
+    pinged = []
+
+    def lease_and_ping() -> None:
         for vm in (red_vm, blue_vm, blue_peer):
             leases[vm.device] = vm.dhcp()
-        assert pings(red_vm, red_peer.ip) and pings(blue_vm, blue_peer.ip)
-        time.sleep(1)
-    finally:
-        for dump in dumps.values():
-            dump.terminate()
-    seen = {name: dump.communicate()[0] for name, dump in dumps.items()}
+        pinged.append(pings(red_vm, red_peer.ip) and pings(blue_vm, blue_peer.ip))
+
+    seen = wires_heard({name: ["-e", *expression] for name, expression in wires.items()},
+                       lease_and_ping, seconds=1)
+    assert pinged == [True]
     for vm in (red_vm, blue_vm, blue_peer):
         lease = leases[vm.device]
         assert (lease["new_ip_address"], lease["new_domain_name_servers"]) == (
@@ -170,13 +167,10 @@ def test_a_client_asking_for_a_foreign_address_is_naked_then_gets_its_own(cloud,
     remembered = (f'lease {{\n  interface "eth0";\n  fixed-address {foreign};\n'
                   '  option subnet-mask 255.255.255.0;\n  renew 4 2037/1/1 00:00:01;\n'
                   '  rebind 4 2037/1/1 00:00:01;\n  expire 4 2037/1/1 00:00:01;\n}\n')
-    dump = vm.host.popen(["tcpdump", "-l", "-n", "-v", "-i", "eth0", "udp port 68"],
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    time.sleep(0.5)
-    lease = vm.dhcp(lease_file=remembered)      # INIT-REBOOT: REQUEST for .99
-    time.sleep(0.5)
-    dump.terminate()
-    seen = dump.communicate()[0]
+    leases = []
+    seen = "\n".join(heard_in(vm, "udp port 68", lambda: leases.append(
+        vm.dhcp(lease_file=remembered)), options=["-v"]))   # INIT-REBOOT: REQUEST for .99
+    lease = leases[0]
     assert f"Requested-IP (50), length 4: {foreign}" in seen   # it did ask
     assert "NACK" in seen                                       # and was refused
     assert lease["new_ip_address"] == vm.ip and addresses(vm) == [f"{vm.ip}/24"]

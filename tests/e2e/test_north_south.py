@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.e2e.dataplane import (Stream, Tenant, capture, fetches, heard_in, pings, silent,
-                                 wait_until)
+                                 wait_until, wires_heard)
 from tests.emulation import agents, onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
@@ -74,17 +74,10 @@ def external_wires(outside) -> dict[str, str]:
 
 def sources_seen_upstream(outside, action, seconds: float = 2.0) -> dict[str, list[str]]:
     """ICMP frames on each hypervisor's external wire while ``action`` runs."""
-    seen = {}
-    captures = {name: subprocess.Popen(
-        ["tcpdump", "-l", "-n", "-i", wire, "icmp"], stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL, text=True) for name, wire in external_wires(outside).items()}
-    time.sleep(0.5)
-    action()
-    time.sleep(seconds)
-    for name, dump in captures.items():
-        dump.terminate()
-        seen[name] = [line for line in dump.communicate()[0].splitlines() if "ICMP" in line]
-    return seen
+    wires = external_wires(outside)
+    heard = wires_heard({wire: ["icmp"] for wire in wires.values()}, action, seconds)
+    return {name: [line for line in heard[wire].splitlines() if "ICMP" in line]
+            for name, wire in wires.items()}
 
 
 def test_a_vm_without_floating_ip_reaches_the_internet_through_snat(outside, red):
