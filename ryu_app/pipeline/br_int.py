@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Iterable
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
-                                    builder, match, vlan)
+from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, OFPVID_PRESENT,
+                                    Flow, arp_reply, builder, match, vlan)
 
 NORMAL = ("output", "normal")
 ETH_TYPE_IP = 0x0800
@@ -50,6 +50,16 @@ def dead_port_flow(ofport: int) -> Flow:
 
 def _mark_local_vlan(lvid: int) -> tuple:
     return ("set_field", T.LOCAL_VLAN_REG, lvid)
+
+
+@builder
+def tagged_from_vm_flow(ofport: int) -> Flow:
+    """Table 0: a VM port is an access port, and what it sends tagged is dropped.
+    OpenFlow sees the tag the VM wrote (the port's own tag applies in NORMAL only): a
+    frame tagged with another network's local VLAN would otherwise be taken for that
+    network's in table 60 and handed to its ports."""
+    return Flow(T.INT_LOCAL_SWITCHING, 12, match(in_port=ofport,
+                                                 vlan_vid=(OFPVID_PRESENT, OFPVID_PRESENT)))
 
 
 @builder

@@ -17,6 +17,8 @@ def value(field: str, raw: Any) -> str:
     as ovs-ofctl writes them (reg5=0x2, ct_mark=0x1/0x1); conj_id stays decimal."""
     if field == "ct_state":
         return _ct_flags(*raw) if isinstance(raw, tuple) else _ct_flags(raw, raw)
+    if field == "vlan_vid" and raw == (OFPVID_PRESENT, OFPVID_PRESENT):
+        return "tagged"
     if isinstance(raw, tuple):
         return "/".join(value(field, part) if _HEX.match(field) else str(part)
                         for part in raw)

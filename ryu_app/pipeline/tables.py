@@ -141,6 +141,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "VM; ARP answers of the external gateway to the controller"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
+              Band("tagged from a VM", (12,), ("br_int.tagged_from_vm_flow",),
+                   "a frame a VM port sends with an 802.1Q tag: dropped (access ports; the "
+                   "tag would otherwise pass for another network's local VLAN)"),
               Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_server_drop_flow"),
                    "a VM's DHCP requests (UDP 68 to 67): to table 77 through its port's "
                    "meter, or dropped when no subnet of its serves it; DHCP server replies "

@@ -96,6 +96,28 @@ def heard_in(vm, expression: str, action: Callable[[], Any],
     return [line for line in heard["vm"].splitlines() if line.strip()]
 
 
+RAW_SPRAY = """
+import socket, sys, time
+frame = bytes.fromhex(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+end, sent = time.time() + float(sys.argv[2]), 0
+while time.time() < end:
+    s.send(frame)
+    sent += 1
+    time.sleep(float(sys.argv[3]))
+print(sent)
+"""
+
+
+def spray(vm, frame: bytes, seconds: float, interval: float) -> subprocess.Popen:
+    """Raw frames sent from the VM's eth0 for a while (an attacker's tool); it prints how
+    many it sent."""
+    return vm.host.popen([sys.executable, "-c", RAW_SPRAY, frame.hex(), str(seconds),
+                          str(interval)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                         text=True)
+
+
 def ip_from(vm, source: str, action: Callable[[], Any]) -> int:
     """IPv4 packets from ``source`` that reach ``vm`` while ``action`` runs: the
     broadcasts of other VMs, which a port's counters also count, do not."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import subprocess
-import sys
 import time
 
 import pytest
@@ -18,7 +17,7 @@ from ryu_app.dhcp import wire
 from ryu_app.pipeline import tables as T
 from ryu_app.settings import Settings
 from tests.e2e.dataplane import (Tenant, flows, heard_in, n_packets, ofport, pings,
-                                 settle_counters, wait_until, wires_heard)
+                                 settle_counters, spray, wait_until, wires_heard)
 from tests.emulation import onboarded_cloud, serving
 from tests.unit.dhcp_client import request_frame
 
@@ -184,28 +183,6 @@ def test_a_vm_on_a_subnet_without_dhcp_gets_nothing(cloud, tenants):
 
 
 # ----------------------------------------------------------------- safety
-
-ROGUE_SPRAY = """
-import socket, sys, time
-frame = bytes.fromhex(sys.argv[1])
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-end, sent = time.time() + float(sys.argv[2]), 0
-while time.time() < end:
-    s.send(frame)
-    sent += 1
-    time.sleep(float(sys.argv[3]))
-print(sent)
-"""
-
-
-def spray(vm, frame: bytes, seconds: float, interval: float) -> subprocess.Popen:
-    """Raw frames sent from the VM's eth0 for a while (an attacker's tool); it prints how
-    many it sent."""
-    return vm.host.popen([sys.executable, "-c", ROGUE_SPRAY, frame.hex(), str(seconds),
-                          str(interval)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                         text=True)
-
 
 def rogue_offer(rogue, victim_mac: str) -> bytes:
     """An OFFER of 10.67.0.200 with the rogue as router and DNS, broadcast."""

@@ -2,8 +2,10 @@
 own Open vSwitch), Mininet hosts as VMs, real packets."""
 import re
 
-from tests.e2e.dataplane import (capture, fetches, flows, n_packets, ofport, pings,
-                                 settle_counters, silent, tag, tunnel_ports, tx_packets,
+from ryu.lib.packet import ethernet, icmp, ipv4, packet, vlan
+
+from tests.e2e.dataplane import (capture, fetches, flows, ip_from, n_packets, ofport, pings,
+                                 settle_counters, silent, spray, tag, tunnel_ports, tx_packets,
                                  wait_until)
 from ryu_app.pipeline.tables import DEAD_VLAN
 from topology.naming import tunnel_port_name
@@ -38,6 +40,34 @@ def test_two_tenants_with_the_same_cidr_reach_only_their_own_vms(cloud, tenants)
         assert pings(source, target.ip)
     vnis = {net["provider:segmentation_id"] for net in (red_net, blue_net)}
     assert len(vnis) == 2
+
+
+def tagged_ping(source, destination, source_ip: str, vid: int) -> bytes:
+    """An ICMP echo request to ``destination``'s MAC and address, in an 802.1Q tag."""
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst=destination.mac, src=source.mac, ethertype=0x8100))
+    frame.add_protocol(vlan.vlan(vid=vid, ethertype=0x0800))
+    frame.add_protocol(ipv4.ipv4(src=source_ip, dst=destination.ip, proto=1))
+    frame.add_protocol(icmp.icmp(data=icmp.echo(id_=7, seq=1, data=b"hop")))
+    frame.serialize()
+    return bytes(frame.data)
+
+
+def test_a_vm_cannot_hop_into_another_network_with_an_8021q_tag(cloud, tenants):
+    """A frame tagged with the victim network's local VLAN, sent to the victim's MAC from
+    a member address of its group, by a VM of another tenant on the same hypervisor."""
+    hopped, hopper = tenants("hopped"), tenants("hopper")
+    blue_net, _ = hopped.network("10.13.0.0/24")
+    victim, peer = hopped.vm(blue_net, 0), hopped.vm(blue_net, 1)
+    red_net, _ = hopper.network("10.14.0.0/24")
+    attacker = hopper.vm(red_net, 0, port_security_enabled=False)
+    assert ip_from(victim, peer.ip, lambda: pings(peer, victim.ip)) >= 1  # counting works
+    frame = tagged_ping(attacker, victim, peer.ip, tag(victim))
+    assert ip_from(victim, peer.ip, lambda: spray(attacker, frame, 1.0, 0.1).communicate()) == 0
+    drop = [line for line in flows(attacker.hypervisor, "br-int", 0)
+            if f"in_port={ofport(attacker.hypervisor, attacker.device)}," in line
+            and "vlan_tci=0x1000/0x1000" in line]
+    assert len(drop) == 1 and n_packets(drop[0]) >= 5, drop
 
 
 def test_a_gre_network_spans_the_chassis(cloud, tenants):

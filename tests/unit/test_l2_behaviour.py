@@ -81,6 +81,27 @@ def test_two_tenants_with_the_same_addresses_never_see_each_other(cloud):
     assert not set(cloud.send(red_vms[0], stray).delivered_to()) & blue_devices
 
 
+@pytest.mark.parametrize("port_security", [True, False])
+def test_a_frame_tagged_with_another_networks_local_vlan_goes_nowhere(cloud, port_security):
+    """A VM port is an access port: the tag a VM writes must not pass for the local VLAN
+    of another network on its hypervisor (802.1Q hopping, into a group of overlapping
+    addresses)."""
+    red, _ = cloud.network()
+    blue, _ = cloud.network()
+    attacker = cloud.vm(red, "n0", port_security_enabled=port_security)
+    victim = cloud.vm(blue, "n0")
+    blue_vlan = vlan(cloud.local_vlans.get("n0", blue["id"]))
+    for packet in (ping(attacker, victim, vlan_vid=blue_vlan),
+                   {**arp(attacker, ip(victim)), "eth_dst": victim["mac_address"],
+                    "vlan_vid": blue_vlan}):
+        result = cloud.send(attacker, packet)
+        assert result.delivered_to() == []
+        assert [(o.table, o.reason) for o in result.of_kind("dropped")] == [
+            (T.INT_LOCAL_SWITCHING, "drop flow")]
+    peer = cloud.vm(red, "n0", port_security_enabled=False)
+    assert cloud.send(attacker, ping(attacker, peer)).delivered_to() == [("n0", peer["device"])]
+
+
 def test_gre_networks_use_gre_tunnels_and_their_table(cloud):
     network, _ = cloud.network(network_type="gre")
     a, b = cloud.vm(network, "n0"), cloud.vm(network, "n2")
