@@ -31,8 +31,8 @@ from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
-from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, Message, Outputs,
-                             PacketInsToController, PacketOut)
+from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
+                             Message, Outputs, PacketInsToController, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
 
 tls.openflow_listener()
@@ -347,6 +347,8 @@ class NeutronRyuApp(app_manager.RyuApp):
         elif isinstance(message, FlowDelete):
             datapath.send_msg(ofmsg.flow_delete(datapath, message.table, message.priority,
                                                 message.match, message.cookie))
+        elif isinstance(message, ForgetLearnedVlan):
+            datapath.send_msg(ofmsg.forget_vlan(datapath, message.table, message.vlan))
         elif isinstance(message, CtFlushZone):
             datapath.send(ofmsg.ct_flush_zone(message.zone))
         elif isinstance(message, PacketInsToController):

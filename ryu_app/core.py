@@ -29,10 +29,11 @@ from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, Outputs,
-                             PacketInsToController, PacketOut)
+from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
+                             Outputs, PacketInsToController, PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica
+from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.planner import Planner
 from ryu_app.settings import Settings
 from topology.chassis import ChassisSpec
@@ -177,6 +178,17 @@ class Core:
         for transaction in held.provisioner.due(held.replica, target, structure):
             outputs.transact(held.session.id, transaction)
 
+    def _forget_vlan(self, chassis: str, lvid: int, outputs: Outputs) -> None:
+        """A local VLAN freed on the chassis, before the batch's flows (which may give it
+        to another network): br-tun forgets the MACs it learned in it, which would send
+        the next network's unicast into the old network's tunnels for up to 300 s, and
+        br-int the connections of its zone, which would pass as replies."""
+        for bridge in self.topology.bridges_of(chassis):
+            if bridge.role == "tun":
+                outputs.send(bridge.dpid, ForgetLearnedVlan(T.TUN_UCAST_TO_TUN, lvid))
+            elif bridge.role == "int":
+                outputs.send(bridge.dpid, CtFlushZone(lvid))
+
     def _retag(self, chassis: str, tags: dict[str, int], outputs: Outputs) -> None:
         """Port.tag on the VM's own hypervisor, one transaction, only where it differs;
         a hypervisor that is away is retagged whole when it is back."""
@@ -307,6 +319,8 @@ class Core:
                 ofport, router_packets.arp_request(mac, ip, target, vid)))
         for dpid, zone in wiring.ct_flushes:
             outputs.send_after_flows(dpid, CtFlushZone(zone))
+        for chassis, lvid in wiring.released_vlans:
+            self._forget_vlan(chassis, lvid, outputs)
         outputs.fip_status.update(wiring.fip_status)
         for chassis, tags in wiring.tags.items():
             self._retag(chassis, tags, outputs)

@@ -53,6 +53,10 @@ class EngineOutputs:
     arp_requests: list[tuple[int, int, str, str, str, int | None]] = field(
         default_factory=list)
     ct_flushes: list[tuple[int, int]] = field(default_factory=list)   # (dpid, zone)
+    # (chassis, local VLAN) freed: what the switches remember of it (br-tun's learned
+    # MACs, br-int's connections in its zone) goes before the batch's flows, which may
+    # hand the VLAN to another network
+    released_vlans: list[tuple[str, int]] = field(default_factory=list)
     fip_status: dict[str, str] = field(default_factory=dict)          # ACTIVE | DOWN
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
@@ -368,7 +372,10 @@ class Engine:
             except LocalVlansExhausted as error:
                 LOG.error("network %s cannot be served on %s: %s", network_id, chassis, error)
         for chassis in before - hosting:
+            lvid = self.local_vlans.get(chassis, network_id)
             self.local_vlans.release(chassis, network_id)
+            if lvid is not None:
+                outputs.released_vlans.append((chassis, lvid))
         if hosting != before:
             outputs.provision |= before | hosting
         return before | hosting

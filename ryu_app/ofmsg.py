@@ -55,6 +55,17 @@ def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: in
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
+def forget_vlan(datapath: Datapath, table: int, vlan_id: int):
+    """OFPFC_DELETE (not strict) of every flow of the table matching the 12-bit VLAN id,
+    whatever its cookie: learned flows match vlan_tci=VID/0x0fff, l2pop's vlan_vid
+    VID|present; both are at least as specific as this match."""
+    ofp, parser = datapath.ofproto, datapath.ofproto_parser
+    return parser.OFPFlowMod(
+        datapath, table_id=table, command=ofp.OFPFC_DELETE,
+        match=parser.OFPMatch(vlan_vid=(vlan_id, 0x0FFF)),
+        out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
+
+
 def _instructions(datapath: Datapath, flow: Flow, cookie: int) -> list:
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     apply, instructions = [], []

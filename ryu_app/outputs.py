@@ -39,6 +39,15 @@ class FlowDelete:
 
 
 @dataclass(frozen=True)
+class ForgetLearnedVlan:
+    """Delete every flow of ``table`` for a local VLAN, whatever its cookie and priority:
+    what table 10 learned for a network that left (its flows carry only the VLAN)."""
+
+    table: int
+    vlan: int
+
+
+@dataclass(frozen=True)
 class PacketInsToController:
     """Packet-ins for frames whose TTL ran out in dec_ttl (OVS leaves them off by
     default) and for frames flows send to the controller (DHCP requests), all capped on
@@ -54,7 +63,8 @@ class CtFlushZone:
     zone: int
 
 
-Message = PacketOut | FlowStatsRequest | FlowDelete | PacketInsToController | CtFlushZone
+Message = (PacketOut | FlowStatsRequest | FlowDelete | ForgetLearnedVlan | PacketInsToController
+           | CtFlushZone)
 Transaction = tuple[Hashable, list[Operation]]
 
 

@@ -70,6 +70,29 @@ def test_a_vm_cannot_hop_into_another_network_with_an_8021q_tag(cloud, tenants):
     assert len(drop) == 1 and n_packets(drop[0]) >= 5, drop
 
 
+def test_a_network_leaving_a_hypervisor_leaves_nothing_learned_or_tracked_in_its_vlan(
+        cloud, tenants):
+    """The local VLAN may go to the next network there at once: a MAC br-tun learned in
+    it would send that network's unicast down the old one's tunnel for 300 s."""
+    tenant = tenants("leaving")
+    network, _ = tenant.network("10.15.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(a, b.ip)
+    here, lvid = a.hypervisor, tag(a)
+
+    def learned() -> list[str]:
+        return [line for line in flows(here, "br-tun", 20)
+                if f"dl_dst={b.mac}" in line and "hard_timeout=300" in line]
+
+    def tracked() -> str:
+        return here.appctl("dpctl/dump-conntrack", f"zone={lvid}")
+
+    assert learned() and f"src={a.ip}" in tracked()      # what the switch remembers
+    cloud.unplug(a)
+    wait_until(lambda: not learned() and f"src={a.ip}" not in tracked(),
+               what="the VLAN's learned MACs and connections forgotten")
+
+
 def test_a_gre_network_spans_the_chassis(cloud, tenants):
     tenant = tenants("gre")
     network, _ = tenant.network("10.1.0.0/24", network_type="gre")

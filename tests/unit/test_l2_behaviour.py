@@ -3,10 +3,11 @@
 l2population's flooding, provider VLANs and anti-spoofing, as the seeds describe them."""
 import pytest
 
+from ryu_app.outputs import CtFlushZone, ForgetLearnedVlan
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
 from ryu_app.pipeline.simulator import BROADCAST, arp_request, ipv4
-from tests.unit.fake_cloud import CHASSIS, FakeCloud, tunnel_ofport
+from tests.unit.fake_cloud import CHASSIS, FakeCloud, dpid, tunnel_ofport
 
 
 @pytest.fixture
@@ -194,6 +195,24 @@ def test_an_unplugged_vm_is_reached_no_more_and_its_hypervisor_leaves_the_flood_
     assert flood == []                                  # n0 floods to nobody now
     assert not [flow for flows in cloud.held("n0", "tun").values() for flow in flows.values()
                 if ("output", tunnel_ofport("n1")) in flow.actions]
+
+
+def test_a_network_leaving_a_hypervisor_makes_it_forget_its_local_vlan_first(cloud):
+    """Its local VLAN may go to the next network at once: br-tun's learned MACs (table 20,
+    which no group holds) would send that network's unicast into the old one's tunnels,
+    and br-int's connections in the zone would pass as the new network's replies."""
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    lvid = cloud.local_vlans.get("n0", network["id"])
+    sent = cloud.unplug("n0", a["device"])
+    assert ForgetLearnedVlan(T.TUN_UCAST_TO_TUN, lvid) in sent.messages[dpid("n0", "tun")]
+    assert CtFlushZone(lvid) in sent.messages[dpid("n0", "int")]   # before the flows
+    assert dpid("n1", "tun") not in sent.messages and cloud.local_vlans.get(
+        "n1", network["id"]) is not None                             # n1 keeps the network
+    other, _ = cloud.network()
+    c = cloud.vm(other, "n0")
+    assert cloud.local_vlans.get("n0", other["id"]) == lvid          # given on at once
+    assert cloud.send(c, ping(c, b)).delivered_to() == []
 
 
 def test_a_disabled_port_passes_nothing_until_it_is_enabled_again(cloud):
