@@ -4,8 +4,9 @@ A port is served when one of its IPv4 addresses is in a subnet with ``enable_dhc
 and the network's ``network:dhcp`` port holds an address there: that port's address
 and MAC are the server's identity (option 54 and the replies' source), as the
 dnsmasq of Neutron's ``qdhcp`` namespace would be (../shared/seeds/000_*.txt,
-003_*.txt).  The options follow Neutron's dnsmasq: netmask, broadcast, router (none
-without a gateway), the subnet's DNS servers, hostname ``host-A-B-C-D``, the domain if
+003_*.txt).  The options follow Neutron's dnsmasq: netmask, broadcast, router (the
+gateway, else a 0.0.0.0/0 host route's next hop; none without either), the subnet's DNS
+servers, hostname ``host-A-B-C-D``, the domain if
 configured, the network's MTU, classless routes when the subnet has host routes or its
 network other subnets (then with the default route, which RFC 3442 clients would
 otherwise lose), and the port's ``extra_dhcp_opts`` over them.
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from ryu_app.dhcp import options as opt
 from ryu_app.dhcp.server import Lease
 from ryu_app.model.tenant import NetworkModel
+
+DEFAULT_ROUTE = "0.0.0.0/0"
 
 INFINITE = 0xFFFFFFFF
 NO_DNS = "0.0.0.0"        # Neutron: a subnet whose only DNS server is this gets none
@@ -82,7 +85,7 @@ def _subnet_options(model: NetworkModel, subnet: dict, address: str, mtu: int,
                     config: DhcpConfig) -> list[tuple[int, bytes]]:
     cidr = ipaddress.IPv4Network(subnet["cidr"])
     options = [(opt.NETMASK, cidr.netmask.packed), (opt.BROADCAST, cidr.broadcast_address.packed)]
-    gateway = subnet["gateway_ip"]
+    gateway = _default_gateway(subnet)
     if gateway:
         options.append((opt.ROUTER, opt.ip(gateway)))
     dns = [server for server in subnet["dns_nameservers"] if server != NO_DNS]
@@ -92,20 +95,32 @@ def _subnet_options(model: NetworkModel, subnet: dict, address: str, mtu: int,
     if config.dns_domain:
         options.append((opt.DOMAIN_NAME, config.dns_domain.encode()))
     options.append((opt.MTU, opt.u16(mtu)))
-    routes = _classless_routes(model, subnet)
+    routes = _classless_routes(model, subnet, gateway)
     if routes:
         options.append((opt.CLASSLESS_ROUTES, opt.classless_routes(routes)))
     return options
 
 
-def _classless_routes(model: NetworkModel, subnet: dict) -> list[tuple[str, str]]:
-    """The subnet's host routes and its network's other IPv4 subnets (on link), then the
-    default route via the gateway; none when there is nothing but the default route."""
-    routes = [(route["destination"], route["nexthop"]) for route in subnet["host_routes"]]
+def _default_gateway(subnet: dict) -> str | None:
+    """The router option: the subnet's gateway, else the next hop of a host route to
+    0.0.0.0/0 (as Neutron's dnsmasq driver chooses it)."""
+    return subnet["gateway_ip"] or next(
+        (route["nexthop"] for route in subnet["host_routes"]
+         if route["destination"] == DEFAULT_ROUTE), None)
+
+
+def _classless_routes(model: NetworkModel, subnet: dict,
+                      gateway: str | None) -> list[tuple[str, str]]:
+    """The subnet's host routes but the default one, its network's other IPv4 subnets (on
+    link), then the default route via ``gateway``, so that it agrees with the router
+    option (RFC 3442 clients ignore option 3); none when there is nothing but the default
+    route."""
+    routes = [(route["destination"], route["nexthop"]) for route in subnet["host_routes"]
+              if route["destination"] != DEFAULT_ROUTE]
     for other_id in model.subnets_of.get(subnet["network_id"], ()):
         other = model.records["subnet"][other_id]
         if other_id != subnet["id"] and other["ip_version"] == 4:
             routes.append((other["cidr"], "0.0.0.0"))
-    if routes and subnet["gateway_ip"] and not any(dest == "0.0.0.0/0" for dest, _ in routes):
-        routes.append(("0.0.0.0/0", subnet["gateway_ip"]))
+    if routes and gateway:
+        routes.append((DEFAULT_ROUTE, gateway))
     return routes

@@ -224,6 +224,23 @@ def test_a_vlan_network_gets_mtu_1500_and_dns_host_routes_and_extra_options(clou
     assert options[42] == bytes([192, 0, 2, 123])
 
 
+@pytest.mark.parametrize("gateway_ip, router, default_via", [
+    ("10.0.0.1", [10, 0, 0, 1], [10, 0, 0, 1]),       # the gateway wins, in both options
+    (None, [10, 0, 0, 254], [10, 0, 0, 254])])        # no gateway: the route's next hop
+def test_a_default_host_route_agrees_with_the_router_option(cloud, gateway_ip, router,
+                                                           default_via):
+    """RFC 3442 clients ignore option 3 when 121 is there, and others read only 3: both
+    must name one router, as Neutron's dnsmasq driver does."""
+    network = cloud.create("network")
+    cloud.create("subnet", network_id=network["id"], ip_version=4, cidr="10.0.0.0/24",
+                 gateway_ip=gateway_ip, host_routes=[
+                     {"destination": "0.0.0.0/0", "nexthop": "10.0.0.254"},
+                     {"destination": "172.16.0.0/16", "nexthop": "10.0.0.253"}])
+    options = ask(cloud, cloud.vm(network, "n0"), DISCOVER)["options"]
+    assert options[3] == bytes(router)
+    assert options[121] == bytes([16, 172, 16, 10, 0, 0, 253, 0, *default_via])
+
+
 def test_a_blank_router_option_sends_no_gateway(cloud):
     network, _ = cloud.network()
     a = cloud.vm(network, "n0", extra_dhcp_opts=[{"opt_name": "router", "opt_value": ""}])
