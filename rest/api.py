@@ -544,8 +544,16 @@ def _filter_value(attr: attributes.Attr, key: str, value: str) -> Any:
 
 
 def _sort_value(value: Any) -> tuple:
-    """Sort by the value itself (numbers as numbers), missing values last."""
-    return (value is None, "" if value is None else value)
+    """Sort by the value itself (numbers as numbers, strings as strings, anything else by
+    its JSON), missing values last: values of two kinds never meet in a comparison (a
+    stored value an older release accepted, say)."""
+    if value is None:
+        return (2, 0, "")
+    if isinstance(value, (int, float)):
+        return (0, 0, value)
+    if isinstance(value, str):
+        return (0, 1, value)
+    return (1, 0, json.dumps(value, sort_keys=True))
 
 
 def _without(query: webob.multidict.MultiDict, key: str) -> webob.multidict.MultiDict:

@@ -200,12 +200,15 @@ def to_nullable_one_of(*choices: str) -> Converter:
     return lambda name, value: None if value is None else one_of(name, value)
 
 
-def unsupported(feature: str) -> Converter:
-    """Accept only the empty value of a Neutron attribute this controller does not implement."""
-    def convert(name: str, value: Any) -> Any:
-        if value not in (None, [], False):
+def unsupported(feature: str, *choices: str) -> Converter:
+    """A Neutron attribute this controller does not implement: null is stored; one of
+    Neutron's ``choices`` is refused as unsupported, anything else as invalid."""
+    def convert(name: str, value: Any) -> None:
+        if value is None:
+            return None
+        if value in choices:
             raise BadRequest(f"{feature} ({name}) is not supported by this controller.")
-        return value
+        raise _fail(name, value, f"is not in {list(choices)}")
     return convert
 
 
@@ -265,6 +268,7 @@ def to_group_ids(name: str, value: Any) -> list:
 # The protocols a rule may name, in the order Neutron's message lists them.
 SG_PROTOCOLS = (None, "any", *security_groups.PROTOCOL_NUMBERS)
 ETHERTYPES = ["IPv4", "IPv6"]
+IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 
 
 def to_sg_protocol(name: str, value: Any) -> str | None:
@@ -377,8 +381,8 @@ SUBNET = {
         to_list_of(to_dict_of({"destination": (to_ipv4_cidr, True),
                                "nexthop": (to_ipv4_address, True)})),
         list, scalar=False),
-    "ipv6_ra_mode": Attr(unsupported("IPv6"), None, allow_put=False),
-    "ipv6_address_mode": Attr(unsupported("IPv6"), None, allow_put=False),
+    "ipv6_ra_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),
+    "ipv6_address_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),
     "subnetpool_id": Attr(to_nullable_uuid, None, allow_put=False),
 }
 
