@@ -482,20 +482,29 @@ class NeutronApi:
 
 
 def read_body(request: webob.Request) -> bytes:
-    """The request body, sized by Content-Length or sent in chunks; 413 over the limit."""
-    if request.content_length is not None:
-        if request.content_length > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
-        raw = request.body
-    elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
-        raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
-            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
-    else:
-        raw = b""
+    """The request body, sized by Content-Length or sent in chunks; 413 over the limit,
+    400 when it breaks off (shorter than its Content-Length, the client silent past the
+    timeout, a chunk that does not parse)."""
+    try:
+        raw = _body(request)
+    except (ValueError, OSError) as error:   # eventlet's ChunkReadError, a timeout, EOF
+        raise BadRequest(f"Malformed request body: it could not be read ({error}).") from None
     if not raw:
         raise BadRequest("Resource body required")
     return raw
+
+
+def _body(request: webob.Request) -> bytes:
+    if request.content_length is not None:
+        if request.content_length > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
+        return request.body
+    if request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        raw = request.environ["wsgi.input"].read(MAX_BODY_BYTES + 1)
+        if len(raw) > MAX_BODY_BYTES:
+            raise RequestEntityTooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes.")
+        return raw
+    return b""
 
 
 class _NotJson(ValueError):

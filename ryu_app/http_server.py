@@ -71,7 +71,10 @@ def drain_body(application: WsgiApp) -> WsgiApp:
             environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         body, left = environ.get("wsgi.input") if has_body else None, DRAIN_BYTES
         while body is not None and left > 0:
-            chunk = body.read(min(65536, left))
+            try:
+                chunk = body.read(min(65536, left))
+            except (ValueError, OSError):   # a broken chunk, a timeout: the answer goes,
+                break                       # and eventlet closes the connection after it
             if not chunk:
                 break
             left -= len(chunk)

@@ -2,10 +2,13 @@
 NeutronError (never a 5xx, never a traceback) and changes nothing."""
 import http.client
 import json
+import shutil
 import socket
 import time
 
 import pytest
+
+from tests.harness import Controller
 
 
 def raw(controller, request: bytes, timeout: float = 5) -> tuple[int, dict | str]:
@@ -196,3 +199,35 @@ def test_a_port_write_cannot_take_a_gateway_or_floating_ip_port_from_its_owner(a
     api.put(f"/v2.0/routers/{router['id']}", {"router": {"external_gateway_info": None}})
     api.delete(f"/v2.0/routers/{router['id']}")
     assert api.delete(f"/v2.0/networks/{public['id']}")[0] == 204
+
+
+@pytest.fixture(scope="module")
+def impatient():
+    """A controller that closes a REST connection silent for 1 s."""
+    ctl = Controller(extra={"neutron": {"api_client_timeout": 1}}).start()
+    yield ctl
+    ctl.kill()
+    shutil.rmtree(ctl.workdir, ignore_errors=True)
+
+
+NETWORK = b'{"network": {"name": "broken"}}'
+
+
+@pytest.mark.parametrize("headers, body, status, kind", [
+    # a chunk size that is no number, and a chunk cut short
+    ("Transfer-Encoding: chunked\r\n", b"zz\r\n" + NETWORK + b"\r\n0\r\n\r\n", 400,
+     "HTTPBadRequest"),
+    ("Transfer-Encoding: chunked\r\n", b"ff\r\n" + NETWORK, 400, "HTTPBadRequest"),
+    # fewer bytes than the Content-Length says, below and over the size limit
+    ("Content-Length: 100\r\n", NETWORK, 400, "HTTPBadRequest"),
+    ("Content-Length: 2000000\r\n", NETWORK, 413, "HTTPRequestEntityTooLarge"),
+])
+def test_a_body_that_breaks_off_is_a_4xx_and_nothing_is_made(impatient, headers, body, status,
+                                                            kind):
+    """Before, eventlet's errors reading the body escaped the API: a bare 500 without a
+    NeutronError (and the 413 became one while its body was drained)."""
+    got, answer = raw(impatient, f"POST /v2.0/networks HTTP/1.1\r\nHost: x\r\n"
+                                 f"Connection: close\r\n{headers}\r\n".encode() + body)
+    assert (got, error_type(answer)) == (status, kind), answer
+    assert impatient.api.get("/v2.0/networks") == (200, {"networks": []})
+    assert "Traceback" not in impatient.log()
