@@ -37,16 +37,17 @@ def check_tags_body(body: Any) -> list[str]:
     tags = body["tags"]
     if not isinstance(tags, list):
         raise InvalidInput(f"Invalid input for operation: '{tags}' is not a list.")
-    seen: list = []
-    duplicates: list = []
-    for tag in tags:
-        if tag in seen and tag not in duplicates:
-            duplicates.append(tag)
-        seen.append(tag)
+    checked = [check_tag(tag) for tag in tags]
+    seen: set[str] = set()
+    duplicates: dict[str, None] = {}      # strings, so that a long list costs linear time
+    for tag in checked:
+        if tag in seen:
+            duplicates[tag] = None
+        seen.add(tag)
     if duplicates:
         raise InvalidInput("Invalid input for operation: Duplicate items in the list: "
-                           f"'{', '.join(map(str, duplicates))}'.")
-    return [check_tag(tag) for tag in tags]
+                           f"'{', '.join(duplicates)}'.")
+    return checked
 
 
 def _check_limit(kind: str, tags: set[str]) -> None:
