@@ -70,7 +70,9 @@ class SegmentPools:
 
     def choose(self, network_type: str, physnet: str | None,
                segmentation_id: int | None) -> tuple[str | None, int | None]:
-        """Validate a requested segment, or allocate a tenant one; return (physnet, id)."""
+        """Validate a requested segment, or allocate a tenant one; return (physnet, id).
+        An empty physical network is none, as Neutron's type drivers read it."""
+        physnet = physnet or None
         if network_type == "local":
             self._refuse_fields(network_type, physnet, segmentation_id)
             return None, None

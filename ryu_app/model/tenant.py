@@ -184,6 +184,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     def create_network(self, values: dict, project: str | None = None) -> dict:
         network_type = values["provider:network_type"]
         if network_type is None:
+            if values["provider:physical_network"] or \
+                    values["provider:segmentation_id"] is not None:
+                raise InvalidInput("Invalid input for operation: network_type required.")
             network_type = self.tenant_network_types[0]
         if network_type not in self.enabled_network_types:
             raise InvalidInput(f"Invalid input for operation: network_type value "
