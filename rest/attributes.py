@@ -158,6 +158,11 @@ def to_list_of(item: Converter) -> Converter:
     return convert
 
 
+def none_as_empty(convert: Converter) -> Converter:
+    """Null read as an empty list (Neutron's convert_none_to_empty_list)."""
+    return lambda name, value: [] if value is None else convert(name, value)
+
+
 def to_unique_list_of(item: Converter) -> Converter:
     listed = to_list_of(item)
 
@@ -376,10 +381,11 @@ SUBNET = {
                                "end": (to_ipv4_address, True)})),
         None, allow_put=False, scalar=False),
     "enable_dhcp": Attr(to_bool, True),
-    "dns_nameservers": Attr(to_unique_list_of(to_ipv4_address), list, scalar=False),
+    "dns_nameservers": Attr(none_as_empty(to_unique_list_of(to_ipv4_address)), list,
+                            scalar=False),
     "host_routes": Attr(
-        to_list_of(to_dict_of({"destination": (to_ipv4_cidr, True),
-                               "nexthop": (to_ipv4_address, True)})),
+        none_as_empty(to_unique_list_of(to_dict_of({"destination": (to_ipv4_cidr, True),
+                                                    "nexthop": (to_ipv4_address, True)}))),
         list, scalar=False),
     "ipv6_ra_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),
     "ipv6_address_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),

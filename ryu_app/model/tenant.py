@@ -40,6 +40,8 @@ DHCP_OWNER = "network:dhcp"
 SERVICE_OWNERS = (DHCP_OWNER,)
 # Encapsulation overhead over a 1500-byte underlay: VXLAN 50, GRE 42 bytes.
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
+# Neutron's max_dns_nameservers and max_subnet_host_routes, at their defaults
+MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES = 5, 20
 
 Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
 
@@ -52,6 +54,30 @@ def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
             and not security_groups.is_trusted(port)
             and chassis in (None, port["binding:host_id"]))
 
+
+
+def _check_subnet_settings(subnet: dict) -> None:
+    """Neutron's limits on a subnet's settings (max_dns_nameservers, max_subnet_host_routes
+    at their defaults), and the ranges dnsmasq could not serve."""
+    name = subnet.get("id") or "new subnet"
+    if len(subnet["dns_nameservers"]) > MAX_DNS_NAMESERVERS:
+        raise BadRequest(f"Unable to complete operation for {name}. The number of DNS "
+                         f"nameservers exceeds the limit {MAX_DNS_NAMESERVERS}.",
+                         "DNSNameServersExhausted")
+    if len(subnet["host_routes"]) > MAX_HOST_ROUTES:
+        raise BadRequest(f"Unable to complete operation for {name}. The number of host "
+                         f"routes exceeds the limit {MAX_HOST_ROUTES}.", "HostRoutesExhausted")
+    cidr = ipaddress.IPv4Network(subnet["cidr"])
+    if subnet["enable_dhcp"]:
+        if cidr.is_multicast:
+            raise InvalidInput("Invalid input for operation: Multicast IP subnet is not "
+                               "supported if enable_dhcp is True.")
+        if cidr.is_loopback:
+            raise InvalidInput("Invalid input for operation: Loopback IP subnet is not "
+                               "supported if enable_dhcp is True.")
+        if int(cidr.network_address) == 0:
+            raise InvalidInput("Invalid input for operation: First IP '0.0.0.0' of network "
+                               "is not supported if enable_dhcp is True.")
 
 def _extra_dhcp_opts(current: list[dict], requested: list[dict]) -> list[dict]:
     """A port's extra DHCP options after a write, as Neutron merges them: keyed by
@@ -264,6 +290,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         }
         for request_only in ("prefixlen", "use_default_subnetpool"):
             del record[request_only]
+        _check_subnet_settings(record)
         batch = _Batch()
         self._subnet_written(batch, record, ipam.SubnetAddresses(cidr, pools))
         self._commit(batch)
@@ -271,6 +298,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def update_subnet(self, subnet_id: str, values: dict) -> dict:
         record = self._updated(self.get("subnet", subnet_id), values)
+        _check_subnet_settings(record)
         batch = _Batch()
         self._subnet_written(batch, record)
         self._commit(batch)

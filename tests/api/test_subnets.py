@@ -90,3 +90,19 @@ def test_update_allows_name_and_dns_but_not_cidr(api, network):
     assert status == 200 and body["subnet"]["dns_nameservers"] == ["9.9.9.9"]
     status, body = api.put(f"/v2.0/subnets/{sub['id']}", {"subnet": {"cidr": "10.8.0.0/24"}})
     assert status == 400
+
+
+def test_null_lists_are_empty_and_dhcp_limits_follow_enable_dhcp(api, network):
+    """Neutron reads null DNS servers and host routes as none; a multicast range may be a
+    subnet only without DHCP, and turning DHCP on there is refused."""
+    multicast = api.create("subnet", network_id=network["id"], cidr="224.0.1.0/24",
+                           ip_version=4, enable_dhcp=False, dns_nameservers=None,
+                           host_routes=None)
+    assert (multicast["dns_nameservers"], multicast["host_routes"]) == ([], [])
+    status, body = api.put(f"/v2.0/subnets/{multicast['id']}", {"subnet": {"enable_dhcp": True}})
+    assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput")
+    assert api.get(f"/v2.0/subnets/{multicast['id']}")[1]["subnet"]["enable_dhcp"] is False
+    status, body = api.put(f"/v2.0/subnets/{multicast['id']}", {"subnet": {
+        "dns_nameservers": [f"192.0.2.{n}" for n in range(1, 7)]}})
+    assert (status, body["NeutronError"]["type"]) == (400, "DNSNameServersExhausted")
+    assert multicast["id"] in body["NeutronError"]["message"]

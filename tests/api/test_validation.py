@@ -55,6 +55,19 @@ CASES = [
     ("GET", "/v2.0/networks?limit=-1", None, 400, "HTTPBadRequest"),
     ("GET", "/v2.0/networks?admin_state_up=perhaps", None, 400, "HTTPBadRequest"),
     ("GET", "/v2.0/networks?sort_key=colour", None, 400, "HTTPBadRequest"),
+    # Neutron's limits and the ranges DHCP cannot serve
+    *[("POST", "/v2.0/subnets", b'{"subnet": {"network_id": "NET", "ip_version": 4, '
+       b'"cidr": "' + cidr + b'"' + extra + b'}}', 400, error) for cidr, extra, error in (
+        (b"10.62.0.0/24", b', "dns_nameservers": ["192.0.2.1", "192.0.2.2", "192.0.2.3", '
+         b'"192.0.2.4", "192.0.2.5", "192.0.2.6"]', "DNSNameServersExhausted"),
+        (b"10.62.0.0/24", b', "host_routes": [' + b", ".join(
+            b'{"destination": "172.16.%d.0/24", "nexthop": "10.62.0.9"}' % n
+            for n in range(21)) + b"]", "HostRoutesExhausted"),
+        (b"10.62.0.0/24", b', "host_routes": [' + b", ".join(
+            [b'{"destination": "172.16.0.0/24", "nexthop": "10.62.0.9"}'] * 2) + b"]",
+         "InvalidInput"),
+        (b"224.0.0.0/24", b"", "InvalidInput"), (b"127.0.0.0/24", b"", "InvalidInput"),
+        (b"0.0.0.0/8", b"", "InvalidInput"))],
     # IPv6 is not served: its modes take null only (a stored [] once broke sorting)
     *[("POST", "/v2.0/subnets", b'{"subnet": {"network_id": "NET", "ip_version": 4, '
        b'"cidr": "10.61.0.0/24", "ipv6_ra_mode": ' + mode + b'}}', 400, error)
