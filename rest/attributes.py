@@ -124,16 +124,25 @@ def to_ipv4_cidr(name: str, value: Any) -> str:
     return value
 
 
-def to_ip_or_cidr(name: str, value: Any) -> str:
-    """An allowed-address-pair address: a host IP or a CIDR."""
+def to_pair_address(name: str, value: Any) -> str:
+    """An allowed-address-pair address: a host IP, or a CIDR as Neutron writes it (its
+    network address), not multicast; a /32 is its host."""
     if isinstance(value, str) and "/" in value:
         try:
             network = ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise _fail(name, value, "is not a valid IP address or CIDR") from None
         if network.version == 4:
+            if str(network) != value:
+                raise _fail(name, value,
+                            f"isn't a recognized IP subnet cidr, '{network}' is recommended")
+            if network.is_multicast:
+                raise _fail(name, value, "is a multicast subnet")
             return str(network) if network.prefixlen < 32 else str(network.network_address)
-    return to_ipv4_address(name, value)
+    address = to_ipv4_address(name, value)
+    if ipaddress.IPv4Address(address).is_multicast:
+        raise _fail(name, value, "is a multicast IP address")
+    return address
 
 
 _MAC = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
@@ -190,6 +199,34 @@ def to_dict_of(fields: dict[str, tuple[Converter, bool]]) -> Converter:
                 raise _fail(name, value, f"is missing the key '{key}'")
         return result
     return convert
+
+
+MAX_ADDRESS_PAIRS = 10   # Neutron's max_allowed_address_pair, at its default
+_pair = to_dict_of({"ip_address": (to_pair_address, True), "mac_address": (to_mac, False)})
+
+
+def to_address_pairs(name: str, value: Any) -> list[dict]:
+    """allowed_address_pairs as neutron-lib validates them: a list of at most 10, each
+    with an address, none twice (as written: a pair without a MAC differs from one
+    naming the port's)."""
+    if not isinstance(value, list):
+        raise _fail(name, value, "is not a list")
+    if len(value) > MAX_ADDRESS_PAIRS:
+        raise BadRequest(f"The number of allowed address pair exceeds the maximum "
+                         f"{MAX_ADDRESS_PAIRS}.", "AllowedAddressPairExhausted")
+    pairs, seen = [], set()
+    for element in value:
+        if isinstance(element, dict) and "ip_address" not in element:
+            raise BadRequest("AllowedAddressPair must contain ip_address",
+                             "AllowedAddressPairsMissingIP")
+        pair = _pair(name, element)
+        key = (pair.get("mac_address"), pair["ip_address"])
+        if key in seen:
+            raise BadRequest(f"Request contains duplicate address pair: mac_address {key[0]} "
+                             f"ip_address {key[1]}.", "DuplicateAddressPairInRequest")
+        seen.add(key)
+        pairs.append(pair)
+    return pairs
 
 
 def to_one_of(*choices: str) -> Converter:
@@ -402,10 +439,7 @@ PORT = {
     "device_owner": Attr(to_string(), ""),
     "status": read_only(),
     "port_security_enabled": Attr(to_bool, None),
-    "allowed_address_pairs": Attr(
-        to_list_of(to_dict_of({"ip_address": (to_ip_or_cidr, True),
-                               "mac_address": (to_mac, False)})),
-        list, scalar=False),
+    "allowed_address_pairs": Attr(to_address_pairs, list, scalar=False),
     # None: not given, which on create means the project's default group
     "security_groups": Attr(to_group_ids, None, scalar=False),
     "binding:host_id": Attr(to_string(), ""),

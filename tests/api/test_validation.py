@@ -55,6 +55,16 @@ CASES = [
     ("GET", "/v2.0/networks?limit=-1", None, 400, "HTTPBadRequest"),
     ("GET", "/v2.0/networks?admin_state_up=perhaps", None, 400, "HTTPBadRequest"),
     ("GET", "/v2.0/networks?sort_key=colour", None, 400, "HTTPBadRequest"),
+    # allowed address pairs as neutron-lib validates them
+    *[("POST", "/v2.0/ports", b'{"port": {"network_id": "NET", "allowed_address_pairs": '
+       + pairs + b"}}", 400, error) for pairs, error in (
+        (b"[" + b", ".join(b'{"ip_address": "10.60.1.%d"}' % n for n in range(11)) + b"]",
+         "AllowedAddressPairExhausted"),
+        (b'[{"ip_address": "10.60.1.1"}, {"ip_address": "10.60.1.1"}]',
+         "DuplicateAddressPairInRequest"),
+        (b'[{"mac_address": "fa:16:3e:00:00:01"}]', "AllowedAddressPairsMissingIP"),
+        (b'[{"ip_address": "224.0.0.5"}]', "InvalidInput"),
+        (b'[{"ip_address": "10.3.0.5/24"}]', "InvalidInput"))],
     # Neutron's limits and the ranges DHCP cannot serve
     *[("POST", "/v2.0/subnets", b'{"subnet": {"network_id": "NET", "ip_version": 4, '
        b'"cidr": "' + cidr + b'"' + extra + b'}}', 400, error) for cidr, extra, error in (
