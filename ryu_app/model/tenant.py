@@ -369,6 +369,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if record["device_owner"] in L3_OWNERS and changed:
             raise Conflict(f"Port {port_id} has owner {record['device_owner']}: its router "
                            "or floating IP makes and changes it.", "L3PortInUse")
+        if record["device_owner"] == DHCP_OWNER and changed:
+            raise Conflict(f"Port {port_id} is the network's DHCP port, which the controller "
+                           "keeps: its owner, device and addresses follow the subnets.",
+                           "DhcpPortInUse")
         if values.get("device_owner", record["device_owner"]) != record["device_owner"]:
             self._refuse_router_owner(values["device_owner"])
         if "mac_address" in values and values["mac_address"] != record["mac_address"]:

@@ -170,6 +170,20 @@ def test_dhcp_ports_are_the_controllers_to_make(api):
     assert status == 400 and "DHCP port" in body["NeutronError"]["message"]
 
 
+@pytest.mark.parametrize("change", [{"device_owner": "compute:nova"}, {"fixed_ips": []},
+                                    {"device_id": "mine"}])
+def test_a_dhcp_port_cannot_be_taken_or_readdressed_by_a_port_write(api, change):
+    """Made a VM's port, the network had no DHCP port until a restart made a second one;
+    without addresses, it served nothing."""
+    net = api.create("network")
+    api.create("subnet", network_id=net["id"], cidr="10.9.0.0/24", ip_version=4)
+    dhcp = dhcp_port(api, net["id"])
+    status, body = api.put(f"/v2.0/ports/{dhcp['id']}", {"port": change})
+    assert (status, body["NeutronError"]["type"]) == (409, "DhcpPortInUse")
+    assert dhcp_port(api, net["id"]) == dhcp
+    assert api.put(f"/v2.0/ports/{dhcp['id']}", {"port": {"name": "ok"}})[0] == 200
+
+
 def test_a_deleted_dhcp_port_comes_back_on_its_addresses(api):
     net = api.create("network")
     api.create("subnet", network_id=net["id"], cidr="10.7.0.0/24", ip_version=4)
