@@ -412,11 +412,11 @@ SUBNET = {
     "cidr": Attr(to_ipv4_cidr, None, allow_put=False),
     "prefixlen": Attr(to_nullable_prefixlen, None, allow_put=False, visible=False),
     "use_default_subnetpool": Attr(to_bool, False, allow_put=False, visible=False),
-    "gateway_ip": Attr(to_nullable_ipv4_address, AUTO, allow_put=False),
+    "gateway_ip": Attr(to_nullable_ipv4_address, AUTO),
     "allocation_pools": Attr(
         to_list_of(to_dict_of({"start": (to_ipv4_address, True),
                                "end": (to_ipv4_address, True)})),
-        None, allow_put=False, scalar=False),
+        None, scalar=False),
     "enable_dhcp": Attr(to_bool, True),
     "dns_nameservers": Attr(none_as_empty(to_unique_list_of(to_ipv4_address)), list,
                             scalar=False),

@@ -81,6 +81,12 @@ class SubnetAddresses:
         self._pool_index = 0
         self._next = pools[0][0] if pools else 0
 
+    def repool(self, pools: list[Pool]) -> None:
+        """New pools (a subnet update); the addresses held stay held, wherever they are."""
+        if pools != self.pools:
+            self.pools, self._pool_index = pools, 0
+            self._next = pools[0][0] if pools else 0
+
     def contains(self, address: int) -> bool:
         """True if the address is a usable host of the subnet (in a pool or not)."""
         return self.first <= address <= self.last

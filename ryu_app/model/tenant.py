@@ -297,12 +297,40 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         return self.render("subnet", record)
 
     def update_subnet(self, subnet_id: str, values: dict) -> dict:
-        record = self._updated(self.get("subnet", subnet_id), values)
+        current = self.get("subnet", subnet_id)
+        fresh = None
+        if "gateway_ip" in values or "allocation_pools" in values:
+            fresh = self._readdressed(current, values)
+        record = self._updated(current, values)
         _check_subnet_settings(record)
         batch = _Batch()
-        self._subnet_written(batch, record)
+        self._subnet_written(batch, record, fresh)
         self._commit(batch)
         return self.render("subnet", record)
+
+    def _readdressed(self, subnet: dict, values: dict) -> ipam.SubnetAddresses:
+        """A new gateway or pools, checked as Neutron's update_subnet checks them (the
+        gateway a router interface holds stays, the pools inside the CIDR and apart from
+        the gateway); ``values`` gets the pools as stored, and the result allocates from
+        them, with what ports hold now."""
+        gateway = values.get("gateway_ip", subnet["gateway_ip"])
+        if gateway != subnet["gateway_ip"]:
+            for address in (subnet["gateway_ip"], gateway):
+                holder = self.ip_holder.get((subnet["id"], _ip_int(address))) if address \
+                    else None
+                if holder is not None and (address == gateway or self.records["port"][
+                        holder]["device_owner"] in ROUTER_INTERFACE_OWNERS):
+                    raise Conflict(f"Gateway ip {address} is already in use by port "
+                                   f"{holder}. Unable to update.", "GatewayIpInUse")
+            if gateway is not None:
+                ipam.check_gateway(subnet["cidr"], gateway)
+        requested = values.get("allocation_pools")
+        pools = ipam.check_pools(subnet["cidr"], gateway, subnet["allocation_pools"]
+                                 if requested is None else requested)
+        values["allocation_pools"] = ipam.pools_to_api(pools)
+        fresh = ipam.SubnetAddresses(subnet["cidr"], pools)
+        fresh.held = set(self.addresses[subnet["id"]].held)
+        return fresh
 
     def delete_subnet(self, subnet_id: str) -> None:
         subnet = self.get("subnet", subnet_id)
@@ -873,8 +901,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             self.subnets_of.setdefault(record["network_id"], {})[record["id"]] = None
             if record.get("subnetpool_id"):
                 self.subnets_in_pool.setdefault(record["subnetpool_id"], {})[record["id"]] = None
-            if record["id"] not in self.addresses:
-                pools = ipam.pools_from_api(record["allocation_pools"])
+            pools = ipam.pools_from_api(record["allocation_pools"])
+            if record["id"] in self.addresses:
+                self.addresses[record["id"]].repool(pools)
+            else:
                 self.addresses[record["id"]] = ipam.SubnetAddresses(record["cidr"], pools)
         elif kind == "port":
             self._index_port(record)

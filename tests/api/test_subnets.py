@@ -106,3 +106,36 @@ def test_null_lists_are_empty_and_dhcp_limits_follow_enable_dhcp(api, network):
         "dns_nameservers": [f"192.0.2.{n}" for n in range(1, 7)]}})
     assert (status, body["NeutronError"]["type"]) == (400, "DNSNameServersExhausted")
     assert multicast["id"] in body["NeutronError"]["message"]
+
+
+def test_gateway_and_pools_can_be_changed_as_in_neutron(api, network):
+    """openstack subnet set --gateway / --allocation-pool: the pools stay inside the CIDR
+    and apart from the gateway, ports keep their addresses, new ones come from the new
+    pools, and a gateway a router interface holds stays."""
+    sub = api.create("subnet", network_id=network["id"], cidr="10.12.0.0/24", ip_version=4)
+    first = api.create("port", network_id=network["id"])        # the DHCP port has .2
+    assert first["fixed_ips"][0]["ip_address"] == "10.12.0.3"
+    url = f"/v2.0/subnets/{sub['id']}"
+    status, body = api.put(url, {"subnet": {"gateway_ip": "10.12.0.254"}})
+    assert (status, body["NeutronError"]["type"]) == (409, "GatewayConflictWithAllocationPools")
+    pools = [{"start": "10.12.0.100", "end": "10.12.0.120"}]
+    status, body = api.put(url, {"subnet": {"gateway_ip": "10.12.0.254",
+                                            "allocation_pools": pools}})
+    assert status == 200, body
+    assert (body["subnet"]["gateway_ip"], body["subnet"]["allocation_pools"]) == (
+        "10.12.0.254", pools)
+    assert api.get(f"/v2.0/ports/{first['id']}")[1]["port"]["fixed_ips"] == first["fixed_ips"]
+    assert api.create("port", network_id=network["id"])["fixed_ips"][0]["ip_address"] == \
+        "10.12.0.100"
+    for bad, kind in (({"allocation_pools": [{"start": "10.12.0.250", "end": "10.13.0.1"}]},
+                       "OutOfBoundsAllocationPool"),
+                      ({"gateway_ip": first["fixed_ips"][0]["ip_address"]}, "GatewayIpInUse")):
+        status, body = api.put(url, {"subnet": bad})
+        assert (status, body["NeutronError"]["type"]) == (400 if "Pool" in kind else 409, kind)
+    router = api.create("router")
+    status, _ = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                        {"subnet_id": sub["id"]})
+    assert status == 200
+    status, body = api.put(url, {"subnet": {"gateway_ip": None}})
+    assert (status, body["NeutronError"]["type"]) == (409, "GatewayIpInUse")
+    assert api.get(url)[1]["subnet"]["gateway_ip"] == "10.12.0.254"

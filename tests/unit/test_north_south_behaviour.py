@@ -7,7 +7,9 @@ import pytest
 
 from rest.attributes import RESOURCES, parse_body
 
-from ryu_app.outputs import CtFlushZone
+from ryu.lib.packet import arp, packet
+
+from ryu_app.outputs import CtFlushZone, PacketOut
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
 from ryu_app.pipeline.planner import floatingip_group
@@ -205,3 +207,20 @@ def test_a_floating_ip_never_takes_another_address_scope_outside(tmp_path):
     out = cloud.send(floating, ipv4(floating["mac_address"], gateway["mac_address"],
                                     floating["fixed_ips"][0]["ip_address"], INTERNET))
     assert [hop.packet["ipv4_src"] for hop in physical(out)] == [fip["floating_ip_address"]]
+
+
+def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
+    """The external subnet's gateway_ip is the routers' next hop: moved, it is asked for
+    and SNAT sends to its MAC."""
+    public = outside.fip["floating_network_id"]
+    [subnet_id] = outside.model.subnets_of[public]
+    outside.update("subnet", subnet_id, gateway_ip="203.0.113.254",
+                   allocation_pools=[{"start": "203.0.113.2", "end": "203.0.113.200"}])
+    asked = [packet.Packet(message.data).get_protocol(arp.arp).dst_ip
+             for message in outside.sent[-1].after_flows.get(dpid("n2", "int"), [])
+             if isinstance(message, PacketOut)]
+    assert "203.0.113.254" in asked
+    moved = "fa:16:3e:aa:bb:cc"
+    outside.upstream_answers("n2", ip="203.0.113.254", mac=moved)
+    [out] = physical(outside.send(outside.plain, to_internet(outside, outside.plain)))
+    assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
