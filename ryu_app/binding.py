@@ -3,8 +3,12 @@ its port there (pure).
 
 A device stands for a port by ``external_ids:iface-id`` (what Nova/libvirt and OVN use),
 or, without it, by its name: ``tap``/``qvo`` + the first 11 characters of the port id.
-Its appearing makes the port ACTIVE on that chassis; its leaving makes it DOWN.  Devices
-that name no known port are ignored (and kept in the dead VLAN).  A chassis whose agent
+Its appearing makes the port ACTIVE on that chassis; its leaving makes it DOWN.  A port
+bound to a live device stays with it: another chassis' device for it (Nova's destination
+VIF during a live migration, a stale one) binds nothing until the API moves
+``binding:host_id`` there, and a port the API gave a host binds only there, as Neutron's
+agents take only the ports bound to their host.  Devices that name no known port are
+ignored (and kept in the dead VLAN).  A chassis whose agent
 the operator disabled takes no new bindings: a port not bound there before fails to bind
 (``binding_failed``, DOWN, its device in the dead VLAN) until the agent is enabled.
 """
@@ -28,6 +32,17 @@ def port_of_device(model: NetworkModel, device: PortInfo) -> dict | None:
     return model.records["port"].get(port_id) if port_id else None
 
 
+def _claims(port: dict, chassis: str) -> bool:
+    """Whether a device on the chassis may take the port: one with no host or this one;
+    elsewhere, only a port whose device there is gone and that the API did not just give
+    a host (``unbound``: Nova named it before plugging)."""
+    host = port["binding:host_id"]
+    if not host or host == chassis:
+        return True
+    return port["binding:vif_type"] != "unbound" and port["status"] != "ACTIVE" and \
+        port.get("admin_state_up", True)
+
+
 class PortBinder:
     def __init__(self, model: NetworkModel):
         self.model = model
@@ -45,6 +60,9 @@ class PortBinder:
             port = port_of_device(self.model, device)
             if port is None:
                 LOG.info("device %s on %s names no known port; ignored", device.name, chassis)
+            elif not _claims(port, chassis):
+                LOG.info("device %s on %s names port %s, bound on %s: ignored", device.name,
+                         chassis, port["id"], port["binding:host_id"])
             elif self._may_bind(port, chassis):
                 bound[port["id"]] = chassis
                 unbound.discard(port["id"])

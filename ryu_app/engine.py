@@ -82,7 +82,8 @@ class _Dirty:
     group_members: set[str] = field(default_factory=set)    # ... members or addresses
     member_addresses: set = field(default_factory=set)      # addresses joining or leaving
     member_hosts: set[str] = field(default_factory=set)     # chassis naming their groups
-    rebind: set[str] = field(default_factory=set)           # chassis whose agent was enabled
+    # chassis whose agent was enabled, or given a port by the API: their devices bind
+    rebind: set[str] = field(default_factory=set)
 
 
 class Engine:
@@ -221,7 +222,8 @@ class Engine:
                         self._guarded(self._port_written, port)
                 self._dirty.port_changes.append((old, new))
                 self._security_of_port(old, new)
-                if _enabled_again(old, new) and new["binding:host_id"]:
+                if new and new["binding:host_id"] and (_enabled_again(old, new) or (
+                        old and old["binding:host_id"] != new["binding:host_id"])):
                     self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
             elif kind in ("security_group", "security_group_rule"):
                 record = old or new

@@ -38,3 +38,27 @@ def test_a_disabled_agent_binds_nothing_new_until_enabled(cloud, tenants):
     tenant.wait_wired(late)
     assert port(api, late)["binding:vif_type"] == "ovs"
     assert pings(late, peer.ip)
+
+
+def test_a_live_migration_keeps_the_source_until_nova_moves_the_binding(cloud, tenants):
+    """Nova plugs the destination's VIF while the VM still runs on the source: the source
+    keeps the port (the destination's device stays dead) until binding:host_id moves."""
+    api = cloud.controller.api
+    tenant = tenants("migrating")
+    network, _ = tenant.network("10.72.0.0/24")
+    source, peer = tenant.vm(network, 1), tenant.vm(network, 0)
+    record = port(api, source)
+    destination = cloud.boot(record, cloud.hypervisors[2], dhcp=False)   # pre_live_migration
+    try:
+        assert pings(source, peer.ip)
+        assert tag(destination) == DEAD_VLAN and silent(destination, peer.ip)
+        assert port(api, source)["binding:host_id"] == cloud.hypervisors[1].name
+        status, _ = api.put(f"/v2.0/ports/{source.port_id}", {"port": {
+            "binding:host_id": cloud.hypervisors[2].name}})        # post_live_migration
+        assert status == 200
+        wait_until(lambda: port(api, source)["status"] == "ACTIVE" and tag(destination) not in (
+            None, DEAD_VLAN), what="the port bound on the destination")
+        assert pings(destination, peer.ip)
+        assert tag(source) == DEAD_VLAN
+    finally:
+        cloud.destroy(destination)

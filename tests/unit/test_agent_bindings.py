@@ -37,3 +37,49 @@ def test_a_device_on_a_disabled_hypervisor_never_takes_a_live_port_away(tmp_path
     assert (port["status"], port["binding:host_id"], port["binding:vif_type"]) == (
         "ACTIVE", "n0", "ovs")
     assert cloud.engine.tags("n1", [stale]) == {stale: T.DEAD_VLAN}
+
+
+def test_a_live_migration_moves_the_port_when_nova_moves_its_binding(tmp_path):
+    """Nova plugs the destination's VIF while the VM runs on the source, and moves
+    binding:host_id when the VM has moved: until then the source keeps the port (even
+    across an OVSDB reconnect of the source), after it the destination has it."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n1")
+    destination = cloud.plug("n2", vm["id"])                  # pre_live_migration
+    cloud.seen("n1", first=True)                              # the source reconnects
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("ACTIVE", "n1")
+    assert cloud.engine.tags("n2", [destination]) == {destination: T.DEAD_VLAN}
+    assert cloud.engine.tags("n1", [vm["device"]])[vm["device"]] != T.DEAD_VLAN
+    cloud.update("port", vm["id"], **{"binding:host_id": "n2"})   # post_live_migration
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"], port["binding:vif_type"]) == (
+        "ACTIVE", "n2", "ovs")
+    assert cloud.engine.tags("n2", [destination])[destination] != T.DEAD_VLAN
+    assert cloud.engine.tags("n1", [vm["device"]]) == {vm["device"]: T.DEAD_VLAN}
+
+
+def test_an_aborted_migration_leaves_the_port_on_its_source(tmp_path):
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n1")
+    cloud.unplug("n2", cloud.plug("n2", vm["id"]))            # rollback at the destination
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("ACTIVE", "n1")
+    assert cloud.engine.tags("n1", [vm["device"]])[vm["device"]] != T.DEAD_VLAN
+
+
+def test_a_port_nova_gave_a_host_binds_only_there_and_a_gone_device_lets_it_move(tmp_path):
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n0"})
+    stray = cloud.plug("n1", port["id"])
+    assert cloud.model.records["port"][port["id"]]["status"] == "DOWN"
+    cloud.unplug("n1", stray)
+    cloud.plug("n0", port["id"])
+    assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
+    cloud.unplug("n0", cloud.topology.devices_of(port["id"])["n0"].name)   # a cold move:
+    cloud.plug("n2", port["id"])                               # its device went first
+    moved = cloud.model.records["port"][port["id"]]
+    assert (moved["status"], moved["binding:host_id"]) == ("ACTIVE", "n2")
