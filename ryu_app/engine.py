@@ -121,6 +121,11 @@ class Engine:
             devices = self.planner.vm_devices(integration)
             self.binder.integration_bridge_synced(spec.name, devices)
             self._dirty.devices |= {(spec.name, device.name) for device in devices}
+        if full:
+            # every network's local VLANs checked against its hosts: a write committed
+            # just before the controller died (a binding, a router interface) may not
+            # have had its flush
+            self._dirty.hosting |= set(self.model.records["network"])
         self._dirty.provision.add(spec.name)
         return changes
 

@@ -250,3 +250,33 @@ def test_a_refused_tags_write_is_tried_again_a_few_times_then_logged(cloud):
         assert again == [key]
     assert tag_keys(cloud.core.ovsdb_replied(session, key, "constraint violation"),
                     session) == []
+
+
+def test_a_binding_whose_flush_a_crash_lost_is_served_after_the_restart(cloud):
+    """kill -9 between the binding's commit (made while the OVSDB update is handled) and
+    the flush that would give its network a local VLAN: the restarted controller's first
+    look at each hypervisor checks every network's local VLANs, and the port is served."""
+    network, _ = cloud.network()
+    cloud.vm(network, "n0")                 # a peer, whose br-tun should learn the port
+    port = cloud.create("port", network_id=network["id"])
+    database = cloud.databases["n1"]
+    database.add_port("br-int", "vnet200", 200, external_ids={"iface-id": port["id"]})
+    cloud.core.ovsdb_seen(cloud.sessions["n1"], database.replica, False)   # no flush
+    assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
+    assert cloud.local_vlans.get("n1", network["id"]) is None
+    cloud.model.store.close()
+    restarted = core.build(cloud.core.settings)
+    for chassis in CHASSIS:
+        replica = cloud.databases[chassis].replica
+        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
+    for chassis in CHASSIS:
+        for role in ("int", "tun", "phys"):
+            restarted.datapath_up(dpid(chassis, role))
+    restarted.flush()
+    topology = restarted.topology
+    device = topology.port(topology.bridge("n1", "int"), "vnet200")
+    assert restarted.planner.device_tag("n1", device) != T.DEAD_VLAN
+    remote = {group for group in restarted.engine.bridges[dpid("n0", "tun")].groups
+              if group[0] == "remote"}
+    assert ("remote", network["id"], port["id"]) in remote
