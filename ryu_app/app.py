@@ -348,7 +348,8 @@ class NeutronRyuApp(app_manager.RyuApp):
             datapath.send_msg(ofmsg.flow_delete(datapath, message.table, message.priority,
                                                 message.match, message.cookie))
         elif isinstance(message, ForgetLearnedVlan):
-            datapath.send_msg(ofmsg.forget_vlan(datapath, message.table, message.vlan))
+            datapath.send_msg(ofmsg.forget_vlan(datapath, message.table, message.vlan,
+                                                message.cookie))
         elif isinstance(message, CtFlushZone):
             datapath.send(ofmsg.ct_flush_zone(message.zone))
         elif isinstance(message, PacketInsToController):

@@ -77,6 +77,8 @@ class Core:
         self.topology = engine.topology
         self.planner = engine.planner
         self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
+        # chassis -> conntrack zones to flush when its br-int is next connected
+        self._unflushed: dict[str, set[int]] = {}
         self._chassis_of: dict[int, str] = {}              # session id -> chassis
         self._refused: dict[int, str] = {}                 # why a session registers nothing
         self._readers: dict[int, hypervisor.DatabaseReader] = {}   # per session id
@@ -179,15 +181,30 @@ class Core:
             outputs.transact(held.session.id, transaction)
 
     def _forget_vlan(self, chassis: str, lvid: int, outputs: Outputs) -> None:
-        """A local VLAN freed on the chassis, before the batch's flows (which may give it
-        to another network): br-tun forgets the MACs it learned in it, which would send
-        the next network's unicast into the old network's tunnels for up to 300 s, and
-        br-int the connections of its zone, which would pass as replies."""
-        for bridge in self.topology.bridges_of(chassis):
-            if bridge.role == "tun":
-                outputs.send(bridge.dpid, ForgetLearnedVlan(T.TUN_UCAST_TO_TUN, lvid))
-            elif bridge.role == "int":
-                outputs.send(bridge.dpid, CtFlushZone(lvid))
+        """A local VLAN freed on the chassis, once the batch's flows no longer use it for
+        the network that left (they may give it to another): br-tun forgets the MACs it
+        learned in it, which would send the next network's unicast into the old
+        network's tunnels for up to 300 s, and br-int the connections of its zone, which
+        would pass as the next network's replies."""
+        tunnel = self.topology.bridge(chassis, "tun")
+        state = self.engine.bridges.get(tunnel.dpid) if tunnel else None
+        if state is not None:   # else its next connection sweeps what it learned
+            outputs.send_after_flows(tunnel.dpid, ForgetLearnedVlan(
+                T.TUN_UCAST_TO_TUN, lvid, state.cookie))
+        self._flush_zone(chassis, lvid, outputs, after_flows=True)
+
+    def _flush_zone(self, chassis: str, zone: int, outputs: Outputs,
+                    after_flows: bool = False) -> None:
+        """A network zone of br-int flushed (before the flows that give it to a network,
+        after those that take it from one), or when br-int is next connected, if it is
+        not now: it may have been given on meanwhile."""
+        integration = self.topology.bridge(chassis, "int")
+        if integration is None or integration.dpid not in self.engine.bridges:
+            self._unflushed.setdefault(chassis, set()).add(zone)
+        elif after_flows:
+            outputs.send_after_flows(integration.dpid, CtFlushZone(zone))
+        else:
+            outputs.send(integration.dpid, CtFlushZone(zone))
 
     def _retag(self, chassis: str, tags: dict[str, int], outputs: Outputs) -> None:
         """Port.tag on the VM's own hypervisor, one transaction, only where it differs;
@@ -225,7 +242,9 @@ class Core:
         LOG.info("hypervisor %s: %s bridge %s connected (%016x)", bridge.chassis,
                  bridge.role, bridge.name, dpid)
         if bridge.role == "int":
-            outputs.send(dpid, PacketInsToController(self.settings.packet_in_rate_limit))
+            outputs.send(dpid, PacketInsToController(self.settings.packet_in_rate_limit),
+                         *(CtFlushZone(zone) for zone in sorted(
+                             self._unflushed.pop(bridge.chassis, ()))))
         self._take(self.engine.bridge_connected(dpid), outputs)
         outputs.send(dpid, FlowStatsRequest())
 
@@ -319,6 +338,8 @@ class Core:
                 ofport, router_packets.arp_request(mac, ip, target, vid)))
         for dpid, zone in wiring.ct_flushes:
             outputs.send_after_flows(dpid, CtFlushZone(zone))
+        for chassis, lvid in wiring.given_vlans:
+            self._flush_zone(chassis, lvid, outputs)
         for chassis, lvid in wiring.released_vlans:
             self._forget_vlan(chassis, lvid, outputs)
         outputs.fip_status.update(wiring.fip_status)

@@ -53,10 +53,10 @@ class EngineOutputs:
     arp_requests: list[tuple[int, int, str, str, str, int | None]] = field(
         default_factory=list)
     ct_flushes: list[tuple[int, int]] = field(default_factory=list)   # (dpid, zone)
-    # (chassis, local VLAN) freed: what the switches remember of it (br-tun's learned
-    # MACs, br-int's connections in its zone) goes before the batch's flows, which may
-    # hand the VLAN to another network
+    # (chassis, local VLAN) freed, and given to a network: what the switches remember of
+    # it (br-tun's learned MACs, br-int's connections in its zone) is forgotten
     released_vlans: list[tuple[str, int]] = field(default_factory=list)
+    given_vlans: list[tuple[str, int]] = field(default_factory=list)
     fip_status: dict[str, str] = field(default_factory=dict)          # ACTIVE | DOWN
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
@@ -378,7 +378,7 @@ class Engine:
             if network_group(network_id) in state.groups}
         for chassis in hosting - self.local_vlans.chassis_of(network_id):
             try:
-                self.local_vlans.ensure(chassis, network_id)
+                outputs.given_vlans.append((chassis, self.local_vlans.ensure(chassis, network_id)))
             except LocalVlansExhausted as error:
                 LOG.error("network %s cannot be served on %s: %s", network_id, chassis, error)
         for chassis in before - hosting:

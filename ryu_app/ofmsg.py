@@ -7,7 +7,7 @@ from ryu.controller.controller import Datapath
 
 from ryu_app.pipeline import ofwire
 from ryu_app.pipeline.flow import Flow
-from ryu_app.reconciler import FlowMods
+from ryu_app.reconciler import FlowMods, learned_cookie
 
 ALL_ONES = 0xFFFFFFFFFFFFFFFF
 FIELD_BITS = {"eth_src": 48, "eth_dst": 48, "arp_sha": 48, "arp_tha": 48,
@@ -55,14 +55,15 @@ def flow_delete(datapath: Datapath, table: int, priority: int, match, cookie: in
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
-def forget_vlan(datapath: Datapath, table: int, vlan_id: int):
-    """OFPFC_DELETE (not strict) of every flow of the table matching the 12-bit VLAN id,
-    whatever its cookie: learned flows match vlan_tci=VID/0x0fff, l2pop's vlan_vid
-    VID|present; both are at least as specific as this match."""
+def forget_vlan(datapath: Datapath, table: int, vlan_id: int, cookie: int):
+    """OFPFC_DELETE (not strict) of the flows of the table that the bridge learned
+    (``cookie`` is its own) for the 12-bit VLAN id: learned flows match vlan_tci=VID/0x0fff,
+    at least as specific as this match; the controller's own flows there carry another
+    cookie and stay."""
     ofp, parser = datapath.ofproto, datapath.ofproto_parser
     return parser.OFPFlowMod(
-        datapath, table_id=table, command=ofp.OFPFC_DELETE,
-        match=parser.OFPMatch(vlan_vid=(vlan_id, 0x0FFF)),
+        datapath, cookie=learned_cookie(cookie), cookie_mask=ALL_ONES, table_id=table,
+        command=ofp.OFPFC_DELETE, match=parser.OFPMatch(vlan_vid=(vlan_id, 0x0FFF)),
         out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY)
 
 
@@ -103,7 +104,8 @@ def _action(datapath: Datapath, action: tuple, cookie: int):
                                       n_bits=FIELD_BITS[args[0]])
     if kind == "learn":
         table, priority, hard_timeout, specs = args
-        return parser.NXActionLearn(table_id=table, priority=priority, cookie=cookie,
+        return parser.NXActionLearn(table_id=table, priority=priority,
+                                    cookie=learned_cookie(cookie),
                                     hard_timeout=hard_timeout,
                                     specs=[_learn_spec(parser, spec) for spec in specs])
     raise ValueError(f"unknown action {action!r}")

@@ -40,11 +40,12 @@ class FlowDelete:
 
 @dataclass(frozen=True)
 class ForgetLearnedVlan:
-    """Delete every flow of ``table`` for a local VLAN, whatever its cookie and priority:
-    what table 10 learned for a network that left (its flows carry only the VLAN)."""
+    """Delete what the bridge (under ``cookie``, its own) learned into ``table`` for a
+    local VLAN: a network that left; the controller's own flows there stay."""
 
     table: int
     vlan: int
+    cookie: int
 
 
 @dataclass(frozen=True)

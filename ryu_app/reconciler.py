@@ -51,8 +51,17 @@ def meter_of(flow: Flow) -> tuple[int, int] | None:
     return None
 
 
+LEARNED = 1 << 63   # the cookie bit of what table 10 learns; a bridge's own cookie is below
+
+
 def new_cookie() -> int:
-    return secrets.randbelow(2**64 - 1) + 1
+    return secrets.randbelow(LEARNED - 1) + 1
+
+
+def learned_cookie(cookie: int) -> int:
+    """The cookie learned flows carry: the bridge's with the top bit set, so that they can
+    be deleted apart from the flows the controller put in the same table."""
+    return cookie | LEARNED
 
 
 class BridgeFlows:
@@ -142,4 +151,4 @@ class BridgeFlows:
 
     def is_stale(self, cookie: int) -> bool:
         """A flow found on the switch with another cookie is from an earlier connection."""
-        return cookie != self.cookie
+        return cookie not in (self.cookie, learned_cookie(self.cookie))

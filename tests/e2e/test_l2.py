@@ -8,6 +8,7 @@ from tests.e2e.dataplane import (capture, fetches, flows, ip_from, n_packets, of
                                  settle_counters, silent, spray, tag, tunnel_ports, tx_packets,
                                  wait_until)
 from ryu_app.pipeline.tables import DEAD_VLAN
+from ryu_app.reconciler import LEARNED
 from topology.naming import tunnel_port_name
 
 
@@ -271,8 +272,10 @@ def test_a_disabled_port_is_cut_off_in_the_dead_vlan_and_enabling_it_restores(cl
     assert pings(a, b.ip) and pings(b, a.ip)
 
 
-def cookies(hypervisor, bridge: str) -> set[str]:
-    return {re.search(r"cookie=(0x[0-9a-f]+)", line).group(1)
+def cookies(hypervisor, bridge: str) -> set[int]:
+    """The connections whose flows the bridge holds: the controller's cookies, learned
+    flows counted under the cookie they were learned with."""
+    return {int(re.search(r"cookie=(0x[0-9a-f]+)", line).group(1), 16) & ~LEARNED
             for line in flows(hypervisor, bridge)}
 
 
