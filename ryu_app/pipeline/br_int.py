@@ -53,13 +53,16 @@ def _mark_local_vlan(lvid: int) -> tuple:
 
 
 @builder
-def tagged_from_vm_flow(ofport: int) -> Flow:
-    """Table 0: a VM port is an access port, and what it sends tagged is dropped.
-    OpenFlow sees the tag the VM wrote (the port's own tag applies in NORMAL only): a
-    frame tagged with another network's local VLAN would otherwise be taken for that
-    network's in table 60 and handed to its ports."""
-    return Flow(T.INT_LOCAL_SWITCHING, 12, match(in_port=ofport,
-                                                 vlan_vid=(OFPVID_PRESENT, OFPVID_PRESENT)))
+def tagged_from_vm_flows(ofport: int) -> list[Flow]:
+    """Table 0: a VM port is an access port, as Open vSwitch's NORMAL treats one: a
+    priority-tagged frame (VLAN id 0) loses its tag and is classified again; any other
+    tag is dropped.  OpenFlow sees the tag the VM wrote (the port's own tag applies in
+    NORMAL only): a frame tagged with another network's local VLAN would otherwise be
+    taken for that network's in table 60 and handed to its ports."""
+    return [Flow(T.INT_LOCAL_SWITCHING, 13, match(in_port=ofport, vlan_vid=OFPVID_PRESENT),
+                 (("pop_vlan",), ("resubmit", T.INT_LOCAL_SWITCHING))),
+            Flow(T.INT_LOCAL_SWITCHING, 12, match(in_port=ofport,
+                                                  vlan_vid=(OFPVID_PRESENT, OFPVID_PRESENT)))]
 
 
 @builder

@@ -427,14 +427,14 @@ class Planner:
         if lvid is None:
             return [br_int.dead_port_flow(device.ofport)]
         rate = self.dhcp_port_rate if served_address(self.model, port) else None
-        tagged = br_int.tagged_from_vm_flow(device.ofport)
+        tagged = br_int.tagged_from_vm_flows(device.ofport)
         if not port.get("port_security_enabled", True):
             # No filtering at all: only what DHCP serves is answered here; the rest
             # (a DHCP server of the tenant's own) passes.
             dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate)] if rate else []
-            return [tagged, br_int.open_port_flow(device.ofport, lvid)] + dhcp
+            return tagged + [br_int.open_port_flow(device.ofport, lvid)] + dhcp
         addresses = [address for _, address in allowed_sources(port)]
-        return [tagged] + br_int.port_security_flows(device.ofport, lvid, addresses,
+        return tagged + br_int.port_security_flows(device.ofport, lvid, addresses,
                                                      allowed_macs(port)) + [
             br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate),
             br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)

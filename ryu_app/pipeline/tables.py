@@ -126,6 +126,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "classification of every frame entering br-int: dead ports and the dead VLAN, "
           "provider VLAN to local VLAN, frames another hypervisor routed, VM ports to "
           "anti-spoofing, the rest to normal switching", (
+              INT_LOCAL_SWITCHING,   # a priority-tagged frame, untagged, again
               INT_DVR_TO_SRC_MAC, INT_DVR_TO_SRC_MAC_PHYSICAL, INT_ARP_SPOOF, INT_MAC_SPOOF,
               INT_TRANSIENT, INT_DHCP, INT_SNAT_RETURN, INT_BASE_INGRESS), (
               Band("dead VLAN", (65535,), (INT_DEFAULTS,),
@@ -141,9 +142,12 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "VM; ARP answers of the external gateway to the controller"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
-              Band("tagged from a VM", (12,), ("br_int.tagged_from_vm_flow",),
-                   "a frame a VM port sends with an 802.1Q tag: dropped (access ports; the "
-                   "tag would otherwise pass for another network's local VLAN)"),
+              Band("priority-tagged from a VM", (13,), ("br_int.tagged_from_vm_flows",),
+                   "a frame a VM port sends with VLAN id 0: untagged and classified again, "
+                   "as NORMAL takes it on an access port"),
+              Band("tagged from a VM", (12,), ("br_int.tagged_from_vm_flows",),
+                   "any other 802.1Q tag a VM port sends: dropped (access ports; the tag "
+                   "would otherwise pass for another network's local VLAN)"),
               Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_server_drop_flow"),
                    "a VM's DHCP requests (UDP 68 to 67): to table 77 through its port's "
                    "meter, or dropped when no subnet of its serves it; DHCP server replies "

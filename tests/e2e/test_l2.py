@@ -69,6 +69,11 @@ def test_a_vm_cannot_hop_into_another_network_with_an_8021q_tag(cloud, tenants):
             if f"in_port={ofport(attacker.hypervisor, attacker.device)}," in line
             and "vlan_tci=0x1000/0x1000" in line]
     assert len(drop) == 1 and n_packets(drop[0]) >= 5, drop
+    # a priority tag (VLAN id 0) is no VLAN: it reaches the attacker's own network's VMs
+    red_peer = hopper.vm(red_net, 1, port_security_enabled=False)   # no group judges
+    priority_tagged = tagged_ping(attacker, red_peer, attacker.ip, 0)
+    assert ip_from(red_peer, attacker.ip,
+                   lambda: spray(attacker, priority_tagged, 1.0, 0.1).communicate()) >= 5
 
 
 def test_a_network_leaving_a_hypervisor_leaves_nothing_learned_or_tracked_in_its_vlan(

@@ -101,6 +101,10 @@ def test_a_frame_tagged_with_another_networks_local_vlan_goes_nowhere(cloud, por
             (T.INT_LOCAL_SWITCHING, "drop flow")]
     peer = cloud.vm(red, "n0", port_security_enabled=False)
     assert cloud.send(attacker, ping(attacker, peer)).delivered_to() == [("n0", peer["device"])]
+    # a priority tag (VLAN id 0) is no VLAN: NORMAL takes it as untagged on an access port
+    result = cloud.send(attacker, ping(attacker, peer, vlan_vid=vlan(0)))
+    assert result.delivered_to() == [("n0", peer["device"])]
+    assert result.packet_at("n0", peer["device"]).get("vlan_vid", 0) == 0
 
 
 def test_gre_networks_use_gre_tunnels_and_their_table(cloud):
