@@ -125,20 +125,17 @@ def to_ipv4_cidr(name: str, value: Any) -> str:
 
 
 def to_pair_address(name: str, value: Any) -> str:
-    """An allowed-address-pair address: a host IP, or a CIDR as Neutron writes it (its
-    network address), not multicast; a /32 is its host."""
+    """An allowed-address-pair address as neutron-lib takes it: a host IP, or a CIDR
+    (host bits allowed, kept as written), not multicast."""
     if isinstance(value, str) and "/" in value:
         try:
             network = ipaddress.ip_network(value, strict=False)
         except ValueError:
             raise _fail(name, value, "is not a valid IP address or CIDR") from None
         if network.version == 4:
-            if str(network) != value:
-                raise _fail(name, value,
-                            f"isn't a recognized IP subnet cidr, '{network}' is recommended")
             if network.is_multicast:
                 raise _fail(name, value, "is a multicast subnet")
-            return str(network) if network.prefixlen < 32 else str(network.network_address)
+            return value
     address = to_ipv4_address(name, value)
     if ipaddress.IPv4Address(address).is_multicast:
         raise _fail(name, value, "is a multicast IP address")
@@ -206,9 +203,11 @@ _pair = to_dict_of({"ip_address": (to_pair_address, True), "mac_address": (to_ma
 
 
 def to_address_pairs(name: str, value: Any) -> list[dict]:
-    """allowed_address_pairs as neutron-lib validates them: a list of at most 10, each
-    with an address, none twice (as written: a pair without a MAC differs from one
-    naming the port's)."""
+    """allowed_address_pairs as neutron-lib validates them: null or a list of at most 10,
+    each with an address, none twice as written (a pair without a MAC differs from one
+    naming the port's, 10.0.0.5 from 10.0.0.5/32)."""
+    if value is None:
+        return []
     if not isinstance(value, list):
         raise _fail(name, value, "is not a list")
     if len(value) > MAX_ADDRESS_PAIRS:
@@ -220,7 +219,7 @@ def to_address_pairs(name: str, value: Any) -> list[dict]:
             raise BadRequest("AllowedAddressPair must contain ip_address",
                              "AllowedAddressPairsMissingIP")
         pair = _pair(name, element)
-        key = (pair.get("mac_address"), pair["ip_address"])
+        key = (element.get("mac_address"), element["ip_address"])
         if key in seen:
             raise BadRequest(f"Request contains duplicate address pair: mac_address {key[0]} "
                              f"ip_address {key[1]}.", "DuplicateAddressPairInRequest")

@@ -110,6 +110,20 @@ def test_allowed_address_pairs_need_port_security(api, net):
     assert body["NeutronError"]["type"] == "AddressPairAndPortSecurityRequired"
 
 
+def test_address_pairs_take_what_neutron_takes(api, net):
+    """A CIDR with host bits (kept as written), one address with and without /32, null
+    for none: neutron-lib accepts all of these."""
+    network, _ = net
+    pairs = [{"ip_address": "10.3.0.5/24"}, {"ip_address": "10.0.0.5"},
+             {"ip_address": "10.0.0.5/32"}]
+    port = api.create("port", network_id=network["id"], allowed_address_pairs=pairs)
+    assert [pair["ip_address"] for pair in port["allowed_address_pairs"]] == [
+        "10.3.0.5/24", "10.0.0.5", "10.0.0.5/32"]
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "allowed_address_pairs": None}})
+    assert (status, body["port"]["allowed_address_pairs"]) == (200, [])
+
+
 def test_filters_by_fixed_ip_and_device_owner(api, net):
     network, _ = net
     port = api.create("port", network_id=network["id"], device_owner="compute:nova",

@@ -64,7 +64,7 @@ CASES = [
          "DuplicateAddressPairInRequest"),
         (b'[{"mac_address": "fa:16:3e:00:00:01"}]', "AllowedAddressPairsMissingIP"),
         (b'[{"ip_address": "224.0.0.5"}]', "InvalidInput"),
-        (b'[{"ip_address": "10.3.0.5/24"}]', "InvalidInput"))],
+        (b'[{"ip_address": "224.0.0.0/24"}]', "InvalidInput"))],
     # Neutron's limits and the ranges DHCP cannot serve
     *[("POST", "/v2.0/subnets", b'{"subnet": {"network_id": "NET", "ip_version": 4, '
        b'"cidr": "' + cidr + b'"' + extra + b'}}', 400, error) for cidr, extra, error in (
