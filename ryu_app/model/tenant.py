@@ -55,20 +55,19 @@ def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
             and chassis in (None, port["binding:host_id"]))
 
 
-
-def _check_subnet_settings(subnet: dict) -> None:
-    """Neutron's limits on a subnet's settings (max_dns_nameservers, max_subnet_host_routes
-    at their defaults), and the ranges dnsmasq could not serve."""
+def _check_subnet_settings(subnet: dict, keys: set[str]) -> None:
+    """Neutron's limits on a subnet's settings, and the ranges dnsmasq could not serve:
+    those of ``keys``, the settings being written."""
     name = subnet.get("id") or "new subnet"
-    if len(subnet["dns_nameservers"]) > MAX_DNS_NAMESERVERS:
+    if "dns_nameservers" in keys and len(subnet["dns_nameservers"]) > MAX_DNS_NAMESERVERS:
         raise BadRequest(f"Unable to complete operation for {name}. The number of DNS "
                          f"nameservers exceeds the limit {MAX_DNS_NAMESERVERS}.",
                          "DNSNameServersExhausted")
-    if len(subnet["host_routes"]) > MAX_HOST_ROUTES:
+    if "host_routes" in keys and len(subnet["host_routes"]) > MAX_HOST_ROUTES:
         raise BadRequest(f"Unable to complete operation for {name}. The number of host "
                          f"routes exceeds the limit {MAX_HOST_ROUTES}.", "HostRoutesExhausted")
     cidr = ipaddress.IPv4Network(subnet["cidr"])
-    if subnet["enable_dhcp"]:
+    if "enable_dhcp" in keys and subnet["enable_dhcp"]:
         if cidr.is_multicast:
             raise InvalidInput("Invalid input for operation: Multicast IP subnet is not "
                                "supported if enable_dhcp is True.")
@@ -78,6 +77,7 @@ def _check_subnet_settings(subnet: dict) -> None:
         if int(cidr.network_address) == 0:
             raise InvalidInput("Invalid input for operation: First IP '0.0.0.0' of network "
                                "is not supported if enable_dhcp is True.")
+
 
 def _extra_dhcp_opts(current: list[dict], requested: list[dict]) -> list[dict]:
     """A port's extra DHCP options after a write, as Neutron merges them: keyed by
@@ -290,7 +290,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         }
         for request_only in ("prefixlen", "use_default_subnetpool"):
             del record[request_only]
-        _check_subnet_settings(record)
+        _check_subnet_settings(record, set(record))
         batch = _Batch()
         self._subnet_written(batch, record, ipam.SubnetAddresses(cidr, pools))
         self._commit(batch)
@@ -302,7 +302,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if "gateway_ip" in values or "allocation_pools" in values:
             fresh = self._readdressed(current, values)
         record = self._updated(current, values)
-        _check_subnet_settings(record)
+        # what an update sets, or DHCP turned on (a subnet an older release stored
+        # keeps its other settings through a rename)
+        checked = set(values) - ({"enable_dhcp"} if current["enable_dhcp"] else set())
+        _check_subnet_settings(record, checked)
         batch = _Batch()
         self._subnet_written(batch, record, fresh)
         self._commit(batch)

@@ -2,6 +2,7 @@
 import pytest
 
 from rest.attributes import RESOURCES, parse_body
+from ryu_app.model.errors import BadRequest
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store, StoreLocked
 from ryu_app.model.tenant import NetworkModel
@@ -84,3 +85,17 @@ def test_a_database_from_before_gets_its_gateway_ports_out_of_the_projects_quota
     reopened.sync_l3_port_projects()
     assert reopened.quota_details("p1")["port"]["used"] == 0
     assert reopened.gateway_port_of(router["id"])["project_id"] == ""
+
+
+def test_a_subnet_an_older_release_stored_over_the_limits_can_still_be_renamed(tmp_path):
+    """The limits apply to what a write sets: seven DNS servers stored before they were
+    checked do not make a rename a 400, while setting them again is refused."""
+    network_model = model(tmp_path / "db.sqlite")
+    network = create(network_model, "network")
+    subnet = create(network_model, "subnet", network_id=network["id"], ip_version=4,
+                    cidr="10.0.0.0/24")
+    servers = [f"192.0.2.{n}" for n in range(1, 8)]
+    network_model.records["subnet"][subnet["id"]]["dns_nameservers"] = servers   # as stored
+    assert network_model.update_subnet(subnet["id"], {"name": "renamed"})["name"] == "renamed"
+    with pytest.raises(BadRequest, match="DNS nameservers exceeds the limit 5"):
+        network_model.update_subnet(subnet["id"], {"dns_nameservers": servers})
