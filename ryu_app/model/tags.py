@@ -37,17 +37,21 @@ def check_tags_body(body: Any) -> list[str]:
     tags = body["tags"]
     if not isinstance(tags, list):
         raise InvalidInput(f"Invalid input for operation: '{tags}' is not a list.")
-    checked = [check_tag(tag) for tag in tags]
-    seen: set[str] = set()
-    duplicates: dict[str, None] = {}      # strings, so that a long list costs linear time
-    for tag in checked:
-        if tag in seen:
-            duplicates[tag] = None
-        seen.add(tag)
-    if duplicates:
+    seen: set = set()
+    duplicates: dict = {}     # keyed by a hashable form, so a long list costs linear time
+    for tag in tags:
+        key = _hashable(tag)
+        if key in seen:
+            duplicates.setdefault(key, tag)
+        seen.add(key)
+    if duplicates:   # reported before the items are checked, as neutron-lib does
         raise InvalidInput("Invalid input for operation: Duplicate items in the list: "
-                           f"'{', '.join(duplicates)}'.")
-    return checked
+                           f"'{', '.join(map(str, duplicates.values()))}'.")
+    return [check_tag(tag) for tag in tags]
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, str) else (type(value).__name__, repr(value))
 
 
 def _check_limit(kind: str, tags: set[str]) -> None:

@@ -79,6 +79,13 @@ def _check_subnet_settings(subnet: dict, keys: set[str]) -> None:
                                "is not supported if enable_dhcp is True.")
 
 
+def _same_addresses(requested: list[dict], held: list[dict]) -> bool:
+    """Whether a fixed_ips write names exactly the addresses held, in any order (an entry
+    without an address asks for a new one)."""
+    return sorted(str(entry.get("ip_address")) for entry in requested) == sorted(
+        entry["ip_address"] for entry in held)
+
+
 def _extra_dhcp_opts(current: list[dict], requested: list[dict]) -> list[dict]:
     """A port's extra DHCP options after a write, as Neutron merges them: keyed by
     (name, IP version), a null value removes one, any other adds or replaces it; IPv4
@@ -210,7 +217,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     def create_network(self, values: dict, project: str | None = None) -> dict:
         network_type = values["provider:network_type"]
         if network_type is None:
-            if values["provider:physical_network"] or \
+            if values["provider:physical_network"] is not None or \
                     values["provider:segmentation_id"] is not None:
                 raise InvalidInput("Invalid input for operation: network_type required.")
             network_type = self.tenant_network_types[0]
@@ -391,8 +398,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def update_port(self, port_id: str, values: dict) -> dict:
         record = self.get("port", port_id)
-        changed = {key for key in ("device_owner", "device_id", "fixed_ips")
-                   if key in values and values[key] != record[key]}
+        changed = {key for key in ("device_owner", "device_id") if key in values
+                   and values[key] != record[key]}
+        if "fixed_ips" in values and not _same_addresses(values["fixed_ips"],
+                                                         record["fixed_ips"]):
+            changed.add("fixed_ips")
         if record["device_owner"] in ROUTER_INTERFACE_OWNERS and changed:
             raise Conflict(f"Port {port_id} is an interface of router "
                            f"{record['device_id']}: use remove_router_interface.",

@@ -182,6 +182,8 @@ def test_a_dhcp_port_cannot_be_taken_or_readdressed_by_a_port_write(api, change)
     assert (status, body["NeutronError"]["type"]) == (409, "DhcpPortInUse")
     assert dhcp_port(api, net["id"]) == dhcp
     assert api.put(f"/v2.0/ports/{dhcp['id']}", {"port": {"name": "ok"}})[0] == 200
+    same = [{"ip_address": ip["ip_address"]} for ip in dhcp["fixed_ips"]]   # another shape
+    assert api.put(f"/v2.0/ports/{dhcp['id']}", {"port": {"fixed_ips": same}})[0] == 200
 
 
 def test_a_deleted_dhcp_port_comes_back_on_its_addresses(api):

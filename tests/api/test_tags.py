@@ -96,6 +96,7 @@ def test_tag_writes_revise_the_resource_only_when_the_tags_change(api):
     ({"tags": ["a", 5]}, "Invalid input for operation: '5' is not a valid string."),
     ({"tags": [None]}, "Invalid input for operation: 'None' is not a valid string."),
     ({"tags": ["a", "b", "a"]}, "Invalid input for operation: Duplicate items in the list: 'a'."),
+    ({"tags": ["a", "a", 1]}, "Invalid input for operation: Duplicate items in the list: 'a'."),
     ({"tags": ["x" * 256]},
      f"Invalid input for operation: '{'x' * 256}' exceeds maximum length of 255."),
 ])

@@ -31,6 +31,8 @@ CASES = [
     # a segment without its type, or a flat network on a physical network named ""
     ("POST", "/v2.0/networks", b'{"network": {"provider:segmentation_id": 5}}', 400,
      "InvalidInput"),
+    ("POST", "/v2.0/networks", b'{"network": {"provider:physical_network": ""}}', 400,
+     "InvalidInput"),
     ("POST", "/v2.0/networks", b'{"network": {"provider:network_type": "flat", '
      b'"provider:physical_network": ""}}', 400, "InvalidInput"),
     ("POST", "/v2.0/subnets", b'{"subnet": {"ip_version": 4, "cidr": "10.0.0.0/24"}}',
