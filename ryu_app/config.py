@@ -83,11 +83,15 @@ QUOTA_OPTS = [cfg.IntOpt(f"quota_{kind}", default=limit, min=-1,
 CONF.register_opts(QUOTA_OPTS, group="quotas")
 # Ryu listens on every interface by default; this controller listens on loopback
 # unless the configuration says otherwise.  One OpenFlow port: TCP, or TLS when the
-# controller has a key and certificate (Ryu then listens on the SSL port only).
+# controller has a key and certificate (Ryu then listens on the SSL port only).  Ryu
+# sends no echo requests by default, so a switch that stops answering (a frozen or
+# powered-off hypervisor) stays "connected" for ever and swallows barriers; here three
+# unanswered ones, 5 s apart, close its connection.
 for name, value in (("wsapi_host", "127.0.0.1"), ("wsapi_port", 9696),
                     ("ofp_listen_host", "127.0.0.1"),
                     ("ofp_tcp_listen_port", _default("openflow_port")),
-                    ("ofp_ssl_listen_port", _default("openflow_port"))):
+                    ("ofp_ssl_listen_port", _default("openflow_port")),
+                    ("echo_request_interval", 5.0), ("maximum_unreplied_echo_requests", 3)):
     try:
         CONF.set_default(name, value)
     except cfg.NoSuchOptError:

@@ -1,7 +1,9 @@
 """A hypervisor's daemons restart or its management link is cut: flows, tags and tunnels
 come back, nothing is duplicated, the agent says when it is gone, and the controller is
 consistent with it again when it returns."""
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -93,3 +95,22 @@ def test_a_cut_off_hypervisor_is_not_alive_and_consistent_when_it_returns(fabric
     wait_until(lambda: tunnel_port_name("vxlan", f2.tunnel_ip) not in tunnel_ports(f0),
                what="f0's tunnel to f2 gone: they share no network now")
     assert pings(a, c.ip)
+
+
+def test_a_frozen_vswitchd_is_noticed_and_taken_back_when_it_wakes(fabric, tenant):
+    """ovs-vswitchd stopped (SIGSTOP) while its ovsdb-server answers: its OpenFlow
+    connections fall silent, and without echo requests Ryu kept them open for ever (the
+    agent alive, barriers never answered)."""
+    network, _ = tenant.network("10.43.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    f1, ctl = b.hypervisor, fabric.controller
+    pid = f1.daemon_pid("ovs-vswitchd")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: not agents(ctl)["f1"]["alive"], timeout=40,
+                   what="f1's frozen bridges noticed")
+        assert agents(ctl)["f0"]["alive"]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: agents(ctl)["f1"]["alive"], timeout=30, what="f1 alive again")
+    assert pings(a, b.ip)
