@@ -202,6 +202,8 @@ class NorthSouthEngine:
             if (announced := self.nat.fip_announcement(bridge, fip["id"])) is not None:
                 self._announce((dpid, *announced), outputs)
                 self._fip_zone[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
+                # it went DOWN if it was recomputed while this bridge was away
+                outputs.fip_status[fip["id"]] = "ACTIVE"
 
     # ------------------------------------------------------------ neighbours
 

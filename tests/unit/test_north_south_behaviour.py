@@ -224,3 +224,13 @@ def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
     outside.upstream_answers("n2", ip="203.0.113.254", mac=moved)
     [out] = physical(outside.send(outside.plain, to_internet(outside, outside.plain)))
     assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
+
+
+def test_a_floating_ip_recomputed_while_its_br_int_was_away_is_active_again_with_it(outside):
+    fip_id = outside.fip["id"]
+    outside.core.datapath_down(dpid("n0", "int"))
+    outside.update("port", outside.fip["port_id"], name="renamed")   # recomputed meanwhile
+    assert outside.sent[-1].fip_status == {fip_id: "DOWN"}
+    back = outside.take(outside.core.datapath_up(dpid("n0", "int")))
+    assert back.fip_status == {fip_id: "ACTIVE"}     # written once its flows are confirmed
+    assert floatingip_group(fip_id) in outside.held("n0", "int")
