@@ -4,8 +4,15 @@
 chassis, not the network's segmentation id, and two chassis may use different ids for
 the same network.  Ids are kept in the store so that a controller restart gives
 every port the tag it already has, and freed with a network's last port there.
+
+Ids are handed out next-fit (after the last one given on the chassis, wrapping), not
+lowest-first: a freed id is not given to the next network while the dead tag of a device
+the old network left there may still be on its way over OVSDB (the device would receive
+the new network's floods until it lands).
 """
 from __future__ import annotations
+
+import itertools
 
 from ryu_app.model.store import Store
 
@@ -25,6 +32,7 @@ class LocalVlans:
         self._chassis: dict[str, set[str]] = {}          # network -> chassis serving it
         self._puts: dict[str, dict] = {}                 # staged until commit()
         self._deletes: set[str] = set()
+        self._last: dict[str, int] = {}                  # chassis -> the last vid given
         for record in store.load([KIND])[KIND].values():
             self._remember(record["chassis"], record["network_id"], record["vlan"])
 
@@ -39,14 +47,18 @@ class LocalVlans:
         return set(self._chassis.get(network_id, ()))
 
     def ensure(self, chassis: str, network_id: str) -> int:
-        """The network's local VLAN on the chassis, taking the lowest free id if it has none."""
+        """The network's local VLAN on the chassis, taking the next free id after the last
+        one given there if it has none."""
         vid = self.get(chassis, network_id)
         if vid is not None:
             return vid
         used = self._used.get(chassis, set())
-        vid = next((v for v in VLAN_IDS if v not in used), None)
+        last = self._last.get(chassis, 0)
+        vid = next((v for v in itertools.chain(VLAN_IDS[last:], VLAN_IDS[:last])
+                    if v not in used), None)
         if vid is None:
             raise LocalVlansExhausted(f"chassis {chassis} has no free local VLAN id")
+        self._last[chassis] = vid
         key = _key(chassis, network_id)
         self._puts[key] = {"id": key, "chassis": chassis, "network_id": network_id,
                            "vlan": vid}

@@ -3,6 +3,8 @@
 l2population's flooding, provider VLANs and anti-spoofing, as the seeds describe them."""
 import pytest
 
+from ryu_app.model.local_vlans import LocalVlans
+from ryu_app.model.store import Store
 from ryu_app.outputs import CtFlushZone, ForgetLearnedVlan
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
@@ -202,10 +204,10 @@ def test_an_unplugged_vm_is_reached_no_more_and_its_hypervisor_leaves_the_flood_
 
 
 def test_a_local_vlan_is_forgotten_when_freed_and_its_zone_flushed_when_given(cloud):
-    """A freed local VLAN may go to the next network at once: once the flows no longer use
+    """A freed local VLAN goes to another network some day: once the flows no longer use
     it for the old one, br-tun forgets what it learned in it (only that: the
-    controller's own table 20 flows carry another cookie) and br-int flushes its zone,
-    which is flushed again before the flows that give it on."""
+    controller's own table 20 flows carry another cookie) and br-int flushes its zone;
+    a zone is flushed again before the flows that give it to a network."""
     network, _ = cloud.network()
     a = cloud.vm(network, "n0")
     cloud.vm(network, "n1")
@@ -221,8 +223,8 @@ def test_a_local_vlan_is_forgotten_when_freed_and_its_zone_flushed_when_given(cl
     other, _ = cloud.network()
     before = len(cloud.sent)
     cloud.vm(other, "n0")
-    assert cloud.local_vlans.get("n0", other["id"]) == lvid          # given on at once
-    assert any(CtFlushZone(lvid) in outputs.messages.get(dpid("n0", "int"), [])
+    given = cloud.local_vlans.get("n0", other["id"])
+    assert any(CtFlushZone(given) in outputs.messages.get(dpid("n0", "int"), [])
                for outputs in cloud.sent[before:])                   # before its flows
 
 
@@ -258,3 +260,15 @@ def test_a_disabled_port_passes_nothing_until_it_is_enabled_again(cloud):
     assert (created_disabled["status"], created_disabled["binding:vif_type"]) == ("DOWN", "ovs")
     assert ("n2", created_disabled["device"]) not in cloud.send(
         a, ping(a, created_disabled)).delivered_to()
+
+
+def test_a_freed_local_vlan_is_given_again_only_after_the_others(tmp_path):
+    """Next-fit: the dead tag of a device its network left may still be on its way over
+    OVSDB when the next network comes; that network gets another id."""
+    vlans = LocalVlans(Store(str(tmp_path / "vlans.sqlite")))
+    assert [vlans.ensure("n0", name) for name in ("a", "b")] == [1, 2]
+    vlans.release("n0", "a")
+    assert vlans.ensure("n0", "c") == 3
+    vlans.release("n0", "b")
+    assert vlans.ensure("n1", "a") == 1                    # each hypervisor its own
+    assert vlans.ensure("n0", "d") == 4
