@@ -343,7 +343,9 @@ class NeutronRyuApp(app_manager.RyuApp):
         if isinstance(message, PacketOut):
             datapath.send_msg(ofmsg.packet_out(datapath, message.port, message.data))
         elif isinstance(message, FlowStatsRequest):
-            datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(datapath))
+            datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(
+                datapath, table_id=datapath.ofproto.OFPTT_ALL if message.table is None
+                else message.table))
         elif isinstance(message, FlowDelete):
             datapath.send_msg(ofmsg.flow_delete(datapath, message.table, message.priority,
                                                 message.match, message.cookie))

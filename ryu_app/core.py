@@ -249,10 +249,20 @@ class Core:
         outputs.send(dpid, FlowStatsRequest())
 
     def flow_stats(self, dpid: int, entries: list[tuple[int, int, object, int]]) -> Outputs:
-        """(table, priority, match, cookie) of every flow the bridge holds: strict deletes
-        of those from an earlier connection."""
+        """(table, priority, match, cookie) of every flow the bridge holds (or of its
+        canary table): strict deletes of those from an earlier connection.  A br-int
+        without our canary lost our flows (ovs-ofctl del-flows, a restart that kept the
+        connection): it is programmed afresh, as on a connection."""
         outputs = Outputs()
         state = self.engine.bridges.get(dpid)
+        bridge = self.topology.bridges.get(dpid)
+        if state is not None and bridge is not None and bridge.role == "int" and not any(
+                table == T.INT_CANARY and cookie == state.cookie
+                for table, _, _, cookie in entries):
+            LOG.warning("hypervisor %s: br-int lost its flows (no canary); programming it "
+                        "afresh", bridge.chassis)
+            self._connect(dpid, outputs)
+            return outputs
         if state is not None:
             stale = [FlowDelete(*entry) for entry in entries if state.is_stale(entry[3])]
             if stale:
@@ -306,9 +316,13 @@ class Core:
 
     def tick(self) -> Outputs:
         """Time passed (the shim calls this every few seconds): ARP requests for upstream
-        gateways not resolved yet or due for a refresh, gratuitous ARPs due again."""
+        gateways not resolved yet or due for a refresh, gratuitous ARPs due again, and each
+        br-int asked for its canary, as Neutron's agent checks it."""
         outputs = Outputs()
         self._take(self.engine.ticked(), outputs)
+        for dpid in sorted(self.engine.bridges):   # is our canary still there?
+            if self.topology.bridges[dpid].role == "int":
+                outputs.send(dpid, FlowStatsRequest(T.INT_CANARY))
         return outputs
 
     def floatingip_status(self, statuses: dict[str, str]) -> None:

@@ -25,7 +25,10 @@ class PacketOut:
 
 @dataclass(frozen=True)
 class FlowStatsRequest:
-    """Ask for every flow: what carries another cookie is swept when the reply comes."""
+    """Ask for every flow (or one table's): what carries another cookie is swept when the
+    reply comes."""
+
+    table: int | None = None
 
 
 @dataclass(frozen=True)

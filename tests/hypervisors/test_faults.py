@@ -114,3 +114,15 @@ def test_a_frozen_vswitchd_is_noticed_and_taken_back_when_it_wakes(fabric, tenan
         os.kill(pid, signal.SIGCONT)
     wait_until(lambda: agents(ctl)["f1"]["alive"], timeout=30, what="f1 alive again")
     assert pings(a, b.ip)
+
+
+def test_flows_deleted_by_hand_are_put_back_when_the_canary_is_missed(fabric, tenant):
+    """ovs-ofctl del-flows br-int: the connection stays up, so only the canary (table 23,
+    asked for every tick) tells; before, br-int dropped everything until a reconnect."""
+    network, _ = tenant.network("10.44.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(a, b.ip)
+    f0 = a.hypervisor
+    f0.ofctl("del-flows", "br-int")            # the canary with the rest
+    wait_until(lambda: flows(f0, "br-int", 23), timeout=10, what="br-int programmed again")
+    assert pings(a, b.ip)
