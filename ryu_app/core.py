@@ -249,16 +249,17 @@ class Core:
         outputs.send(dpid, FlowStatsRequest())
 
     def flow_stats(self, dpid: int, entries: list[tuple[int, int, object, int]]) -> Outputs:
-        """(table, priority, match, cookie) of every flow the bridge holds (or of its
-        canary table): strict deletes of those from an earlier connection.  A br-int
-        without our canary lost our flows (ovs-ofctl del-flows, a restart that kept the
+        """(table, priority, match, cookie) of the flows of one part of a dump of the
+        bridge (a whole dump comes in parts) or of its canary table: strict deletes of
+        those from an earlier connection.  A reply for the canary table alone without our
+        canary means br-int lost our flows (ovs-ofctl del-flows, a restart that kept the
         connection): it is programmed afresh, as on a connection."""
         outputs = Outputs()
         state = self.engine.bridges.get(dpid)
         bridge = self.topology.bridges.get(dpid)
-        if state is not None and bridge is not None and bridge.role == "int" and not any(
-                table == T.INT_CANARY and cookie == state.cookie
-                for table, _, _, cookie in entries):
+        canary_reply = all(table == T.INT_CANARY for table, _, _, _ in entries)
+        if state is not None and bridge is not None and bridge.role == "int" and \
+                canary_reply and not any(cookie == state.cookie for *_, cookie in entries):
             LOG.warning("hypervisor %s: br-int lost its flows (no canary); programming it "
                         "afresh", bridge.chassis)
             self._connect(dpid, outputs)
