@@ -15,7 +15,7 @@ the operator disabled takes no new bindings: a port not bound there before fails
 from __future__ import annotations
 
 import logging
-from typing import Iterable
+from typing import Callable, Iterable
 
 from ryu_app.model.tenant import NetworkModel, is_bound_vm_port
 from topology.naming import PortInfo, port_id_prefix
@@ -48,13 +48,17 @@ class PortBinder:
         self.model = model
 
     def devices_moved(self, chassis: str, added: Iterable[PortInfo],
-                      removed: Iterable[PortInfo], gone: Iterable[str] = ()) -> None:
+                      removed: Iterable[PortInfo], gone: Iterable[str] = (),
+                      plugged: Callable[[str], bool] = lambda port_id: False) -> None:
         """VM devices that came and went on the chassis' br-int, and ports (``gone``,
-        ids) bound there whose devices are no more: one write for all."""
+        ids) bound there whose devices are no more: one write for all.  ``plugged`` says
+        whether a port still has a device there (a replaced one went, its successor
+        stays): its removed device does not put it down."""
         bound, failed, unbound = {}, {}, set(gone)
         for device in removed:
             port = port_of_device(self.model, device)
-            if port is not None and port["binding:host_id"] == chassis:
+            if port is not None and port["binding:host_id"] == chassis and \
+                    not plugged(port["id"]):
                 unbound.add(port["id"])
         for device in added:
             port = port_of_device(self.model, device)

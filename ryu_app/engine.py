@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ryu_app.binding import PortBinder
+from ryu_app.binding import PortBinder, port_of_device
 from ryu_app.engine_nat import NorthSouthEngine
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
@@ -201,11 +201,22 @@ class Engine:
             self._port_moved(chassis, bridge, port)
         self.binder.devices_moved(
             chassis, [port for bridge, port in changes.ports_added if _vm_device(bridge, port)],
-            [port for bridge, port in changes.ports_removed if _vm_device(bridge, port)])
+            [port for bridge, port in changes.ports_removed if _vm_device(bridge, port)],
+            plugged=lambda port_id: chassis in self.topology.devices_of(port_id))
+
+    def _replaced(self, bridge: Bridge, device: PortInfo) -> set[tuple[str, str]]:
+        """The other devices on br-int for the device's port (a device libvirt re-creates
+        is added before the old one goes): the newest is the port's, the rest go dead."""
+        port = port_of_device(self.model, device)
+        if port is None:
+            return set()
+        return {(bridge.chassis, other.name) for other in self.planner.vm_devices(bridge)
+                if other.name != device.name and port_of_device(self.model, other) is port}
 
     def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo) -> None:
         if _vm_device(bridge, port):
             self._dirty.devices.add((chassis, port.name))
+            self._dirty.devices |= self._replaced(bridge, port)
         elif port.kind == "tunnel":
             remote = self.topology.chassis_by_ip.get(port.remote_ip)
             self._dirty.tunnels.add((chassis, remote, port.tunnel_type))

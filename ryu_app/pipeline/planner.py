@@ -81,9 +81,13 @@ class Planner:
                 if host in self.topology.chassis}
 
     def device_port(self, chassis: str, device: PortInfo) -> dict | None:
-        """The port a VM device on this chassis stands for, if it is bound here."""
+        """The port a VM device on this chassis stands for, if it is bound here and the
+        device is its newest one here (a replaced device not yet removed is dead)."""
         port = port_of_device(self.model, device)
-        return port if port is not None and is_bound_vm_port(port, chassis) else None
+        if port is None or not is_bound_vm_port(port, chassis):
+            return None
+        current = self.topology.devices_of(port["id"]).get(chassis)
+        return port if current is not None and current.name == device.name else None
 
     def hosting_chassis(self, network_id: str) -> set[str]:
         """Chassis that need the network: those with a port on it and, as DVR routes on the

@@ -83,3 +83,22 @@ def test_a_port_nova_gave_a_host_binds_only_there_and_a_gone_device_lets_it_move
     cloud.plug("n2", port["id"])                               # its device went first
     moved = cloud.model.records["port"][port["id"]]
     assert (moved["status"], moved["binding:host_id"]) == ("ACTIVE", "n2")
+
+
+def test_a_device_replaced_on_its_hypervisor_hands_the_port_to_the_new_one(tmp_path):
+    """libvirt re-creates an interface: the new device (same iface-id) is added before the
+    old one goes. The newest is the port's, the old one dead; the old one's removal does
+    not put the port down."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    cloud.vm(network, "n0")
+    vm = cloud.vm(network, "n1")
+    new = cloud.plug("n1", vm["id"])
+    assert cloud.engine.tags("n1", [vm["device"], new]) == {
+        vm["device"]: T.DEAD_VLAN, new: cloud.local_vlans.get("n1", network["id"])}
+    cloud.unplug("n1", vm["device"])
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("ACTIVE", "n1")
+    assert cloud.engine.tags("n1", [new])[new] != T.DEAD_VLAN
+    assert any(group[0] == "remote" and group[2] == vm["id"]
+               for group in cloud.held("n0", "tun"))       # n0 still reaches it
