@@ -184,9 +184,15 @@ class Topology:
             del self._tunnels[tunnel]
         key = device_key(port)
         if bridge.role == "int" and self.vm_devices.get(key, {}).get(bridge.chassis) == port:
-            del self.vm_devices[key][bridge.chassis]
-            if not self.vm_devices[key]:
-                del self.vm_devices[key]
+            # an older device for the same port, still plugged, is the port's again
+            older = next((other for other in self._ports[bridge.dpid].values()
+                          if other.kind == "vm" and device_key(other) == key), None)
+            if older is not None:
+                self.vm_devices[key][bridge.chassis] = older
+            else:
+                del self.vm_devices[key][bridge.chassis]
+                if not self.vm_devices[key]:
+                    del self.vm_devices[key]
         self._drop_orphan_externals(externals)
 
     def _link_patch(self, bridge: Bridge, node: str, port: PortInfo) -> None:

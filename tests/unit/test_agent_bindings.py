@@ -102,3 +102,13 @@ def test_a_device_replaced_on_its_hypervisor_hands_the_port_to_the_new_one(tmp_p
     assert cloud.engine.tags("n1", [new])[new] != T.DEAD_VLAN
     assert any(group[0] == "remote" and group[2] == vm["id"]
                for group in cloud.held("n0", "tun"))       # n0 still reaches it
+
+
+def test_the_newer_of_two_devices_removed_first_leaves_the_port_on_the_older(tmp_path):
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n1")
+    cloud.unplug("n1", cloud.plug("n1", vm["id"]))          # a new device, gone again
+    assert cloud.model.records["port"][vm["id"]]["status"] == "ACTIVE"
+    assert cloud.engine.tags("n1", [vm["device"]])[vm["device"]] == cloud.local_vlans.get(
+        "n1", network["id"])
