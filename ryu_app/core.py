@@ -246,7 +246,9 @@ class Core:
                          *(CtFlushZone(zone) for zone in sorted(
                              self._unflushed.pop(bridge.chassis, ()))))
         self._take(self.engine.bridge_connected(dpid), outputs)
-        outputs.send(dpid, FlowStatsRequest())
+        # after the flows: a br-int's dump then holds our canary, and an empty one means
+        # the flows were lost (not that none was sent yet)
+        outputs.send_after_flows(dpid, FlowStatsRequest())
 
     def flow_stats(self, dpid: int, entries: list[tuple[int, int, object, int]]) -> Outputs:
         """(table, priority, match, cookie) of the flows of one part of a dump of the

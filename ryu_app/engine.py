@@ -216,7 +216,11 @@ class Engine:
     def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo) -> None:
         if _vm_device(bridge, port):
             self._dirty.devices.add((chassis, port.name))
-            self._dirty.devices |= self._replaced(bridge, port)
+            replaced = self._replaced(bridge, port)
+            if replaced:   # the port's device here changed: its ofport, in routes too
+                self._dirty.devices |= replaced
+                if (owner := port_of_device(self.model, port)) is not None:
+                    self._guarded(self._port_written, owner)
         elif port.kind == "tunnel":
             remote = self.topology.chassis_by_ip.get(port.remote_ip)
             self._dirty.tunnels.add((chassis, remote, port.tunnel_type))
@@ -242,7 +246,8 @@ class Engine:
                 self._dirty.port_changes.append((old, new))
                 self._security_of_port(old, new)
                 if new and new["binding:host_id"] and (_enabled_again(old, new) or (
-                        old and old["binding:host_id"] != new["binding:host_id"])):
+                        old and old["binding:host_id"] != new["binding:host_id"]
+                        and new["binding:vif_type"] == "unbound")):   # the API moved it
                     self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
             elif kind in ("security_group", "security_group_rule"):
                 record = old or new

@@ -137,3 +137,13 @@ def test_a_router_routes_within_an_address_scope_only(tmp_path):
     cloud.update("subnetpool", pool["id"], address_scope_id=None)
     result = cloud.send(inside, routed_ping(cloud, inside, outside))
     assert result.delivered_to() == [("n1", outside["device"])]
+
+
+def test_a_device_re_created_on_its_hypervisor_is_still_routed_to(routed):
+    """The new device (same iface-id, added before the old goes) has another ofport: the
+    routes that deliver to the port follow it, not only its own device flows."""
+    blue, green = routed.blue_vm, routed.green_vm            # blue on n0, green on n1
+    new = routed.plug("n1", green["id"])
+    routed.unplug("n1", green["device"])
+    result = routed.send(blue, routed_ping(routed, blue, green))
+    assert result.delivered_to() == [("n1", new)]
