@@ -85,8 +85,8 @@ CONF.register_opts(QUOTA_OPTS, group="quotas")
 # unless the configuration says otherwise.  One OpenFlow port: TCP, or TLS when the
 # controller has a key and certificate (Ryu then listens on the SSL port only).  Ryu
 # sends no echo requests by default, so a switch that stops answering (a frozen or
-# powered-off hypervisor) stays "connected" for ever and swallows barriers; here three
-# unanswered ones, 5 s apart, close its connection.
+# powered-off hypervisor) stays "connected" for ever and swallows barriers; here one
+# every 5 s, and Ryu closes the connection once more than three are unanswered (~20 s).
 for name, value in (("wsapi_host", "127.0.0.1"), ("wsapi_port", 9696),
                     ("ofp_listen_host", "127.0.0.1"),
                     ("ofp_tcp_listen_port", _default("openflow_port")),
