@@ -204,23 +204,23 @@ class Engine:
             [port for bridge, port in changes.ports_removed if _vm_device(bridge, port)],
             plugged=lambda port_id: chassis in self.topology.devices_of(port_id))
 
-    def _replaced(self, bridge: Bridge, device: PortInfo) -> set[tuple[str, str]]:
-        """The other devices on br-int for the device's port (a device libvirt re-creates
-        is added before the old one goes): the newest is the port's, the rest go dead."""
-        port = port_of_device(self.model, device)
-        if port is None:
+    def _replaced(self, bridge: Bridge, device: PortInfo, owner: dict) -> set[tuple[str, str]]:
+        """The other devices on br-int for a port bound here (a device libvirt re-creates
+        is added before the old one goes): the newest is the port's, the rest go dead.
+        A port not bound here yet (the usual plug) has none, and costs no scan."""
+        if owner["binding:host_id"] != bridge.chassis:
             return set()
         return {(bridge.chassis, other.name) for other in self.planner.vm_devices(bridge)
-                if other.name != device.name and port_of_device(self.model, other) is port}
+                if other.name != device.name and port_of_device(self.model, other) is owner}
 
     def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo) -> None:
         if _vm_device(bridge, port):
             self._dirty.devices.add((chassis, port.name))
-            replaced = self._replaced(bridge, port)
+            owner = port_of_device(self.model, port)
+            replaced = self._replaced(bridge, port, owner) if owner is not None else set()
             if replaced:   # the port's device here changed: its ofport, in routes too
                 self._dirty.devices |= replaced
-                if (owner := port_of_device(self.model, port)) is not None:
-                    self._guarded(self._port_written, owner)
+                self._guarded(self._port_written, owner)
         elif port.kind == "tunnel":
             remote = self.topology.chassis_by_ip.get(port.remote_ip)
             self._dirty.tunnels.add((chassis, remote, port.tunnel_type))
