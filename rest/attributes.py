@@ -164,9 +164,11 @@ def to_list_of(item: Converter) -> Converter:
     return convert
 
 
-def none_as_empty(convert: Converter) -> Converter:
-    """Null read as an empty list (Neutron's convert_none_to_empty_list)."""
-    return lambda name, value: [] if value is None else convert(name, value)
+def none_as_empty(convert: Converter, empty: Callable[[], Any] = list) -> Converter:
+    """Null read as the empty value: a list (Neutron's convert_none_to_empty_list), or
+    what ML2 reads a null ``binding:host_id`` (``""``, unbound: Nova's unbind sends it)
+    or ``binding:profile`` (``{}``) as."""
+    return lambda name, value: empty() if value is None else convert(name, value)
 
 
 def to_unique_list_of(item: Converter) -> Converter:
@@ -441,9 +443,9 @@ PORT = {
     "allowed_address_pairs": Attr(to_address_pairs, list, scalar=False),
     # None: not given, which on create means the project's default group
     "security_groups": Attr(to_group_ids, None, scalar=False),
-    "binding:host_id": Attr(to_string(), ""),
+    "binding:host_id": Attr(none_as_empty(to_string(), str), ""),
     "binding:vnic_type": Attr(to_one_of("normal"), "normal"),
-    "binding:profile": Attr(to_dict, dict, scalar=False),
+    "binding:profile": Attr(none_as_empty(to_dict, dict), dict, scalar=False),
     "binding:vif_type": read_only(),
     "binding:vif_details": read_only(dict, scalar=False),
     "extra_dhcp_opts": Attr(to_list_of(to_dict_of({

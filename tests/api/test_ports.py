@@ -179,3 +179,17 @@ def test_disabling_a_port_the_controller_made_leaves_it_serving(api):
     vm = api.create("port", network_id=network["id"])
     assert api.put(f"/v2.0/ports/{vm['id']}", {"port": {"admin_state_up": False}})[1][
         "port"]["status"] == "DOWN"
+
+
+def test_novas_unbind_with_nulls_clears_the_binding(api, net):
+    """Nova unbinds a port it lets go with ``binding:host_id: null`` and ``binding:profile:
+    null``; ML2 reads them as "" and {} (refusing them left the port on the old host)."""
+    network, _ = net
+    port = api.create("port", network_id=network["id"], **{
+        "binding:host_id": "n1", "binding:profile": {"migrating_to": "n2"}})
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "binding:host_id": None, "binding:profile": None, "device_id": "",
+        "device_owner": ""}})
+    assert status == 200, body
+    assert (body["port"]["binding:host_id"], body["port"]["binding:profile"],
+            body["port"]["binding:vif_type"]) == ("", {}, "unbound")
