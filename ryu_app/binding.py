@@ -6,10 +6,11 @@ or, without it, by its name: ``tap``/``qvo`` + the first 11 characters of the po
 Its appearing makes the port ACTIVE on that chassis; its leaving makes it DOWN.  A port
 bound to a live device stays with it: another chassis' device for it (Nova's destination
 VIF during a live migration, a stale one) binds nothing until the API moves
-``binding:host_id`` there, and a port the API gave a host binds only there, as Neutron's
-agents take only the ports bound to their host.  Devices that name no known port are
-ignored (and kept in the dead VLAN).  A chassis whose agent
-the operator disabled takes no new bindings: a port not bound there before fails to bind
+``binding:host_id`` there, and a port the API gave a host binds only there, even while
+its device is gone, as Neutron's agents take only the ports bound to their host.  A port
+no one gave a host follows its device (a cold move without Nova).  Devices that name no
+known port are ignored (and kept in the dead VLAN).  A chassis whose agent the operator
+disabled takes no new bindings: a port not bound there before fails to bind
 (``binding_failed``, DOWN, its device in the dead VLAN) until the agent is enabled.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from ryu_app.model.tenant import NetworkModel, is_bound_vm_port
+from ryu_app.model.tenant import NetworkModel, host_named_by_api, is_bound_vm_port
 from topology.naming import PortInfo, port_id_prefix
 
 LOG = logging.getLogger(__name__)
@@ -34,12 +35,13 @@ def port_of_device(model: NetworkModel, device: PortInfo) -> dict | None:
 
 def _claims(port: dict, chassis: str) -> bool:
     """Whether a device on the chassis may take the port: one with no host or this one;
-    elsewhere, only a port whose device there is gone and that the API did not just give
-    a host (``unbound``: Nova named it before plugging)."""
+    elsewhere, only a port whose device there is gone and whose host was where its device
+    appeared, not the API's choice (Nova names the host and moves it: a device elsewhere
+    is then stale, however long the port has been down)."""
     host = port["binding:host_id"]
     if not host or host == chassis:
         return True
-    return port["binding:vif_type"] != "unbound" and port["status"] != "ACTIVE" and \
+    return not host_named_by_api(port) and port["status"] != "ACTIVE" and \
         port.get("admin_state_up", True)
 
 

@@ -44,6 +44,16 @@ TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES = 5, 20
 
 Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
+# A port's stored mark (never on the wire) that its binding:host_id is the API's (Nova's)
+# choice, not where its device happened to appear: only the API moves such a port.
+HOST_NAMED_BY_API = "host_named_by_api"
+
+
+def host_named_by_api(port: dict) -> bool:
+    """Whether the port's host is the API's choice; a record stored before the mark
+    counts as named while no device has bound it (``unbound`` with a host)."""
+    return bool(port["binding:host_id"]) and port.get(
+        HOST_NAMED_BY_API, port["binding:vif_type"] == "unbound")
 
 
 def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
@@ -391,6 +401,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
             "security_groups": self._port_groups_created(batch, values, record, security),
             **self._binding_fields(values["binding:host_id"], "unbound"),
+            HOST_NAMED_BY_API: bool(values["binding:host_id"]),
         })
         batch.put("port", record)
         self._commit(batch)
@@ -435,6 +446,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         values["security_groups"] = self._port_groups_updated(record, values)
         if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
             values.update(self._binding_fields(values["binding:host_id"], "unbound"))
+            values[HOST_NAMED_BY_API] = bool(values["binding:host_id"])
             values["status"] = "DOWN"
         if not values.get("admin_state_up", True) and not security_groups.is_trusted(record):
             values["status"] = "DOWN"   # a VM's, disabled: its device goes dead
@@ -563,7 +575,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 if port is None:
                     continue
                 up = status if port.get("admin_state_up", True) else "DOWN"
-                changes = {"status": up, **self._binding_fields(host, outcome)}
+                changes = {"status": up, **self._binding_fields(host, outcome),
+                           HOST_NAMED_BY_API: host_named_by_api(port)
+                           and port["binding:host_id"] == host}
                 if any(port.get(k) != v for k, v in changes.items()):
                     batch.put("port", self._updated(port, changes))
         for port_id in unbound:

@@ -70,18 +70,49 @@ def test_an_aborted_migration_leaves_the_port_on_its_source(tmp_path):
     assert cloud.engine.tags("n1", [vm["device"]])[vm["device"]] != T.DEAD_VLAN
 
 
-def test_a_port_nova_gave_a_host_binds_only_there_and_a_gone_device_lets_it_move(tmp_path):
+def test_a_port_nova_gave_a_host_binds_only_there_even_once_its_device_is_gone(tmp_path):
     cloud = FakeCloud(tmp_path)
     network, _ = cloud.network()
     port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n0"})
     stray = cloud.plug("n1", port["id"])
     assert cloud.model.records["port"][port["id"]]["status"] == "DOWN"
-    cloud.unplug("n1", stray)
     cloud.plug("n0", port["id"])
     assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
-    cloud.unplug("n0", cloud.topology.devices_of(port["id"])["n0"].name)   # a cold move:
-    cloud.plug("n2", port["id"])                               # its device went first
-    moved = cloud.model.records["port"][port["id"]]
+    cloud.unplug("n0", cloud.topology.devices_of(port["id"])["n0"].name)   # the VM stops
+    cloud.seen("n1", first=True)       # n1's OVSDB reconnects: its stale device is read
+    down = cloud.model.records["port"][port["id"]]
+    assert (down["status"], down["binding:host_id"]) == ("DOWN", "n0")
+    assert cloud.engine.tags("n1", [stray]) == {stray: T.DEAD_VLAN}
+    cloud.plug("n0", port["id"])                                 # the VM starts again
+    assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
+
+
+def test_a_migrated_port_stays_with_its_destination_when_the_vm_stops(tmp_path):
+    """After a live migration the source's old device may linger: once the VM stops on
+    the destination, a rescan of the source must not hand it the port."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n1")
+    destination = cloud.plug("n2", vm["id"])
+    cloud.update("port", vm["id"], **{"binding:host_id": "n2"})
+    cloud.unplug("n2", destination)                              # the VM stops
+    cloud.seen("n1", first=True)
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("DOWN", "n2")
+    cloud.plug("n2", vm["id"])
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("ACTIVE", "n2")
+
+
+def test_a_port_its_device_bound_moves_with_its_next_device(tmp_path):
+    """Without Nova no host is named: a cold move (the device goes, another hypervisor
+    plugs one) takes the port along."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    cloud.unplug("n0", vm["device"])
+    cloud.plug("n2", vm["id"])
+    moved = cloud.model.records["port"][vm["id"]]
     assert (moved["status"], moved["binding:host_id"]) == ("ACTIVE", "n2")
 
 
