@@ -122,13 +122,13 @@ class Engine:
             self.binder.integration_bridge_synced(spec.name, devices)
             self._dirty.devices |= {(spec.name, device.name) for device in devices}
         if full:
-            # networks this chassis hosts without a local VLAN here: a write committed
-            # just before the controller died (a binding, a router interface) may not
-            # have had its flush
+            # networks this chassis hosts without a local VLAN here, or holds one of
+            # without hosting them: a write committed just before the controller died
+            # (a binding or unbinding, a router interface) may not have had its flush
             self._dirty.hosting |= {
                 network_id for network_id in self.model.records["network"]
-                if self.local_vlans.get(spec.name, network_id) is None
-                and spec.name in self.planner.hosting_chassis(network_id)}
+                if (self.local_vlans.get(spec.name, network_id) is not None)
+                != (spec.name in self.planner.hosting_chassis(network_id))}
         self._dirty.provision.add(spec.name)
         return changes
 

@@ -275,6 +275,22 @@ def test_a_refused_tags_write_is_tried_again_a_few_times_then_logged(cloud):
                     session) == []
 
 
+def _restarted(cloud: FakeCloud) -> core.Core:
+    """A controller started on the cloud's database after a kill -9, once it has seen
+    every hypervisor's database and bridges."""
+    cloud.model.store.close()
+    restarted = core.build(cloud.core.settings)
+    for chassis in CHASSIS:
+        replica = cloud.databases[chassis].replica
+        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
+    for chassis in CHASSIS:
+        for role in ("int", "tun", "phys"):
+            restarted.datapath_up(dpid(chassis, role))
+    restarted.flush()
+    return restarted
+
+
 def test_a_binding_whose_flush_a_crash_lost_is_served_after_the_restart(cloud):
     """kill -9 between the binding's commit (made while the OVSDB update is handled) and
     the flush that would give its network a local VLAN: the restarted controller's first
@@ -287,19 +303,31 @@ def test_a_binding_whose_flush_a_crash_lost_is_served_after_the_restart(cloud):
     cloud.core.ovsdb_seen(cloud.sessions["n1"], database.replica, False)   # no flush
     assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
     assert cloud.local_vlans.get("n1", network["id"]) is None
-    cloud.model.store.close()
-    restarted = core.build(cloud.core.settings)
-    for chassis in CHASSIS:
-        replica = cloud.databases[chassis].replica
-        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
-        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
-    for chassis in CHASSIS:
-        for role in ("int", "tun", "phys"):
-            restarted.datapath_up(dpid(chassis, role))
-    restarted.flush()
+    restarted = _restarted(cloud)
     topology = restarted.topology
     device = topology.port(topology.bridge("n1", "int"), "vnet200")
     assert restarted.planner.device_tag("n1", device) != T.DEAD_VLAN
     remote = {group for group in restarted.engine.bridges[dpid("n0", "tun")].groups
               if group[0] == "remote"}
     assert ("remote", network["id"], port["id"]) in remote
+
+
+def test_an_unbinding_whose_flush_a_crash_lost_frees_the_vlan_after_the_restart(cloud):
+    """kill -9 between a port's going down (its device removed, the last of its network
+    on n1) and the flush that frees the network's local VLAN there: after the restart n1
+    no longer holds the VLAN, and n0 floods the network to no tunnel."""
+    network, _ = cloud.network()
+    cloud.vm(network, "n0")
+    leaving = cloud.vm(network, "n1")
+    database = cloud.databases["n1"]
+    database.remove_port(leaving["device"])
+    cloud.core.ovsdb_seen(cloud.sessions["n1"], database.replica, False)   # no flush
+    assert cloud.model.records["port"][leaving["id"]]["status"] == "DOWN"
+    assert cloud.local_vlans.get("n1", network["id"]) is not None
+    restarted = _restarted(cloud)
+    assert restarted.engine.local_vlans.get("n1", network["id"]) is None
+    groups = restarted.engine.bridges[dpid("n0", "tun")].groups
+    assert ("remote", network["id"], leaving["id"]) not in groups
+    floods = [action for flow in groups[("net", network["id"])].values()
+              if flow.table == T.TUN_FLOOD_TO_TUN for action in flow.actions]
+    assert not [action for action in floods if action[0] == "output"], floods
