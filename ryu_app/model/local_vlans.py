@@ -8,7 +8,8 @@ every port the tag it already has, and freed with a network's last port there.
 Ids are handed out next-fit (after the last one given on the chassis, wrapping), not
 lowest-first: a freed id is not given to the next network while the dead tag of a device
 the old network left there may still be on its way over OVSDB (the device would receive
-the new network's floods until it lands).
+the new network's floods until it lands).  The last id given is stored too, so that a
+restart does not go back to the lowest free id.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import itertools
 from ryu_app.model.store import Store
 
 KIND = "local_vlan"
+CURSOR = "local_vlan_cursor"   # per chassis: the last id given there
 VLAN_IDS = range(1, 4095)  # 4095 is the dead VLAN
 
 
@@ -32,8 +34,11 @@ class LocalVlans:
         self._chassis: dict[str, set[str]] = {}          # network -> chassis serving it
         self._puts: dict[str, dict] = {}                 # staged until commit()
         self._deletes: set[str] = set()
-        self._last: dict[str, int] = {}                  # chassis -> the last vid given
-        for record in store.load([KIND])[KIND].values():
+        stored = store.load([KIND, CURSOR])
+        self._last = {chassis: record["vlan"]                # chassis -> the last vid given
+                      for chassis, record in stored[CURSOR].items()}
+        self._moved: set[str] = set()                        # chassis whose _last is staged
+        for record in stored[KIND].values():
             self._remember(record["chassis"], record["network_id"], record["vlan"])
 
     def get(self, chassis: str, network_id: str) -> int | None:
@@ -59,6 +64,7 @@ class LocalVlans:
         if vid is None:
             raise LocalVlansExhausted(f"chassis {chassis} has no free local VLAN id")
         self._last[chassis] = vid
+        self._moved.add(chassis)
         key = _key(chassis, network_id)
         self._puts[key] = {"id": key, "chassis": chassis, "network_id": network_id,
                            "vlan": vid}
@@ -80,11 +86,14 @@ class LocalVlans:
     def commit(self) -> None:
         """Store what was allocated and freed since the last commit, in one transaction
         (the engine commits before it sends a tag or flow that uses a local VLAN)."""
-        if self._puts or self._deletes:
-            self.store.commit(puts=[(KIND, key, record) for key, record in self._puts.items()],
-                              deletes=[(KIND, key) for key in self._deletes])
+        if self._puts or self._deletes or self._moved:
+            cursors = [(CURSOR, chassis, {"id": chassis, "vlan": self._last[chassis]})
+                       for chassis in self._moved]
+            self.store.commit(puts=[(KIND, key, record) for key, record in self._puts.items()]
+                              + cursors, deletes=[(KIND, key) for key in self._deletes])
             self._puts.clear()
             self._deletes.clear()
+            self._moved.clear()
 
     def _remember(self, chassis: str, network_id: str, vid: int) -> None:
         self._vid[(chassis, network_id)] = vid

@@ -272,3 +272,17 @@ def test_a_freed_local_vlan_is_given_again_only_after_the_others(tmp_path):
     vlans.release("n0", "b")
     assert vlans.ensure("n1", "a") == 1                    # each hypervisor its own
     assert vlans.ensure("n0", "d") == 4
+
+
+def test_next_fit_carries_on_after_a_restart(tmp_path):
+    """A restart right after a network freed the last id given must not hand that id to
+    the next network (the freed one's dead tags may still be on their way)."""
+    path = str(tmp_path / "vlans.sqlite")
+    vlans = LocalVlans(Store(path))
+    assert [vlans.ensure("n0", name) for name in ("a", "b", "c")] == [1, 2, 3]
+    vlans.release("n0", "c")
+    vlans.release("n0", "a")
+    vlans.commit()
+    vlans.store.close()
+    reopened = LocalVlans(Store(path))
+    assert reopened.ensure("n0", "d") == 4
