@@ -254,16 +254,16 @@ class Core:
         """(table, priority, match, cookie) of the flows of one part of a dump of the
         bridge (a whole dump comes in parts) or of its canary table: strict deletes of
         those from an earlier connection.  A reply for the canary table alone without our
-        canary means br-int lost our flows (ovs-ofctl del-flows, a restart that kept the
-        connection): it is programmed afresh, as on a connection."""
+        canary means the bridge lost our flows (ovs-ofctl del-flows, a restart that kept
+        the connection): it is programmed afresh, as on a connection."""
         outputs = Outputs()
         state = self.engine.bridges.get(dpid)
         bridge = self.topology.bridges.get(dpid)
-        canary_reply = all(table == T.INT_CANARY for table, _, _, _ in entries)
-        if state is not None and bridge is not None and bridge.role == "int" and \
-                canary_reply and not any(cookie == state.cookie for *_, cookie in entries):
-            LOG.warning("hypervisor %s: br-int lost its flows (no canary); programming it "
-                        "afresh", bridge.chassis)
+        canary_reply = all(table == T.CANARY for table, _, _, _ in entries)
+        if state is not None and bridge is not None and canary_reply and \
+                not any(cookie == state.cookie for *_, cookie in entries):
+            LOG.warning("hypervisor %s: %s lost its flows (no canary); programming it "
+                        "afresh", bridge.chassis, bridge.name)
             self._connect(dpid, outputs)
             return outputs
         if state is not None:
@@ -320,12 +320,12 @@ class Core:
     def tick(self) -> Outputs:
         """Time passed (the shim calls this every few seconds): ARP requests for upstream
         gateways not resolved yet or due for a refresh, gratuitous ARPs due again, and each
-        br-int asked for its canary, as Neutron's agent checks it."""
+        bridge asked for its canary, as Neutron's agent checks br-int's (it resets every
+        bridge when that one is gone; a del-flows on br-tun or br-ethX it never sees)."""
         outputs = Outputs()
         self._take(self.engine.ticked(), outputs)
         for dpid in sorted(self.engine.bridges):   # is our canary still there?
-            if self.topology.bridges[dpid].role == "int":
-                outputs.send(dpid, FlowStatsRequest(T.INT_CANARY))
+            outputs.send(dpid, FlowStatsRequest(T.CANARY))
         return outputs
 
     def floatingip_status(self, statuses: dict[str, str]) -> None:

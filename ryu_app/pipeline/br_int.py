@@ -20,8 +20,7 @@ def default_flows(int_phy_ports: Iterable[int], dhcp_rate: int) -> list[Flow]:
     """Tables 0, 23, 24, 25, 60, 77 at start-up, plus a drop for each physical patch;
     ``dhcp_rate``: DHCP requests per second the bridge sends the controller."""
     flows = [
-        # table 23: the canary; if it is missing, the switch lost our flows
-        Flow(T.INT_CANARY, 0),
+        Flow(T.CANARY, 0),
         # table 0: frames still in the dead VLAN go nowhere
         Flow(T.INT_LOCAL_SWITCHING, 65535, match(vlan_vid=vlan(T.DEAD_VLAN))),
         # table 0 -> 60: the default path, ordinary L2 switching (NORMAL)

@@ -8,11 +8,12 @@ from ryu_app.pipeline.flow import Flow, builder, match, vlan
 
 @builder
 def default_flows(phy_int: int) -> list[Flow]:
-    """Table 0 at start-up: the physical side is switched normally; from br-int only the
-    networks' local VLANs go out (per network, below)."""
+    """Table 0 and the canary (23) at start-up: the physical side is switched normally;
+    from br-int only the networks' local VLANs go out (per network, below)."""
     return [
         Flow(T.PHYS_LOCAL_SWITCHING, 0, (), (NORMAL,)),
         Flow(T.PHYS_LOCAL_SWITCHING, 2, match(in_port=phy_int)),
+        Flow(T.CANARY, 0),
     ]
 
 

@@ -36,7 +36,7 @@ class TunnelSegment:
 
 @builder
 def default_flows(patch_int: int, remote_dvr_macs: tuple[str, ...] = ()) -> list[Flow]:
-    """Tables 0-22 at start-up, in DVR mode: the skeleton every network uses."""
+    """Tables 0-22 and the canary (23) at start-up, in DVR mode: the skeleton every network uses."""
     return [
         # table 0: from br-int -> DVR egress (1); the rest (unknown tunnels) dropped
         Flow(T.TUN_LOCAL_SWITCHING, 1, match(in_port=patch_int), (("goto", T.TUN_DVR_PROCESS),)),
@@ -65,6 +65,7 @@ def default_flows(patch_int: int, remote_dvr_macs: tuple[str, ...] = ()) -> list
         Flow(T.TUN_UCAST_TO_TUN, 0, (), (("goto", T.TUN_FLOOD_TO_TUN),)),
         Flow(T.TUN_ARP_RESPONDER, 0, (), (("goto", T.TUN_FLOOD_TO_TUN),)),
         Flow(T.TUN_FLOOD_TO_TUN, 0),
+        Flow(T.CANARY, 0),
     ]
 
 

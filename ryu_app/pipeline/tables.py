@@ -14,11 +14,14 @@ from dataclasses import dataclass
 
 from ryu_app.pipeline.flow import Flow
 
+# every bridge: one drop flow that is never matched; when it is gone, the bridge lost our
+# flows (Open vSwitch restarted, ovs-ofctl del-flows) and is programmed afresh
+CANARY = 23
+
 # br-int
 INT_LOCAL_SWITCHING = 0
 INT_DVR_TO_SRC_MAC = 1
 INT_DVR_TO_SRC_MAC_PHYSICAL = 2
-INT_CANARY = 23
 INT_ARP_SPOOF = 24
 INT_MAC_SPOOF = 25
 INT_TRANSIENT = 60
@@ -102,6 +105,13 @@ class Table:
 
 
 INT_DEFAULTS, TUN_DEFAULTS = "br_int.default_flows", "br_tun.default_flows"
+PHYS_DEFAULTS = "br_phys.default_flows"
+
+
+def _canary(builder: str) -> Table:
+    return Table(CANARY, "canary",
+                 "one drop flow: when it is gone, Open vSwitch restarted or lost its flows",
+                 (), (Band("canary", (0,), (builder,), "never matched on purpose"),))
 DVR_DEFAULTS = "br_int.dvr_default_flows"
 NAT = "nat."   # the builders of ryu_app/pipeline/nat.py
 SG = "security."   # the builders of ryu_app/pipeline/security.py
@@ -178,10 +188,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "a router's sg- MAC: to SNAT"),
               Band("default", (1,), (DVR_DEFAULTS,), "unknown destinations: dropped"),
           )),
-    Table(INT_CANARY, "canary",
-          "one drop flow: when it is gone, Open vSwitch restarted or lost its flows", (), (
-              Band("canary", (0,), (INT_DEFAULTS,), "never matched on purpose"),
-          )),
+    _canary(INT_DEFAULTS),
     Table(INT_ARP_SPOOF, "ARP spoofing",
           "a VM may send ARP only for its own addresses (fixed IPs, allowed address pairs)",
           (INT_MAC_SPOOF,), (
@@ -362,6 +369,7 @@ TUNNEL = (
                    "strip the local VLAN, set the tunnel id, one output per hypervisor"),
               Band("default", (0,), (TUN_DEFAULTS,), "no other hypervisor: dropped"),
           )),
+    _canary(TUN_DEFAULTS),
 )
 
 PHYSICAL = (
@@ -372,11 +380,12 @@ PHYSICAL = (
                    "routed frames leave with the DVR MAC; frames to a gateway stay"),
               Band("provider out", (4,), ("br_phys.provider_out_flow",),
                    "local VLAN to the physical VLAN, or untagged"),
-              Band("from br-int", (2,), ("br_phys.default_flows",),
+              Band("from br-int", (2,), (PHYS_DEFAULTS,),
                    "any other VLAN from br-int: dropped"),
-              Band("normal", (0,), ("br_phys.default_flows",),
+              Band("normal", (0,), (PHYS_DEFAULTS,),
                    "from the physical network: normal switching"),
           )),
+    _canary(PHYS_DEFAULTS),
 )
 
 PIPELINE: dict[str, dict[int, Table]] = {

@@ -116,13 +116,17 @@ def test_a_frozen_vswitchd_is_noticed_and_taken_back_when_it_wakes(fabric, tenan
     assert pings(a, b.ip)
 
 
-def test_flows_deleted_by_hand_are_put_back_when_the_canary_is_missed(fabric, tenant):
-    """ovs-ofctl del-flows br-int: the connection stays up, so only the canary (table 23,
-    asked for every tick) tells; before, br-int dropped everything until a reconnect."""
-    network, _ = tenant.network("10.44.0.0/24")
+@pytest.mark.parametrize("bridge,subnet", [("br-int", "10.44.0.0/24"),
+                                           ("br-tun", "10.45.0.0/24")])
+def test_flows_deleted_by_hand_are_put_back_when_the_canary_is_missed(fabric, tenant,
+                                                                     bridge, subnet):
+    """ovs-ofctl del-flows: the connection stays up, so only the bridge's canary (table
+    23, asked for every tick) tells; before, br-int dropped everything until a reconnect,
+    and br-tun had no canary at all."""
+    network, _ = tenant.network(subnet)
     a, b = tenant.vm(network, 0), tenant.vm(network, 1)
     assert pings(a, b.ip)
     f0 = a.hypervisor
-    f0.ofctl("del-flows", "br-int")            # the canary with the rest
-    wait_until(lambda: flows(f0, "br-int", 23), timeout=10, what="br-int programmed again")
+    f0.ofctl("del-flows", bridge)              # the canary with the rest
+    wait_until(lambda: flows(f0, bridge, 23), timeout=10, what=f"{bridge} programmed again")
     assert pings(a, b.ip)

@@ -178,30 +178,31 @@ def test_a_connecting_bridge_gets_everything_then_a_sweep_of_the_stale(cloud):
     assert mods.deletes == [] and len(mods.adds) == sum(
         len(flows) for flows in cloud.held("n0", "int").values())
     stale = cloud.core.flow_stats(dpid("n0", "int"), [(0, 0, "m1", mods.cookie),
-                                                       (T.INT_CANARY, 0, "c", mods.cookie),
+                                                       (T.CANARY, 0, "c", mods.cookie),
                                                        (60, 1, "m2", mods.cookie ^ 1)])
     assert [(m.table, m.match) for m in stale.messages[dpid("n0", "int")]] == [(60, "m2")]
 
 
-def test_a_br_int_that_lost_its_canary_is_programmed_afresh(cloud):
-    """Every tick asks each br-int for table 23; without our canary there, the switch
+@pytest.mark.parametrize("role", ["int", "tun", "phys"])
+def test_a_bridge_that_lost_its_canary_is_programmed_afresh(cloud, role):
+    """Every tick asks each bridge for table 23; without our canary there, the switch
     lost our flows (ovs-ofctl del-flows), and it is programmed as on a connection."""
     network, _ = cloud.network()
     cloud.vm(network, "n0")
     asked = cloud.core.tick().messages
     assert {dpid_ for dpid_, messages in asked.items()
-            if FlowStatsRequest(T.INT_CANARY) in messages} == {
-        dpid(chassis, "int") for chassis in CHASSIS}
-    before = cloud.engine.bridges[dpid("n0", "int")].cookie
-    kept = cloud.core.flow_stats(dpid("n0", "int"), [(T.INT_CANARY, 0, "c", before)])
+            if FlowStatsRequest(T.CANARY) in messages} == set(cloud.engine.bridges)
+    bridge = dpid("n0", role)
+    before = cloud.engine.bridges[bridge].cookie
+    kept = cloud.core.flow_stats(bridge, [(T.CANARY, 0, "c", before)])
     assert kept.flow_mods == {}                                  # all there: nothing sent
-    part = cloud.core.flow_stats(dpid("n0", "int"), [(0, 0, "m", before)])
+    part = cloud.core.flow_stats(bridge, [(0, 0, "m", before)])
     assert part.flow_mods == {}          # a part of a whole dump, without table 23: fine
-    lost = cloud.core.flow_stats(dpid("n0", "int"), [])
-    mods = lost.flow_mods[dpid("n0", "int")]
+    lost = cloud.core.flow_stats(bridge, [])
+    mods = lost.flow_mods[bridge]
     assert mods.cookie != before and len(mods.adds) == sum(
-        len(flows) for flows in cloud.held("n0", "int").values())
-    assert lost.after_flows[dpid("n0", "int")][-1] == FlowStatsRequest()   # then a sweep
+        len(flows) for flows in cloud.held("n0", role).values())
+    assert lost.after_flows[bridge][-1] == FlowStatsRequest()   # then a sweep
 
 
 def test_a_new_gateway_is_announced_to_the_vms_of_its_network_only(cloud):

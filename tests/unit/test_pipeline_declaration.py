@@ -28,7 +28,7 @@ def test_a_flow_outside_the_declaration_is_named():
     assert tables.violations("int", stray) == ["int table 24 may not go to table 60"]
     unnamed = Flow(tables.INT_TRANSIENT, 7)
     assert tables.violations("int", unnamed) == ["int table 60 has no band for priority 7"]
-    wrong = Flow(tables.INT_CANARY, 0, builder="br_int.route_flow")
+    wrong = Flow(tables.CANARY, 0, builder="br_int.route_flow")
     assert tables.violations("int", wrong) == [
         "int table 23 band 'canary' is not built by br_int.route_flow"]
     assert tables.violations("tun", Flow(30, 0)) == ["tun table 30 is not declared"]
