@@ -1,8 +1,12 @@
 """A lone ovsdb-server for tests: a hypervisor's database without its switch."""
+import contextlib
 import json
+import shutil
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import Iterator
 
 from ryu_app.ovsdb import provisioning
 from ryu_app.ovsdb.protocol import (MessageStream, Replica, decode, monitor_request,
@@ -60,3 +64,25 @@ class Database:
 
     def stop(self) -> None:
         subprocess.run(["kill", self.pidfile.read_text().strip()], check=False)
+
+
+@contextlib.contextmanager
+def registered(ovsdb_port: int, hosts: dict[str, list[str]]) -> Iterator[dict[str, Database]]:
+    """One lone database per host, registered with the controller listening for OVSDB on
+    ``ovsdb_port`` (its system-id, a tunnel IP, and the host's extra ``external_ids``
+    settings); stopped and removed afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="neutron-ryu-hosts-"))
+    databases = {}
+    try:
+        for number, (host, settings) in enumerate(hosts.items()):
+            (directory / host).mkdir()
+            database = databases[host] = Database(directory / host)
+            database.vsctl("set", "open", ".", f"external_ids:system-id={host}",
+                           f"external_ids:neutron-tunnel-ip=10.9.8.{number + 1}",
+                           *(f"external_ids:{setting}" for setting in settings))
+            database.vsctl("set-manager", f"tcp:127.0.0.1:{ovsdb_port}")
+        yield databases
+    finally:
+        for database in databases.values():
+            database.stop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -5,13 +5,12 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
 from tests.harness import Controller
-from tests.hypervisors.ovsdb_server import Database
+from tests.hypervisors.ovsdb_server import registered as hypervisors
 
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 HOSTS = {"north": "az-north", "south": None}   # south names no zone: Neutron's nova
@@ -20,22 +19,12 @@ HOSTS = {"north": "az-north", "south": None}   # south names no zone: Neutron's 
 @pytest.fixture(scope="module")
 def registered():
     ctl = Controller().start()
-    directory = Path(tempfile.mkdtemp(prefix="neutron-ryu-zones-"))
-    databases = []
-    for number, (host, zone) in enumerate(HOSTS.items()):
-        (directory / host).mkdir()
-        database = Database(directory / host)
-        zone_id = [f"external_ids:neutron-availability-zone={zone}"] if zone else []
-        database.vsctl("set", "open", ".", f"external_ids:system-id={host}",
-                       f"external_ids:neutron-tunnel-ip=10.9.8.{number + 1}", *zone_id)
-        database.vsctl("set-manager", f"tcp:127.0.0.1:{ctl.ovsdb_port}")
-        databases.append(database)
-    ctl.wait_for(lambda: len(ctl.api.get("/v2.0/agents")[1]["agents"]) == 2, timeout=20)
-    yield ctl
-    for database in databases:
-        database.stop()
+    zones = {host: [f"neutron-availability-zone={zone}"] if zone else []
+             for host, zone in HOSTS.items()}
+    with hypervisors(ctl.ovsdb_port, zones):
+        ctl.wait_for(lambda: len(ctl.api.get("/v2.0/agents")[1]["agents"]) == 2, timeout=20)
+        yield ctl
     ctl.kill()
-    shutil.rmtree(directory, ignore_errors=True)
     shutil.rmtree(ctl.workdir, ignore_errors=True)
 
 

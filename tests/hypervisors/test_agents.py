@@ -1,28 +1,20 @@
 """GET /v2.0/agents filters on any of an agent's fields, as Neutron's does: a registered
 hypervisor whose switch never connects (a lone ovsdb-server) is listed, not alive."""
 import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
 from tests.harness import Controller
-from tests.hypervisors.ovsdb_server import Database
+from tests.hypervisors.ovsdb_server import registered as hypervisors
 
 
 @pytest.fixture(scope="module")
 def registered():
     ctl = Controller().start()
-    directory = Path(tempfile.mkdtemp(prefix="neutron-ryu-agent-"))
-    database = Database(directory)
-    database.vsctl("set", "open", ".", "external_ids:system-id=lonely",
-                   "external_ids:neutron-tunnel-ip=10.9.9.9")
-    database.vsctl("set-manager", f"tcp:127.0.0.1:{ctl.ovsdb_port}")
-    ctl.wait_for(lambda: ctl.api.get("/v2.0/agents")[1]["agents"], timeout=20)
-    yield ctl
-    database.stop()
+    with hypervisors(ctl.ovsdb_port, {"lonely": []}):
+        ctl.wait_for(lambda: ctl.api.get("/v2.0/agents")[1]["agents"], timeout=20)
+        yield ctl
     ctl.kill()
-    shutil.rmtree(directory, ignore_errors=True)
     shutil.rmtree(ctl.workdir, ignore_errors=True)
 
 
