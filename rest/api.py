@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 import webob
 
 from rest import attributes
-from ryu_app.model.errors import (BadRequest, MethodNotAllowed, NeutronError, NotFound,
+from ryu_app.model.errors import (BadRequest, Conflict, MethodNotAllowed, NeutronError,
+                                  NotFound,
                                   RequestEntityTooLarge)
 from ryu_app.model.tags import TAGGABLE
 from ryu_app.model.tenant import NetworkModel
@@ -450,14 +451,24 @@ class NeutronApi:
 
     def _agents(self, request: webob.Request, rest: list[str]) -> webob.Response:
         """The hypervisors' agents as they describe themselves, with the operator's
-        ``admin_state_up`` and ``description``, which ``PUT`` sets."""
-        self._allow(request.method, *(("GET", "PUT") if rest else ("GET",)))
+        ``admin_state_up`` and ``description``, which ``PUT`` sets; ``DELETE`` retires
+        a hypervisor whose OVSDB session is down (model/agents.py)."""
+        self._allow(request.method, *(("GET", "PUT", "DELETE") if rest else ("GET",)))
+        retiring = self.model.retiring_hosts()
         agents = [{**agent, **self.model.agent_settings(agent["id"])}
-                  for agent in self.agents()]
+                  for agent in self.agents() if agent["host"] not in retiring]
         if rest:
             agent = next((agent for agent in agents if agent["id"] == rest[0]), None)
             if agent is None:
                 raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
+            if request.method == "DELETE":
+                if agent["configurations"]["ovsdb_connected"]:
+                    raise Conflict(f"Agent {agent['id']} on host {agent['host']} is "
+                                   "connected: its hypervisor's OVSDB session is up. Point "
+                                   "its manager away (ovs-vsctl del-manager) or stop it "
+                                   "first.", "AgentInUse")
+                self.model.retire_agent(agent["id"], agent["host"])
+                return webob.Response(status=204)
             if request.method == "PUT":
                 values = attributes.parse_body("agent", attributes.AGENT,
                                                self._body(request, None, None), False)

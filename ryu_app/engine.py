@@ -33,7 +33,7 @@ from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, networ
                                       remote_port_group)
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
 from topology.chassis import ChassisSpec
-from topology.graph import Bridge, BridgeView, Changes
+from topology.graph import Bridge, BridgeView, Changes, agent_id
 from topology.naming import PortInfo
 
 LOG = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class _Dirty:
     member_hosts: set[str] = field(default_factory=set)     # chassis naming their groups
     # chassis whose agent was enabled, or given a port by the API: their devices bind
     rebind: set[str] = field(default_factory=set)
+    retired: set[str] = field(default_factory=set)          # chassis whose agent was deleted
 
 
 class Engine:
@@ -104,6 +105,8 @@ class Engine:
         # br-int -> the remote groups its member flows were last computed for
         self._named: dict[int, frozenset] = {}
         self.north_south = NorthSouthEngine(self, zones, neighbours)
+        # a deletion a crash cut short (committed, not acted on) is finished at the start
+        self._dirty.retired |= model.retiring_hosts()
 
     # ------------------------------------------------------------------ events
 
@@ -257,6 +260,8 @@ class Engine:
                 self._dirty.networks |= self._routed_with_pool(new["id"])
             elif kind == "agent" and _enabled_again(old, new):
                 self._dirty.rebind.add(new["host"])
+            elif kind == "agent" and new and new.get("retired"):
+                self._dirty.retired.add(new["host"])
 
     def _routed_with_pool(self, pool_id: str) -> set[str]:
         """The networks whose routes a pool's address scope decides: those of its
@@ -322,9 +327,43 @@ class Engine:
         self._dirty.rebind.clear()
         self.model_changed(self.model.take_changes())
 
+    def _retire_deleted(self) -> None:
+        """Hypervisors whose agents were deleted are forgotten, unless one came back."""
+        retired, self._dirty.retired = self._dirty.retired, set()
+        for chassis in sorted(retired):
+            self._guarded(self._retire, chassis)
+        if retired:
+            self.model_changed(self.model.take_changes())
+
+    def _retire(self, chassis: str) -> None:
+        """Forget a hypervisor: its bridges and devices (its ports go DOWN), its local
+        VLANs, its description and DVR MAC.  The others lose their tunnels to it, learn
+        every DVR MAC afresh, and routers whose SNAT it ran move it elsewhere."""
+        if chassis in self.topology.chassis and chassis not in self.topology.sessions:
+            self._absorb_topology(chassis, self.topology.sync_chassis(chassis, []))
+            self.binder.devices_moved(chassis, [], [], gone=[
+                port["id"] for port in self.model.records["port"].values()
+                if is_bound_vm_port(port, chassis)])
+            self._dirty.networks |= set(self.local_vlans.networks_on(chassis))
+            self.local_vlans.forget(chassis)
+            # each store write before the next, the description last: a crash in between
+            # leaves the hypervisor known, and the next start retires it again
+            self.local_vlans.commit()
+            self.dvr_macs.release(chassis)
+            self.hypervisors.unregister(chassis)
+            self.topology.unregister(chassis)
+            self._dirty.base |= set(self.topology.chassis)
+            self._dirty.provision |= set(self.topology.chassis)
+            self.north_south.snat_may_move(self._dirty)
+            LOG.info("hypervisor %s retired: its agent was deleted", chassis)
+        elif chassis in self.topology.sessions:
+            LOG.info("hypervisor %s connected again: its agent is not retired", chassis)
+        self.model.forget_agent(agent_id(chassis))
+
     def _flush(self) -> EngineOutputs:
         outputs = EngineOutputs()
         self.model_changed(self.model.take_changes())   # what nobody handed in yet
+        self._retire_deleted()
         self._bind_waiting_devices()
         dirty, self._dirty = self._dirty, _Dirty()
         outputs.provision |= dirty.provision

@@ -99,6 +99,17 @@ class Topology:
             if data.get("kind") == "port" and data["port"].kind == "tunnel":
                 self._link_tunnel(node, data["port"])
 
+    def unregister(self, chassis: str) -> None:
+        """A retired chassis, once ``sync_chassis(chassis, [])`` took its bridges: the
+        other chassis' tunnels to its IP lead nowhere again."""
+        spec = self.chassis.pop(chassis)
+        if self.chassis_by_ip.get(spec.tunnel_ip) == chassis:
+            del self.chassis_by_ip[spec.tunnel_ip]
+        if chassis in self.graph:
+            self.graph.remove_node(chassis)
+        self.sessions.discard(chassis)
+        self.structure.pop(chassis, None)
+
     def sync_chassis(self, chassis: str, views: Iterable[BridgeView]) -> Changes:
         """Make the chassis' bridges and ports what its database shows; what changed."""
         spec = self.chassis[chassis]

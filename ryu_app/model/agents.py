@@ -10,6 +10,12 @@ stay in the dead VLAN), while ports bound there before keep working, and a devic
 for a port live on another hypervisor is ignored.  Enabling it again binds the devices
 waiting.  Neutron's ML2 driver binds to any live agent, enabled or not; here disabling
 is how an operator drains a hypervisor.
+
+``DELETE /v2.0/agents/{id}`` retires a hypervisor that is gone (renamed, decommissioned):
+the write is a mark on its agent record (``retired``), durable at once; the engine then
+forgets the hypervisor (its description, bridges, DVR MAC, local VLANs; its ports go
+DOWN; routers' SNAT moves off it) and drops the record.  A controller that dies in
+between finishes the retirement when it starts again.
 """
 from __future__ import annotations
 
@@ -29,7 +35,22 @@ class AgentSettings:
     def takes_new_bindings(self, host: str) -> bool:
         """False when the operator disabled the agent of this hypervisor."""
         return all(record["admin_state_up"] for record in self.records[KIND].values()
-                   if record["host"] == host)
+                   if record["host"] == host and not record.get("retired"))
+
+    def retiring_hosts(self) -> set[str]:
+        """The hypervisors whose agents were deleted and that are not yet forgotten."""
+        return {record["host"] for record in self.records[KIND].values()
+                if record.get("retired")}
+
+    def retire_agent(self, agent_id: str, host: str) -> None:
+        """Mark the agent deleted (one durable write; the engine acts on it)."""
+        self._commit_one(KIND, {"id": agent_id, "host": host, "admin_state_up": True,
+                                "description": None, "retired": True})
+
+    def forget_agent(self, agent_id: str) -> None:
+        """Drop a retired agent's record, once the engine forgot its hypervisor."""
+        if agent_id in self.records[KIND]:
+            self._delete_one(KIND, agent_id)
 
     def update_agent(self, agent_id: str, host: str, values: dict) -> dict:
         """The operator's fields of the agent of ``host``, as updated; one write."""

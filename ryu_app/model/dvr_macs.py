@@ -43,3 +43,8 @@ class DvrMacs:
             self.store.commit(puts=[(KIND, chassis, {"id": chassis, "mac_address": mac})])
             self._by_chassis[chassis] = mac
         return mac
+
+    def release(self, chassis: str) -> None:
+        """A retired chassis' MAC is free for the next chassis seen."""
+        if self._by_chassis.pop(chassis, None) is not None:
+            self.store.commit(deletes=[(KIND, chassis)])

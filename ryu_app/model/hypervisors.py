@@ -33,3 +33,8 @@ class Hypervisors:
         self.store.commit(puts=[(KIND, spec.name, spec.record())])
         self._specs[spec.name] = spec
         return True
+
+    def unregister(self, name: str) -> None:
+        """Forget a retired hypervisor's description."""
+        if self._specs.pop(name, None) is not None:
+            self.store.commit(deletes=[(KIND, name)])

@@ -34,6 +34,7 @@ class LocalVlans:
         self._chassis: dict[str, set[str]] = {}          # network -> chassis serving it
         self._puts: dict[str, dict] = {}                 # staged until commit()
         self._deletes: set[str] = set()
+        self._forgotten: set[str] = set()                # chassis whose cursor goes
         stored = store.load([KIND, CURSOR])
         self._last = {chassis: record["vlan"]                # chassis -> the last vid given
                       for chassis, record in stored[CURSOR].items()}
@@ -65,6 +66,7 @@ class LocalVlans:
             raise LocalVlansExhausted(f"chassis {chassis} has no free local VLAN id")
         self._last[chassis] = vid
         self._moved.add(chassis)
+        self._forgotten.discard(chassis)
         key = _key(chassis, network_id)
         self._puts[key] = {"id": key, "chassis": chassis, "network_id": network_id,
                            "vlan": vid}
@@ -83,17 +85,29 @@ class LocalVlans:
         self._used[chassis].discard(vid)
         self._chassis[network_id].discard(chassis)
 
+    def forget(self, chassis: str) -> None:
+        """A retired chassis: every id it held is freed, and where it was in them."""
+        for network_id in self.networks_on(chassis):
+            self.release(chassis, network_id)
+        self._used.pop(chassis, None)
+        if self._last.pop(chassis, None) is not None:
+            self._forgotten.add(chassis)
+        self._moved.discard(chassis)
+
     def commit(self) -> None:
         """Store what was allocated and freed since the last commit, in one transaction
         (the engine commits before it sends a tag or flow that uses a local VLAN)."""
-        if self._puts or self._deletes or self._moved:
+        if self._puts or self._deletes or self._moved or self._forgotten:
             cursors = [(CURSOR, chassis, {"id": chassis, "vlan": self._last[chassis]})
                        for chassis in self._moved]
-            self.store.commit(puts=[(KIND, key, record) for key, record in self._puts.items()]
-                              + cursors, deletes=[(KIND, key) for key in self._deletes])
+            self.store.commit(
+                puts=[(KIND, key, record) for key, record in self._puts.items()] + cursors,
+                deletes=[(KIND, key) for key in self._deletes]
+                + [(CURSOR, chassis) for chassis in self._forgotten])
             self._puts.clear()
             self._deletes.clear()
             self._moved.clear()
+            self._forgotten.clear()
 
     def _remember(self, chassis: str, network_id: str, vid: int) -> None:
         self._vid[(chassis, network_id)] = vid
