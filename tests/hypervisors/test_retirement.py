@@ -1,0 +1,67 @@
+"""A network node that dies is retired with ``DELETE /v2.0/agents/{id}`` (``openstack
+network agent delete``), end to end: while it is merely down its routers' VMs reach
+nothing outside (their SNAT ran there); once it is retired, SNAT moves to the other
+network node and the VMs reach the internet through it, and the other hypervisors drop
+their tunnels to it."""
+import pytest
+
+from tests.e2e.dataplane import Tenant, pings, silent, tunnel_ports, wait_until, wires_heard
+from tests.emulation import agents, onboarded_cloud, public_network, serving
+from topology.naming import tunnel_port_name
+
+INTERNET = "198.51.100.10"
+GATEWAYS = (1, 2)
+
+
+@pytest.fixture(scope="module")
+def fabric():
+    """Three hypervisors r0-r2 with an external network; r1 and r2 may host SNAT."""
+    yield from serving(onboarded_cloud(3, "r", 51, external=True, gateways=GATEWAYS))
+
+
+def leaving_through(fabric, vm) -> list[str]:
+    """The hypervisors whose external wire carries the VM's pings to the internet."""
+    wires = {f"ex-{hypervisor.name}": hypervisor.name for hypervisor in fabric.hypervisors}
+    heard = wires_heard({wire: ["icmp"] for wire in wires},
+                        lambda: vm.host.cmd(f"ping -c3 -i0.2 {INTERNET}"))
+    return [name for wire, name in wires.items() if "echo request" in heard[wire]]
+
+
+def test_retiring_a_dead_snat_host_moves_snat_and_the_others_forget_it(fabric):
+    api = fabric.controller.api
+    public, _ = public_network(api)
+    tenant = Tenant(api, fabric, "retiring")
+    try:
+        network, subnet = tenant.network("10.51.0.0/24")
+        router = api.create("router", name="retiring", project_id="retiring")
+        api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                {"subnet_id": subnet["id"]})
+        status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+            "external_gateway_info": {"network_id": public["id"]}}})
+        assert status == 200, body
+        vm = tenant.vm(network, 0)   # r0 reaches its SNAT host over a tunnel
+        assert pings(vm, INTERNET, attempts=10)
+        [snat_host] = leaving_through(fabric, vm)
+        dead = next(hv for hv in fabric.hypervisors if hv.name == snat_host)
+        survivor = next(hv for hv in fabric.hypervisors
+                        if hv.name != snat_host and hv is not fabric.hypervisors[0])
+
+        for daemon in ("ovs-vswitchd", "ovsdb-server"):   # switched off for good
+            dead.stop_daemon(daemon)
+        ctl = fabric.controller
+        wait_until(lambda: not agents(ctl)[snat_host]["configurations"]["ovsdb_connected"],
+                   timeout=20, what=f"{snat_host}'s OVSDB session closed")
+        assert silent(vm, INTERNET), "SNAT answered from a hypervisor that is off"
+
+        status, _ = api.delete(f"/v2.0/agents/{agents(ctl)[snat_host]['id']}")
+        assert status == 204
+        assert snat_host not in agents(ctl)
+        wait_until(lambda: pings(vm, INTERNET, attempts=1), timeout=20,
+                   what=f"the internet through {survivor.name}")
+        assert leaving_through(fabric, vm) == [survivor.name]
+        compute = fabric.hypervisors[0]
+        wait_until(lambda: tunnel_port_name("vxlan", dead.tunnel_ip) not in tunnel_ports(
+            compute), what=f"{compute.name}'s tunnel to {snat_host} gone")
+        assert tunnel_port_name("vxlan", survivor.tunnel_ip) in tunnel_ports(compute)
+    finally:
+        tenant.cleanup()
