@@ -17,6 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from ryu_app.asked_tags import AskedTags
 from ryu_app.binding import PortBinder, port_of_device
 from ryu_app.engine_nat import NorthSouthEngine
 from ryu_app.model.dvr_macs import DvrMacs
@@ -104,6 +105,7 @@ class Engine:
         self._staged: dict[int, dict[Group, list[Flow]]] = {}   # dpid -> group -> flows
         # br-int -> the remote groups its member flows were last computed for
         self._named: dict[int, frozenset] = {}
+        self.asked_tags = AskedTags()
         self.north_south = NorthSouthEngine(self, zones, neighbours)
         # a deletion a crash cut short (committed, not acted on) is finished at the start
         self._dirty.retired |= model.retiring_hosts()
@@ -117,9 +119,14 @@ class Engine:
         the topology (the next flush acts on it)."""
         self.topology.sessions.add(spec.name)
         self._register(spec)
+        views = list(views)
         changes = self.topology.sync_chassis(spec.name, views)
         self._absorb_topology(spec.name, changes)
         integration = self.topology.bridge(spec.name, "int")
+        for view in views:
+            if integration is not None and view.name == integration.name:
+                self._dirty.devices |= {(spec.name, device) for device in
+                                        self.asked_tags.drifted(spec.name, view.tags)}
         if full and integration is not None:
             devices = self.planner.vm_devices(integration)
             self.binder.integration_bridge_synced(spec.name, devices)
@@ -346,6 +353,7 @@ class Engine:
                 if is_bound_vm_port(port, chassis)])
             self._dirty.networks |= set(self.local_vlans.networks_on(chassis))
             self.local_vlans.forget(chassis)
+            self.asked_tags.forget(chassis)
             # each store write before the next, the description last: a crash in between
             # leaves the hypervisor known, and the next start retires it again
             self.local_vlans.commit()
@@ -552,10 +560,13 @@ class Engine:
         device = self.topology.port(integration, name)
         if device is None:
             self.apply(integration, device_group(name), [], outputs)
+            self.asked_tags.forget(chassis, name)
             return
         self.apply(integration, device_group(name),
                    self.planner.device_flows(integration, device), outputs)
-        outputs.tags.setdefault(chassis, {})[name] = self.planner.device_tag(chassis, device)
+        tag = self.planner.device_tag(chassis, device)
+        outputs.tags.setdefault(chassis, {})[name] = tag
+        self.asked_tags.asked(chassis, name, tag)
 
     def _replace(self, bridge: Bridge, group: Group, compute, outputs: EngineOutputs) -> None:
         self.apply(bridge, group, compute(bridge), outputs)

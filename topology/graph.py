@@ -37,11 +37,13 @@ class Bridge:
 @dataclass(frozen=True)
 class BridgeView:
     """One bridge as a hypervisor's OVSDB shows it: datapath id (None until the switch
-    has one) and the ports that have an OpenFlow port number."""
+    has one), the ports that have an OpenFlow port number, and the VM ports' access
+    tags (None: no tag)."""
 
     name: str
     dpid: int | None
     ports: tuple[PortInfo, ...] = ()
+    tags: dict[str, int | None] = field(default_factory=dict)
 
 
 @dataclass

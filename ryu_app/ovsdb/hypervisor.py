@@ -94,6 +94,7 @@ class DatabaseReader:
     def _read_bridge(self, uuid: str, bridge: Row) -> BridgeView:
         datapath_id = scalar(bridge.get("datapath_id"))
         ports: list[PortInfo] = []
+        tags: dict[str, int | None] = {}
         interface_of = self._ports[uuid] = {}
         for port_uuid in members(bridge.get("ports", [])):
             self._bridge_of[port_uuid] = uuid
@@ -109,8 +110,10 @@ class DatabaseReader:
                 known = self._read[interfaces[0]] = (interface, _port_info(interface))
             if known[1] is not None:
                 ports.append(known[1])
+                if known[1].kind == "vm":
+                    tags[known[1].name] = scalar(port.get("tag"))
         return BridgeView(bridge["name"], int(datapath_id, 16) if datapath_id else None,
-                          tuple(sorted(ports, key=lambda p: p.name)))
+                          tuple(sorted(ports, key=lambda p: p.name)), tags)
 
 
 def _port_info(interface: Row | None) -> PortInfo | None:

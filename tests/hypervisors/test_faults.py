@@ -130,3 +130,16 @@ def test_flows_deleted_by_hand_are_put_back_when_the_canary_is_missed(fabric, te
     f0.ofctl("del-flows", bridge)              # the canary with the rest
     wait_until(lambda: flows(f0, bridge, 23), timeout=10, what=f"{bridge} programmed again")
     assert pings(a, b.ip)
+
+
+
+def test_a_vm_port_whose_tag_is_edited_by_hand_is_tagged_again(fabric, tenant):
+    """ovs-vsctl set port vnetN tag=M puts the VM in another network's VLAN for NORMAL:
+    the controller writes its tag back (ryu_app/asked_tags.py)."""
+    network, _ = tenant.network("10.46.0.0/24")
+    a, b = tenant.vm(network, 0), tenant.vm(network, 1)
+    assert pings(a, b.ip)
+    wanted = tag(a)
+    a.hypervisor.vsctl("set", "port", a.device, f"tag={wanted + 100}")
+    wait_until(lambda: tag(a) == wanted, timeout=10, what=f"{a.device} tagged {wanted} again")
+    assert pings(a, b.ip)

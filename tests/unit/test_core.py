@@ -332,3 +332,39 @@ def test_an_unbinding_whose_flush_a_crash_lost_frees_the_vlan_after_the_restart(
     floods = [action for flow in groups[("net", network["id"])].values()
               if flow.table == T.TUN_FLOOD_TO_TUN for action in flow.actions]
     assert not [action for action in floods if action[0] == "output"], floods
+
+
+def settled_tag(cloud, vm: dict) -> int:
+    """The VM's tags transaction answered as ovsdb-server would: the tag in its Port row."""
+    session = cloud.sessions[vm["chassis"]].id
+    key = tags_sent_for(cloud, vm)
+    tag = cloud.engine.tags(vm["chassis"], [vm["device"]])[vm["device"]]
+    cloud.databases[vm["chassis"]].set_tag(vm["device"], tag)
+    cloud.take(cloud.core.ovsdb_replied(session, key, None))
+    return tag
+
+
+@pytest.mark.parametrize("drift", ["edited by hand", "port row re-created"])
+def test_a_vm_port_whose_tag_drifts_is_tagged_again(cloud, drift):
+    """``ovs-vsctl set port vnetN tag=M`` puts a VM in another network's local VLAN; a Port
+    row deleted and added again with the same name, ofport and iface-id between two looks
+    at the database (a hard reboot's unplug and plug, handled in one batch) leaves it with
+    no tag, a trunk that NORMAL floods every network's frames into.  Either way the port's
+    own tag is written again; its tag landing, as asked, writes nothing."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    session = cloud.sessions["n0"].id
+    tag = settled_tag(cloud, vm)
+    assert not tag_keys(cloud.seen("n0"), session)
+    database = cloud.databases["n0"]
+    if drift == "edited by hand":
+        database.set_tag(vm["device"], tag + 1)
+    else:
+        ofport = cloud.topology.port(cloud.topology.bridge("n0", "int"), vm["device"]).ofport
+        database.remove_port(vm["device"])
+        database.add_port("br-int", vm["device"], ofport, external_ids={"iface-id": vm["id"]})
+    outputs = cloud.seen("n0")
+    [(key, operations)] = [(key, operations) for key, operations
+                           in outputs.transactions.get(session, []) if key[0] == "tags"]
+    assert key[1] == (vm["device"],)
+    assert [operation["row"] for operation in operations] == [{"tag": tag}]
