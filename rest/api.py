@@ -462,11 +462,12 @@ class NeutronApi:
             if agent is None:
                 raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
             if request.method == "DELETE":
-                if agent["configurations"]["ovsdb_connected"]:
+                reached = agent["configurations"]
+                if reached["ovsdb_connected"] or reached["openflow_connected"]:
                     raise Conflict(f"Agent {agent['id']} on host {agent['host']} is "
-                                   "connected: its hypervisor's OVSDB session is up. Point "
-                                   "its manager away (ovs-vsctl del-manager) or stop it "
-                                   "first.", "AgentInUse")
+                                   "connected: its OVSDB session or a bridge's OpenFlow "
+                                   "connection is up. Stop its Open vSwitch first.",
+                                   "AgentInUse")
                 self.model.retire_agent(agent["id"], agent["host"])
                 return webob.Response(status=204)
             if request.method == "PUT":

@@ -120,6 +120,8 @@ class Engine:
         self.topology.sessions.add(spec.name)
         self._register(spec)
         views = list(views)
+        for renamed, moved in self.topology.take_bridges(spec.name, views).items():
+            self._absorb_topology(renamed, moved)
         changes = self.topology.sync_chassis(spec.name, views)
         self._absorb_topology(spec.name, changes)
         integration = self.topology.bridge(spec.name, "int")
@@ -173,6 +175,7 @@ class Engine:
     def bridge_gone(self, dpid: int) -> None:
         self.topology.connected.discard(dpid)
         self.bridges.pop(dpid, None)
+        self._named.pop(dpid, None)
         for held in self._remote.values():
             held.pop(dpid, None)
 
@@ -265,10 +268,10 @@ class Engine:
             elif kind == "subnetpool" and old and new and (
                     old["address_scope_id"] != new["address_scope_id"]):
                 self._dirty.networks |= self._routed_with_pool(new["id"])
-            elif kind == "agent" and _enabled_again(old, new):
-                self._dirty.rebind.add(new["host"])
             elif kind == "agent" and new and new.get("retired"):
                 self._dirty.retired.add(new["host"])
+            elif kind == "agent" and _enabled_again(old, new):
+                self._dirty.rebind.add(new["host"])
 
     def _routed_with_pool(self, pool_id: str) -> set[str]:
         """The networks whose routes a pool's address scope decides: those of its
@@ -335,18 +338,25 @@ class Engine:
         self.model_changed(self.model.take_changes())
 
     def _retire_deleted(self) -> None:
-        """Hypervisors whose agents were deleted are forgotten, unless one came back."""
+        """Hypervisors whose agents were deleted are forgotten, unless one came back; one
+        whose retirement failed is tried again at the next flush."""
         retired, self._dirty.retired = self._dirty.retired, set()
         for chassis in sorted(retired):
-            self._guarded(self._retire, chassis)
+            if not self._guarded(self._retire, chassis):
+                self._dirty.retired.add(chassis)
         if retired:
             self.model_changed(self.model.take_changes())
 
-    def _retire(self, chassis: str) -> None:
+    def _retire(self, chassis: str) -> bool:
         """Forget a hypervisor: its bridges and devices (its ports go DOWN), its local
         VLANs, its description and DVR MAC.  The others lose their tunnels to it, learn
-        every DVR MAC afresh, and routers whose SNAT it ran move it elsewhere."""
-        if chassis in self.topology.chassis and chassis not in self.topology.sessions:
+        every DVR MAC afresh, and routers whose SNAT it ran move it elsewhere.  One whose
+        OVSDB session or a bridge's OpenFlow connection is up again keeps everything."""
+        if self._connected(chassis):
+            LOG.info("hypervisor %s connected again: its agent is not retired", chassis)
+            self.model.keep_agent(agent_id(chassis))
+            return True
+        if chassis in self.topology.chassis:
             self._absorb_topology(chassis, self.topology.sync_chassis(chassis, []))
             self.binder.devices_moved(chassis, [], [], gone=[
                 port["id"] for port in self.model.records["port"].values()
@@ -360,13 +370,15 @@ class Engine:
             self.dvr_macs.release(chassis)
             self.hypervisors.unregister(chassis)
             self.topology.unregister(chassis)
-            self._dirty.base |= set(self.topology.chassis)
-            self._dirty.provision |= set(self.topology.chassis)
+            self._dirty.base |= set(self.topology.chassis)   # the DVR MACs they know
             self.north_south.snat_may_move(self._dirty)
             LOG.info("hypervisor %s retired: its agent was deleted", chassis)
-        elif chassis in self.topology.sessions:
-            LOG.info("hypervisor %s connected again: its agent is not retired", chassis)
         self.model.forget_agent(agent_id(chassis))
+        return True
+
+    def _connected(self, chassis: str) -> bool:
+        return chassis in self.topology.sessions or any(
+            bridge.dpid in self.topology.connected for bridge in self.topology.bridges_of(chassis))
 
     def _flush(self) -> EngineOutputs:
         outputs = EngineOutputs()
@@ -374,6 +386,7 @@ class Engine:
         self._retire_deleted()
         self._bind_waiting_devices()
         dirty, self._dirty = self._dirty, _Dirty()
+        self._dirty.retired = dirty.retired   # retirements that failed: the next flush
         outputs.provision |= dirty.provision
         for network_id in dirty.hosting - dirty.networks:
             if self.planner.hosting_chassis(network_id) != self.local_vlans.chassis_of(

@@ -112,6 +112,21 @@ class Topology:
         self.sessions.discard(chassis)
         self.structure.pop(chassis, None)
 
+    def take_bridges(self, chassis: str, views: Iterable[BridgeView]) -> dict[str, Changes]:
+        """Bridges the chassis' database shows that another chassis had (a hypervisor
+        renamed: a new system-id on the same switches) are taken from that one first;
+        what that changed, per chassis that lost bridges."""
+        lost: dict[str, Changes] = {}
+        for view in views:
+            bridge = self.bridges.get(view.dpid) if view.dpid is not None else None
+            if bridge is not None and bridge.chassis != chassis:
+                changes = lost.setdefault(bridge.chassis, Changes())
+                changes.ports_removed += [(bridge, port) for port in self.ports(bridge.dpid)]
+                changes.bridges_removed.append(bridge)
+                self._remove_bridge(bridge)
+                self.structure[bridge.chassis] = self.structure.get(bridge.chassis, 0) + 1
+        return lost
+
     def sync_chassis(self, chassis: str, views: Iterable[BridgeView]) -> Changes:
         """Make the chassis' bridges and ports what its database shows; what changed."""
         spec = self.chassis[chassis]
@@ -320,6 +335,8 @@ class Topology:
                 "integration_bridge": INT_BRIDGE, "tunnel_bridge": TUN_BRIDGE,
                 "datapath_type": spec.datapath_type,
                 "ovsdb_connected": spec.name in self.sessions,
+                "openflow_connected": sorted(bridge.name for bridge in self.bridges_of(spec.name)
+                                             if bridge.dpid in self.connected),
                 "l2_population": True, "arp_responder_enabled": True,
                 "enable_distributed_routing": True,
                 "dvr_mac_address": dvr_macs.get(spec.name),

@@ -33,9 +33,9 @@ class AgentSettings:
                 "description": record.get("description")}
 
     def takes_new_bindings(self, host: str) -> bool:
-        """False when the operator disabled the agent of this hypervisor."""
-        return all(record["admin_state_up"] for record in self.records[KIND].values()
-                   if record["host"] == host and not record.get("retired"))
+        """False when the operator disabled the agent of this hypervisor, or deleted it."""
+        return all(record["admin_state_up"] and not record.get("retired")
+                   for record in self.records[KIND].values() if record["host"] == host)
 
     def retiring_hosts(self) -> set[str]:
         """The hypervisors whose agents were deleted and that are not yet forgotten."""
@@ -43,19 +43,28 @@ class AgentSettings:
                 if record.get("retired")}
 
     def retire_agent(self, agent_id: str, host: str) -> None:
-        """Mark the agent deleted (one durable write; the engine acts on it)."""
-        self._commit_one(KIND, {"id": agent_id, "host": host, "admin_state_up": True,
-                                "description": None, "retired": True})
+        """Mark the agent deleted (one durable write; the engine acts on it), keeping
+        the operator's fields in case its hypervisor comes back first."""
+        self._commit_one(KIND, {**self._agent_record(agent_id, host), "retired": True})
 
     def forget_agent(self, agent_id: str) -> None:
         """Drop a retired agent's record, once the engine forgot its hypervisor."""
         if agent_id in self.records[KIND]:
             self._delete_one(KIND, agent_id)
 
+    def keep_agent(self, agent_id: str) -> None:
+        """A deletion its hypervisor's return overtook: the mark goes, its fields stay."""
+        record = self.records[KIND].get(agent_id)
+        if record is not None and record.get("retired"):
+            self._commit_one(KIND, {k: v for k, v in record.items() if k != "retired"})
+
+    def _agent_record(self, agent_id: str, host: str) -> dict:
+        return self.records[KIND].get(agent_id) or {
+            "id": agent_id, "host": host, **self.agent_settings(agent_id)}
+
     def update_agent(self, agent_id: str, host: str, values: dict) -> dict:
         """The operator's fields of the agent of ``host``, as updated; one write."""
-        before = self.records[KIND].get(agent_id) or {
-            "id": agent_id, "host": host, **self.agent_settings(agent_id)}
+        before = self._agent_record(agent_id, host)
         record = {**before, **values}
         if record != before:
             self._commit_one(KIND, record)

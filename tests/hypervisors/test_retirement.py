@@ -46,15 +46,19 @@ def test_retiring_a_dead_snat_host_moves_snat_and_the_others_forget_it(fabric):
         survivor = next(hv for hv in fabric.hypervisors
                         if hv.name != snat_host and hv is not fabric.hypervisors[0])
 
-        for daemon in ("ovs-vswitchd", "ovsdb-server"):   # switched off for good
-            dead.stop_daemon(daemon)
         ctl = fabric.controller
+        path = f"/v2.0/agents/{agents(ctl)[snat_host]['id']}"
+        dead.stop_daemon("ovsdb-server")   # its switch goes on with the flows it has
         wait_until(lambda: not agents(ctl)[snat_host]["configurations"]["ovsdb_connected"],
                    timeout=20, what=f"{snat_host}'s OVSDB session closed")
+        status, body = api.delete(path)
+        assert status == 409 and body["NeutronError"]["type"] == "AgentInUse", body
+        dead.stop_daemon("ovs-vswitchd")   # switched off for good
+        wait_until(lambda: not agents(ctl)[snat_host]["configurations"]["openflow_connected"],
+                   timeout=20, what=f"{snat_host}'s bridges disconnected")
         assert silent(vm, INTERNET), "SNAT answered from a hypervisor that is off"
 
-        status, _ = api.delete(f"/v2.0/agents/{agents(ctl)[snat_host]['id']}")
-        assert status == 204
+        assert api.delete(path)[0] == 204
         assert snat_host not in agents(ctl)
         wait_until(lambda: pings(vm, INTERNET, attempts=1), timeout=20,
                    what=f"the internet through {survivor.name}")

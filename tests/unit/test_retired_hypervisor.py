@@ -6,6 +6,7 @@ it when it starts again."""
 import pytest
 
 from ryu_app import core
+from ryu_app.ovsdb.protocol import ovs_map
 from ryu_app.pipeline.planner import remote_port_group
 from ryu_app.pipeline.simulator import arp_request, ipv4
 from tests.unit import fake_cloud
@@ -27,19 +28,31 @@ def retire(cloud: FakeCloud, chassis: str) -> None:
     cloud.written()
 
 
+def ping(source: dict, target: dict) -> dict:
+    return ipv4(source["mac_address"], target["mac_address"],
+                source["fixed_ips"][0]["ip_address"], target["fixed_ips"][0]["ip_address"])
+
+
 def flood(cloud: FakeCloud, vm: dict):
     request = arp_request(vm["mac_address"], vm["fixed_ips"][0]["ip_address"], "10.0.0.99")
     return cloud.send(vm, request)
 
 
+STORED = ("hypervisor", "dvr_mac", "local_vlan", "local_vlan_cursor", "agent")
+
+
 def forgotten(cloud: FakeCloud, chassis: str) -> bool:
     """Nothing of the hypervisor is left, in memory or in the store."""
+    stored = cloud.model.store.load(STORED)
     return (chassis not in cloud.topology.chassis
             and chassis not in {spec.name for spec in cloud.engine.hypervisors.all()}
             and cloud.dvr_macs.get(chassis) is None
             and not cloud.local_vlans.networks_on(chassis)
             and agent_id(chassis) not in cloud.model.records["agent"]
-            and chassis not in {agent["host"] for agent in cloud.topology.agents()})
+            and chassis not in {agent["host"] for agent in cloud.topology.agents()}
+            and not [key for records in stored.values() for key, record in records.items()
+                     if chassis in (key, record.get("chassis"), record.get("host"))
+                     or key.startswith(f"{chassis}/")])
 
 
 @pytest.fixture
@@ -90,29 +103,82 @@ def test_a_router_whose_snat_host_is_retired_leaves_through_another_network_node
     assert (out.chassis, out.packet["ipv4_src"]) == (other, qg["fixed_ips"][0]["ip_address"])
 
 
-def test_a_hypervisor_back_before_the_retirement_is_kept(cloud):
-    """The deletion raced with its return: the session is up again, so it stays."""
+def test_a_disabled_agent_deleted_is_retired_and_binds_nothing_meanwhile(cloud):
+    """Disabling drains a hypervisor; deleting it then retires it all the same, and the
+    port it refused to bind is not bound there on the way."""
+    network, _ = cloud.network()
+    cloud.model.update_agent(agent_id("n1"), "n1", {"admin_state_up": False})
+    cloud.written()
+    refused = cloud.vm(network, "n1")
+    gone(cloud, "n1")
+    retire(cloud, "n1")
+    assert forgotten(cloud, "n1")
+    port = cloud.model.records["port"][refused["id"]]
+    assert (port["status"], port["binding:vif_type"]) == ("DOWN", "binding_failed")
+
+
+@pytest.mark.parametrize("back", ["OVSDB session", "a bridge's OpenFlow connection"])
+def test_a_hypervisor_back_before_the_retirement_is_kept_as_the_operator_left_it(
+        cloud, back):
+    """The deletion raced with its return: it stays, still disabled if it was."""
     network, _ = cloud.network()
     b = cloud.vm(network, "n1")
+    cloud.model.update_agent(agent_id("n1"), "n1", {"admin_state_up": False,
+                                                   "description": "drained"})
+    cloud.written()
+    if back == "OVSDB session":
+        cloud.core.ovsdb_closed(cloud.sessions["n1"].id)
+        replica = cloud.databases["n1"].replica   # a new session reads every row
+        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+        cloud.seen("n1", first=True)
+    else:
+        gone(cloud, "n1")
+        cloud.take(cloud.core.datapath_up(dpid("n1", "tun")))
     retire(cloud, "n1")
     assert "n1" in cloud.topology.chassis and cloud.dvr_macs.get("n1") is not None
-    assert agent_id("n1") not in cloud.model.records["agent"]
-    assert cloud.model.records["port"][b["id"]]["status"] == "ACTIVE"
+    assert cloud.model.agent_settings(agent_id("n1")) == {"admin_state_up": False,
+                                                          "description": "drained"}
+    assert not cloud.model.retiring_hosts()
     assert "n1" in {agent["host"] for agent in cloud.topology.agents()}
+    if back == "OVSDB session":
+        assert cloud.model.records["port"][b["id"]]["status"] == "ACTIVE"
+
+
+def test_a_renamed_hypervisor_keeps_its_switches_when_the_old_name_is_retired(cloud):
+    """A new system-id on the same switches (the same datapath ids and tunnel IP): its
+    bridges and devices pass to the new name, and retiring the old one leaves them."""
+    network, _ = cloud.network()
+    a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    cloud.databases["n1"].replica.apply({"Open_vSwitch": {"root": {"modify": {
+        "external_ids": ovs_map({"system-id": "n1b"})}}}})
+    cloud.seen("n1")
+    assert {bridge.chassis for bridge in cloud.topology.bridges.values()
+            if bridge.dpid in (dpid("n1", "int"), dpid("n1", "tun"))} == {"n1b"}
+    assert cloud.model.records["port"][b["id"]]["binding:host_id"] == "n1b"
+    retire(cloud, "n1")
+    assert forgotten(cloud, "n1")
+    assert cloud.send(a, ping(a, b)).delivered_to() == [("n1b", b["device"])]
 
 
 def test_a_retirement_a_crash_cut_short_is_finished_at_the_next_start(cloud):
     network, _ = cloud.network()
-    b = cloud.vm(network, "n1")
+    a, b, c = (cloud.vm(network, chassis) for chassis in ("n0", "n1", "n2"))
     gone(cloud, "n1")
     cloud.model.retire_agent(agent_id("n1"), "n1")      # committed; kill -9 before the flush
     cloud.model.store.close()
     restarted = core.build(cloud.core.settings)
     for chassis in ("n0", "n2"):                         # n1 never comes back
-        restarted.ovsdb_seen(cloud.sessions[chassis], cloud.databases[chassis].replica, True)
+        replica = cloud.databases[chassis].replica
+        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
+        for role in ("int", "tun", "phys"):
+            restarted.datapath_up(dpid(chassis, role))
     restarted.flush()
     cloud.core, cloud.engine, cloud.planner = restarted, restarted.engine, restarted.planner
     cloud.model, cloud.topology = restarted.engine.model, restarted.topology
     cloud.local_vlans, cloud.dvr_macs = restarted.planner.local_vlans, restarted.engine.dvr_macs
     assert forgotten(cloud, "n1")
     assert cloud.model.records["port"][b["id"]]["status"] == "DOWN"
+    assert flood(cloud, a).delivered_to() == [("n2", c["device"])]
+    assert IPS["n1"] not in {ip for _, ip in
+                             cloud.engine.target("n0", CONTROLLER, "netdev").tunnels}
