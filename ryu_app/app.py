@@ -318,9 +318,9 @@ class NeutronRyuApp(app_manager.RyuApp):
             session = self._sessions.get(session_id)
             if session is not None:
                 session.close()
-        self._follow_statuses(outputs.fip_status, batch)
+        self._follow_statuses(outputs, batch)
         if outputs.announcements:
-            batch.on_confirmed.append(lambda: self._announce(outputs.announcements))
+            self.confirmations.follow(batch, lambda: self._announce(outputs.announcements))
 
     def _announce(self, announcements: dict[int, list[PacketOut]]) -> None:
         for dpid, messages in announcements.items():
@@ -328,15 +328,19 @@ class NeutronRyuApp(app_manager.RyuApp):
             for message in messages if datapath is not None else ():
                 self._send_message(datapath, message)
 
-    def _follow_statuses(self, statuses: dict[str, str], batch: Event) -> None:
-        """Floating IPs go DOWN at once, ACTIVE once the hypervisors confirmed the batch
-        that carried their flows."""
-        down = {fip: status for fip, status in statuses.items() if status != "ACTIVE"}
-        active = {fip: status for fip, status in statuses.items() if status == "ACTIVE"}
+    def _follow_statuses(self, outputs: Outputs, batch: Event) -> None:
+        """Floating IPs go DOWN at once, ACTIVE once the bridges that serve them confirmed
+        the batch that carried their flows."""
+        down = {fip: status for fip, status in outputs.fip_status.items() if status != "ACTIVE"}
         if down:
             self.core.floatingip_status(down)
-        if active:
-            batch.on_confirmed.append(lambda: self.core.floatingip_status(active))
+        active: dict[frozenset[int] | None, dict[str, str]] = {}
+        for fip, status in outputs.fip_status.items():
+            if status == "ACTIVE":
+                active.setdefault(outputs.fip_bridges.get(fip), {})[fip] = status
+        for bridges, statuses in active.items():
+            self.confirmations.follow(
+                batch, lambda statuses=statuses: self.core.floatingip_status(statuses), bridges)
 
     @staticmethod
     def _send_message(datapath, message: Message) -> None:

@@ -28,7 +28,9 @@ class Event:
     ended: bool = False
     sent: float | None = None      # when its outputs were handed to the sockets
     confirmed: float | None = None
-    on_confirmed: list[Callable[[], None]] = field(default_factory=list)   # then called
+    # (bridges, call): called once those bridges (None: everything) confirmed the event
+    follow_ups: list[tuple[frozenset[int] | None, Callable[[], None]]] = field(
+        default_factory=list)
 
     def view(self, host_of: Callable[[int], str | None]) -> dict:
         return {"event": self.what, **self.details, "started_at": self.started,
@@ -73,6 +75,14 @@ class Confirmations:
         event.pending.add(("ovsdb", session, key))
         self._waiting[("ovsdb", session, key)] = event
 
+    def follow(self, event: Event, call: Callable[[], None],
+               bridges: frozenset[int] | None = None) -> None:
+        """Call once the event's barriers on ``bridges`` are answered (None: once the
+        whole event is confirmed).  A bridge that disconnected first never answers: what
+        waits for it is not called, what waits for others is."""
+        event.follow_ups.append((bridges, call))
+        self._settle(event)
+
     def transaction_replied(self, session: int, key) -> None:
         self.barrier_reply("ovsdb", session, key)
 
@@ -100,10 +110,16 @@ class Confirmations:
 
     @staticmethod
     def _settle(event: Event) -> None:
-        if event.ended and not event.pending and event.confirmed is None:
+        if not event.ended:
+            return
+        if not event.pending and event.confirmed is None:
             event.confirmed = time.time()
-            for follow in event.on_confirmed:
-                follow()
+        waiting_on = {key[0] for key in event.pending}   # dpids, and "ovsdb"
+        due = [follow_up for follow_up in event.follow_ups if (
+            not event.pending if follow_up[0] is None else not follow_up[0] & waiting_on)]
+        for follow_up in due:
+            event.follow_ups.remove(follow_up)
+            follow_up[1]()
 
     def view(self) -> dict:
         return {"events": [event.view(self.host_of) for event in self.events]}

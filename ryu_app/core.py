@@ -360,6 +360,7 @@ class Core:
         for chassis, lvid in wiring.released_vlans:
             self._forget_vlan(chassis, lvid, outputs)
         outputs.fip_status.update(wiring.fip_status)
+        outputs.fip_bridges.update(wiring.fip_bridges)
         for chassis, tags in wiring.tags.items():
             self._retag(chassis, tags, outputs)
         for chassis in sorted(wiring.provision):

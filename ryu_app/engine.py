@@ -59,6 +59,8 @@ class EngineOutputs:
     released_vlans: list[tuple[str, int]] = field(default_factory=list)
     given_vlans: list[tuple[str, int]] = field(default_factory=list)
     fip_status: dict[str, str] = field(default_factory=dict)          # ACTIVE | DOWN
+    # an ACTIVE floating IP: the bridges whose confirmation of the batch makes it so
+    fip_bridges: dict[str, frozenset[int]] = field(default_factory=dict)
     recomputed: collections.Counter = field(default_factory=collections.Counter)
 
     def add(self, dpid: int, mods: FlowMods) -> None:

@@ -136,15 +136,19 @@ class NorthSouthEngine:
                 announced = self.nat.router_announcement(bridge, router_id) if flows else None
                 self._apply(bridge, router_group(router_id), flows, announced, outputs)
         for fip_id in sorted(dirty.fips):
-            served = False
+            served, serving = False, set()
             for bridge in bridges:
                 flows = self.nat.fip_flows(bridge, fip_id)
                 announced = self.nat.fip_announcement(bridge, fip_id) if flows else None
                 self._apply(bridge, floatingip_group(fip_id), flows, announced, outputs)
                 self._follow_zone(bridge.dpid, fip_id, bool(flows), outputs)
                 served |= any(flow.builder == "nat.floating_out_flow" for flow in flows)
+                if flows:
+                    serving.add(bridge.dpid)
             if fip_id in self.model.records["floatingip"]:
                 outputs.fip_status[fip_id] = "ACTIVE" if served else "DOWN"
+                if served:
+                    outputs.fip_bridges[fip_id] = frozenset(serving)
 
     def _integration_bridges(self):
         return [bridge for dpid in sorted(self.engine.bridges)
@@ -204,6 +208,7 @@ class NorthSouthEngine:
                 self._fip_zone[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
                 # it went DOWN if it was recomputed while this bridge was away
                 outputs.fip_status[fip["id"]] = "ACTIVE"
+                outputs.fip_bridges[fip["id"]] = frozenset({dpid})
 
     # ------------------------------------------------------------ neighbours
 

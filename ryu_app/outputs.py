@@ -84,6 +84,8 @@ class Outputs:
     close: set[int] = field(default_factory=set)                          # session ids
     # floating IP -> ACTIVE (to be written once this output's flows are confirmed) | DOWN
     fip_status: dict[str, str] = field(default_factory=dict)
+    # an ACTIVE one: the bridges whose confirmation makes it so (none named: all)
+    fip_bridges: dict[str, frozenset[int]] = field(default_factory=dict)
     # gratuitous ARPs, per datapath id: sent once every bridge confirmed this output's
     # flows (a frame out of br-int may need a flow of br-ex that is in the same batch)
     announcements: dict[int, list[PacketOut]] = field(default_factory=dict)
@@ -116,6 +118,7 @@ class Outputs:
                 self.transact(session, transaction)
         self.close |= other.close
         self.fip_status.update(other.fip_status)
+        self.fip_bridges.update(other.fip_bridges)
         for dpid, messages in other.announcements.items():
             for message in messages:
                 self.announce(dpid, message)

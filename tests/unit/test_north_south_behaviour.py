@@ -149,6 +149,8 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
     fg = outside.model.fip_gateway_port(fip["floating_network_id"], "n1")
     assert (fip["floating_ip_address"], fg["mac_address"]) in announced
     assert sent.fip_status == {fip["id"]: "ACTIVE"}
+    # ... once the bridge that serves it confirms: not held back by another that drops
+    assert sent.fip_bridges == {fip["id"]: frozenset({dpid("n1", "int")})}
     assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
 
 
@@ -233,4 +235,5 @@ def test_a_floating_ip_recomputed_while_its_br_int_was_away_is_active_again_with
     assert outside.sent[-1].fip_status == {fip_id: "DOWN"}
     back = outside.take(outside.core.datapath_up(dpid("n0", "int")))
     assert back.fip_status == {fip_id: "ACTIVE"}     # written once its flows are confirmed
+    assert back.fip_bridges == {fip_id: frozenset({dpid("n0", "int")})}
     assert floatingip_group(fip_id) in outside.held("n0", "int")
