@@ -105,10 +105,7 @@ class FakeCloud:
             "db_path": str(tmp_path / "db.sqlite"), "vni_ranges": ((1001, 2000),),
             "tunnel_id_ranges": ((1, 100),), "network_vlan_ranges": {"physnet1": [(100, 199)]},
             "datapath_type": "netdev", **settings})
-        self.core = core.build(settings)
-        self.engine, self.planner = self.core.engine, self.core.planner
-        self.model, self.topology = self.engine.model, self.core.topology
-        self.local_vlans, self.dvr_macs = self.planner.local_vlans, self.engine.dvr_macs
+        self._use(core.build(settings))
         # n2 may host routers' SNAT (a network node); physnet1 also carries the outside
         self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"},
                                      agent_mode=SNAT_MODES.get(c, "dvr")) for c in CHASSIS}
@@ -123,6 +120,28 @@ class FakeCloud:
         for chassis in CHASSIS:
             for role in ("int", "tun", "phys"):
                 self.take(self.core.datapath_up(dpid(chassis, role)))
+
+    def _use(self, controller: core.Core) -> None:
+        self.core = controller
+        self.engine, self.planner = controller.engine, controller.planner
+        self.model, self.topology = self.engine.model, controller.topology
+        self.local_vlans, self.dvr_macs = self.planner.local_vlans, self.engine.dvr_macs
+
+    def restart(self, chassis: tuple[str, ...] = CHASSIS) -> core.Core:
+        """A controller started on the cloud's database after a kill -9, once it has seen
+        these hypervisors' databases and bridges (the others stay away); it replaces the
+        cloud's."""
+        self.model.store.close()
+        self._use(core.build(self.core.settings))
+        for name in chassis:
+            replica = self.databases[name].replica   # a new session reads every row
+            replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+            self.core.ovsdb_seen(self.sessions[name], replica, True)
+        for name in chassis:
+            for role in ("int", "tun", "phys"):
+                self.take(self.core.datapath_up(dpid(name, role)))
+        self.flush()
+        return self.core
 
     # ---------------------------------------------------------------- events
 

@@ -276,22 +276,6 @@ def test_a_refused_tags_write_is_tried_again_a_few_times_then_logged(cloud):
                     session) == []
 
 
-def _restarted(cloud: FakeCloud) -> core.Core:
-    """A controller started on the cloud's database after a kill -9, once it has seen
-    every hypervisor's database and bridges."""
-    cloud.model.store.close()
-    restarted = core.build(cloud.core.settings)
-    for chassis in CHASSIS:
-        replica = cloud.databases[chassis].replica
-        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
-        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
-    for chassis in CHASSIS:
-        for role in ("int", "tun", "phys"):
-            restarted.datapath_up(dpid(chassis, role))
-    restarted.flush()
-    return restarted
-
-
 def test_a_binding_whose_flush_a_crash_lost_is_served_after_the_restart(cloud):
     """kill -9 between the binding's commit (made while the OVSDB update is handled) and
     the flush that would give its network a local VLAN: the restarted controller's first
@@ -304,7 +288,7 @@ def test_a_binding_whose_flush_a_crash_lost_is_served_after_the_restart(cloud):
     cloud.core.ovsdb_seen(cloud.sessions["n1"], database.replica, False)   # no flush
     assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
     assert cloud.local_vlans.get("n1", network["id"]) is None
-    restarted = _restarted(cloud)
+    restarted = cloud.restart()
     topology = restarted.topology
     device = topology.port(topology.bridge("n1", "int"), "vnet200")
     assert restarted.planner.device_tag("n1", device) != T.DEAD_VLAN
@@ -325,7 +309,7 @@ def test_an_unbinding_whose_flush_a_crash_lost_frees_the_vlan_after_the_restart(
     cloud.core.ovsdb_seen(cloud.sessions["n1"], database.replica, False)   # no flush
     assert cloud.model.records["port"][leaving["id"]]["status"] == "DOWN"
     assert cloud.local_vlans.get("n1", network["id"]) is not None
-    restarted = _restarted(cloud)
+    restarted = cloud.restart()
     assert restarted.engine.local_vlans.get("n1", network["id"]) is None
     groups = restarted.engine.bridges[dpid("n0", "tun")].groups
     assert ("remote", network["id"], leaving["id"]) not in groups

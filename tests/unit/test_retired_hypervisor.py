@@ -5,7 +5,6 @@ another network node, and a controller that dies before acting on the deletion f
 it when it starts again."""
 import pytest
 
-from ryu_app import core
 from ryu_app.ovsdb.protocol import ovs_map
 from ryu_app.pipeline.planner import remote_port_group
 from ryu_app.pipeline.simulator import arp_request, ipv4
@@ -165,18 +164,7 @@ def test_a_retirement_a_crash_cut_short_is_finished_at_the_next_start(cloud):
     a, b, c = (cloud.vm(network, chassis) for chassis in ("n0", "n1", "n2"))
     gone(cloud, "n1")
     cloud.model.retire_agent(agent_id("n1"), "n1")      # committed; kill -9 before the flush
-    cloud.model.store.close()
-    restarted = core.build(cloud.core.settings)
-    for chassis in ("n0", "n2"):                         # n1 never comes back
-        replica = cloud.databases[chassis].replica
-        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
-        restarted.ovsdb_seen(cloud.sessions[chassis], replica, True)
-        for role in ("int", "tun", "phys"):
-            restarted.datapath_up(dpid(chassis, role))
-    restarted.flush()
-    cloud.core, cloud.engine, cloud.planner = restarted, restarted.engine, restarted.planner
-    cloud.model, cloud.topology = restarted.engine.model, restarted.topology
-    cloud.local_vlans, cloud.dvr_macs = restarted.planner.local_vlans, restarted.engine.dvr_macs
+    cloud.restart(("n0", "n2"))                         # n1 never comes back
     assert forgotten(cloud, "n1")
     assert cloud.model.records["port"][b["id"]]["status"] == "DOWN"
     assert flood(cloud, a).delivered_to() == [("n2", c["device"])]
