@@ -162,8 +162,11 @@ class Topology:
             if wanted.get(name) != port:
                 self._remove_port(bridge, port)
                 changes.ports_removed.append((bridge, port))
-        for name, port in wanted.items():
-            if current.get(name) != port:
+        # by ofport, which Open vSwitch counts up (until it wraps, or ovs-vswitchd
+        # restarts): of two devices for one port read at once (a controller restart),
+        # the newer is added last and so is the port's
+        for port in sorted(wanted.values(), key=lambda port: port.ofport):
+            if current.get(port.name) != port:
                 self._add_port(bridge, port)
                 changes.ports_added.append((bridge, port))
 

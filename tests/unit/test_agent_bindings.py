@@ -143,3 +143,17 @@ def test_the_newer_of_two_devices_removed_first_leaves_the_port_on_the_older(tmp
     assert cloud.model.records["port"][vm["id"]]["status"] == "ACTIVE"
     assert cloud.engine.tags("n1", [vm["device"]])[vm["device"]] == cloud.local_vlans.get(
         "n1", network["id"])
+
+
+def test_after_a_restart_the_newer_of_two_devices_is_still_the_ports(tmp_path):
+    """The restarted controller reads both devices at once: the newer is the one Open
+    vSwitch gave the higher ofport (it counts up), not the one whose name sorts last."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    port = cloud.create("port", network_id=network["id"])
+    older = cloud.plug("n1", port["id"], name="vnet9")
+    newer = cloud.plug("n1", port["id"], name="vnet10")      # sorts before "vnet9"
+    lvid = cloud.local_vlans.get("n1", network["id"])
+    assert cloud.engine.tags("n1", [older, newer]) == {older: T.DEAD_VLAN, newer: lvid}
+    cloud.restart()
+    assert cloud.engine.tags("n1", [older, newer]) == {older: T.DEAD_VLAN, newer: lvid}
