@@ -148,6 +148,8 @@ class Core:
         # or their write failed (a few times: a port without its tag passes every VLAN).
         held.tag_failures = 0 if error is None else held.tag_failures + 1
         again = error is None or (error != SESSION_CLOSED and held.tag_failures <= TAG_RETRIES)
+        if not again:   # given up: the database's next change that shows them tries again
+            self.engine.tags_refused(chassis, key[1])
         self._retag(chassis, self.engine.tags(chassis, key[1]) if again else {}, outputs)
         return outputs
 

@@ -188,6 +188,10 @@ class Engine:
         return {device.name: self.planner.device_tag(chassis, device)
                 for device in found if device is not None}
 
+    def tags_refused(self, chassis: str, devices: Iterable[str]) -> None:
+        """Tags the hypervisor refused to the last retry (ryu_app/asked_tags.py)."""
+        self.asked_tags.refused(chassis, devices)
+
     def target(self, chassis: str, controller: str, datapath_type: str) -> Target:
         """What the chassis' database should hold now: its bridges pointed at
         ``controller``, and a tunnel to each chassis it shares a VXLAN/GRE network with."""
@@ -210,6 +214,8 @@ class Engine:
         """Bindings for the VM devices that came or went; dirt for what the rest moves."""
         for bridge in changes.bridges_removed:
             self.bridge_gone(bridge.dpid)
+            if bridge.role == "int":
+                self.asked_tags.forget(chassis)
         if changes.bridges_added or changes.bridges_removed:
             self._dirty.chassis.add(chassis)
         for bridge, port in changes.ports_removed + changes.ports_added:

@@ -352,3 +352,50 @@ def test_a_vm_port_whose_tag_drifts_is_tagged_again(cloud, drift):
                            in outputs.transactions.get(session, []) if key[0] == "tags"]
     assert key[1] == (vm["device"],)
     assert [operation["row"] for operation in operations] == [{"tag": tag}]
+
+
+def sent_tags(outputs, session: int) -> dict[str, int]:
+    """{port name: tag} the outputs' tags transactions write."""
+    names = [name for key in tag_keys(outputs, session) for name in key[1]]
+    rows = [operation["row"]["tag"] for key, operations in outputs.transactions.get(session, [])
+            if key[0] == "tags" for operation in operations]
+    return dict(zip(names, rows, strict=True))
+
+
+def test_a_tag_edited_by_hand_after_a_restart_is_written_back(cloud):
+    """The restarted controller finds the tag in place and writes nothing, so no update
+    shows it landing: it counts as settled at once, and the edit is caught."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    tag = settled_tag(cloud, vm)
+    cloud.restart()
+    cloud.databases["n0"].set_tag(vm["device"], tag + 1)
+    assert sent_tags(cloud.seen("n0"), cloud.sessions["n0"].id) == {vm["device"]: tag}
+
+
+def test_a_tag_refused_to_the_last_retry_is_tried_again_at_the_next_change(cloud):
+    network, _ = cloud.network()
+    session = cloud.sessions["n0"].id
+    vm = cloud.vm(network, "n0")
+    key = tags_sent_for(cloud, vm)
+    for _ in range(TAG_RETRIES + 1):
+        cloud.take(cloud.core.ovsdb_replied(session, key, "constraint violation"))
+    assert not tag_keys(cloud.sent[-1], session)          # given up
+    other = cloud.create("port", network_id=network["id"])
+    cloud.databases["n0"].add_port("br-int", "vnet900", 900,
+                                   external_ids={"iface-id": other["id"]})
+    written = sent_tags(cloud.seen("n0"), session)      # the next change of that br-int
+    assert set(written) == {vm["device"], "vnet900"}
+
+
+def test_a_tag_on_its_way_is_not_recomputed_at_each_update(cloud, monkeypatch):
+    """Bulk plugging: while a port's tags transaction is unanswered, the next plugs on
+    its br-int recompute their own devices only."""
+    network, _ = cloud.network()
+    cloud.vm(network, "n0")                               # its tag is in flight
+    computed = []
+    device_flows = cloud.planner.device_flows
+    monkeypatch.setattr(cloud.planner, "device_flows", lambda bridge, device: (
+        computed.append(device.name), device_flows(bridge, device))[1])
+    later = [cloud.vm(network, "n0") for _ in range(3)]
+    assert computed == [vm["device"] for vm in later]
