@@ -129,8 +129,11 @@ class Engine:
         integration = self.topology.bridge(spec.name, "int")
         for view in views:
             if integration is not None and view.name == integration.name:
-                self._dirty.devices |= {(spec.name, device) for device in
-                                        self.asked_tags.drifted(spec.name, view.tags)}
+                for device in sorted(self.asked_tags.drifted(spec.name, view.tags)):
+                    # a second writer of Port.tag (a Neutron agent left running) shows here
+                    LOG.warning("hypervisor %s: %s's tag is %s, not the one written: "
+                                "writing it again", spec.name, device, view.tags[device])
+                    self._dirty.devices.add((spec.name, device))
         if full and integration is not None:
             devices = self.planner.vm_devices(integration)
             self.binder.integration_bridge_synced(spec.name, devices)
