@@ -215,9 +215,11 @@ class Topology:
             del self._tunnels[tunnel]
         key = device_key(port)
         if bridge.role == "int" and self.vm_devices.get(key, {}).get(bridge.chassis) == port:
-            # an older device for the same port, still plugged, is the port's again
-            older = next((other for other in self._ports[bridge.dpid].values()
-                          if other.kind == "vm" and device_key(other) == key), None)
+            # the newest (highest ofport) older device for the port, still plugged, is
+            # the port's again
+            older = max((other for other in self._ports[bridge.dpid].values()
+                         if other.kind == "vm" and device_key(other) == key),
+                        key=lambda other: other.ofport, default=None)
             if older is not None:
                 self.vm_devices[key][bridge.chassis] = older
             else:

@@ -157,3 +157,14 @@ def test_after_a_restart_the_newer_of_two_devices_is_still_the_ports(tmp_path):
     assert cloud.engine.tags("n1", [older, newer]) == {older: T.DEAD_VLAN, newer: lvid}
     cloud.restart()
     assert cloud.engine.tags("n1", [older, newer]) == {older: T.DEAD_VLAN, newer: lvid}
+
+
+def test_of_three_devices_the_newest_left_takes_the_port_when_the_newest_goes(tmp_path):
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n1")
+    middle = cloud.plug("n1", vm["id"])
+    cloud.unplug("n1", cloud.plug("n1", vm["id"]))          # the newest, gone again
+    lvid = cloud.local_vlans.get("n1", network["id"])
+    assert cloud.engine.tags("n1", [vm["device"], middle]) == {
+        vm["device"]: T.DEAD_VLAN, middle: lvid}
