@@ -331,16 +331,17 @@ class NeutronRyuApp(app_manager.RyuApp):
     def _follow_statuses(self, outputs: Outputs, batch: Event) -> None:
         """Floating IPs go DOWN at once, ACTIVE once the bridges that serve them confirmed
         the batch that carried their flows."""
+        issues = outputs.fip_issue
         down = {fip: status for fip, status in outputs.fip_status.items() if status != "ACTIVE"}
         if down:
-            self.core.floatingip_status(down)
+            self.core.floatingip_status(down, issues)
         active: dict[frozenset[int] | None, dict[str, str]] = {}
         for fip, status in outputs.fip_status.items():
             if status == "ACTIVE":
                 active.setdefault(outputs.fip_bridges.get(fip), {})[fip] = status
         for bridges, statuses in active.items():
-            self.confirmations.follow(
-                batch, lambda statuses=statuses: self.core.floatingip_status(statuses), bridges)
+            self.confirmations.follow(batch, lambda statuses=statuses: (
+                self.core.floatingip_status(statuses, issues)), bridges)
 
     @staticmethod
     def _send_message(datapath, message: Message) -> None:

@@ -14,6 +14,7 @@ events queued before it are handled, so a burst is one batch.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -79,6 +80,10 @@ class Core:
         self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
         # chassis -> conntrack zones to flush when its br-int is next connected
         self._unflushed: dict[str, set[int]] = {}
+        # floating IP -> the issue of its latest status: one written late (an ACTIVE
+        # waiting for its bridges) never overwrites a later one
+        self._fip_issued: dict[str, int] = {}
+        self._issues = itertools.count(1)
         self._chassis_of: dict[int, str] = {}              # session id -> chassis
         self._refused: dict[int, str] = {}                 # why a session registers nothing
         self._readers: dict[int, hypervisor.DatabaseReader] = {}   # per session id
@@ -330,9 +335,12 @@ class Core:
             outputs.send(dpid, FlowStatsRequest(T.CANARY))
         return outputs
 
-    def floatingip_status(self, statuses: dict[str, str]) -> None:
-        """Floating IPs whose flows were confirmed (ACTIVE) or are gone (DOWN)."""
-        self.engine.model.set_floatingip_status(statuses)
+    def floatingip_status(self, statuses: dict[str, str], issues: dict[str, int]) -> None:
+        """Floating IPs whose flows were confirmed (ACTIVE) or are gone (DOWN), as issued
+        (``Outputs.fip_issue``); those issued again since are left to the later issue."""
+        self.engine.model.set_floatingip_status({
+            fip: status for fip, status in statuses.items()
+            if self._fip_issued.get(fip) == issues.get(fip)})
 
     def model_changed(self, changes: list[Change]) -> None:
         """Writes the API made (the next flush recomputes what they touch)."""
@@ -363,6 +371,8 @@ class Core:
             self._forget_vlan(chassis, lvid, outputs)
         outputs.fip_status.update(wiring.fip_status)
         outputs.fip_bridges.update(wiring.fip_bridges)
+        for fip in wiring.fip_status:
+            outputs.fip_issue[fip] = self._fip_issued[fip] = next(self._issues)
         for chassis, tags in wiring.tags.items():
             self._retag(chassis, tags, outputs)
         for chassis in sorted(wiring.provision):

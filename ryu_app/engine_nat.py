@@ -143,8 +143,8 @@ class NorthSouthEngine:
                 self._apply(bridge, floatingip_group(fip_id), flows, announced, outputs)
                 self._follow_zone(bridge.dpid, fip_id, bool(flows), outputs)
                 served |= any(flow.builder == "nat.floating_out_flow" for flow in flows)
-                if flows:
-                    serving.add(bridge.dpid)
+                if flows:   # and its provider bridges: the way out may be new in the batch
+                    serving |= {b.dpid for b in self.engine.topology.bridges_of(bridge.chassis)}
             if fip_id in self.model.records["floatingip"]:
                 outputs.fip_status[fip_id] = "ACTIVE" if served else "DOWN"
                 if served:
@@ -208,7 +208,8 @@ class NorthSouthEngine:
                 self._fip_zone[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
                 # it went DOWN if it was recomputed while this bridge was away
                 outputs.fip_status[fip["id"]] = "ACTIVE"
-                outputs.fip_bridges[fip["id"]] = frozenset({dpid})
+                outputs.fip_bridges[fip["id"]] = frozenset(
+                    b.dpid for b in self.engine.topology.bridges_of(bridge.chassis))
 
     # ------------------------------------------------------------ neighbours
 

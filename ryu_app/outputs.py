@@ -86,6 +86,7 @@ class Outputs:
     fip_status: dict[str, str] = field(default_factory=dict)
     # an ACTIVE one: the bridges whose confirmation makes it so (none named: all)
     fip_bridges: dict[str, frozenset[int]] = field(default_factory=dict)
+    fip_issue: dict[str, int] = field(default_factory=dict)   # handed back with the status
     # gratuitous ARPs, per datapath id: sent once every bridge confirmed this output's
     # flows (a frame out of br-int may need a flow of br-ex that is in the same batch)
     announcements: dict[int, list[PacketOut]] = field(default_factory=dict)
@@ -119,6 +120,7 @@ class Outputs:
         self.close |= other.close
         self.fip_status.update(other.fip_status)
         self.fip_bridges.update(other.fip_bridges)
+        self.fip_issue.update(other.fip_issue)
         for dpid, messages in other.announcements.items():
             for message in messages:
                 self.announce(dpid, message)

@@ -150,7 +150,8 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
     assert (fip["floating_ip_address"], fg["mac_address"]) in announced
     assert sent.fip_status == {fip["id"]: "ACTIVE"}
     # ... once the bridge that serves it confirms: not held back by another that drops
-    assert sent.fip_bridges == {fip["id"]: frozenset({dpid("n1", "int")})}
+    assert sent.fip_bridges == {fip["id"]: frozenset(  # br-ex's way out may be new too
+        dpid("n1", role) for role in ("int", "tun", "phys"))}
     assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
 
 
@@ -235,5 +236,20 @@ def test_a_floating_ip_recomputed_while_its_br_int_was_away_is_active_again_with
     assert outside.sent[-1].fip_status == {fip_id: "DOWN"}
     back = outside.take(outside.core.datapath_up(dpid("n0", "int")))
     assert back.fip_status == {fip_id: "ACTIVE"}     # written once its flows are confirmed
-    assert back.fip_bridges == {fip_id: frozenset({dpid("n0", "int")})}
+    assert back.fip_bridges == {fip_id: frozenset(dpid("n0", role)
+                                                  for role in ("int", "tun", "phys"))}
     assert floatingip_group(fip_id) in outside.held("n0", "int")
+
+
+def test_an_active_written_late_never_overwrites_a_later_down(outside):
+    """The shim writes an ACTIVE once the serving bridges confirm, a DOWN at once: a
+    disassociation while the association's barriers are out must stay DOWN."""
+    fip = outside.fip
+    outside.update("floatingip", fip["id"], port_id=outside.plain["id"])
+    associated = outside.sent[-1]
+    outside.update("floatingip", fip["id"], port_id=None)
+    disassociated = outside.sent[-1]
+    assert disassociated.fip_status == {fip["id"]: "DOWN"}
+    outside.core.floatingip_status(disassociated.fip_status, disassociated.fip_issue)
+    outside.core.floatingip_status(associated.fip_status, associated.fip_issue)   # late
+    assert outside.model.records["floatingip"][fip["id"]]["status"] == "DOWN"
