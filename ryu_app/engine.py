@@ -374,7 +374,6 @@ class Engine:
                 if is_bound_vm_port(port, chassis)])
             self._dirty.networks |= set(self.local_vlans.networks_on(chassis))
             self.local_vlans.forget(chassis)
-            self.asked_tags.forget(chassis)
             # each store write before the next, the description last: a crash in between
             # leaves the hypervisor known, and the next start retires it again
             self.local_vlans.commit()
@@ -388,8 +387,7 @@ class Engine:
         return True
 
     def _connected(self, chassis: str) -> bool:
-        return chassis in self.topology.sessions or any(
-            bridge.dpid in self.topology.connected for bridge in self.topology.bridges_of(chassis))
+        return chassis in self.topology.sessions or bool(self.topology.connected_bridges(chassis))
 
     def _flush(self) -> EngineOutputs:
         outputs = EngineOutputs()

@@ -314,14 +314,17 @@ class Topology:
         found.update(self.vm_devices.get(port_id, {}))
         return found
 
+    def connected_bridges(self, chassis: str) -> list[str]:
+        """The names of the chassis' bridges whose OpenFlow connection is up."""
+        return sorted(bridge.name for bridge in self.bridges_of(chassis)
+                      if bridge.dpid in self.connected)
+
     def alive(self, chassis: str) -> bool:
         """True while the chassis' OVSDB session is up and every bridge it should have
         (br-int, br-tun, its mapped bridges) is connected over OpenFlow."""
         if chassis not in self.sessions:
             return False
-        spec = self.chassis[chassis]
-        connected = {b.name for b in self.bridges_of(chassis) if b.dpid in self.connected}
-        return set(spec.bridge_names) <= connected
+        return set(self.chassis[chassis].bridge_names) <= set(self.connected_bridges(chassis))
 
     # ---------------------------------------------------------------- views
 
@@ -340,8 +343,7 @@ class Topology:
                 "integration_bridge": INT_BRIDGE, "tunnel_bridge": TUN_BRIDGE,
                 "datapath_type": spec.datapath_type,
                 "ovsdb_connected": spec.name in self.sessions,
-                "openflow_connected": sorted(bridge.name for bridge in self.bridges_of(spec.name)
-                                             if bridge.dpid in self.connected),
+                "openflow_connected": self.connected_bridges(spec.name),
                 "l2_population": True, "arp_responder_enabled": True,
                 "enable_distributed_routing": True,
                 "dvr_mac_address": dvr_macs.get(spec.name),
