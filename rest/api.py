@@ -15,8 +15,7 @@ import webob
 
 from rest import attributes
 from ryu_app.model.errors import (BadRequest, Conflict, MethodNotAllowed, NeutronError,
-                                  NotFound,
-                                  RequestEntityTooLarge)
+                                  NotFound, RequestEntityTooLarge)
 from ryu_app.model.tags import TAGGABLE
 from ryu_app.model.tenant import NetworkModel
 
