@@ -341,6 +341,9 @@ class Core:
         self.engine.model.set_floatingip_status({
             fip: status for fip, status in statuses.items()
             if self._fip_issued.get(fip) == issues.get(fip)})
+        for fip in statuses:   # a deleted one is never issued again
+            if fip not in self.engine.model.records["floatingip"]:
+                self._fip_issued.pop(fip, None)
 
     def model_changed(self, changes: list[Change]) -> None:
         """Writes the API made (the next flush recomputes what they touch)."""
