@@ -16,6 +16,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RYU_MANAGER = str(Path(sys.executable).with_name("ryu-manager"))
+OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 
 
 def free_port() -> int:
@@ -134,6 +135,21 @@ class Controller:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def openstack(self, *args: str, parse: bool = True, fail: bool = False) -> Any:
+        """Run the standard client against this controller, in no-auth mode: its JSON
+        output (``parse``), or its output, or, for a command that must ``fail``, its
+        error output."""
+        command = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint",
+                   f"http://127.0.0.1:{self.api_port}/", *args]
+        if parse and not fail:
+            command += ["-f", "json"]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        if fail:
+            assert done.returncode != 0, done.stdout
+            return done.stderr
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout) if parse else done.stdout
 
     def wait_for(self, predicate, timeout: float = 10.0, interval: float = 0.05) -> Any:
         """Poll until predicate() is truthy; return its value or fail with the log tail."""

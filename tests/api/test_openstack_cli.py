@@ -1,31 +1,12 @@
 """The standard `openstack` client, in no-auth mode, drives the controller."""
 import ipaddress
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 
 
 @pytest.fixture
 def cli(controller):
-    """Run the client; its JSON output (``parse``), or its output, or, for a command that
-    must ``fail``, its error output."""
-    def run(*args: str, parse: bool = True, fail: bool = False):
-        command = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint",
-                   f"http://127.0.0.1:{controller.api_port}/", *args]
-        if parse and not fail:
-            command += ["-f", "json"]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-        if fail:
-            assert done.returncode != 0, done.stdout
-            return done.stderr
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout) if parse else done.stdout
-    return run
+    return controller.openstack
 
 
 # The quota commands look the project up in Keystone first; in no-auth mode the client

@@ -9,7 +9,6 @@ import pytest
 
 from tests.harness import Controller
 from tests.hypervisors.ovsdb_server import registered as hypervisors
-from tests.hypervisors.test_agent_settings import cli
 
 HOSTS = ("kept", "retired")
 
@@ -44,7 +43,7 @@ def test_a_connected_agent_is_not_deleted_and_a_gone_one_is_retired_for_good(reg
     registered.databases["retired"].vsctl("del-manager")
     registered.wait_for(lambda: not agent_of(registered, "retired")["configurations"][
         "ovsdb_connected"], timeout=20)
-    cli(registered, "network", "agent", "delete", retired["id"], parse=False)
+    registered.openstack("network", "agent", "delete", retired["id"], parse=False)
     assert hosts(registered) == ["kept"]
     status, body = api.get(path)
     assert status == 404 and body["NeutronError"]["type"] == "AgentNotFound"

@@ -1,18 +1,13 @@
 """What an operator sets on an agent (``PUT /v2.0/agents/{id}``) and the availability
 zones hypervisors name: Neutron's API and the openstack client, against two registered
 hypervisors whose switches never connect (lone ovsdb-servers)."""
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.harness import Controller
 from tests.hypervisors.ovsdb_server import registered as hypervisors
 
-OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 HOSTS = {"north": "az-north", "south": None}   # south names no zone: Neutron's nova
 
 
@@ -32,13 +27,6 @@ def agent(ctl, host: str) -> dict:
     return ctl.api.get(f"/v2.0/agents?host={host}")[1]["agents"][0]
 
 
-def cli(ctl, *args: str, parse: bool = True):
-    command = [OPENSTACK, "--os-auth-type", "none", "--os-endpoint",
-               f"http://127.0.0.1:{ctl.api_port}/", *args] + (["-f", "json"] if parse else [])
-    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if parse else done.stdout
-
 
 def test_each_hypervisor_reports_its_zone_and_the_zones_are_listed(registered):
     assert agent(registered, "north")["availability_zone"] == "az-north"
@@ -49,7 +37,7 @@ def test_each_hypervisor_reports_its_zone_and_the_zones_are_listed(registered):
     routers = registered.api.get("/v2.0/availability_zones?resource=router&name=nova")[1]
     assert routers == {"availability_zones": [
         {"name": "nova", "resource": "router", "state": "available"}]}
-    listed = cli(registered, "availability", "zone", "list", "--network")
+    listed = registered.openstack("availability", "zone", "list", "--network")
     assert sorted((row["Zone Name"], row["Zone Status"]) for row in listed) == [
         ("az-north", "available"), ("az-north", "available"),
         ("nova", "available"), ("nova", "available")]
@@ -99,9 +87,9 @@ def test_an_agent_update_is_the_operators_two_fields_only(registered):
 
 def test_network_agent_set_disable_through_the_client_and_it_survives_kill_9(registered):
     south = agent(registered, "south")
-    cli(registered, "network", "agent", "set", "--disable", "--description", "drained",
+    registered.openstack("network", "agent", "set", "--disable", "--description", "drained",
         south["id"], parse=False)
-    shown = cli(registered, "network", "agent", "show", south["id"])
+    shown = registered.openstack("network", "agent", "show", south["id"])
     assert (shown["admin_state_up"], shown["description"]) == (False, "drained")
     registered.kill()
     registered.start()
@@ -109,5 +97,5 @@ def test_network_agent_set_disable_through_the_client_and_it_survives_kill_9(reg
                         timeout=20)
     after = agent(registered, "south")
     assert (after["admin_state_up"], after["description"]) == (False, "drained")
-    cli(registered, "network", "agent", "set", "--enable", south["id"], parse=False)
+    registered.openstack("network", "agent", "set", "--enable", south["id"], parse=False)
     assert agent(registered, "south")["admin_state_up"] is True
