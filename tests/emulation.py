@@ -6,6 +6,7 @@ import shutil
 import sys
 from typing import Iterator
 
+from tests.e2e.dataplane import wires_heard
 from tests.harness import ROOT, Controller
 
 sys.path.insert(0, str(ROOT / "mininet"))
@@ -19,6 +20,14 @@ def agents(ctl: Controller) -> dict[str, dict]:
 def all_alive(ctl: Controller, size: int) -> bool:
     found = agents(ctl)
     return len(found) == size and all(agent["alive"] for agent in found.values())
+
+
+def leaving_through(fabric: emulation.Cloud, vm) -> list[str]:
+    """The hypervisors whose external wire carries the VM's pings to the internet host."""
+    wires = {f"ex-{hypervisor.name}": hypervisor.name for hypervisor in fabric.hypervisors}
+    heard = wires_heard({wire: ["icmp"] for wire in wires},
+                        lambda: vm.host.cmd(f"ping -c3 -i0.2 {emulation.INTERNET_HOST}"))
+    return [name for wire, name in wires.items() if "echo request" in heard[wire]]
 
 
 def public_network(api, **subnet) -> tuple[dict, dict]:

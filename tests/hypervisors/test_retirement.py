@@ -5,11 +5,12 @@ network node and the VMs reach the internet through it, and the other hypervisor
 their tunnels to it."""
 import pytest
 
-from tests.e2e.dataplane import Tenant, pings, silent, tunnel_ports, wait_until, wires_heard
-from tests.emulation import agents, onboarded_cloud, public_network, serving
+from tests.e2e.dataplane import Tenant, pings, silent, tunnel_ports, wait_until
+from tests.emulation import (agents, emulation, leaving_through, onboarded_cloud,
+                             public_network, serving)
 from topology.naming import tunnel_port_name
 
-INTERNET = "198.51.100.10"
+INTERNET = emulation.INTERNET_HOST
 GATEWAYS = (1, 2)
 
 
@@ -17,14 +18,6 @@ GATEWAYS = (1, 2)
 def fabric():
     """Three hypervisors r0-r2 with an external network; r1 and r2 may host SNAT."""
     yield from serving(onboarded_cloud(3, "r", 51, external=True, gateways=GATEWAYS))
-
-
-def leaving_through(fabric, vm) -> list[str]:
-    """The hypervisors whose external wire carries the VM's pings to the internet."""
-    wires = {f"ex-{hypervisor.name}": hypervisor.name for hypervisor in fabric.hypervisors}
-    heard = wires_heard({wire: ["icmp"] for wire in wires},
-                        lambda: vm.host.cmd(f"ping -c3 -i0.2 {INTERNET}"))
-    return [name for wire, name in wires.items() if "echo request" in heard[wire]]
 
 
 def test_retiring_a_dead_snat_host_moves_snat_and_the_others_forget_it(fabric):

@@ -118,8 +118,7 @@ class FakeCloud:
             self.databases[chassis].build_neutron_bridges(self.specs[chassis])
             self.seen(chassis, first=True)
         for chassis in CHASSIS:
-            for role in ("int", "tun", "phys"):
-                self.take(self.core.datapath_up(dpid(chassis, role)))
+            self._bridges_up(chassis)
 
     def _use(self, controller: core.Core) -> None:
         self.core = controller
@@ -134,14 +133,32 @@ class FakeCloud:
         self.model.store.close()
         self._use(core.build(self.core.settings))
         for name in chassis:
-            replica = self.databases[name].replica   # a new session reads every row
-            replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
-            self.core.ovsdb_seen(self.sessions[name], replica, True)
+            self.core.ovsdb_seen(self.sessions[name], self._read_afresh(name), True)
         for name in chassis:
-            for role in ("int", "tun", "phys"):
-                self.take(self.core.datapath_up(dpid(name, role)))
+            self._bridges_up(name)
         self.flush()
         return self.core
+
+    def switch_off(self, chassis: str) -> None:
+        """The hypervisor is switched off: its OVSDB session and its bridges drop."""
+        self.core.ovsdb_closed(self.sessions[chassis].id)
+        for role in ("int", "tun", "phys"):
+            self.core.datapath_down(dpid(chassis, role))
+
+    def reconnect(self, chassis: str) -> Outputs:
+        """A hypervisor switched off is back: its OVSDB session, then its bridges."""
+        outputs = self.seen(chassis, first=True)
+        self._bridges_up(chassis)
+        return outputs.merge(self.flush())
+
+    def _read_afresh(self, chassis: str) -> Replica:
+        replica = self.databases[chassis].replica   # a new session reads every row
+        replica.touched.update(("Bridge", uuid) for uuid, _ in replica.rows("Bridge"))
+        return replica
+
+    def _bridges_up(self, chassis: str) -> None:
+        for role in ("int", "tun", "phys"):
+            self.take(self.core.datapath_up(dpid(chassis, role)))
 
     # ---------------------------------------------------------------- events
 
@@ -150,9 +167,10 @@ class FakeCloud:
         return outputs
 
     def seen(self, chassis: str, first: bool = False) -> Outputs:
-        """The hypervisor's database changed (or was first seen): look, then flush."""
-        outputs, _ = self.core.ovsdb_seen(self.sessions[chassis],
-                                          self.databases[chassis].replica, first)
+        """The hypervisor's database changed (or was first seen, by a new session that
+        reads every row): look, then flush."""
+        replica = self._read_afresh(chassis) if first else self.databases[chassis].replica
+        outputs, _ = self.core.ovsdb_seen(self.sessions[chassis], replica, first)
         self.take(outputs)
         return Outputs().merge(outputs).merge(self.flush())   # each recorded once
 
