@@ -70,6 +70,14 @@ OPTS = [
     cfg.FloatOpt("api_client_timeout", default=_default("api_client_timeout"), min=0.5,
                  help="Seconds a REST client may stay idle, or take over a request, before "
                       "its connection is closed (idle connections cannot hold the API)."),
+    cfg.BoolOpt("allow_automatic_l3agent_failover",
+                default=_default("allow_automatic_l3agent_failover"),
+                help="Move the SNAT of routers off a dvr_snat hypervisor that has not been "
+                     "alive (OVSDB and every bridge connected) for agent_down_time seconds; "
+                     "they move back once it is alive again."),
+    cfg.IntOpt("agent_down_time", default=_default("agent_down_time"), min=1,
+               help="Seconds a dvr_snat hypervisor may be down before its routers' SNAT "
+                    "moves (with allow_automatic_l3agent_failover)."),
     cfg.StrOpt("datapath_type", default=_default("datapath_type"), choices=["system", "netdev"],
                help="Datapath of the bridges the controller creates on a hypervisor, unless "
                     "the hypervisor says otherwise (external_ids:neutron-datapath-type)."),
@@ -115,5 +123,7 @@ def load(conf: cfg.ConfigOpts = CONF) -> Settings:
         ovsdb_listen_host=group.ovsdb_listen_host, ovsdb_listen_port=group.ovsdb_listen_port,
         ovsdb_probe_interval=group.ovsdb_probe_interval, datapath_type=group.datapath_type,
         api_client_timeout=group.api_client_timeout,
+        allow_automatic_l3agent_failover=group.allow_automatic_l3agent_failover,
+        agent_down_time=group.agent_down_time,
         quotas={kind: getattr(conf.quotas, f"quota_{kind}") for kind in DEFAULT_LIMITS},
         openflow_port=conf.ofp_ssl_listen_port if any(tls_files) else conf.ofp_tcp_listen_port)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from ryu_app import router_packets
 from ryu_app.dhcp import leases, server, wire
 from ryu_app.engine import Engine, EngineOutputs
+from ryu_app.gateway_failover import GatewayFailover
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
@@ -325,8 +326,9 @@ class Core:
     # ------------------------------------------------------------------ model
 
     def tick(self) -> Outputs:
-        """Time passed (the shim calls this every few seconds): ARP requests for upstream
-        gateways not resolved yet or due for a refresh, gratuitous ARPs due again, and each
+        """Time passed (the shim calls this every few seconds): routers' SNAT moved off a
+        gateway hypervisor down too long (or back), ARP requests for upstream gateways not
+        resolved yet or due for a refresh, gratuitous ARPs due again, and each
         bridge asked for its canary, as Neutron's agent checks br-int's (it resets every
         bridge when that one is gone; a del-flows on br-tun or br-ethX it never sees)."""
         outputs = Outputs()
@@ -399,9 +401,11 @@ def build(settings: Settings) -> Core:
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)
+    failover = GatewayFailover(settings.agent_down_time
+                               if settings.allow_automatic_l3agent_failover else None)
     planner = Planner(model, topology, LocalVlans(store), dvr_macs,
                       settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge,
-                      zones, neighbours)
+                      zones, neighbours, failover)
     model.sync_fip_gateways()
     engine = Engine(model, planner, hypervisors, dvr_macs, zones, neighbours)
     engine.north_south.sync_zones()

@@ -167,8 +167,11 @@ class Engine:
         return outputs
 
     def ticked(self) -> EngineOutputs:
-        """Time passed: ARP requests due, gratuitous ARPs due again."""
-        outputs = EngineOutputs()
+        """Time passed: SNAT that moves with its gateway hypervisors' liveness, ARP
+        requests due (a new SNAT host's for its upstream gateway among them), gratuitous
+        ARPs due again."""
+        moved = self.north_south.gateways_checked(self._dirty)
+        outputs = self.flush() if moved else EngineOutputs()
         self.north_south.neighbour_requests(outputs)
         self.north_south.repeat_announcements(outputs)
         return outputs

@@ -63,10 +63,20 @@ class NorthSouthEngine:
                     self._port_changed(port, dirty)
 
     def snat_may_move(self, dirty: "_Dirty") -> None:
-        """A hypervisor (re)registered: every router's SNAT host may change, and with it
-        what hosts their networks."""
+        """A hypervisor (re)registered, was retired or passed over: every router's SNAT
+        host may change, and with it what hosts their networks."""
         for router_id in self.nat.gateway_routers():
             self._router_changed(None, self.model.records["router"][router_id], dirty)
+
+    def gateways_checked(self, dirty: "_Dirty") -> bool:
+        """Time passed: a gateway hypervisor down too long passes its routers' SNAT on,
+        one alive again takes them back (ryu_app/gateway_failover.py).  True when
+        routers may have moved (the engine flushes)."""
+        alive = {name: self.engine.topology.alive(name) for name in self.nat.gateway_hypervisors()}
+        if not self.nat.failover.observe(self.clock(), alive):
+            return False
+        self.snat_may_move(dirty)
+        return True
 
     def _router_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
         router_id = (old or new)["id"]

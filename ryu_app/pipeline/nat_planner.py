@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 from typing import TYPE_CHECKING
 
+from ryu_app.gateway_failover import GatewayFailover
 from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.tenant import is_bound_vm_port
@@ -36,12 +37,14 @@ def _rank(router_id: str, chassis: str) -> bytes:
 
 
 class NatPlanner:
-    def __init__(self, planner: "Planner", zones: NatZones, neighbours: Neighbours):
+    def __init__(self, planner: "Planner", zones: NatZones, neighbours: Neighbours,
+                 failover: GatewayFailover):
         self.planner = planner
         self.model = planner.model
         self.topology = planner.topology
         self.zones = zones
         self.neighbours = neighbours
+        self.failover = failover   # gateway hypervisors down too long: passed over
 
     # ----------------------------------------------------------- who is where
 
@@ -54,16 +57,23 @@ class NatPlanner:
         """The hypervisor that does the router's SNAT and answers for its gateway address:
         a gateway node on the external network's physnet, in one of the router's hinted
         availability zones if it has hints (none there: no SNAT, as Neutron's AZ-aware
-        scheduler leaves such a router unscheduled)."""
+        scheduler leaves such a router unscheduled).  Gateway nodes down too long are
+        passed over (ryu_app/gateway_failover.py), unless every candidate is."""
         network = self.gateway_network(router_id)
         if network is None:
             return None
         physnet = network["provider:physical_network"]
         hints = self.model.records["router"][router_id].get("availability_zone_hints")
-        candidates = [name for name, spec in self.topology.chassis.items()
-                      if spec.agent_mode == SNAT_MODE and physnet in spec.bridge_mappings
+        candidates = [name for name in self.gateway_hypervisors()
+                      if physnet in (spec := self.topology.chassis[name]).bridge_mappings
                       and (not hints or spec.availability_zone in hints)]
-        return max(candidates, key=lambda name: _rank(router_id, name), default=None)
+        live = [name for name in candidates if name not in self.failover.passed_over]
+        return max(live or candidates, key=lambda name: _rank(router_id, name), default=None)
+
+    def gateway_hypervisors(self) -> list[str]:
+        """The hypervisors that may run routers' SNAT (``dvr_snat``)."""
+        return [name for name, spec in self.topology.chassis.items()
+                if spec.agent_mode == SNAT_MODE]
 
     def gateway_routers(self) -> list[str]:
         return [router_id for router_id, router in self.model.records["router"].items()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ryu_app.binding import port_of_device
 from ryu_app.dhcp.leases import served_address
+from ryu_app.gateway_failover import GatewayFailover
 from ryu_app.model.dvr_macs import DvrMacs
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.nat_zones import NatZones
@@ -61,14 +62,16 @@ def floatingip_group(fip_id: str) -> Group:
 class Planner:
     def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
                  dvr_macs: DvrMacs, dhcp_port_rate: int, dhcp_bridge_rate: int,
-                 zones: NatZones, neighbours: Neighbours):
+                 zones: NatZones, neighbours: Neighbours,
+                 failover: GatewayFailover | None = None):
         self.model = model
         self.dhcp_port_rate = dhcp_port_rate        # DHCP requests/s a VM port may send
         self.dhcp_bridge_rate = dhcp_bridge_rate    # ... and a whole br-int
         self.topology = topology
         self.local_vlans = local_vlans
         self.dvr_macs = dvr_macs
-        self.nat = NatPlanner(self, zones, neighbours)
+        self.nat = NatPlanner(self, zones, neighbours,
+                              failover or GatewayFailover(None))
         self.security = SecurityPlanner(self)
 
     # ----------------------------------------------------------- who is where

@@ -88,7 +88,9 @@ print({name: getattr(loaded, name) for name in Settings.__dataclass_fields__
     ("", {}),
     ("[neutron]\nvni_ranges = 5000:5100\nglobal_physnet_mtu = 9000\n[quotas]\nquota_port = 7\n",
      {"vni_ranges": ((5000, 5100),), "global_physnet_mtu": 9000,
-      "quotas": {**Settings().quotas, "port": 7}})])
+      "quotas": {**Settings().quotas, "port": 7}}),
+    ("[neutron]\nallow_automatic_l3agent_failover = true\nagent_down_time = 20\n",
+     {"allow_automatic_l3agent_failover": True, "agent_down_time": 20})])
 def test_the_configuration_file_reads_into_settings_with_their_defaults(
         tmp_path, written, differs):
     """Ryu's --config-file: an option left out takes the Settings default (each is written
