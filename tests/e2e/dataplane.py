@@ -273,6 +273,18 @@ class Tenant:
                                   ip_version=4, project_id=self.project, **(subnet or {}))
         return network, created
 
+    def routed_out(self, cidr: str, external: dict) -> tuple[dict, dict]:
+        """A network of ``cidr`` and its router, with its gateway on the ``external``
+        network: (network, router)."""
+        network, subnet = self.network(cidr)
+        router = self.api.create("router", name=self.project, project_id=self.project)
+        self.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                     {"subnet_id": subnet["id"]})
+        status, body = self.api.put(f"/v2.0/routers/{router['id']}", {"router": {
+            "external_gateway_info": {"network_id": external["id"]}}})
+        assert status == 200, body
+        return network, body["router"]
+
     def scoped_pool(self, prefix: str) -> dict:
         """A subnet pool of ``prefix`` (subnets of /24 by default) in an address scope of
         its own."""

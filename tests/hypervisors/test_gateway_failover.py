@@ -25,13 +25,7 @@ def test_snat_leaves_a_switched_off_network_node_and_comes_back_with_it(fabric):
     public, _ = public_network(api)
     tenant = Tenant(api, fabric, "failover")
     try:
-        network, subnet = tenant.network("10.53.0.0/24")
-        router = api.create("router", name="failover", project_id="failover")
-        api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
-                {"subnet_id": subnet["id"]})
-        status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
-            "external_gateway_info": {"network_id": public["id"]}}})
-        assert status == 200, body
+        network, _ = tenant.routed_out("10.53.0.0/24", public)
         vm = tenant.vm(network, 0)   # h0 reaches its SNAT host over a tunnel
         assert pings(vm, emulation.INTERNET_HOST, attempts=10)
         [snat_host] = leaving_through(fabric, vm)

@@ -25,13 +25,7 @@ def test_retiring_a_dead_snat_host_moves_snat_and_the_others_forget_it(fabric):
     public, _ = public_network(api)
     tenant = Tenant(api, fabric, "retiring")
     try:
-        network, subnet = tenant.network("10.51.0.0/24")
-        router = api.create("router", name="retiring", project_id="retiring")
-        api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
-                {"subnet_id": subnet["id"]})
-        status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
-            "external_gateway_info": {"network_id": public["id"]}}})
-        assert status == 200, body
+        network, _ = tenant.routed_out("10.51.0.0/24", public)
         vm = tenant.vm(network, 0)   # r0 reaches its SNAT host over a tunnel
         assert pings(vm, INTERNET, attempts=10)
         [snat_host] = leaving_through(fabric, vm)
