@@ -169,6 +169,14 @@ class SecurityGroups:
         rules = self.records[RULE]
         return [rules[rule_id] for rule_id in self.group_rules.get(group_id, ())]
 
+    def stateful(self, port: dict) -> bool:
+        """Whether the port's firewall tracks connections: its groups are all stateful or
+        all stateless (the API refuses a mix); a port in no group is stateful (it drops
+        everything but its own ARP either way)."""
+        groups = self.records[GROUP]
+        return all(groups[group_id]["stateful"] for group_id in port.get("security_groups", ())
+                   if group_id in groups)
+
     def members_of(self, group_id: str) -> list[str]:
         """Ids of the ports whose security_groups hold the group, in the order they joined
         (the addresses a rule with this remote_group_id admits)."""

@@ -20,6 +20,10 @@ directions.  An established packet no rule accepts any more (its rule was delete
 its connection (ct_mark 1) and is dropped, and so is everything marked after it: deleting
 a rule cuts what it allowed.
 
+A port in stateless groups (``stateful`` false, which OVN's ``allow-stateless`` ACLs
+serve and Neutron's own OVS firewall does not) bypasses conntrack: each packet is judged
+by the rules alone, in both directions, so a reply passes only where a rule allows it.
+
 A rule with a remote group is a conjunction (Neutron's, rules.py): one flow per member
 address of the group on the hypervisor (clause 1) and one per port and protocol (clause
 2), so flows grow with members + rules, not with their product.
@@ -57,6 +61,7 @@ class FilteredPort:
     macs: tuple[str, ...]                       # its MAC and its address pairs' MACs
     # (MAC, IP or (net, mask), or None for any address: a 0.0.0.0/0 address pair)
     sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
+    stateful: bool = True                       # False: its groups are stateless
 
 
 @dataclass(frozen=True)
@@ -77,12 +82,26 @@ def _remote_field(direction: str) -> str:
     return "ipv4_src" if direction == "ingress" else "ipv4_dst"
 
 
+def variants(port: FilteredPort) -> dict[str, tuple | None]:
+    """The kinds of packet the port's rule flows tell apart, by ct_state: new and
+    established connections for a stateful port; for a stateless one any packet (no
+    ct_state to match), under the ``new`` variant's conjunction ids."""
+    return VARIANTS if port.stateful else {"new": None}
+
+
+def _tracked(state: tuple | None) -> dict:
+    """The conntrack match of a variant: a live connection in that state, or nothing."""
+    return {"ct_state": state, "ct_mark": 0} if state is not None else {}
+
+
 def _accept(port: FilteredPort, direction: str, variant: str) -> tuple:
-    """What a rule that matched does: egress goes on to 73 (which commits); ingress
-    commits a new connection and delivers."""
+    """What a rule that matched does: egress goes on to 73 (which commits a stateful
+    port's new connection); ingress commits a stateful port's new connection and
+    delivers."""
     if direction == "egress":
         return (("goto", T.INT_ACCEPT_OR_INGRESS),)
-    commit = (("ct", True, port.zone, None, None),) if variant == "new" else ()
+    commit = (("ct", True, port.zone, None, None),) if (
+        port.stateful and variant == "new") else ()
     return (*commit, ("output", port.ofport))
 
 
@@ -121,24 +140,34 @@ def zone_flows(zone: int) -> list[Flow]:
 
 # --------------------------------------------------------------------- a port
 
+def _to_rules(port: FilteredPort, table: int) -> tuple:
+    """Into a rule table: through the port's conntrack zone, or straight for a stateless
+    port."""
+    if port.stateful:
+        return (("ct", False, port.zone, table, None),)
+    return (("goto", table),)
+
+
 @builder
 def port_flows(port: FilteredPort) -> list[Flow]:
     """A filtered port's own flows: egress ARP on (24 checked it), IPv4 from its own
-    (MAC, address) pairs into conntrack, anything else dropped (71); ingress ARP
-    delivered, IPv4 into conntrack (81); replies and related traffic delivered (82)."""
+    (MAC, address) pairs into conntrack (or straight to the rules, stateless), anything
+    else dropped (71); ingress ARP delivered, IPv4 into conntrack, or to the rules (81);
+    a stateful port's replies and related traffic delivered (82)."""
     here = {PORT_REG: port.ofport}
     flows = [Flow(T.INT_BASE_EGRESS, 95, match(eth_type=ETH_TYPE_ARP, **here),
                   (("resubmit", T.INT_TRANSIENT),))]
     flows += [Flow(T.INT_BASE_EGRESS, 65, match(eth_type=ETH_TYPE_IP, eth_src=mac, **here,
                                                 **({"ipv4_src": source} if source else {})),
-                   (("ct", False, port.zone, T.INT_RULES_EGRESS, None),))
+                   _to_rules(port, T.INT_RULES_EGRESS))
               for mac, source in sorted(set(port.sources), key=str)]
     flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
                    (("output", port.ofport),)),
               Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
-                   (("ct_clear",), ("ct", False, port.zone, T.INT_RULES_INGRESS, None)))]
-    flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),
-                   (("output", port.ofport),)) for state in (REPLY, RELATED)]
+                   (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]
+    if port.stateful:
+        flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),
+                       (("output", port.ofport),)) for state in (REPLY, RELATED)]
     return flows
 
 
@@ -146,8 +175,10 @@ def port_flows(port: FilteredPort) -> list[Flow]:
 def handover_flows(port: FilteredPort) -> list[Flow]:
     """Frames for a filtered port's MACs go to its ingress (81) instead of NORMAL: in
     table 60 tagged (from br-tun or br-ethX) or untagged (from a port here without
-    filtering), and in 73 from a filtered port of this network here (filtered twice,
-    once each way, in the one zone)."""
+    filtering), and for a stateful port in 73 from a filtered port of this network here
+    (filtered twice, once each way, in the one zone, whose ingress commits).  A
+    stateless port's ingress commits nothing, so what a stateful port here sends it is
+    committed in 73 first, on its way through 60."""
     set_port = ("set_field", PORT_REG, port.ofport)
     flows = []
     for mac in sorted(set(port.macs)):
@@ -157,9 +188,11 @@ def handover_flows(port: FilteredPort) -> list[Flow]:
                   ("goto", T.INT_BASE_INGRESS))),
             Flow(T.INT_TRANSIENT, 90, match(vlan_vid=OFPVID_NONE, eth_dst=mac,
                                             **{ZONE_REG: port.zone}),
-                 (set_port, ("goto", T.INT_BASE_INGRESS))),
-            Flow(T.INT_ACCEPT_OR_INGRESS, 100, match(eth_dst=mac, **{ZONE_REG: port.zone}),
                  (set_port, ("goto", T.INT_BASE_INGRESS)))]
+        if port.stateful:
+            flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 100,
+                              match(eth_dst=mac, **{ZONE_REG: port.zone}),
+                              (set_port, ("goto", T.INT_BASE_INGRESS))))
     return flows
 
 
@@ -172,13 +205,14 @@ def ingress_delivery(port: FilteredPort) -> tuple:
 @builder
 def rule_flows(port: FilteredPort, rule: RuleMatch) -> list[Flow]:
     """A rule without a remote group, for one port: a new connection and an established
-    one (whose next packet otherwise kills it) each accepted (72/82, priority 74)."""
+    one (whose next packet otherwise kills it) each accepted, or any packet for a
+    stateless port (72/82, priority 74)."""
     remote = {_remote_field(rule.direction): rule.prefix} if rule.prefix else {}
     return [Flow(_rule_table(rule.direction), 74,
-                 match(ct_state=state, ct_mark=0, eth_type=ETH_TYPE_IP,
+                 match(**_tracked(state), eth_type=ETH_TYPE_IP,
                        **{PORT_REG: port.ofport}, **dict(rule.fields), **remote),
                  _accept(port, rule.direction, variant))
-            for variant, state in VARIANTS.items()]
+            for variant, state in variants(port).items()]
 
 
 # ------------------------------------------------------------ remote groups
@@ -200,7 +234,7 @@ def port_clause_flow(port: FilteredPort, direction: str, variant: str,
     """Clause 2: the port and a rule's protocol fields, in each conjunction of a rule of
     the port's groups that has them."""
     return Flow(_rule_table(direction), 70,
-                match(ct_state=VARIANTS[variant], ct_mark=0, eth_type=ETH_TYPE_IP,
+                match(**_tracked(variants(port)[variant]), eth_type=ETH_TYPE_IP,
                       **{PORT_REG: port.ofport}, **dict(fields)),
                 tuple(("conjunction", conj_id, 2, 2) for conj_id in sorted(set(conj_ids))))
 

@@ -111,7 +111,8 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        return FilteredPort(device.ofport, zone, allowed_macs(port), allowed_sources(port))
+        return FilteredPort(device.ofport, zone, allowed_macs(port), allowed_sources(port),
+                            self.model.stateful(port))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
         """The port's zone here if br-int filters it here, else None."""
@@ -141,7 +142,7 @@ class SecurityPlanner:
             if rule.remote_group is None:
                 flows += security.rule_flows(filtered, rule)
                 continue
-            for variant in VARIANTS:
+            for variant in security.variants(filtered):
                 conj_id = self.conjunction_id(rule.remote_group, rule.direction, variant)
                 key = (rule.direction, variant, rule.fields)
                 clauses.setdefault(key, set()).add(conj_id)

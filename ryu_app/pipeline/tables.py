@@ -254,14 +254,16 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "conntrack zone", (INT_TRANSIENT, INT_RULES_EGRESS), (
               Band("ARP", (95,), (SG + "port_flows",), "checked by 24 already: on to 60"),
               Band("own sources", (65,), (SG + "port_flows",),
-                   "IPv4 from a (MAC, address) pair of the port: ct(table=72) in its zone"),
+                   "IPv4 from a (MAC, address) pair of the port: ct(table=72) in its zone "
+                   "(a stateless port's straight to 72)"),
               Band("default", (0,), (SG_DEFAULTS,), "spoofed sources, non-IP: dropped"),
           )),
     Table(INT_RULES_EGRESS, "rules egress",
           "the port's egress rules decide new connections and established ones; replies "
           "and related ICMP pass", (INT_TRANSIENT, INT_ACCEPT_OR_INGRESS), (
               Band("rules", (74,), (SG + "rule_flows",),
-                   "a rule without a remote group: new or established, to 73"),
+                   "a rule without a remote group: new or established (any packet for a "
+                   "stateless port), to 73"),
               Band("remote groups", (70,), (SG + "member_flow", SG + "port_clause_flow",
                                             SG + "conjunction_accept_flow"),
                    "a rule with a remote group: conjunction of a member's address (1/2) "
@@ -273,7 +275,8 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "to its ingress uncommitted; any other new connection is committed in the zone",
           (INT_TRANSIENT, INT_BASE_INGRESS), (
               Band("local filtered port", (100,), (SG + "handover_flows",),
-                   "to a filtered port's MAC in the same network: its reg5, to 81"),
+                   "to a stateful filtered port's MAC in the same network: its reg5, to 81 "
+                   "(a stateless one's goes through the commit and 60)"),
               Band("commit", (90,), (SG + "zone_flows",),
                    "a new connection: ct(commit) in the zone, on to 60"),
               Band("default", (0,), (SG_DEFAULTS,), "established: on to 60"),
@@ -282,14 +285,16 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "frames for a filtered port: ARP delivered, IPv4 into the port's conntrack zone "
           "(after clearing what a NAT zone left)", (INT_RULES_INGRESS,), (
               Band("ARP", (100,), (SG + "port_flows",), "delivered"),
-              Band("IPv4", (90,), (SG + "port_flows",), "ct_clear, ct(table=82) in its zone"),
+              Band("IPv4", (90,), (SG + "port_flows",),
+                   "ct_clear, ct(table=82) in its zone (a stateless port's straight to 82)"),
               Band("default", (0,), (SG_DEFAULTS,), "anything else: dropped"),
           )),
     Table(INT_RULES_INGRESS, "rules ingress",
           "the port's ingress rules: a new connection one accepts is committed and "
           "delivered, replies and related ICMP are delivered, the rest dropped", (), (
               Band("rules", (74,), (SG + "rule_flows",),
-                   "a rule without a remote group: new (commit) or established, delivered"),
+                   "a rule without a remote group: new (commit) or established, or any "
+                   "packet for a stateless port, delivered"),
               Band("remote groups", (70,), (SG + "member_flow", SG + "port_clause_flow",
                                             SG + "conjunction_accept_flow"),
                    "a rule with a remote group: from a member's address (1/2) and the "

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, flows, ip_from, pings,
+from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, flows, ip_from, ofport, pings,
                                  sctp_received, silent, wait_until)
 from tests.emulation import onboarded_cloud, public_network, serving
 
@@ -249,3 +249,26 @@ def test_remote_groups_are_conjunctions_on_the_switch(acme):
     _, _, vms = acme
     dump = vms["a0"].hypervisor.ofctl("dump-flows", "br-int", "table=82")
     assert "conjunction(" in dump and "conj_id=" in dump, dump
+
+
+def test_a_stateless_group_passes_only_what_its_rules_allow_both_ways(acme):
+    """A VM in a stateless group (``stateful`` false) on g0: a TCP connection it opens
+    to "open" gets no answer until a rule lets TCP in (no conntrack to recognise the
+    reply), and its flows on g0 send nothing through conntrack; a0 on the same
+    hypervisor pings it once ICMP may come in, its echo replies back to a0 as replies."""
+    tenant, groups, vms = acme
+    a0, server = vms["a0"], vms["open"]
+    loose = tenant.api.create("security_group", name="loose", project_id="acme",
+                              stateful=False)
+    assert loose["stateful"] is False
+    vm = tenant.vm(tenant.network_, 0, security_groups=[loose["id"]])
+    assert blocked(vm, server, 8080), "a reply passed a stateless port without a rule"
+    assert silent(a0, vm.ip)
+    rule(tenant, loose, protocol="tcp")
+    rule(tenant, loose, protocol="icmp")
+    assert fetches(vm, server)
+    assert pings(a0, vm.ip)   # a0's default group lets in only its members: a reply
+    here = f"reg5=0x{ofport(vm.hypervisor, vm.device):x}"
+    own = [line for table in (71, 81) for line in flows(vm.hypervisor, "br-int", table)
+           if here in line and "ip" in line]
+    assert own and not [line for line in own if "ct(" in line], own

@@ -142,3 +142,73 @@ def test_a_rule_touches_only_its_group_members_hypervisors(guarded):
     assert set(guarded.sent[-1].flow_mods) == {dpid("n0", "int"), dpid("n1", "int")}
     recomputed = guarded.sent[-1].recomputed
     assert not recomputed, recomputed   # no network's flows, only the shared group
+
+
+# ------------------------------------------------------------- stateless groups
+
+@pytest.fixture
+def stateless(guarded):
+    """A stateless group "sl" (its two default egress rules and an ingress ICMP rule),
+    its VMs s2 on n2 and s0 on n0, next to the default group's a0 on n0."""
+    guarded.sl = guarded.create("security_group", name="sl", stateful=False)
+    rule(guarded, guarded.sl, protocol="icmp")
+    guarded.s2 = guarded.vm(guarded.net, "n2", security_groups=[guarded.sl["id"]])
+    guarded.s0 = guarded.vm(guarded.net, "n0", security_groups=[guarded.sl["id"]])
+    return guarded
+
+
+def commits(result) -> list[tuple[str, int]]:
+    """(chassis, table) of each conntrack commit on the way."""
+    return [(step.chassis, step.table) for step in result.steps
+            if any(" commit" in note for note in step.notes)]
+
+
+def test_a_stateless_port_passes_what_its_rules_allow_and_tracks_nothing(stateless):
+    result = send(stateless, stateless.a0, stateless.s2)
+    assert reaches(result, stateless.s2)
+    assert ("n2", "br-int", T.INT_RULES_INGRESS) in result.path()
+    assert not [step for step in result.steps if step.chassis == "n2" and any(
+        action[0] in ("ct", "ct_mark") for action in step.actions)], "conntrack on n2"
+    # stateless: no rule allows TCP in, so a reply to a connection s2 opened is dropped
+    [drop] = send(stateless, stateless.a0, stateless.s2, state=REPLY, proto="tcp",
+                  tcp_dst=40000).of_kind("dropped")
+    assert (drop.chassis, drop.table) == ("n2", T.INT_RULES_INGRESS)
+    # a stateful port's replies pass without a rule, as before
+    assert reaches(send(stateless, stateless.s2, stateless.w, state=REPLY, proto="tcp",
+                        tcp_dst=40000), stateless.w)
+
+
+def test_a_stateless_ports_egress_is_its_rules_alone(stateless):
+    """Its default egress rules let it send anything; without them, nothing leaves."""
+    assert reaches(send(stateless, stateless.s2, stateless.s0), stateless.s0)
+    for egress in stateless.model.rules_of(stateless.sl["id"]):
+        if egress["direction"] == "egress":
+            stateless.model.delete_security_group_rule(egress["id"])
+    stateless.written()
+    for target in (stateless.s0, stateless.a1):   # not even a reply to a1
+        [drop] = send(stateless, stateless.s2, target, state=REPLY).of_kind("dropped")
+        assert (drop.chassis, drop.table) == ("n2", T.INT_RULES_EGRESS)
+
+
+def test_a_stateful_port_talking_to_a_stateless_one_on_its_hypervisor_commits(stateless):
+    """a0's connection to s0 (both on n0) is committed on the way out, since s0's ingress
+    commits nothing: s0's answer comes back to a0 as a reply."""
+    result = send(stateless, stateless.a0, stateless.s0)
+    assert reaches(result, stateless.s0)
+    assert commits(result) == [("n0", T.INT_ACCEPT_OR_INGRESS)]
+    answer = send(stateless, stateless.s0, stateless.a0, state=REPLY)
+    assert reaches(answer, stateless.a0) and commits(answer) == []
+    # between two stateful ports there the ingress commits, as before
+    b0 = stateless.vm(stateless.net, "n0")
+    assert commits(send(stateless, stateless.a0, b0)) == [("n0", T.INT_RULES_INGRESS)]
+
+
+def test_a_remote_group_rule_of_a_stateless_group_is_a_conjunction_too(stateless):
+    rule(stateless, stateless.sl, protocol="tcp", remote_group_id=stateless.default["id"])
+    result = send(stateless, stateless.a1, stateless.s2, proto="tcp", tcp_dst=22)
+    assert reaches(result, stateless.s2)
+    assert any(step.flow and dict(step.flow.match).get("conj_id") for step in result.steps
+               if (step.chassis, step.table) == ("n2", T.INT_RULES_INGRESS))
+    # w is no member of the default group
+    assert not reaches(send(stateless, stateless.w, stateless.s2, proto="tcp", tcp_dst=22),
+                       stateless.s2)
