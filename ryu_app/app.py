@@ -118,7 +118,10 @@ class NeutronRyuApp(app_manager.RyuApp):
 
     @set_ev_cls(EventTick)
     def _tick(self, ev: EventTick) -> None:
-        self._send(self.core.tick(), what="tick")
+        outputs = self.core.tick()
+        self._send(outputs, what="tick")
+        if outputs.flush_due:
+            self._batched("failover")
 
     def _event_loop(self):
         """Ryu's event loop (app_manager.RyuApp._event_loop), yielding to the other green

@@ -74,10 +74,11 @@ OPTS = [
                 default=_default("allow_automatic_l3agent_failover"),
                 help="Move the SNAT of routers off a dvr_snat hypervisor that has not been "
                      "alive (OVSDB and every bridge connected) for agent_down_time seconds; "
-                     "they move back once it is alive again."),
+                     "they move back once it has been alive as long."),
     cfg.IntOpt("agent_down_time", default=_default("agent_down_time"), min=1,
                help="Seconds a dvr_snat hypervisor may be down before its routers' SNAT "
-                    "moves (with allow_automatic_l3agent_failover)."),
+                    "moves, and must be alive before it takes them back (with "
+                    "allow_automatic_l3agent_failover)."),
     cfg.StrOpt("datapath_type", default=_default("datapath_type"), choices=["system", "netdev"],
                help="Datapath of the bridges the controller creates on a hypervisor, unless "
                     "the hypervisor says otherwise (external_ids:neutron-datapath-type)."),

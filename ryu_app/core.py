@@ -28,6 +28,7 @@ from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
@@ -326,9 +327,9 @@ class Core:
     # ------------------------------------------------------------------ model
 
     def tick(self) -> Outputs:
-        """Time passed (the shim calls this every few seconds): routers' SNAT moved off a
-        gateway hypervisor down too long (or back), ARP requests for upstream gateways not
-        resolved yet or due for a refresh, gratuitous ARPs due again, and each
+        """Time passed (the shim calls this every few seconds): ARP requests for upstream
+        gateways not resolved yet or due for a refresh, gratuitous ARPs due again, routers'
+        SNAT moved off a gateway hypervisor down too long or back (``flush_due``), and each
         bridge asked for its canary, as Neutron's agent checks br-int's (it resets every
         bridge when that one is gone; a del-flows on br-tun or br-ethX it never sees)."""
         outputs = Outputs()
@@ -383,6 +384,7 @@ class Core:
         for chassis in sorted(wiring.provision):
             self._provision(chassis, outputs)
         outputs.recomputed += wiring.recomputed
+        outputs.flush_due |= wiring.flush_due
 
 
 def build(settings: Settings) -> Core:
@@ -401,12 +403,16 @@ def build(settings: Settings) -> Core:
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)
+    passed_over = PassedOverGateways(store)
+    if not settings.allow_automatic_l3agent_failover:
+        passed_over.keep(frozenset())   # switched off: nobody stays passed over
     failover = GatewayFailover(settings.agent_down_time
-                               if settings.allow_automatic_l3agent_failover else None)
+                               if settings.allow_automatic_l3agent_failover else None,
+                               passed_over.names)
     planner = Planner(model, topology, LocalVlans(store), dvr_macs,
                       settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge,
                       zones, neighbours, failover)
     model.sync_fip_gateways()
-    engine = Engine(model, planner, hypervisors, dvr_macs, zones, neighbours)
+    engine = Engine(model, planner, hypervisors, dvr_macs, zones, neighbours, passed_over)
     engine.north_south.sync_zones()
     return Core(settings, engine)

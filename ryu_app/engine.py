@@ -25,6 +25,7 @@ from ryu_app.model.hypervisors import Hypervisors
 from ryu_app.model.local_vlans import LocalVlansExhausted
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
@@ -62,6 +63,7 @@ class EngineOutputs:
     # an ACTIVE floating IP: the bridges whose confirmation of the batch makes it so
     fip_bridges: dict[str, frozenset[int]] = field(default_factory=dict)
     recomputed: collections.Counter = field(default_factory=collections.Counter)
+    flush_due: bool = False   # a tick dirtied what the next flush recomputes
 
     def add(self, dpid: int, mods: FlowMods) -> None:
         add_to(self.flow_mods, dpid, mods)
@@ -92,7 +94,8 @@ class _Dirty:
 
 class Engine:
     def __init__(self, model: NetworkModel, planner: Planner, hypervisors: Hypervisors,
-                 dvr_macs: DvrMacs, zones: NatZones, neighbours: Neighbours):
+                 dvr_macs: DvrMacs, zones: NatZones, neighbours: Neighbours,
+                 passed_over: PassedOverGateways):
         self.model = model
         self.planner = planner
         self.topology = planner.topology
@@ -108,7 +111,7 @@ class Engine:
         # br-int -> the remote groups its member flows were last computed for
         self._named: dict[int, frozenset] = {}
         self.asked_tags = AskedTags()
-        self.north_south = NorthSouthEngine(self, zones, neighbours)
+        self.north_south = NorthSouthEngine(self, zones, neighbours, passed_over)
         # a deletion a crash cut short (committed, not acted on) is finished at the start
         self._dirty.retired |= model.retiring_hosts()
 
@@ -167,11 +170,10 @@ class Engine:
         return outputs
 
     def ticked(self) -> EngineOutputs:
-        """Time passed: SNAT that moves with its gateway hypervisors' liveness, ARP
-        requests due (a new SNAT host's for its upstream gateway among them), gratuitous
-        ARPs due again."""
-        moved = self.north_south.gateways_checked(self._dirty)
-        outputs = self.flush() if moved else EngineOutputs()
+        """Time passed: ARP requests due, gratuitous ARPs due again, and routers whose
+        SNAT moves with its gateway hypervisors' liveness (``flush_due``)."""
+        outputs = EngineOutputs()
+        outputs.flush_due = bool(self._guarded(self.north_south.gateways_checked, self._dirty))
         self.north_south.neighbour_requests(outputs)
         self.north_south.repeat_announcements(outputs)
         return outputs

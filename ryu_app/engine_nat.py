@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
+from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.north_south import FIP_GATEWAY_OWNER, GATEWAY_OWNER, SNAT_OWNER
 from ryu_app.model.security_groups import is_trusted
 from ryu_app.model.tenant import Change
@@ -28,13 +29,14 @@ ANNOUNCE_AGAIN = 2
 
 class NorthSouthEngine:
     def __init__(self, engine: "Engine", zones: NatZones, neighbours: Neighbours,
-                 clock: Callable[[], float] = time.monotonic):
+                 passed_over: PassedOverGateways, clock: Callable[[], float] = time.monotonic):
         self.engine = engine
         self.model = engine.model
         self.planner = engine.planner
         self.nat = engine.planner.nat
         self.zones = zones
         self.neighbours = neighbours
+        self.passed_over = passed_over
         self.clock = clock
         self._asked: dict[tuple[int, str, str], float] = {}     # (dpid, net, ip) -> when
         # (dpid, fip) -> the zone it holds there and the fixed address it DNATs to
@@ -63,20 +65,39 @@ class NorthSouthEngine:
                     self._port_changed(port, dirty)
 
     def snat_may_move(self, dirty: "_Dirty") -> None:
-        """A hypervisor (re)registered, was retired or passed over: every router's SNAT
-        host may change, and with it what hosts their networks."""
+        """A hypervisor (re)registered or was retired: every router's SNAT host may
+        change, and with it what hosts their networks."""
         for router_id in self.nat.gateway_routers():
             self._router_changed(None, self.model.records["router"][router_id], dirty)
 
     def gateways_checked(self, dirty: "_Dirty") -> bool:
         """Time passed: a gateway hypervisor down too long passes its routers' SNAT on,
-        one alive again takes them back (ryu_app/gateway_failover.py).  True when
-        routers may have moved (the engine flushes)."""
-        alive = {name: self.engine.topology.alive(name) for name in self.nat.gateway_hypervisors()}
-        if not self.nat.failover.observe(self.clock(), alive):
+        one alive long enough again takes them back (ryu_app/gateway_failover.py); the
+        routers that move, and their networks, are dirty.  True when one moves."""
+        failover = self.nat.failover
+        if failover.down_time is None:
             return False
-        self.snat_may_move(dirty)
-        return True
+        passed_over = failover.observe(self.clock(), {
+            name: self.engine.topology.alive(name) for name in self.nat.gateway_hypervisors()})
+        previous = failover.passed_over
+        if passed_over == previous:
+            return False
+        before = self._snat_hosts()
+        failover.take(passed_over)
+        try:
+            moved = [router_id for router_id, host in self._snat_hosts().items()
+                     if before.get(router_id) != host]
+            for router_id in moved:
+                self._router_changed(None, self.model.records["router"][router_id], dirty)
+        except Exception:
+            failover.passed_over = previous   # the next tick tries again
+            raise
+        self.passed_over.keep(passed_over)
+        return bool(moved)
+
+    def _snat_hosts(self) -> dict[str, str | None]:
+        return {router_id: self.nat.snat_chassis(router_id)
+                for router_id in self.nat.gateway_routers()}
 
     def _router_changed(self, old: dict | None, new: dict | None, dirty: "_Dirty") -> None:
         router_id = (old or new)["id"]

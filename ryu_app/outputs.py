@@ -91,6 +91,8 @@ class Outputs:
     # flows (a frame out of br-int may need a flow of br-ex that is in the same batch)
     announcements: dict[int, list[PacketOut]] = field(default_factory=dict)
     recomputed: collections.Counter = field(default_factory=collections.Counter)
+    # the core holds changes for the next flush (the shim opens a batch for them)
+    flush_due: bool = False
 
     def add_flow_mods(self, dpid: int, mods: FlowMods) -> None:
         add_to(self.flow_mods, dpid, mods)
@@ -125,4 +127,5 @@ class Outputs:
             for message in messages:
                 self.announce(dpid, message)
         self.recomputed += other.recomputed
+        self.flush_due |= other.flush_due
         return self

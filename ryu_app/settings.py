@@ -49,7 +49,8 @@ class Settings:
     api_client_timeout: float = 5.0      # an idle or slow REST connection is closed
     tls: TlsFiles | None = None
     # Neutron's options of that name: a dvr_snat hypervisor not alive for agent_down_time
-    # seconds passes its routers' SNAT to another (off by default, as in Neutron)
+    # seconds passes its routers' SNAT to another, until it has been alive as long (off
+    # by default, as in Neutron)
     allow_automatic_l3agent_failover: bool = False
     agent_down_time: int = 75
     # per-project limits of projects without their own (the [quotas] section)

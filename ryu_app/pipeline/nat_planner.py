@@ -44,7 +44,8 @@ class NatPlanner:
         self.topology = planner.topology
         self.zones = zones
         self.neighbours = neighbours
-        self.failover = failover   # gateway hypervisors down too long: passed over
+        # gateway hypervisors down too long: passed over (the engine tells it who is up)
+        self.failover = failover
 
     # ----------------------------------------------------------- who is where
 
@@ -58,7 +59,8 @@ class NatPlanner:
         a gateway node on the external network's physnet, in one of the router's hinted
         availability zones if it has hints (none there: no SNAT, as Neutron's AZ-aware
         scheduler leaves such a router unscheduled).  Gateway nodes down too long are
-        passed over (ryu_app/gateway_failover.py), unless every candidate is."""
+        passed over (ryu_app/gateway_failover.py); if every candidate is, the router
+        stays on the one down the shortest time."""
         network = self.gateway_network(router_id)
         if network is None:
             return None
@@ -67,8 +69,8 @@ class NatPlanner:
         candidates = [name for name in self.gateway_hypervisors()
                       if physnet in (spec := self.topology.chassis[name]).bridge_mappings
                       and (not hints or spec.availability_zone in hints)]
-        live = [name for name in candidates if name not in self.failover.passed_over]
-        return max(live or candidates, key=lambda name: _rank(router_id, name), default=None)
+        return max(self.failover.ranked(candidates), key=lambda name: _rank(router_id, name),
+                   default=None)
 
     def gateway_hypervisors(self) -> list[str]:
         """The hypervisors that may run routers' SNAT (``dvr_snat``)."""

@@ -62,16 +62,14 @@ def floatingip_group(fip_id: str) -> Group:
 class Planner:
     def __init__(self, model: NetworkModel, topology: Topology, local_vlans: LocalVlans,
                  dvr_macs: DvrMacs, dhcp_port_rate: int, dhcp_bridge_rate: int,
-                 zones: NatZones, neighbours: Neighbours,
-                 failover: GatewayFailover | None = None):
+                 zones: NatZones, neighbours: Neighbours, failover: GatewayFailover):
         self.model = model
         self.dhcp_port_rate = dhcp_port_rate        # DHCP requests/s a VM port may send
         self.dhcp_bridge_rate = dhcp_bridge_rate    # ... and a whole br-int
         self.topology = topology
         self.local_vlans = local_vlans
         self.dvr_macs = dvr_macs
-        self.nat = NatPlanner(self, zones, neighbours,
-                              failover or GatewayFailover(None))
+        self.nat = NatPlanner(self, zones, neighbours, failover)
         self.security = SecurityPlanner(self)
 
     # ----------------------------------------------------------- who is where

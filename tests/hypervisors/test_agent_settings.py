@@ -27,7 +27,6 @@ def agent(ctl, host: str) -> dict:
     return ctl.api.get(f"/v2.0/agents?host={host}")[1]["agents"][0]
 
 
-
 def test_each_hypervisor_reports_its_zone_and_the_zones_are_listed(registered):
     assert agent(registered, "north")["availability_zone"] == "az-north"
     assert agent(registered, "south")["availability_zone"] == "nova"
@@ -88,7 +87,7 @@ def test_an_agent_update_is_the_operators_two_fields_only(registered):
 def test_network_agent_set_disable_through_the_client_and_it_survives_kill_9(registered):
     south = agent(registered, "south")
     registered.openstack("network", "agent", "set", "--disable", "--description", "drained",
-        south["id"], parse=False)
+                         south["id"], parse=False)
     shown = registered.openstack("network", "agent", "show", south["id"])
     assert (shown["admin_state_up"], shown["description"]) == (False, "drained")
     registered.kill()

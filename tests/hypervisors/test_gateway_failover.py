@@ -1,7 +1,8 @@
 """Automatic SNAT failover (``allow_automatic_l3agent_failover``), end to end on real Open
 vSwitch: a network node switched off for ``agent_down_time`` seconds passes its router's
 SNAT to the other network node, with no operator's call, and the VM reaches the internet
-through it; once the node is back, SNAT returns to it, and leaves by one node only."""
+through it; once the node has been back for as long, SNAT returns to it, and leaves
+by one node only."""
 import pytest
 
 from tests.e2e.dataplane import Tenant, pings, wait_until

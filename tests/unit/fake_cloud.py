@@ -177,6 +177,11 @@ class FakeCloud:
     def flush(self) -> Outputs:
         return self.take(self.core.flush())
 
+    def tick(self) -> Outputs:
+        """Time passed, as the shim's ticks: and the flush that may make due."""
+        outputs = self.take(self.core.tick())
+        return Outputs().merge(outputs).merge(self.flush()) if outputs.flush_due else outputs
+
     def written(self) -> Outputs:
         """The API's writes so far, handed to the core as the shim does; then flush."""
         self.core.model_changed(self.model.take_changes())
