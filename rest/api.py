@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any, Callable
 from urllib.parse import urlencode
 
@@ -533,24 +534,45 @@ def _no_constant(name: str) -> None:
     raise _NotJson(f"{name} is not a number JSON allows")
 
 
+# a \uD800-\uDFFF escape: half of a surrogate pair, or a lone one no UTF-8 can carry
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_json(raw: bytes) -> Any:
-    """JSON as RFC 8259 has it: no NaN or Infinity, no number beyond a double, nothing
-    nested deeper than a Neutron body ever is."""
+    """JSON as RFC 8259 has it: UTF-8 (no BOM, no UTF-16), no NaN or Infinity, no number
+    beyond a double, no lone surrogate in a string (it could not be written back as
+    UTF-8), nothing nested deeper than a Neutron body ever is."""
     try:
-        body = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+        body = json.loads(raw.decode("utf-8"), parse_float=_finite,
+                          parse_constant=_no_constant)
     except _NotJson as error:
         raise BadRequest(f"Malformed request body: {error}.") from None
     except RecursionError:
         raise BadRequest("Malformed request body: nested too deeply.") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("Malformed request body") from None
-    level = [body]
+    level, texts = [body], []
     for _ in range(MAX_JSON_DEPTH):
+        texts += [value for value in level if isinstance(value, str)]
+        texts += [key for value in level if isinstance(value, dict) for key in value]
         level = [child for value in level if isinstance(value, (dict, list))
                  for child in (value.values() if isinstance(value, dict) else value)]
         if not level:
-            return body
-    raise BadRequest("Malformed request body: nested too deeply.")
+            break
+    else:
+        raise BadRequest("Malformed request body: nested too deeply.")
+    if SURROGATE_ESCAPE.search(raw) and not all(_is_unicode(text) for text in texts):
+        raise BadRequest("Malformed request body: a string holds a lone surrogate.")
+    return body
+
+
+def _is_unicode(text: str) -> bool:
+    """True unless the text holds a lone surrogate."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _filter_value(attr: attributes.Attr, key: str, value: str) -> Any:

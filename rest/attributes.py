@@ -322,7 +322,7 @@ def to_sg_protocol(name: str, value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
         return str(value)
     if isinstance(value, str):
-        if value.isascii() and value.isdigit() and 0 <= int(value) <= 255:
+        if value.isascii() and value.isdigit() and len(value) <= 3 and int(value) <= 255:
             return value
         if value.lower() in security_groups.PROTOCOL_NUMBERS:
             return value.lower()

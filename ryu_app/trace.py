@@ -147,7 +147,7 @@ def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = No
     except ValueError:
         raise BadRequest("'dst' must be an IPv4 address.") from None
     dport = params.get("dport")
-    if dport is not None and not (dport.isascii() and dport.isdigit()
+    if dport is not None and not (dport.isascii() and dport.isdigit() and len(dport) <= 5
                                   and 0 < int(dport) < 65536):
         raise BadRequest("'dport' must be a port number.")
     host = port["binding:host_id"]

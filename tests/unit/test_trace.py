@@ -84,7 +84,11 @@ def test_another_tenants_address_is_never_reached(cloud):
     ({"port": "vm-a0", "dst": "10.0.0"}, BadRequest),
     ({"port": "vm-a0", "dst": "10.0.0.3", "proto": "gre"}, BadRequest),
     ({"port": "vm-a0", "dst": "10.0.0.3", "dport": "70000"}, BadRequest),
-    ({"port": "vm-a0", "dst": "10.0.0.3", "proto": "tcp", "dport": "\u00b2"}, BadRequest)])
+    ({"port": "vm-a0", "dst": "10.0.0.3", "proto": "tcp", "dport": "\u00b2"}, BadRequest),
+    # beyond what Python turns into an int at all (4300 digits)
+    ({"port": "vm-a0", "dst": "10.0.0.3", "proto": "tcp", "dport": "9" * 5000}, BadRequest),
+    ({"port": "vm-a0", "dst": "10.0.0.3", "proto": "tcp", "dport": "0" * 5000 + "22"},
+     BadRequest)])
 def test_bad_trace_requests_are_client_errors(cloud, params, error):
     with pytest.raises(error):
         cloud.trace(**params)
