@@ -87,6 +87,8 @@ class NorthSouth:
             raise BadRequest(f"Bad router request: No subnets defined on external network "
                              f"{network['id']}.", "BadRequest")
         wanted_ips = requested.get("external_fixed_ips")
+        if current is None or current["network_id"] != network["id"]:
+            self._refuse_interface_subnets(router["id"], network["id"])
         if current is not None and current["network_id"] != network["id"]:
             self._refuse_gateway_needed(router["id"], network["id"])
             batch.delete("port", current["id"])
@@ -106,6 +108,16 @@ class NorthSouth:
         self._snat_ports_follow(batch, router, network["id"])
         enable_snat = requested.get("enable_snat", True)
         return {"network_id": network["id"], "enable_snat": enable_snat}
+
+    def _refuse_interface_subnets(self, router_id: str, network_id: str) -> None:
+        """A gateway on a network one of whose subnets is already one of the router's
+        interfaces is refused, as Neutron's _check_for_dup_router_subnets does."""
+        subnets = self.subnets_of.get(network_id, ())
+        for port_id in self.interfaces_of.get(router_id, ()):
+            for ip in self.records["port"][port_id]["fixed_ips"]:
+                if ip["subnet_id"] in subnets:
+                    raise BadRequest(f"Bad router request: Router already has a port on "
+                                     f"subnet {ip['subnet_id']}.", "BadRequest")
 
     def _refuse_subnet_gateway(self, fixed_ips: list[dict], wanted: list[dict] | None) -> None:
         """A router's gateway never takes its subnet's gateway address, the upstream

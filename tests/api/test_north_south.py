@@ -158,6 +158,27 @@ def test_a_gateway_keeps_off_the_upstream_routers_address(api, public):
     assert status == 400 and "already has a port" in body["NeutronError"]["message"]
 
 
+def test_a_gateway_is_refused_on_a_network_the_router_already_has_an_interface_on(
+        api, public):
+    """The other way round from the test above: an external network with two subnets,
+    the second already one of the router's interfaces, takes no gateway of that router
+    (Neutron's _check_for_dup_router_subnets looks at every subnet of the network)."""
+    second = api.create("subnet", network_id=public[0]["id"], cidr="198.51.100.0/24",
+                        ip_version=4, enable_dhcp=False)
+    _, _, router = _tenant(api)
+    path = f"/v2.0/routers/{router['id']}"
+    assert api.put(f"{path}/add_router_interface", {"subnet_id": second["id"]})[0] == 200
+    for fixed_ips in ([{"subnet_id": second["id"]}], [{"subnet_id": public[1]["id"]}], None):
+        info = {"network_id": public[0]["id"], **(
+            {"external_fixed_ips": fixed_ips} if fixed_ips else {})}
+        status, body = api.put(path, {"router": {"external_gateway_info": info}})
+        assert status == 400, (fixed_ips, body)
+        assert f"already has a port on subnet {second['id']}" in body["NeutronError"][
+            "message"]
+    assert _ports(api, device_owner="network:router_gateway") == []
+    assert api.get(path)[1]["router"]["external_gateway_info"] is None
+
+
 def test_deleting_an_external_network_takes_its_unassociated_floating_ips(api, public):
     """As Neutron's delete_disassociated_floatingips; an associated one keeps it in use."""
     network, _, router = _tenant(api)
