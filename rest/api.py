@@ -395,12 +395,12 @@ class NeutronApi:
     @staticmethod
     def _sorted(kind: str, items: list[dict], query: webob.multidict.MultiDict) -> list[dict]:
         keys, directions = query.getall("sort_key"), query.getall("sort_dir")
-        for position in reversed(range(len(keys))):
-            key = keys[position]
+        if len(keys) != len(directions):   # as Neutron's api_common.get_sorts
+            raise BadRequest("The number of sort_keys and sort_dirs must be same")
+        for key, direction in reversed(list(zip(keys, directions, strict=True))):
             attr = attributes.RESOURCES[kind].get(key)
             if attr is None or not attr.scalar or not attr.visible:
                 raise BadRequest(f"{key} is not a valid sort key for {kind}s.")
-            direction = directions[position] if position < len(directions) else "asc"
             if direction not in ("asc", "desc"):
                 raise BadRequest(f"sort_dir must be 'asc' or 'desc', not '{direction}'.")
             items = sorted(items, key=lambda item: _sort_value(item.get(key)),

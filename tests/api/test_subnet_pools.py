@@ -61,7 +61,7 @@ def test_a_pool_has_neutrons_fields_and_defaults(api):
     ordered = [p["name"] for p in api.get("/v2.0/subnetpools?sort_key=min_prefixlen&"
                                           "sort_dir=desc")[1]["subnetpools"]]
     assert ordered.index("p-wide") < ordered.index("p-fields")   # 16 before 8
-    assert api.get("/v2.0/subnetpools?sort_key=prefixlen")[0] == 400
+    assert api.get("/v2.0/subnetpools?sort_key=prefixlen&sort_dir=asc")[0] == 400
     assert api.put(f"/v2.0/subnetpools/{created['id']}/tags/blue", {})[0] == 201
     assert api.get("/v2.0/subnetpools?tags=blue")[1]["subnetpools"][0]["id"] == created["id"]
 

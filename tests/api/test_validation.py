@@ -56,7 +56,13 @@ CASES = [
     ("GET", "/v3/networks", None, 404, "HTTPNotFound"),
     ("GET", "/v2.0/networks?limit=-1", None, 400, "HTTPBadRequest"),
     ("GET", "/v2.0/networks?admin_state_up=perhaps", None, 400, "HTTPBadRequest"),
-    ("GET", "/v2.0/networks?sort_key=colour", None, 400, "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?sort_key=colour&sort_dir=asc", None, 400, "HTTPBadRequest"),
+    # a sort_dir for each sort_key, as Neutron has them
+    ("GET", "/v2.0/networks?sort_key=name", None, 400, "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?sort_dir=sideways", None, 400, "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?sort_key=name&sort_dir=asc&sort_dir=desc", None, 400,
+     "HTTPBadRequest"),
+    ("GET", "/v2.0/networks?sort_key=name&sort_dir=sideways", None, 400, "HTTPBadRequest"),
     # allowed address pairs as neutron-lib validates them
     *[("POST", "/v2.0/ports", b'{"port": {"network_id": "NET", "allowed_address_pairs": '
        + pairs + b"}}", 400, error) for pairs, error in (
