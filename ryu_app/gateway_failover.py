@@ -7,7 +7,7 @@ it ran go to the next gateway hypervisor in their ranking (ryu_app/pipeline/nat_
 It is ranked again once it has been alive for ``down_time`` seconds in a row, and takes
 its routers back: a node that flaps keeps none, and placement stays a function of who
 is up, as after a retirement or a new registration.  Pure: the engine hands in the time
-and who is alive, and stores who is passed over (ryu_app/model/gateways.py), so that a
+and who is alive, and stores who is passed over (ryu_app/model/passed_over.py), so that a
 controller restart does not hand routers back to a node that is still away.
 """
 from __future__ import annotations
