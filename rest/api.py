@@ -551,17 +551,20 @@ def parse_json(raw: bytes) -> Any:
         raise BadRequest("Malformed request body: nested too deeply.") from None
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("Malformed request body") from None
-    level, texts = [body], []
+    levels = [[body]]
     for _ in range(MAX_JSON_DEPTH):
-        texts += [value for value in level if isinstance(value, str)]
-        texts += [key for value in level if isinstance(value, dict) for key in value]
-        level = [child for value in level if isinstance(value, (dict, list))
+        level = [child for value in levels[-1] if isinstance(value, (dict, list))
                  for child in (value.values() if isinstance(value, dict) else value)]
         if not level:
             break
+        levels.append(level)
     else:
         raise BadRequest("Malformed request body: nested too deeply.")
-    if SURROGATE_ESCAPE.search(raw) and not all(_is_unicode(text) for text in texts):
+    # only a body with such an escape can hold one: the others are not walked again
+    if SURROGATE_ESCAPE.search(raw) and not all(
+            _is_unicode(text) for level in levels for value in level
+            for text in ((value,) if isinstance(value, str) else
+                         value if isinstance(value, dict) else ())):
         raise BadRequest("Malformed request body: a string holds a lone surrogate.")
     return body
 
