@@ -403,12 +403,12 @@ def build(settings: Settings) -> Core:
     topology = Topology(hypervisors.all())
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)
+    down_time = (settings.agent_down_time if settings.allow_automatic_l3agent_failover
+                 else None)
     passed_over = PassedOverGateways(store)
-    if not settings.allow_automatic_l3agent_failover:
+    if down_time is None:
         passed_over.keep(frozenset())   # switched off: nobody stays passed over
-    failover = GatewayFailover(settings.agent_down_time
-                               if settings.allow_automatic_l3agent_failover else None,
-                               passed_over.names)
+    failover = GatewayFailover(down_time, passed_over.names)
     planner = Planner(model, topology, LocalVlans(store), dvr_macs,
                       settings.dhcp_rate_limit_per_port, settings.dhcp_rate_limit_per_bridge,
                       zones, neighbours, failover)
