@@ -197,7 +197,7 @@ class NeutronApi:
         of its entries' fields as Neutron filters them."""
         entries = (self.model.availability_zones() if head == "availability_zones"
                    else [dict(provider) for provider in SERVICE_PROVIDERS])
-        return self._entries(request, head.replace("-", "_"), entries, LISTED_VIEWS[head])
+        return self._entries(request, head, entries, LISTED_VIEWS[head])
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
@@ -355,11 +355,20 @@ class NeutronApi:
         if kind in DEFAULT_GROUP_LISTINGS:
             self.model.ensure_default_security_group(self._listing_project(request))
         items = [item for item in self.model.all(kind) if all(m(item) for m in matches)]
-        items = self._sorted(kind, items, query)
+        spec = attributes.RESOURCES[kind]
+        items = self._sorted(items, query, lambda key: _listable(spec.get(key)), f"{kind}s")
+        key = collection.replace("-", "_")   # security-groups are listed as security_groups
+        return self._paged(request, collection, key, items,
+                           lambda item, fields: self._shown(kind, item, fields))
+
+    def _paged(self, request: webob.Request, collection: str, key: str, items: list[dict],
+               shown: Callable[[dict, list[str]], dict]) -> webob.Response:
+        """The page of sorted ``items`` the query asks for, each entry ``shown``, and the
+        link to the next page when there is one."""
+        query = request.GET
         items, next_marker = self._page(items, query)
         fields = query.getall("fields")
-        key = collection.replace("-", "_")   # security-groups are listed as security_groups
-        document: dict[str, Any] = {key: [self._shown(kind, item, fields) for item in items]}
+        document: dict[str, Any] = {key: [shown(item, fields) for item in items]}
         if next_marker is not None:
             params = [(k, v) for k, v in query.items() if k != "marker"]
             params.append(("marker", next_marker))
@@ -386,21 +395,22 @@ class NeutronApi:
                     wanted.intersection(item["security_groups"])))
                 continue
             attr = spec.get(key)
-            if attr is None or not attr.scalar or not attr.visible:
+            if not _listable(attr):
                 raise BadRequest(f"{key} is not a valid filter for {kind}s.")
             values = [_filter_value(attr, key, value) for value in wanted]
             matches.append(lambda item, key=key, values=values: item.get(key) in values)
         return matches
 
     @staticmethod
-    def _sorted(kind: str, items: list[dict], query: webob.multidict.MultiDict) -> list[dict]:
+    def _sorted(items: list[dict], query: webob.multidict.MultiDict,
+                sortable: Callable[[str], bool], noun: str) -> list[dict]:
+        """``items`` in the order of the query's ``sort_key``/``sort_dir`` pairs."""
         keys, directions = query.getall("sort_key"), query.getall("sort_dir")
         if len(keys) != len(directions):   # as Neutron's api_common.get_sorts
             raise BadRequest("The number of sort_keys and sort_dirs must be same")
         for key, direction in reversed(list(zip(keys, directions, strict=True))):
-            attr = attributes.RESOURCES[kind].get(key)
-            if attr is None or not attr.scalar or not attr.visible:
-                raise BadRequest(f"{key} is not a valid sort key for {kind}s.")
+            if not sortable(key):
+                raise BadRequest(f"{key} is not a valid sort key for {noun}.")
             if direction not in ("asc", "desc"):
                 raise BadRequest(f"sort_dir must be 'asc' or 'desc', not '{direction}'.")
             items = sorted(items, key=lambda item: _sort_value(item.get(key)),
@@ -410,13 +420,14 @@ class NeutronApi:
     @staticmethod
     def _page(items: list[dict], query: webob.multidict.MultiDict) -> tuple[list, str | None]:
         """One page after ``marker`` (before it, with ``page_reverse``), and the marker of
-        the page that follows in that direction."""
+        the page that follows in that direction.  Entries without an id (availability
+        zones) cannot be a marker: a limit gives their first page and no link."""
         if attributes.to_bool("page_reverse", query.get("page_reverse", False)):
             page, marker = NeutronApi._page(items[::-1], _without(query, "page_reverse"))
             return page[::-1], marker
         marker = query.get("marker")
         if marker is not None:
-            positions = [i for i, item in enumerate(items) if item["id"] == marker]
+            positions = [i for i, item in enumerate(items) if item.get("id") == marker]
             if not positions:
                 raise BadRequest(f"Marker {marker} is not in the listing.")
             items = items[positions[0] + 1:]
@@ -431,7 +442,7 @@ class NeutronApi:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
         if size == 0 or size >= len(items):
             return items, None
-        return items[:size], items[size - 1]["id"]
+        return items[:size], items[size - 1].get("id")
 
     @staticmethod
     def _shown(kind: str, item: dict, fields: list[str] = ()) -> dict:
@@ -477,11 +488,12 @@ class NeutronApi:
             return _json(200, {"agent": agent})
         return self._entries(request, "agents", agents, AGENT_FILTERS)
 
-    def _entries(self, request: webob.Request, key: str, entries: list[dict],
+    def _entries(self, request: webob.Request, collection: str, entries: list[dict],
                  filters: tuple[str, ...]) -> webob.Response:
         """A listing that is not a stored resource's, filtered on the given fields by
-        their text (booleans as 'true'/'false', case-insensitive) and narrowed to
-        ``fields``."""
+        their text (booleans as 'true'/'false', case-insensitive), sorted on them, paged
+        as the stored resources are and narrowed to ``fields``."""
+        key = collection.replace("-", "_")
         for name in dict.fromkeys(request.GET.keys()):
             if name in LISTING_PARAMS:
                 continue
@@ -489,8 +501,13 @@ class NeutronApi:
                 raise BadRequest(f"{name} is not a valid filter for {key}.")
             wanted = {value.lower() for value in request.GET.getall(name)}
             entries = [entry for entry in entries if _field_text(entry.get(name)) in wanted]
-        return _json(200, {key: [self._select(entry, request.GET.getall("fields"))
-                                 for entry in entries]})
+        entries = self._sorted(entries, request.GET, filters.__contains__, key)
+        return self._paged(request, collection, key, entries, self._select)
+
+
+def _listable(attr: attributes.Attr | None) -> bool:
+    """Whether a stored resource can be filtered and sorted on the attribute."""
+    return attr is not None and attr.scalar and attr.visible
 
 
 def read_body(request: webob.Request) -> bytes:

@@ -1,5 +1,6 @@
-"""GET /v2.0/agents filters on any of an agent's fields, as Neutron's does: a registered
-hypervisor whose switch never connects (a lone ovsdb-server) is listed, not alive."""
+"""GET /v2.0/agents filters, sorts and pages on an agent's fields, as Neutron's does: a
+registered hypervisor whose switch never connects (a lone ovsdb-server) is listed, not
+alive."""
 import shutil
 
 import pytest
@@ -11,18 +12,18 @@ from tests.hypervisors.ovsdb_server import registered as hypervisors
 @pytest.fixture(scope="module")
 def registered():
     ctl = Controller().start()
-    with hypervisors(ctl.ovsdb_port, {"lonely": []}):
-        ctl.wait_for(lambda: ctl.api.get("/v2.0/agents")[1]["agents"], timeout=20)
+    with hypervisors(ctl.ovsdb_port, {"lonely": [], "quiet": []}):
+        ctl.wait_for(lambda: len(ctl.api.get("/v2.0/agents")[1]["agents"]) == 2, timeout=20)
         yield ctl
     ctl.kill()
     shutil.rmtree(ctl.workdir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("query, hosts", [
-    ("", ["lonely"]),
-    ("?agent_type=Open%20vSwitch%20agent", ["lonely"]),
+    ("?sort_key=host&sort_dir=asc", ["lonely", "quiet"]),
+    ("?agent_type=Open%20vSwitch%20agent&sort_key=host&sort_dir=desc", ["quiet", "lonely"]),
     ("?agent_type=DHCP%20agent", []),
-    ("?alive=false", ["lonely"]),
+    ("?alive=false&sort_key=host&sort_dir=asc", ["lonely", "quiet"]),
     ("?alive=true", []),
     ("?host=lonely&binary=neutron-openvswitch-agent", ["lonely"]),
     ("?host=elsewhere", []),
@@ -30,6 +31,25 @@ def registered():
 def test_agents_are_filtered_by_their_fields(registered, query, hosts):
     status, body = registered.api.get(f"/v2.0/agents{query}")
     assert status == 200 and [agent["host"] for agent in body["agents"]] == hosts, body
+
+
+def test_agents_are_paged_by_limit_and_marker(registered):
+    status, first = registered.api.get("/v2.0/agents?sort_key=host&sort_dir=desc&limit=1")
+    assert status == 200 and [agent["host"] for agent in first["agents"]] == ["quiet"]
+    following = "/v2.0" + first["agents_links"][0]["href"].split("/v2.0", 1)[1]
+    status, second = registered.api.get(following)
+    assert status == 200 and [agent["host"] for agent in second["agents"]] == ["lonely"]
+    assert "agents_links" not in second
+
+
+@pytest.mark.parametrize("query", [
+    "limit=many", "limit=-1", "marker=no-such-agent", "sort_key=colour&sort_dir=asc",
+    "sort_key=host", "sort_key=host&sort_dir=sideways",
+])
+@pytest.mark.parametrize("listing", ["agents", "availability_zones"])
+def test_a_bad_listing_parameter_is_a_400(registered, listing, query):
+    status, body = registered.api.get(f"/v2.0/{listing}?{query}")
+    assert status == 400 and body["NeutronError"]["type"] == "HTTPBadRequest", body
 
 
 def test_an_unknown_agent_filter_is_a_400(registered):
