@@ -298,8 +298,8 @@ class NeutronApi:
         if method == "GET":
             return _json(200, {"quota": self.model.quota_limits(project)})
         if method == "PUT":
-            body = self._body(request, None, None)
-            return _json(200, {"quota": self.model.update_quota(project, body)})
+            limits, check = attributes.parse_quota_body(self._body(request, None, None))
+            return _json(200, {"quota": self.model.update_quota(project, limits, check)})
         self.model.delete_quota(project)
         return webob.Response(status=204)
 

@@ -17,6 +17,7 @@ from ryu_app.model.errors import (BadRequest, InvalidCIDR, InvalidInput,
                                   SecurityGroupInvalidPortValue,
                                   SecurityGroupRuleInvalidEtherType,
                                   SecurityGroupRuleInvalidProtocol)
+from ryu_app.model.quotas import DEFAULT_LIMITS
 from ryu_app.model.segments import NETWORK_TYPES
 
 REQUIRED = object()
@@ -569,3 +570,50 @@ def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool
                                  "not specified")
             parsed[name] = attr.default_value()
     return parsed
+
+
+# ------------------------------------------------------------------- quotas
+# Validation and messages follow neutron/extensions/quotasv2.py.
+QUOTA_MAX = 2 ** 31 - 1        # Neutron's DB_INTEGER_MAX_VALUE
+# Flags the openstack client sends with a quota update (``--check-limit``, ``--force``);
+# not limits themselves.
+QUOTA_FLAGS = ("check_limit", "force")
+
+
+def _quota_int(value: Any) -> int:
+    """Neutron's convert_to_int, but without its silent truncation: ints, integer strings
+    and whole floats; never booleans or fractions (1.5 would quietly become 1)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer.")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer."
+                           ) from None
+
+
+def _quota_limit(resource: str, value: Any) -> int:
+    limit = _quota_int(value)
+    if limit < -1:
+        raise BadRequest(f"Invalid input for {resource}. Reason: '{limit}' is too small - "
+                         "must be at least '-1'.")
+    if limit > QUOTA_MAX:
+        raise BadRequest(f"Invalid input for {resource}. Reason: '{limit}' is too large - "
+                         f"must be no larger than '{QUOTA_MAX}'.")
+    return limit
+
+
+def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
+    """The limits of a ``{"quota": {...}}`` body, and whether ``check_limit`` (a boolean
+    as Neutron converts one; ``force`` overrides it) asks that none be set below the
+    current usage."""
+    if not isinstance(body, dict) or not isinstance(body.get("quota"), dict):
+        raise BadRequest("Resource body required")
+    values = body["quota"]
+    unknown = sorted(set(values) - set(DEFAULT_LIMITS) - set(QUOTA_FLAGS))
+    if unknown:
+        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    limits = {name: _quota_limit(name, value) for name, value in values.items()
+              if name in DEFAULT_LIMITS}
+    check, force = (to_bool(flag, values.get(flag, False)) for flag in QUOTA_FLAGS)
+    return limits, check and not force

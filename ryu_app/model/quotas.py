@@ -9,61 +9,16 @@ only on the API's own creates: the DHCP, router and floating IP ports and the de
 security group the controller makes are never refused.  The check and the create's
 commit run in one call with no I/O that yields between them (the store is synchronous
 SQLite), so two green threads cannot both pass a check for the last free unit.
-Validation and messages follow neutron/extensions/quotasv2.py.
+A request body's limits are checked in rest/attributes.py (``parse_quota_body``).
 """
 from __future__ import annotations
 
-from typing import Any
-
-from ryu_app.model.errors import BadRequest, InvalidInput, InvalidQuotaValue, OverQuota
+from ryu_app.model.errors import InvalidQuotaValue, OverQuota
 
 KIND = "quota"
 # Neutron's defaults (neutron/conf/quota.py); the configuration may change them.
 DEFAULT_LIMITS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
                   "floatingip": 50, "security_group": 10, "security_group_rule": 100}
-MAX_LIMIT = 2 ** 31 - 1        # Neutron's DB_INTEGER_MAX_VALUE
-# Flags the openstack client sends with a quota update; not limits themselves.
-UPDATE_FLAGS = ("check_limit", "force")
-
-
-def _to_int(value: Any) -> int:
-    """Neutron's convert_to_int, but without its silent truncation: ints, integer strings
-    and whole floats; never booleans or fractions (1.5 would quietly become 1)."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer.")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer."
-                           ) from None
-
-
-def _check_limit(resource: str, value: Any) -> int:
-    limit = _to_int(value)
-    if limit < -1:
-        raise BadRequest(f"Invalid input for {resource}. Reason: '{limit}' is too small - "
-                         "must be at least '-1'.")
-    if limit > MAX_LIMIT:
-        raise BadRequest(f"Invalid input for {resource}. Reason: '{limit}' is too large - "
-                         f"must be no larger than '{MAX_LIMIT}'.")
-    return limit
-
-
-def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
-    """The limits of a ``{"quota": {...}}`` body, and whether ``check_limit`` asks that
-    none be set below the current usage."""
-    if not isinstance(body, dict) or not isinstance(body.get("quota"), dict):
-        raise BadRequest("Resource body required")
-    values = body["quota"]
-    unknown = sorted(set(values) - set(DEFAULT_LIMITS) - set(UPDATE_FLAGS))
-    if unknown:
-        raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
-    limits = {name: _check_limit(name, value) for name, value in values.items()
-              if name in DEFAULT_LIMITS}
-    check = values.get("check_limit", False) is True and values.get("force") is not True
-    return limits, check
-
-
 class Quotas:
     """The quota operations of NetworkModel; ``records``, ``store``, ``_owner`` and the
     ``create_*`` methods are the model's own."""
@@ -107,9 +62,10 @@ class Quotas:
         return [{**self.quota_limits(project), "project_id": project, "tenant_id": project}
                 for project in self.quota_of]
 
-    def update_quota(self, project: str, body: Any) -> dict[str, int]:
-        """``PUT /quotas/{project}``: the given limits replace the project's."""
-        limits, check = parse_quota_body(body)
+    def update_quota(self, project: str, limits: dict[str, int],
+                     check: bool = False) -> dict[str, int]:
+        """``PUT /quotas/{project}``: the given limits replace the project's; with
+        ``check``, none may be set under what the project already uses."""
         if check:
             unders = sorted(kind for kind, limit in limits.items()
                             if 0 <= limit < self._used(kind, project))

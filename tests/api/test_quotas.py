@@ -61,6 +61,27 @@ def test_bad_quota_updates_are_400(api, quota, kind, message):
     assert api.get("/v2.0/quotas/proj-bad")[1]["quota"] == DEFAULTS
 
 
+@pytest.mark.parametrize("check_limit", [True, "true", "1"])
+def test_check_limit_refuses_a_limit_under_the_usage(api, check_limit):
+    project = f"proj-check-{check_limit}"
+    for name in ("c1", "c2"):
+        assert post_as(api, project, "network", name=name)[0] == 201
+    status, body = api.put(f"/v2.0/quotas/{project}",
+                           {"quota": {"network": 1, "check_limit": check_limit}})
+    assert status == 409 and body["NeutronError"]["type"] == "InvalidQuotaValue", body
+    assert api.get(f"/v2.0/quotas/{project}")[1]["quota"] == DEFAULTS
+    forced = {"quota": {"network": 1, "check_limit": check_limit, "force": True}}
+    assert api.put(f"/v2.0/quotas/{project}", forced)[0] == 200
+    assert api.get(f"/v2.0/quotas/{project}")[1]["quota"]["network"] == 1
+
+
+@pytest.mark.parametrize("flag", ["check_limit", "force"])
+def test_a_quota_flag_that_is_not_a_boolean_is_a_400(api, flag):
+    status, body = api.put("/v2.0/quotas/proj-flag", {"quota": {"network": 1, flag: "maybe"}})
+    assert status == 400 and body["NeutronError"]["type"] == "InvalidInput", body
+    assert api.get("/v2.0/quotas/proj-flag")[1]["quota"] == DEFAULTS
+
+
 def test_every_create_is_refused_over_quota(api):
     project = "proj-full"
     assert api.put(f"/v2.0/quotas/{project}", {"quota": {
