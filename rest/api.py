@@ -107,6 +107,8 @@ EXTENSIONS = (
 SERVICE_PROVIDERS = ({"service_type": "L3_ROUTER_NAT", "name": "dvr", "default": True},)
 
 Agents = Callable[[], list[dict]]
+# The hypervisor that runs a router's SNAT, if any (the engine's placement).
+SnatHost = Callable[[str], str | None]
 # A read-only controller view (topology, wiring, flows, trace), given the query parameters;
 # it raises a NeutronError for parameters it cannot take.
 View = Callable[[dict[str, str]], Any]
@@ -123,10 +125,12 @@ def _error(error: NeutronError) -> webob.Response:
 
 
 class NeutronApi:
-    def __init__(self, model: NetworkModel, agents: Agents, views: dict[str, View]):
+    def __init__(self, model: NetworkModel, agents: Agents, views: dict[str, View],
+                 snat_host: SnatHost = lambda router_id: None):
         self.model = model
         self.agents = agents
         self.views = views
+        self.snat_host = snat_host
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         return self.handle(webob.Request(environ))(environ, start_response)
@@ -167,7 +171,7 @@ class NeutronApi:
         if head == "projects" and len(rest) <= 1:
             self._allow(method, "GET")
             return self._projects(request, rest)
-        if head == "agents" and len(rest) <= 1:
+        if head == "agents" and len(rest) <= 2:
             return self._agents(request, rest)
         if head == "extensions" and len(rest) <= 1:
             self._allow(method, "GET")
@@ -317,6 +321,9 @@ class NeutronApi:
 
     def _router_action(self, request: webob.Request, kind: str, router_id: str,
                        action: str) -> webob.Response:
+        if kind == "router" and action == "l3-agents":
+            self._allow(request.method, "GET")
+            return self._router_agents(router_id)
         if kind != "router" or action not in ("add_router_interface",
                                               "remove_router_interface"):
             raise NotFound(f"The resource could not be found: {request.path_info}")
@@ -463,30 +470,55 @@ class NeutronApi:
     def _agents(self, request: webob.Request, rest: list[str]) -> webob.Response:
         """The hypervisors' agents as they describe themselves, with the operator's
         ``admin_state_up`` and ``description``, which ``PUT`` sets; ``DELETE`` retires
-        a hypervisor whose OVSDB session is down (model/agents.py)."""
-        self._allow(request.method, *(("GET", "PUT", "DELETE") if rest else ("GET",)))
+        a hypervisor whose OVSDB session is down (model/agents.py); ``.../l3-routers``
+        the routers whose SNAT runs on its hypervisor."""
+        if not rest:
+            self._allow(request.method, "GET")
+            return self._entries(request, "agents", self._agent_entries(), AGENT_FILTERS)
+        agent = self._agent(rest[0])
+        if len(rest) == 2:
+            if rest[1] != "l3-routers":
+                raise NotFound(f"The resource could not be found: {request.path_info}")
+            self._allow(request.method, "GET")
+            return _json(200, {"routers": [
+                self._shown("router", router) for router in self.model.all("router")
+                if self.snat_host(router["id"]) == agent["host"]]})
+        self._allow(request.method, "GET", "PUT", "DELETE")
+        if request.method == "DELETE":
+            reached = agent["configurations"]
+            if reached["ovsdb_connected"] or reached["openflow_connected"]:
+                raise Conflict(f"Agent {agent['id']} on host {agent['host']} is "
+                               "connected: its OVSDB session or a bridge's OpenFlow "
+                               "connection is up. Stop its Open vSwitch first.",
+                               "AgentInUse")
+            self.model.retire_agent(agent["id"], agent["host"])
+            return webob.Response(status=204)
+        if request.method == "PUT":
+            values = attributes.parse_body("agent", attributes.AGENT,
+                                           self._body(request, None, None), False)
+            agent.update(self.model.update_agent(agent["id"], agent["host"], values))
+        return _json(200, {"agent": agent})
+
+    def _agent_entries(self) -> list[dict]:
+        """Every agent not being retired, with the operator's fields."""
         retiring = self.model.retiring_hosts()
-        agents = [{**agent, **self.model.agent_settings(agent["id"])}
-                  for agent in self.agents() if agent["host"] not in retiring]
-        if rest:
-            agent = next((agent for agent in agents if agent["id"] == rest[0]), None)
-            if agent is None:
-                raise NotFound(f"Agent {rest[0]} could not be found.", "AgentNotFound")
-            if request.method == "DELETE":
-                reached = agent["configurations"]
-                if reached["ovsdb_connected"] or reached["openflow_connected"]:
-                    raise Conflict(f"Agent {agent['id']} on host {agent['host']} is "
-                                   "connected: its OVSDB session or a bridge's OpenFlow "
-                                   "connection is up. Stop its Open vSwitch first.",
-                                   "AgentInUse")
-                self.model.retire_agent(agent["id"], agent["host"])
-                return webob.Response(status=204)
-            if request.method == "PUT":
-                values = attributes.parse_body("agent", attributes.AGENT,
-                                               self._body(request, None, None), False)
-                agent.update(self.model.update_agent(agent["id"], agent["host"], values))
-            return _json(200, {"agent": agent})
-        return self._entries(request, "agents", agents, AGENT_FILTERS)
+        return [{**agent, **self.model.agent_settings(agent["id"])}
+                for agent in self.agents() if agent["host"] not in retiring]
+
+    def _agent(self, agent_id: str) -> dict:
+        agent = next((agent for agent in self._agent_entries() if agent["id"] == agent_id), None)
+        if agent is None:
+            raise NotFound(f"Agent {agent_id} could not be found.", "AgentNotFound")
+        return agent
+
+    def _router_agents(self, router_id: str) -> webob.Response:
+        """``GET /routers/{id}/l3-agents``: the agent of the hypervisor that runs the
+        router's SNAT (the dvr_snat node Neutron schedules it to), none without a
+        gateway or a node to run it."""
+        self.model.get("router", router_id)
+        host = self.snat_host(router_id)
+        return _json(200, {"agents": [agent for agent in self._agent_entries()
+                                      if host is not None and agent["host"] == host]})
 
     def _entries(self, request: webob.Request, collection: str, entries: list[dict],
                  filters: tuple[str, ...]) -> webob.Response:

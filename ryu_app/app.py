@@ -94,7 +94,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                                "flows": lambda params: views.flows(
                                    self.planner, params, self.core.engine.held()),
                                "trace": lambda params: trace.trace(
-                                   self.planner, params, self.core.engine.held())})
+                                   self.planner, params, self.core.engine.held())},
+                              snat_host=self.planner.nat.snat_chassis)
         http_server.install(settings.api_client_timeout, self._wsgi)
         context = tls.server_context(settings.tls) if settings.tls else None
         self.ovsdb = Listener(settings.ovsdb_listen_host, settings.ovsdb_listen_port, self,

@@ -99,3 +99,15 @@ def test_attributes_of_extensions_not_served_are_refused_clearly(api):
         assert status == 400, body
         assert body["NeutronError"]["message"] == f"Unrecognized attribute(s) '{[*extra][0]}'"
     assert len(api.get("/v2.0/routers")[1]["routers"]) == before
+
+
+def test_the_agents_of_a_router_and_the_routers_of_an_agent(api, subnet):
+    """No hypervisor is registered here: a router has no SNAT host, an agent is unknown."""
+    router = api.create("router")
+    assert api.get(f"/v2.0/routers/{router['id']}/l3-agents") == (200, {"agents": []})
+    status, body = api.get("/v2.0/routers/no-such-router/l3-agents")
+    assert status == 404 and body["NeutronError"]["type"] == "RouterNotFound", body
+    assert api.post(f"/v2.0/routers/{router['id']}/l3-agents", {})[0] == 405
+    status, body = api.get("/v2.0/agents/no-such-agent/l3-routers")
+    assert status == 404 and body["NeutronError"]["type"] == "AgentNotFound", body
+    assert api.get("/v2.0/agents/no-such-agent/dhcp-networks")[0] == 404
