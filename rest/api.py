@@ -67,6 +67,8 @@ EXTENSIONS = (
      "field is enabled."),
     ("provider", "Provider Network", "Expose mapping of virtual networks to physical "
      "networks"),
+    ("quota-check-limit", "Quota engine limit check", "Support for checking the resource "
+     "usage before applying a new quota limit"),
     ("quota_details", "Quota details management support", "Expose functions for quotas "
      "usage statistics per project"),
     ("quotas", "Quota management support", "Expose functions for quotas management per "

@@ -219,3 +219,9 @@ def test_quota_commands_through_the_client(cli, api):
     assert "Quota exceeded for resources: ['network']" in refused, refused
     owned = api.get("/v2.0/networks?project_id=cli-quota")[1]["networks"]
     assert sorted(n["name"] for n in owned) == ["cli-quota-0", "cli-quota-1"]
+    # the client asks check_limit unless --force: no limit under what the project uses
+    refused = cli(*IDENTITY_V3, "quota", "set", "--networks", "1", "cli-quota", fail=True)
+    assert "usage less than 0 for the following resources: ['network']" in refused, refused
+    assert api.get("/v2.0/quotas/cli-quota")[1]["quota"]["network"] == 2
+    cli(*IDENTITY_V3, "quota", "set", "--force", "--networks", "1", "cli-quota", parse=False)
+    assert api.get("/v2.0/quotas/cli-quota")[1]["quota"]["network"] == 1
