@@ -207,9 +207,8 @@ class NorthSouth:
                                      port_id)
         address = next((ip["ip_address"] for ip in fixed_ips
                         if ":" not in ip["ip_address"]), None)
-        record.update({"floating_ip_address": address, "status": "DOWN",
-                       **self._association(record, values["port_id"],
-                                           values["fixed_ip_address"])})
+        record.update(floating_ip_address=address, status="DOWN")   # named in its errors
+        record.update(self._association(record, values["port_id"], values["fixed_ip_address"]))
         batch = self._new_batch()
         port = self._service_port(network["id"], "", record["id"], FLOATING_OWNER, fixed_ips)
         batch.put("port", {**port, "id": port_id})

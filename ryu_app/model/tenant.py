@@ -340,8 +340,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                     else None
                 if holder is not None and (address == gateway or self.records["port"][
                         holder]["device_owner"] in ROUTER_INTERFACE_OWNERS):
-                    raise Conflict(f"Gateway ip {address} is already in use by port "
-                                   f"{holder}. Unable to update.", "GatewayIpInUse")
+                    which = "Gateway ip" if address == gateway else "Current gateway ip"
+                    raise Conflict(f"{which} {address} already in use by port {holder}. "
+                                   "Unable to update.", "GatewayIpInUse")   # Neutron's words
             if gateway is not None:
                 ipam.check_gateway(subnet["cidr"], gateway)
         requested = values.get("allocation_pools")

@@ -236,6 +236,7 @@ def test_floating_ip_lifecycle(api, public):
     status, body = api.post("/v2.0/floatingips", {"floatingip": {
         "floating_network_id": public[0]["id"], "port_id": vm["id"]}})
     assert status == 409 and body["NeutronError"]["type"] == "FloatingIPPortAlreadyAssociated"
+    assert body["NeutronError"]["message"].startswith("Cannot associate floating IP 203.0.113.")
     status, body = api.post("/v2.0/floatingips", {"floatingip": {
         "floating_network_id": public[0]["id"], "floating_ip_address": "203.0.113.50"}})
     assert status == 409 and body["NeutronError"]["type"] == "IpAddressAlreadyAllocated"

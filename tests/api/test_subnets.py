@@ -138,4 +138,6 @@ def test_gateway_and_pools_can_be_changed_as_in_neutron(api, network):
     assert status == 200
     status, body = api.put(url, {"subnet": {"gateway_ip": None}})
     assert (status, body["NeutronError"]["type"]) == (409, "GatewayIpInUse")
+    assert body["NeutronError"]["message"].startswith(
+        "Current gateway ip 10.12.0.254 already in use by port ")
     assert api.get(url)[1]["subnet"]["gateway_ip"] == "10.12.0.254"
