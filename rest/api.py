@@ -372,17 +372,24 @@ class NeutronApi:
 
     def _paged(self, request: webob.Request, collection: str, key: str, items: list[dict],
                shown: Callable[[dict, list[str]], dict]) -> webob.Response:
-        """The page of sorted ``items`` the query asks for, each entry ``shown``, and the
-        link to the next page when there is one."""
+        """The page of sorted ``items`` the query asks for, each entry ``shown``, and, as
+        Neutron links them under a ``limit``, the ``next`` page (forward from its last
+        entry) and the ``previous`` one (backward from its first) where there is one."""
         query = request.GET
-        items, next_marker = self._page(items, query)
+        first, end, limited = self._window(items, query)
         fields = query.getall("fields")
-        document: dict[str, Any] = {key: [shown(item, fields) for item in items]}
-        if next_marker is not None:
-            params = [(k, v) for k, v in query.items() if k != "marker"]
-            params.append(("marker", next_marker))
-            href = f"{request.host_url}/v2.0/{collection}?{urlencode(params)}"
-            document[f"{key}_links"] = [{"rel": "next", "href": href}]
+        document: dict[str, Any] = {key: [shown(item, fields) for item in items[first:end]]}
+        kept = [(k, v) for k, v in query.items() if k not in ("marker", "page_reverse")]
+        links = []
+        if limited and end < len(items) and first < end and "id" in items[end - 1]:
+            links.append(("next", [*kept, ("marker", items[end - 1]["id"])]))
+        if limited and first > 0 and first < end and "id" in items[first]:
+            links.append(("previous", [*kept, ("marker", items[first]["id"]),
+                                       ("page_reverse", "True")]))
+        if links:
+            document[f"{key}_links"] = [
+                {"rel": rel, "href": f"{request.host_url}/v2.0/{collection}?{urlencode(params)}"}
+                for rel, params in links]
         return _json(200, document)
 
     @staticmethod
@@ -427,31 +434,29 @@ class NeutronApi:
         return items
 
     @staticmethod
-    def _page(items: list[dict], query: webob.multidict.MultiDict) -> tuple[list, str | None]:
-        """One page after ``marker`` (before it, with ``page_reverse``), and the marker of
-        the page that follows in that direction.  Entries without an id (availability
-        zones) cannot be a marker: a limit gives their first page and no link."""
-        if attributes.to_bool("page_reverse", query.get("page_reverse", False)):
-            page, marker = NeutronApi._page(items[::-1], _without(query, "page_reverse"))
-            return page[::-1], marker
+    def _window(items: list[dict], query: webob.multidict.MultiDict) -> tuple[int, int, bool]:
+        """The page the query asks for as ``items[first:end]``: after ``marker`` (before
+        it, with ``page_reverse``), at most ``limit`` entries (0: no limit); and whether
+        a limit applied.  Entries without an id (availability zones) cannot be a marker."""
+        reverse = attributes.to_bool("page_reverse", query.get("page_reverse", False))
         marker = query.get("marker")
+        at = None
         if marker is not None:
-            positions = [i for i, item in enumerate(items) if item.get("id") == marker]
-            if not positions:
+            at = next((i for i, item in enumerate(items) if item.get("id") == marker), None)
+            if at is None:
                 raise BadRequest(f"Marker {marker} is not in the listing.")
-            items = items[positions[0] + 1:]
         limit = query.get("limit")
-        if limit is None:
-            return items, None
         try:
-            size = int(limit)
+            size = 0 if limit is None else int(limit)
         except ValueError:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'") from None
         if size < 0:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
-        if size == 0 or size >= len(items):
-            return items, None
-        return items[:size], items[size - 1].get("id")
+        if reverse:
+            end = len(items) if at is None else at
+            return (max(0, end - size) if size else 0), end, bool(size)
+        first = 0 if at is None else at + 1
+        return first, (min(len(items), first + size) if size else len(items)), bool(size)
 
     @staticmethod
     def _shown(kind: str, item: dict, fields: list[str] = ()) -> dict:
@@ -650,10 +655,6 @@ def _sort_value(value: Any) -> tuple:
     if isinstance(value, str):
         return (0, 1, value)
     return (1, 0, json.dumps(value, sort_keys=True))
-
-
-def _without(query: webob.multidict.MultiDict, key: str) -> webob.multidict.MultiDict:
-    return webob.multidict.MultiDict([(k, v) for k, v in query.items() if k != key])
 
 
 def _as_shown(attr: attributes.Attr, value: Any) -> Any:

@@ -165,6 +165,30 @@ def test_page_reverse_pages_backwards_from_the_marker(api):
     assert [n["id"] for n in forward] == made[1:3]
 
 
+def test_pages_link_to_the_next_and_the_previous_page_as_neutron_does(api):
+    made = [api.create("network", name="linked")["id"] for _ in range(5)]
+
+    def page(path: str) -> tuple[list[str], dict[str, str]]:
+        status, body = api.get(path)
+        assert status == 200, body
+        links = {link["rel"]: link["href"][link["href"].index("/v2.0"):]
+                 for link in body.get("networks_links", [])}
+        return [n["id"] for n in body["networks"]], links
+
+    first, links = page("/v2.0/networks?name=linked&limit=2")
+    assert first == made[:2] and set(links) == {"next"}
+    middle, links = page(links["next"])
+    assert middle == made[2:4] and set(links) == {"next", "previous"}
+    assert page(links["previous"])[0] == made[:2]
+    last, links = page(links["next"])
+    assert last == made[4:] and set(links) == {"previous"}
+    backwards, links = page(f"/v2.0/networks?name=linked&limit=2&marker={made[2]}"
+                            "&page_reverse=True")
+    assert backwards == made[:2] and set(links) == {"next"}
+    assert page(links["next"])[0] == made[2:4]
+    assert "networks_links" not in api.get("/v2.0/networks?name=linked")[1]
+
+
 def test_renaming_a_subnet_keeps_its_place_and_ports_draw_from_the_first(api):
     network = api.create("network")
     first = api.create("subnet", network_id=network["id"], cidr="10.61.0.0/24", ip_version=4)
