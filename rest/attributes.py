@@ -83,16 +83,26 @@ def to_bool(name: str, value: Any) -> bool:
     raise _fail(name, value, "cannot be converted to boolean")
 
 
+def _whole_number(value: Any) -> int | None:
+    """Neutron's convert_to_int without its silent truncation: an int, an integer string
+    or a whole float as an int; None for anything else, booleans and fractions too (1.5
+    would quietly become 1)."""
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
 def to_int_or_none(name: str, value: Any) -> int | None:
     # The openstack CLI sends provider:segmentation_id as a string ("100").
     if value is None:
         return None
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+    number = _whole_number(value)
+    if number is None:
         raise _fail(name, value, "is not an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError, OverflowError):
-        raise _fail(name, value, "is not an integer") from None
+    return number
 
 
 def to_ipv4_address(name: str, value: Any) -> str:
@@ -580,20 +590,10 @@ QUOTA_MAX = 2 ** 31 - 1        # Neutron's DB_INTEGER_MAX_VALUE
 QUOTA_FLAGS = ("check_limit", "force")
 
 
-def _quota_int(value: Any) -> int:
-    """Neutron's convert_to_int, but without its silent truncation: ints, integer strings
-    and whole floats; never booleans or fractions (1.5 would quietly become 1)."""
-    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer.")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer."
-                           ) from None
-
-
 def _quota_limit(resource: str, value: Any) -> int:
-    limit = _quota_int(value)
+    limit = _whole_number(value)
+    if limit is None:
+        raise InvalidInput(f"Invalid input for operation: '{value}' is not an integer.")
     if limit < -1:
         raise BadRequest(f"Invalid input for {resource}. Reason: '{limit}' is too small - "
                          "must be at least '-1'.")
@@ -604,9 +604,10 @@ def _quota_limit(resource: str, value: Any) -> int:
 
 
 def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
-    """The limits of a ``{"quota": {...}}`` body, and whether ``check_limit`` (a boolean
-    as Neutron converts one; ``force`` overrides it) asks that none be set below the
-    current usage."""
+    """The limits of a ``{"quota": {...}}`` body, and whether ``check_limit`` asks that
+    none be set below the current usage (``force`` overrides it).  Both flags are
+    booleans (``true``/``false``, ``1``/``0``; ``null`` or absent: no); anything else is
+    a 400 rather than Neutron's any-truthy-value, so ``"false"`` is no check."""
     if not isinstance(body, dict) or not isinstance(body.get("quota"), dict):
         raise BadRequest("Resource body required")
     values = body["quota"]
@@ -615,5 +616,6 @@ def parse_quota_body(body: Any) -> tuple[dict[str, int], bool]:
         raise BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
     limits = {name: _quota_limit(name, value) for name, value in values.items()
               if name in DEFAULT_LIMITS}
-    check, force = (to_bool(flag, values.get(flag, False)) for flag in QUOTA_FLAGS)
+    check, force = (values.get(flag) is not None and to_bool(flag, values[flag])
+                    for flag in QUOTA_FLAGS)
     return limits, check and not force

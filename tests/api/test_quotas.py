@@ -75,6 +75,14 @@ def test_check_limit_refuses_a_limit_under_the_usage(api, check_limit):
     assert api.get(f"/v2.0/quotas/{project}")[1]["quota"]["network"] == 1
 
 
+def test_a_null_check_limit_is_no_check(api):
+    project = "proj-null-check"
+    assert post_as(api, project, "network", name="n1")[0] == 201
+    body = {"quota": {"network": 0, "check_limit": None, "force": None}}
+    assert api.put(f"/v2.0/quotas/{project}", body)[0] == 200
+    assert api.get(f"/v2.0/quotas/{project}")[1]["quota"]["network"] == 0
+
+
 @pytest.mark.parametrize("flag", ["check_limit", "force"])
 def test_a_quota_flag_that_is_not_a_boolean_is_a_400(api, flag):
     status, body = api.put("/v2.0/quotas/proj-flag", {"quota": {"network": 1, flag: "maybe"}})
