@@ -203,7 +203,7 @@ class NeutronApi:
         of its entries' fields as Neutron filters them."""
         entries = (self.model.availability_zones() if head == "availability_zones"
                    else [dict(provider) for provider in SERVICE_PROVIDERS])
-        return self._entries(request, head, entries, LISTED_VIEWS[head])
+        return self._entries(request, head, entries, LISTED_VIEWS[head], paged=False)
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
@@ -371,12 +371,13 @@ class NeutronApi:
                            lambda item, fields: self._shown(kind, item, fields))
 
     def _paged(self, request: webob.Request, collection: str, key: str, items: list[dict],
-               shown: Callable[[dict, list[str]], dict]) -> webob.Response:
-        """The page of sorted ``items`` the query asks for, each entry ``shown``, and, as
-        Neutron links them under a ``limit``, the ``next`` page (forward from its last
-        entry) and the ``previous`` one (backward from its first) where there is one."""
+               shown: Callable[[dict, list[str]], dict], paged: bool = True) -> webob.Response:
+        """The page of sorted ``items`` the query asks for (all of them unless ``paged``),
+        each entry ``shown``, and, as Neutron links them under a ``limit``, the ``next``
+        page (forward from its last entry) and the ``previous`` one (backward from its
+        first) where there is one."""
         query = request.GET
-        first, end, limited = self._window(items, query)
+        first, end, limited = self._window(items, query) if paged else (0, len(items), False)
         fields = query.getall("fields")
         document: dict[str, Any] = {key: [shown(item, fields) for item in items[first:end]]}
         kept = [(k, v) for k, v in query.items() if k not in ("marker", "page_reverse")]
@@ -437,7 +438,7 @@ class NeutronApi:
     def _window(items: list[dict], query: webob.multidict.MultiDict) -> tuple[int, int, bool]:
         """The page the query asks for as ``items[first:end]``: after ``marker`` (before
         it, with ``page_reverse``), at most ``limit`` entries (0: no limit); and whether
-        a limit applied.  Entries without an id (availability zones) cannot be a marker."""
+        a limit applied."""
         reverse = attributes.to_bool("page_reverse", query.get("page_reverse", False))
         marker = query.get("marker")
         at = None
@@ -481,16 +482,18 @@ class NeutronApi:
         the routers whose SNAT runs on its hypervisor."""
         if not rest:
             self._allow(request.method, "GET")
-            return self._entries(request, "agents", self._agent_entries(), AGENT_FILTERS)
-        agent = self._agent(rest[0])
+            return self._entries(request, "agents", self._agent_entries(), AGENT_FILTERS,
+                                 paged=True)
         if len(rest) == 2:
             if rest[1] != "l3-routers":
                 raise NotFound(f"The resource could not be found: {request.path_info}")
             self._allow(request.method, "GET")
+            host = self._agent(rest[0])["host"]
             return _json(200, {"routers": [
                 self._shown("router", router) for router in self.model.all("router")
-                if self.snat_host(router["id"]) == agent["host"]]})
+                if self.snat_host(router["id"]) == host]})
         self._allow(request.method, "GET", "PUT", "DELETE")
+        agent = self._agent(rest[0])
         if request.method == "DELETE":
             reached = agent["configurations"]
             if reached["ovsdb_connected"] or reached["openflow_connected"]:
@@ -528,10 +531,12 @@ class NeutronApi:
                                       if host is not None and agent["host"] == host]})
 
     def _entries(self, request: webob.Request, collection: str, entries: list[dict],
-                 filters: tuple[str, ...]) -> webob.Response:
+                 filters: tuple[str, ...], paged: bool) -> webob.Response:
         """A listing that is not a stored resource's, filtered on the given fields by
         their text (booleans as 'true'/'false', case-insensitive), sorted on them, paged
-        as the stored resources are and narrowed to ``fields``."""
+        as the stored resources are if its entries have ids (agents; availability zones
+        and service providers have none to be a marker, so they are listed whole, as
+        Neutron lists them), and narrowed to ``fields``."""
         key = collection.replace("-", "_")
         for name in dict.fromkeys(request.GET.keys()):
             if name in LISTING_PARAMS:
@@ -541,7 +546,7 @@ class NeutronApi:
             wanted = {value.lower() for value in request.GET.getall(name)}
             entries = [entry for entry in entries if _field_text(entry.get(name)) in wanted]
         entries = self._sorted(entries, request.GET, filters.__contains__, key)
-        return self._paged(request, collection, key, entries, self._select)
+        return self._paged(request, collection, key, entries, self._select, paged)
 
 
 def _listable(attr: attributes.Attr | None) -> bool:

@@ -110,4 +110,3 @@ def test_the_agents_of_a_router_and_the_routers_of_an_agent(api, subnet):
     assert api.post(f"/v2.0/routers/{router['id']}/l3-agents", {})[0] == 405
     status, body = api.get("/v2.0/agents/no-such-agent/l3-routers")
     assert status == 404 and body["NeutronError"]["type"] == "AgentNotFound", body
-    assert api.get("/v2.0/agents/no-such-agent/dhcp-networks")[0] == 404

@@ -1,6 +1,6 @@
-"""GET /v2.0/agents filters, sorts and pages on an agent's fields, as Neutron's does: a
-registered hypervisor whose switch never connects (a lone ovsdb-server) is listed, not
-alive."""
+"""GET /v2.0/agents filters on an agent's fields, as Neutron's does, and sorts and pages
+on them as the resources are (Neutron's lists agents whole): a registered hypervisor
+whose switch never connects (a lone ovsdb-server) is listed, not alive."""
 import shutil
 
 import pytest
@@ -42,14 +42,33 @@ def test_agents_are_paged_by_limit_and_marker(registered):
     assert [link["rel"] for link in second["agents_links"]] == ["previous"]
 
 
-@pytest.mark.parametrize("query", [
-    "limit=many", "limit=-1", "marker=no-such-agent", "sort_key=colour&sort_dir=asc",
-    "sort_key=host", "sort_key=host&sort_dir=sideways",
+@pytest.mark.parametrize("listing, query", [
+    *(("agents", query) for query in (
+        "limit=many", "limit=-1", "marker=no-such-agent", "sort_key=colour&sort_dir=asc",
+        "sort_key=host", "sort_key=host&sort_dir=sideways")),
+    ("availability_zones", "sort_key=host&sort_dir=asc"),
+    ("availability_zones", "sort_key=name"),
 ])
-@pytest.mark.parametrize("listing", ["agents", "availability_zones"])
 def test_a_bad_listing_parameter_is_a_400(registered, listing, query):
     status, body = registered.api.get(f"/v2.0/{listing}?{query}")
     assert status == 400 and body["NeutronError"]["type"] == "HTTPBadRequest", body
+
+
+def test_zones_have_no_id_to_page_by_so_they_are_listed_whole(registered):
+    status, whole = registered.api.get("/v2.0/availability_zones?sort_key=resource&sort_dir=asc")
+    assert status == 200 and [z["resource"] for z in whole["availability_zones"]] == [
+        "network", "router"], whole
+    assert registered.api.get("/v2.0/availability_zones?sort_key=resource&sort_dir=asc"
+                              "&limit=1") == (200, whole)
+
+
+def test_an_agent_lists_the_routers_it_runs_and_nothing_else(registered):
+    agent_id = registered.api.get("/v2.0/agents?host=lonely")[1]["agents"][0]["id"]
+    assert registered.api.get(f"/v2.0/agents/{agent_id}/l3-routers") == (200, {"routers": []})
+    assert registered.api.post(f"/v2.0/agents/{agent_id}/l3-routers", {})[0] == 405
+    assert registered.api.post(f"/v2.0/agents/{agent_id}", {})[0] == 405
+    status, body = registered.api.get(f"/v2.0/agents/{agent_id}/dhcp-networks")
+    assert status == 404 and body["NeutronError"]["type"] == "HTTPNotFound", body
 
 
 def test_an_unknown_agent_filter_is_a_400(registered):
