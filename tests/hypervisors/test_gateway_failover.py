@@ -9,18 +9,19 @@ import pytest
 from tests.e2e.dataplane import Tenant, pings, wait_until
 from tests.emulation import (agents, emulation, leaving_through, onboarded_cloud,
                              public_network, serving)
+from tests.harness import Controller
 
 DOWN_TIME = 3   # seconds
 
 
-def snat_agents(ctl, router: dict) -> list[str]:
+def snat_agents(ctl: Controller, router: dict) -> list[str]:
     """The hosts of the agents the API says run the router's SNAT."""
     status, body = ctl.api.get(f"/v2.0/routers/{router['id']}/l3-agents")
     assert status == 200, body
     return [agent["host"] for agent in body["agents"]]
 
 
-def hosted_routers(ctl, host: str) -> list[str]:
+def hosted_routers(ctl: Controller, host: str) -> list[str]:
     status, body = ctl.api.get(f"/v2.0/agents/{agents(ctl)[host]['id']}/l3-routers")
     assert status == 200, body
     return [router["id"] for router in body["routers"]]
