@@ -507,7 +507,7 @@ class NeutronApi:
             values = attributes.parse_body("agent", attributes.AGENT,
                                            self._body(request, None, None), False)
             agent.update(self.model.update_agent(agent["id"], agent["host"], values))
-        return _json(200, {"agent": agent})
+        return _json(200, {"agent": self._select(agent, request.GET.getall("fields"))})
 
     def _agent_entries(self) -> list[dict]:
         """Every agent not being retired, with the operator's fields."""

@@ -74,3 +74,9 @@ def test_an_agent_lists_the_routers_it_runs_and_nothing_else(registered):
 def test_an_unknown_agent_filter_is_a_400(registered):
     status, body = registered.api.get("/v2.0/agents?colour=red")
     assert status == 400 and body["NeutronError"]["type"] == "HTTPBadRequest"
+
+
+def test_an_agent_shows_the_fields_asked_for(registered):
+    agent_id = registered.api.get("/v2.0/agents?host=quiet")[1]["agents"][0]["id"]
+    assert registered.api.get(f"/v2.0/agents/{agent_id}?fields=host&fields=alive") == (
+        200, {"agent": {"host": "quiet", "alive": False}})
