@@ -382,9 +382,9 @@ class NeutronApi:
         document: dict[str, Any] = {key: [shown(item, fields) for item in items[first:end]]}
         kept = [(k, v) for k, v in query.items() if k not in ("marker", "page_reverse")]
         links = []
-        if limited and end < len(items) and first < end and "id" in items[end - 1]:
+        if limited and first < end < len(items):
             links.append(("next", [*kept, ("marker", items[end - 1]["id"])]))
-        if limited and first > 0 and first < end and "id" in items[first]:
+        if limited and 0 < first < end:
             links.append(("previous", [*kept, ("marker", items[first]["id"]),
                                        ("page_reverse", "True")]))
         if links:
@@ -533,10 +533,10 @@ class NeutronApi:
     def _entries(self, request: webob.Request, collection: str, entries: list[dict],
                  filters: tuple[str, ...], paged: bool) -> webob.Response:
         """A listing that is not a stored resource's, filtered on the given fields by
-        their text (booleans as 'true'/'false', case-insensitive), sorted on them, paged
-        as the stored resources are if its entries have ids (agents; availability zones
-        and service providers have none to be a marker, so they are listed whole, as
-        Neutron lists them), and narrowed to ``fields``."""
+        their text (booleans as 'true'/'false', case-insensitive), sorted on them,
+        ``paged`` as the stored resources are (agents; availability zones and service
+        providers have no id to be a marker, so they are listed whole, as Neutron lists
+        them) and narrowed to ``fields``."""
         key = collection.replace("-", "_")
         for name in dict.fromkeys(request.GET.keys()):
             if name in LISTING_PARAMS:

@@ -585,8 +585,8 @@ def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool
 # ------------------------------------------------------------------- quotas
 # Validation and messages follow neutron/extensions/quotasv2.py.
 QUOTA_MAX = 2 ** 31 - 1        # Neutron's DB_INTEGER_MAX_VALUE
-# Flags the openstack client sends with a quota update (``--check-limit``, ``--force``);
-# not limits themselves.
+# Flags of a quota update, not limits themselves: the openstack client's ``quota set``
+# sends check_limit, or force with ``--force``.
 QUOTA_FLAGS = ("check_limit", "force")
 
 
