@@ -170,12 +170,14 @@ class Engine:
         return outputs
 
     def ticked(self) -> EngineOutputs:
-        """Time passed: ARP requests due, gratuitous ARPs due again, and routers whose
-        SNAT moves with its gateway hypervisors' liveness (``flush_due``)."""
+        """Time passed: ARP requests due, gratuitous ARPs and floating IPs' zone flushes
+        due again, and routers whose SNAT moves with its gateway hypervisors' liveness
+        (``flush_due``)."""
         outputs = EngineOutputs()
         outputs.flush_due = bool(self._guarded(self.north_south.gateways_checked, self._dirty))
         self.north_south.neighbour_requests(outputs)
         self.north_south.repeat_announcements(outputs)
+        self.north_south.repeat_flushes(outputs)
         return outputs
 
     def neighbour_seen(self, dpid: int, ip: str, mac: str) -> bool:

@@ -155,6 +155,27 @@ def test_disassociating_flushes_the_zone_and_association_announces(outside):
     assert outside.model.fip_gateway_port(fip["floating_network_id"], "n0") is None
 
 
+def flushed(outputs, chassis: str) -> list[int]:
+    return [message.zone for message in outputs.after_flows.get(dpid(chassis, "int"), [])
+            if isinstance(message, CtFlushZone)]
+
+
+def test_a_left_zone_is_flushed_again_at_the_next_two_ticks(outside):
+    """A packet that takes a deleted flow's megaflow before the revalidators remove it
+    commits its entry again after the first flush."""
+    fip, zone = outside.fip, outside.planner.nat.zones.get(outside.fip["id"])
+    outside.update("floatingip", fip["id"], port_id=None)
+    assert zone in flushed(outside.sent[-1], "n0")
+    assert [zone in flushed(outside.tick(), "n0") for _ in range(3)] == [True, True, False]
+
+
+def test_a_zone_in_use_again_is_not_flushed_again(outside):
+    fip, zone = outside.fip, outside.planner.nat.zones.get(outside.fip["id"])
+    outside.update("floatingip", fip["id"], port_id=None)
+    outside.update("floatingip", fip["id"], port_id=outside.floating["id"])   # back on n0
+    assert zone not in flushed(outside.tick(), "n0")   # its new connections live there
+
+
 def test_moving_to_another_vm_of_the_same_hypervisor_flushes_the_zone(outside):
     """The zone stays with the floating IP, but its entries DNAT to the old VM: a packet
     of a connection made before would still reach it."""
