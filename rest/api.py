@@ -128,7 +128,7 @@ def _error(error: NeutronError) -> webob.Response:
 
 class NeutronApi:
     def __init__(self, model: NetworkModel, agents: Agents, views: dict[str, View],
-                 snat_host: SnatHost = lambda router_id: None):
+                 snat_host: SnatHost):
         self.model = model
         self.agents = agents
         self.views = views

@@ -63,7 +63,7 @@ class Quotas:
                 for project in self.quota_of]
 
     def update_quota(self, project: str, limits: dict[str, int],
-                     check: bool = False) -> dict[str, int]:
+                     check: bool) -> dict[str, int]:
         """``PUT /quotas/{project}``: the given limits replace the project's; with
         ``check``, none may be set under what the project already uses."""
         if check:
