@@ -16,7 +16,8 @@ table each bridge is given (``SimBridge.fdb``), never one it learns.  Conntrack 
 stateless: ``ct`` NATs to the address it names, a bare ``nat`` (which undoes the
 connection's NAT) sets the fields the packet's ``ct_nat_after`` gives, as (field, value)
 pairs (none: nothing), and a packet it recirculates comes back in its zone with the
-``ct_state`` the packet's ``ct_state_after`` field gives (+trk+est if none) and the
+``ct_state`` the packet's ``ct_state_after`` field gives (+trk+est if none; a sequence
+gives one state per recirculation in turn, its last repeating) and the
 ``ct_mark`` its ``ct_mark_after`` gives (else the ``ct_mark`` it had: none is 0).
 ``("ct_mark", zone, mark)``, ct(commit) with exec(set_field:mark->ct_mark), only notes the
 mark it would commit; like every ct without a table it recirculates nothing and leaves the
@@ -43,6 +44,7 @@ from typing import Any, Iterable, Mapping
 
 from ryu_app.pipeline.flow import ETH_TYPE_ARP, OFPVID_PRESENT, Flow
 from ryu_app.pipeline.tables import DEAD_VLAN   # the tag of a port that must pass nothing
+from ryu_app.pipeline.tables import SETTABLE_IN_PORT
 from topology.naming import PortInfo
 
 Packet = dict[str, Any]
@@ -60,7 +62,10 @@ CT_TRK, CT_EST = 0x20, 0x02
 CT_STATE_AFTER = "ct_state_after"     # a packet's ct_state once recirculated (a test's)
 CT_MARK_AFTER = "ct_mark_after"       # its connection's ct_mark then (else it keeps its own)
 CONJ_ID = "conj_id"   # set only for the lookup a satisfied conjunction repeats
+IN_PORT = "in_port"   # in a packet only once a flow set it (else the port it came in by)
 CT_NAT_AFTER = "ct_nat_after"         # what a bare nat restores: ((field, value), ...)
+PACKET_OUT = -1   # the "table" of a packet-out's actions in a Step
+CONTROLLER = PortInfo("CONTROLLER", 0xFFFFFFFD)   # OFPP_CONTROLLER: a packet-out's in_port
 MAX_RECIRCULATIONS = 6   # per packet, as dpif-netdev's MAX_RECIRC_DEPTH (5 to 8 by version)
 
 
@@ -181,7 +186,7 @@ def _fields(packet: Packet, in_port: int) -> dict[str, int]:
     """The packet as a switch matches it: every field as an integer."""
     fields = {name: _as_int(value) for name, value in packet.items()
               if isinstance(value, (int, str)) and name != CONJ_ID}   # no packet has one
-    fields["in_port"] = in_port
+    fields.setdefault(IN_PORT, in_port)
     return fields
 
 
@@ -512,6 +517,17 @@ def simulate(fabric: Fabric, chassis: str, bridge_name: str, in_port: str | int,
     return run.result
 
 
+def inject(fabric: Fabric, chassis: str, bridge_name: str, actions: tuple,
+           packet: Mapping[str, Any], *, max_entries: int = MAX_ENTRIES) -> Result:
+    """A packet-out: the controller's ``packet`` through ``actions`` on a bridge, from
+    OFPP_CONTROLLER, then followed as ``simulate`` follows a packet.  Its first step is
+    the packet-out itself (table ``PACKET_OUT``)."""
+    bridge = fabric.bridge(chassis, bridge_name)
+    run = _Run(fabric, max_entries)
+    run.inject(bridge, _canonical(packet), actions)
+    return run.result
+
+
 class _Run:
     def __init__(self, fabric: Fabric, max_entries: int):
         self.fabric = fabric
@@ -546,7 +562,7 @@ class _Run:
         # crossing clears them: compose_output_action__ in ofproto-dpif-xlate.c; another
         # hypervisor's conntrack never saw the packet).
         packet = {name: value for name, value in packet.items()
-                  if not (_REGISTER.match(name) or name == "metadata"
+                  if not (_REGISTER.match(name) or name in ("metadata", IN_PORT)
                           or (name in CONNTRACK and not tracked)
                           or (name == "tunnel_id" and not via_tunnel))}
         if len(self.result.hops) >= self.max_entries:
@@ -561,12 +577,26 @@ class _Run:
                                     dict(packet), len(self.result.steps)))
         self.walk(bridge, port, packet)
 
+    def inject(self, bridge: SimBridge, packet: Packet, actions: tuple) -> None:
+        flow = Flow(PACKET_OUT, 0, (), actions)
+        step = Step(bridge.chassis, bridge.name, PACKET_OUT, CONTROLLER.ofport, dict(packet),
+                    flow)
+        self.result.steps.append(step)
+        recirculated: list[tuple[int, Packet]] = []
+        self.apply(bridge, CONTROLLER, packet, flow, step, recirculated)
+        self.recirculate(bridge, CONTROLLER, recirculated, 0)
+
     def walk(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, table: int = 0,
              depth: int = 0) -> None:
-        """The tables from ``table`` on, then each copy a ct action recirculated, in order:
-        the datapath runs a recirculation after the actions it came with."""
+        """The tables from ``table`` on, then each copy a ct action recirculated."""
         recirculated: list[tuple[int, Packet]] = []
         self.pipeline(bridge, in_port, packet, table, recirculated)
+        self.recirculate(bridge, in_port, recirculated, depth)
+
+    def recirculate(self, bridge: SimBridge, in_port: PortInfo,
+                    recirculated: list[tuple[int, Packet]], depth: int) -> None:
+        """Each copy a ct action recirculated, in order: the datapath runs a
+        recirculation after the actions it came with."""
         for next_table, copy in recirculated:
             if depth >= MAX_RECIRCULATIONS:
                 self.outcome("loop", bridge, None, copy, next_table, "recirculation limit")
@@ -576,8 +606,9 @@ class _Run:
     def pipeline(self, bridge: SimBridge, in_port: PortInfo, packet: Packet,
                  table: int | None, recirculated: list[tuple[int, Packet]]) -> None:
         while table is not None:
-            flow, conj_id = self.lookup(bridge, table, packet, in_port.ofport)
-            step = Step(bridge.chassis, bridge.name, table, in_port.ofport, dict(packet), flow)
+            ofport = packet.get(IN_PORT, in_port.ofport)
+            flow, conj_id = self.lookup(bridge, table, packet, ofport)
+            step = Step(bridge.chassis, bridge.name, table, ofport, dict(packet), flow)
             if conj_id is not None:   # found by the lookup the conjunction repeated
                 step.notes.append(f"conjunction {conj_id}: conj_id={conj_id}")
             self.result.steps.append(step)
@@ -665,23 +696,25 @@ class _Run:
         if port == "controller":
             self.outcome("controller", bridge, None, packet, table, "action")
             return
-        if port == "in_port":
-            target = in_port
-        elif isinstance(port, int):
-            target = bridge.port(port)
-            if target is None:
-                self.drop(bridge, packet, table, f"no port {port}")
-                return
-            if target.ofport == in_port.ofport:   # OVS: only OFPP_IN_PORT sends back
-                self.drop(bridge, packet, table, "output to the in_port")
-                return
-        else:
+        if port != "in_port" and not isinstance(port, int):
             raise ValueError(f"unsupported output port {port!r}")
+        current = packet.get(IN_PORT, in_port.ofport)   # a flow may have set another
+        number = current if port == "in_port" else port
+        target = bridge.port(number)
+        if target is None:
+            self.drop(bridge, packet, table, f"no port {number}")
+            return
+        if port != "in_port" and number == current:   # OVS: only OFPP_IN_PORT sends back
+            self.drop(bridge, packet, table, "output to the in_port")
+            return
         self.leave(bridge, target, dict(packet))
 
     def normal(self, bridge: SimBridge, in_port: PortInfo, packet: Packet,
                table: int) -> list[tuple[PortInfo, Packet]]:
         """OVS's NORMAL action (xlate_normal): L2 switching with access and trunk ports."""
+        if packet.get(IN_PORT, in_port.ofport) != in_port.ofport:
+            self.drop(bridge, packet, table, "normal: in_port set to another port")
+            return []   # not modelled: no flow of ours does it (OVS would switch from there)
         in_tag = bridge.tags.get(in_port.name)
         if in_tag is not None and is_tagged(packet):
             # input_vid_is_valid: an access port accepts no tagged frame
@@ -755,6 +788,11 @@ class _Run:
 def _set_field(packet: Packet, name: str, value: Any, step: Step) -> None:
     # OVS skips a set_field whose prerequisites the packet does not meet: vlan_vid on an
     # untagged frame, arp_* on IP, ... (mf_are_prereqs_ok); metadata is always writable.
+    if name == SETTABLE_IN_PORT:   # the port the rest of the pipeline sees it came in by
+        packet[IN_PORT] = value
+        return
+    if name == IN_PORT:   # OVS refuses such a flow (OFPBAC_BAD_SET_ARGUMENT)
+        raise ValueError("set_field of the OXM in_port: only in_port_nxm may be written")
     if name == "vlan_vid":
         if not is_tagged(packet):
             step.notes.append("set_field vlan_vid ignored: untagged")
@@ -785,8 +823,10 @@ def _conntrack(packet: Packet, action: tuple, step: Step) -> tuple[int, Packet] 
         _nat(packet, nat, step)
     recirculated = None
     if table is not None:
-        state = packet.get(CT_STATE_AFTER, CT_TRK | CT_EST)
+        state, later = _next_state(packet.get(CT_STATE_AFTER, CT_TRK | CT_EST))
         copy = {**packet, "ct_zone": zone, "ct_state": state}
+        if later is not None:
+            copy[CT_STATE_AFTER] = later
         mark = packet.get(CT_MARK_AFTER, copy.pop("ct_mark", 0))
         if mark:   # absent reads 0
             copy["ct_mark"] = mark
@@ -798,6 +838,15 @@ def _conntrack(packet: Packet, action: tuple, step: Step) -> tuple[int, Packet] 
         step.notes.append(f"ct zone {zone}{' commit' if commit else ''}")
     _untrack(packet)
     return recirculated
+
+
+def _next_state(after: int | tuple[int, ...]) -> tuple[int, tuple[int, ...] | None]:
+    """The ct_state this recirculation comes back with, and what the next ones get: one
+    state for all, or a sequence (the last one repeating), such as the new request a
+    port's egress commits and then its reply, which its ingress sees."""
+    if isinstance(after, int):
+        return after, None
+    return after[0], after[1:] or after
 
 
 def _commit_mark(packet: Packet, action: tuple, step: Step) -> None:

@@ -39,6 +39,7 @@ INT_SNAT_RETURN = 80
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 FILTERED_PORT_REG = "reg5"   # the ofport of the port a frame is filtered for
+SETTABLE_IN_PORT = "in_port_nxm"   # in_port as a set_field writes it (Nicira's 16 bits)
 
 # br-tun
 TUN_LOCAL_SWITCHING = 0

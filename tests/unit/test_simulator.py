@@ -5,8 +5,8 @@ import pytest
 from ryu_app.pipeline import br_int, br_phys, br_tun, security
 from ryu_app.pipeline.flow import ETH_TYPE_8021Q, Flow, match, vlan
 from ryu_app.pipeline.security import FilteredPort, RuleMatch
-from ryu_app.pipeline.simulator import (BROADCAST, Fabric, SimBridge, arp_request, ipv4,
-                                        simulate)
+from ryu_app.pipeline.simulator import (BROADCAST, PACKET_OUT, Fabric, SimBridge, arp_request,
+                                        inject, ipv4, simulate)
 from topology.naming import PortInfo, tunnel_port_name
 
 NORMAL = ("output", "normal")
@@ -97,6 +97,34 @@ def test_output_to_the_in_port_by_number_is_dropped_only_in_port_sends_back():
     assert [o.reason for o in result.of_kind("dropped")] == ["output to the in_port",
                                                               "no port 4"]
     assert simulate(fabric, "hv1", "br0", "tap2", ping()).delivered_to() == [("hv1", "tap2")]
+
+
+def test_a_set_in_port_is_what_later_tables_and_outputs_see():
+    """in_port set to 0 (no port): the later lookup matches it, output to the port the
+    packet came in by is allowed then, IN_PORT has no port to send to; NORMAL from a
+    port the packet did not come in by is not modelled and drops."""
+    fabric = one_bridge([Flow(0, 1, match(in_port=1), (("set_field", "in_port_nxm", 0),
+                                                       ("goto", 1))),
+                         Flow(1, 2, match(in_port=0), (("output", 1), ("output", "in_port"),
+                                                       NORMAL)),
+                         Flow(1, 1, (), (("output", 3),))])
+    result = simulate(fabric, "hv1", "br0", "tap1", ping())
+    assert result.delivered_to() == [("hv1", "tap1")]
+    assert [o.reason for o in result.of_kind("dropped")] == [
+        "no port 0", "normal: in_port set to another port"]
+    assert [step.in_port for step in result.steps] == [1, 0]
+    oxm = one_bridge([Flow(0, 1, (), (("set_field", "in_port", 0), ("output", 2)))])
+    with pytest.raises(ValueError, match="in_port_nxm"):   # OVS refuses this one
+        simulate(oxm, "hv1", "br0", "tap1", ping())
+
+
+def test_a_packet_out_runs_its_actions_from_the_controller():
+    fabric = one_bridge([Flow(40, 1, match(reg5=2), (("output", 2), ("output", "in_port")))])
+    result = inject(fabric, "hv1", "br0", (("set_field", "reg5", 2), ("resubmit", 40)),
+                    ping())
+    assert result.delivered_to() == [("hv1", "tap2")]
+    assert [o.reason for o in result.of_kind("dropped")] == [f"no port {0xFFFFFFFD}"]
+    assert result.path() == [("hv1", "br0", PACKET_OUT), ("hv1", "br0", 40)]
 
 
 # ------------------------------------------------------------- packet edits
