@@ -29,6 +29,7 @@ from ryu.ofproto import ofproto_v1_3
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
+from ryu_app.pipeline import ofwire
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
 from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
@@ -350,7 +351,7 @@ class NeutronRyuApp(app_manager.RyuApp):
     @staticmethod
     def _send_message(datapath, message: Message) -> None:
         if isinstance(message, PacketOut):
-            datapath.send_msg(ofmsg.packet_out(datapath, message.port, message.data))
+            datapath.send(ofwire.packet_out(message.actions, message.data))
         elif isinstance(message, FlowStatsRequest):
             datapath.send_msg(datapath.ofproto_parser.OFPFlowStatsRequest(
                 datapath, table_id=datapath.ofproto.OFPTT_ALL if message.table is None

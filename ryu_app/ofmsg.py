@@ -144,13 +144,6 @@ def controller_meter(datapath: Datapath, packets_per_second: int) -> list:
                                bands=[parser.OFPMeterBandDrop(rate=packets_per_second)])]
 
 
-def packet_out(datapath: Datapath, port: int, data: bytes):
-    """A frame the controller built, sent out of one port."""
-    ofp, parser = datapath.ofproto, datapath.ofproto_parser
-    return parser.OFPPacketOut(datapath, buffer_id=ofp.OFP_NO_BUFFER, in_port=ofp.OFPP_CONTROLLER,
-                               actions=[parser.OFPActionOutput(port, 0)], data=data)
-
-
 NXT_CT_FLUSH_ZONE = 29
 
 

@@ -17,10 +17,17 @@ from ryu_app.reconciler import FlowMods, add_to
 
 @dataclass(frozen=True)
 class PacketOut:
-    """A frame the controller built, sent out of one port."""
+    """A frame the controller built, for one port: sent straight out of it, or through
+    ``through`` (the flows' action language, a resubmit where a flow would goto) when
+    that port is a filtered VM port, whose ingress filter judges the frame."""
 
     port: int
     data: bytes
+    through: tuple = ()
+
+    @property
+    def actions(self) -> tuple:
+        return self.through or (("output", self.port),)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from ryu_app.pipeline.flow import Flow
 
 OFP_VERSION = 0x04
-OFPT_FLOW_MOD = 14
+OFPT_FLOW_MOD, OFPT_PACKET_OUT = 14, 13
 OFPFC_ADD, OFPFC_DELETE_STRICT = 0, 4
 OFP_NO_BUFFER = OFPP_ANY = OFPG_ANY = 0xFFFFFFFF
 OFPP_IN_PORT, OFPP_NORMAL, OFPP_CONTROLLER = 0xFFFFFFF8, 0xFFFFFFFA, 0xFFFFFFFD
@@ -180,6 +180,15 @@ def _action(action: tuple) -> bytes:
     if kind == "resubmit":   # resubmit(,table): that table's lookup, then on with these
         return _nicira(NXAST_RESUBMIT_TABLE, struct.pack("!HB3x", OFPP_IN_PORT_16, args[0]))
     raise Unsupported(f"action {kind}")
+
+
+def packet_out(actions: tuple, data: bytes) -> bytes:
+    """OFPT_PACKET_OUT of a frame the controller built (from OFPP_CONTROLLER, unbuffered)
+    through ``actions``."""
+    packed = b"".join(_action(action) for action in actions)
+    length = 24 + len(packed) + len(data)
+    return struct.pack("!BBHIIIH6x", OFP_VERSION, OFPT_PACKET_OUT, length, 0, OFP_NO_BUFFER,
+                       OFPP_CONTROLLER, len(packed)) + packed + data
 
 
 def _nicira(subtype: int, body: bytes) -> bytes:

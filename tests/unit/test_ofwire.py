@@ -309,3 +309,20 @@ def test_firewall_flows_read_as_ovs_ofctl_dumps_them():
     for expected in FIREWALL_TEXT:
         assert expected in text, expected
     assert "reg6=0x3 " in text   # registers in hex, as ovs-ofctl shows them
+
+
+# ------------------------------------------------------------------ packet-outs
+
+@pytest.mark.parametrize("actions", [
+    (("output", 5),),
+    # a filtered port's ingress, which a packet-out reaches by resubmit
+    (("set_field", "reg5", 5), ("set_field", "reg6", 3), ("resubmit", 81)),
+])
+def test_packet_outs_are_ryus_bytes(actions):
+    parser, ofp = ofproto_v1_3_parser, ofproto_v1_3
+    theirs = [ryu_conntrack(parser, action) if action[0] == "resubmit" else
+              ofmsg._action(DATAPATH, action, 0) for action in actions]
+    frame = bytes(range(60))
+    message = parser.OFPPacketOut(DATAPATH, buffer_id=ofp.OFP_NO_BUFFER,
+                                  in_port=ofp.OFPP_CONTROLLER, actions=theirs, data=frame)
+    assert ofwire.packet_out(actions, frame) == ryu_bytes(message)
