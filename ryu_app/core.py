@@ -284,23 +284,35 @@ class Core:
 
     def packet_in(self, dpid: int, reason: str, in_port: int, data: bytes) -> Outputs:
         """A routed frame whose TTL ran out (reason ``invalid_ttl``) gets ICMP time
-        exceeded from its gateway; a DHCP request a flow sent up (``action``) its answer,
-        out of the port it came in by; an upstream gateway's ARP answer (``action``) its
-        MAC noted, and the flows that send to it follow."""
+        exceeded from its gateway, to the port it came in by through that port's ingress
+        filter; a DHCP request a flow sent up (``action``) its answer, out of the port it
+        came in by; an upstream gateway's ARP answer (``action``) its MAC noted, and the
+        flows that send to it follow."""
         outputs = Outputs()
         if reason == "invalid_ttl":
             reply = router_packets.time_exceeded_reply(data, self.planner.gateway_ip)
+            through = self._injection(dpid, in_port)
         elif reason == "action" and (sender := router_packets.arp_sender(data)):
             if self.engine.neighbour_seen(dpid, *sender):
                 self._take(self.engine.flush(), outputs)
-            reply = None
+            reply, through = None, ()
         elif reason == "action":
-            reply = self._dhcp_reply(dpid, in_port, data)
+            reply, through = self._dhcp_reply(dpid, in_port, data), ()
         else:
-            reply = None
+            reply, through = None, ()
         if reply is not None:
-            outputs.send_after_flows(dpid, PacketOut(in_port, reply))
+            outputs.send_after_flows(dpid, PacketOut(in_port, reply, through))
         return outputs
+
+    def _injection(self, dpid: int, ofport: int) -> tuple:
+        """How the router's answer reaches the VM port behind ``ofport``: through its
+        ingress filter when it has one (``PacketOut.through``), else straight out."""
+        bridge = self.topology.bridges.get(dpid)
+        device = self.topology.port_at(dpid, ofport)
+        if bridge is None or device is None:
+            return ()
+        return self.planner.security.injection(bridge,
+                                               self.planner.device_port(bridge.chassis, device))
 
     def _dhcp_reply(self, dpid: int, in_port: int, data: bytes) -> bytes | None:
         """The answer to a VM's DHCP request, from its port's lease: none for a frame

@@ -13,6 +13,7 @@ ETH_TYPE_IP = 0x0800
 IPPROTO_ICMP, IPPROTO_UDP = 1, 17
 DHCP_CLIENT, DHCP_SERVER = 68, 67
 ICMP_ECHO_REQUEST, ICMP_ECHO_REPLY = 8, 0
+NO_PORT = 0   # an in_port no port has: output to the port a frame came in by is then allowed
 
 
 @builder
@@ -167,16 +168,26 @@ def dhcp_server_arp_flow(lvid: int, server_ip: str, server_mac: str) -> Flow:
 
 
 @builder
-def gateway_echo_flow(lvid: int, gateway_mac: str, router_ip: str) -> Flow:
+def gateway_echo_flows(lvid: int, gateway_mac: str, router_ip: str) -> list[Flow]:
     """Table 60: a VM's ping to an address of its router (sent to its gateway MAC) is
-    answered on its own chassis, as the router namespace would: echo request turned into
-    the reply in place and sent back."""
-    return Flow(T.INT_TRANSIENT, 31,
-                match(eth_type=ETH_TYPE_IP, ip_proto=IPPROTO_ICMP, icmpv4_type=ICMP_ECHO_REQUEST,
-                      eth_dst=gateway_mac, ipv4_dst=router_ip, **{T.LOCAL_VLAN_REG: lvid}),
-                (("move", "eth_src", "eth_dst"), ("set_field", "eth_src", gateway_mac),
-                 ("move", "ipv4_src", "ipv4_dst"), ("set_field", "ipv4_src", router_ip),
-                 ("set_field", "icmpv4_type", ICMP_ECHO_REPLY), ("output", "in_port")))
+    answered on its own chassis, as the router namespace would: the echo request turned
+    into the reply in place.  From a port without filtering (reg5 0) it goes straight
+    back (priority 32); from a filtered port (reg5 its ofport, reg6 its zone, from table
+    0) it goes to the port's ingress filter (81) like any other frame for it, so a
+    stateless port's ingress rules judge it and a stateful port's conntrack sees the
+    reply of the request it committed.  ``in_port`` is set to 0 on that way so that the
+    final output to the port it came from is no hairpin, which OVS would drop."""
+    request = {"eth_type": ETH_TYPE_IP, "ip_proto": IPPROTO_ICMP,
+               "icmpv4_type": ICMP_ECHO_REQUEST, "eth_dst": gateway_mac,
+               "ipv4_dst": router_ip, T.LOCAL_VLAN_REG: lvid}
+    turned = (("move", "eth_src", "eth_dst"), ("set_field", "eth_src", gateway_mac),
+              ("move", "ipv4_src", "ipv4_dst"), ("set_field", "ipv4_src", router_ip),
+              ("set_field", "icmpv4_type", ICMP_ECHO_REPLY))
+    return [Flow(T.INT_TRANSIENT, 32, match(**request, **{T.FILTERED_PORT_REG: 0}),
+                 (*turned, ("output", "in_port"))),
+            Flow(T.INT_TRANSIENT, 31, match(**request),
+                 (*turned, ("set_field", T.SETTABLE_IN_PORT, NO_PORT),
+                  ("goto", T.INT_BASE_INGRESS)))]
 
 
 @builder

@@ -38,7 +38,7 @@ NX_CT_F_COMMIT, NX_CT_RECIRC_NONE = 1, 0xFF
 NX_NAT_F_SRC, NX_NAT_F_DST, NX_NAT_F_PROTO_RANDOM = 1, 2, 16
 NX_NAT_RANGE_IPV4_MIN = 1
 
-_BASIC, _NXM_1 = 0x8000, 0x0001
+_NXM_0, _NXM_1, _BASIC = 0x0000, 0x0001, 0x8000
 # field -> (OXM class, field number, value bytes, kind of value)
 FIELDS = {
     "in_port": (_BASIC, 0, 4, "int"), "eth_dst": (_BASIC, 3, 6, "mac"),
@@ -53,6 +53,9 @@ FIELDS = {
     "sctp_src": (_BASIC, 17, 2, "int"), "sctp_dst": (_BASIC, 18, 2, "int"),
     "icmpv4_code": (_BASIC, 20, 1, "int"),
     "tunnel_id": (_BASIC, 38, 8, "int"),
+    # Nicira's 16-bit NXM_OF_IN_PORT: the in_port a set_field may write (OVS refuses the
+    # OXM one there with OFPBAC_BAD_SET_ARGUMENT; checked on OVS 3.1)
+    "in_port_nxm": (_NXM_0, 0, 2, "int"),
     "reg5": (_NXM_1, 5, 4, "int"), "reg6": (_NXM_1, 6, 4, "int"),
     # set only by OVS, for the lookup a satisfied conjunction repeats (ovs-fields(7))
     "conj_id": (_NXM_1, 37, 4, "int"),

@@ -285,8 +285,8 @@ class Planner:
             flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in ipv4s(gateway)]
             flows.append(br_int.unrouted_drop_flow(lvid, gateway_mac))
             for interface in self.dvr_interfaces(gateway["device_id"]):
-                flows += [br_int.gateway_echo_flow(lvid, gateway_mac, ip)
-                          for ip in ipv4s(interface)]
+                for ip in ipv4s(interface):
+                    flows += br_int.gateway_echo_flows(lvid, gateway_mac, ip)
                 if self._routes_between(network["id"], interface["network_id"]):
                     flows += self._routes_into(bridge, lvid, gateway_mac, interface)
             flows += self._deliveries(bridge, network, gateway_mac)

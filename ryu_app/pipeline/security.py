@@ -6,7 +6,9 @@ native firewall instead, in OpenFlow on br-int, with Neutron's table numbers: eg
 71 (anti-spoofing, into conntrack), 72 (egress rules), 73 (accept, or hand a frame for a
 filtered port on this hypervisor to its ingress); ingress 81 (ARP, into conntrack) and 82
 (ingress rules, output).  Frames for a filtered port reach 81 from table 60 (by its MAC
-and network), from the DVR tables 1/2, from a route or from a floating IP's DNAT.
+and network, or as its router's answer to its ping), from the DVR tables 1/2, from a
+route, from a floating IP's DNAT, or from the controller (a packet-out of ICMP time
+exceeded).
 
 Egress ends where a frame of a port without filtering starts, in table 60 (routing, NAT,
 NORMAL), which lies before 71: the egress tables go back to it with resubmit, as
@@ -200,6 +202,13 @@ def ingress_delivery(port: FilteredPort) -> tuple:
     """The actions that hand a routed or DNATed frame to a filtered port: its ingress."""
     return (("set_field", PORT_REG, port.ofport), ("set_field", ZONE_REG, port.zone),
             ("goto", T.INT_BASE_INGRESS))
+
+
+def ingress_injection(port: FilteredPort) -> tuple:
+    """The actions that hand a frame the controller sends (a packet-out, which has no
+    table to go to) to a filtered port: its ingress, by resubmit."""
+    *registers, (_, table) = ingress_delivery(port)
+    return (*registers, ("resubmit", table))
 
 
 @builder

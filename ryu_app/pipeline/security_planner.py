@@ -131,6 +131,13 @@ class SecurityPlanner:
         device = self.planner.device_of(bridge, port)
         return (("output", device.ofport),) if device else None
 
+    def injection(self, bridge: Bridge, port: dict | None) -> tuple:
+        """How a frame the controller sends the port reaches it: through its ingress
+        filter when it has one (its rules judge what the router answers it, as they
+        would a router namespace's answer); () when it has none: straight out."""
+        filtered = self.filtered(bridge, port) if port is not None else None
+        return security.ingress_injection(filtered) if filtered is not None else ()
+
     def port_flows(self, bridge: Bridge, port: dict) -> list[Flow]:
         """A filtered port's flows on its hypervisor (none when it is not filtered)."""
         filtered = self.filtered(bridge, port)

@@ -210,8 +210,12 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               Band("to a filtered port", (90,), (SG + "handover_flows",),
                    "unicast to a port with security groups (its MACs, in its network, "
                    "tagged from br-tun/br-ethX or untagged from a port here): to 81"),
-              Band("router echo", (31,), ("br_int.gateway_echo_flow",),
-                   "ping to an address of the VM's router: answered here"),
+              Band("router echo, unfiltered", (32,), ("br_int.gateway_echo_flows",),
+                   "ping to an address of the VM's router from a port without filtering "
+                   "(reg5 0): answered here, back out of the port"),
+              Band("router echo", (31,), ("br_int.gateway_echo_flows",),
+                   "ping to an address of the VM's router from a filtered port: answered "
+                   "here, the reply to the port's ingress filter (81)"),
               Band("gateway ARP", (30,), ("br_int.gateway_arp_flow",),
                    "ARP for the VM's gateway: answered here"),
               Band("DHCP server ARP", (30,), ("br_int.dhcp_server_arp_flow",),

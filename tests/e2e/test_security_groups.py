@@ -272,3 +272,30 @@ def test_a_stateless_group_passes_only_what_its_rules_allow_both_ways(acme):
     own = [line for table in (71, 81) for line in flows(vm.hypervisor, "br-int", table)
            if here in line and "ip" in line]
     assert own and not [line for line in own if "ct(" in line], own
+
+
+def answered_time_exceeded(vm, address: str, attempts: int = 3) -> bool:
+    """True once a ping with TTL 1 to a routed address gets the gateway's time exceeded."""
+    return any("Time to live exceeded" in vm.host.cmd(f"ping -c1 -t1 -W1 {address}")
+               for _ in range(attempts))
+
+
+def test_a_stateless_port_gets_its_routers_answers_through_its_ingress_rules(acme, routed):
+    """The router's echo reply from the gateway and the time exceeded for a routed ping
+    with TTL 1 reach a VM in a stateless group only where its ingress rules let them in,
+    as any packet for it: neither without an ICMP rule, both with one from the gateway;
+    a VM without port security gets both anyway."""
+    tenant, _, _ = acme
+    _, r, _ = routed
+    gateway = tenant.subnet_["gateway_ip"]
+    strict = tenant.api.create("security_group", name="strict", project_id="acme",
+                               stateful=False)
+    vm = tenant.vm(tenant.network_, 0, security_groups=[strict["id"]])
+    bare = tenant.vm(tenant.network_, 0, port_security_enabled=False)
+    try:
+        assert silent(vm, gateway) and not answered_time_exceeded(vm, r.ip, attempts=1)
+        rule(tenant, strict, protocol="icmp", remote_ip_prefix=f"{gateway}/32")
+        assert pings(vm, gateway) and answered_time_exceeded(vm, r.ip)
+        assert pings(bare, gateway) and answered_time_exceeded(bare, r.ip)
+    finally:
+        tenant.cloud.destroy(bare)

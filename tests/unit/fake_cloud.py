@@ -13,13 +13,13 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ryu.lib.packet import arp, ethernet, ether_types, packet
+from ryu.lib.packet import arp, ethernet, ether_types, icmp, ipv4, packet
 
 from rest.attributes import RESOURCES, parse_body
 from ryu_app import core, trace
-from ryu_app.outputs import Outputs
+from ryu_app.outputs import Outputs, PacketOut
 from ryu_app.ovsdb.protocol import Replica, ovs_map, ovs_set, ref
-from ryu_app.pipeline.simulator import Result, simulate
+from ryu_app.pipeline.simulator import Result, inject, simulate
 from ryu_app.settings import Settings
 from topology.chassis import ChassisSpec
 
@@ -256,6 +256,18 @@ class FakeCloud:
         """A packet from a VM's device, walked through the flows the bridges hold."""
         return simulate(self.fabric(), vm["chassis"], "br-int", vm["device"], packet)
 
+    def answers(self, vm: dict, reason: str, frame: bytes, **fields: Any) -> list[Result]:
+        """The controller's answers to a frame of the VM's device that a flow sent up
+        (``reason`` as the packet-in gives it), each walked from its packet-out with
+        ``fields`` added (such as ``ct_state_after``)."""
+        bridge = self.topology.bridge(vm["chassis"], "int")
+        ofport = self.planner.device_of(bridge, vm).ofport
+        outputs = self.take(self.core.packet_in(bridge.dpid, reason, ofport, frame))
+        return [inject(self.fabric(), vm["chassis"], "br-int", message.actions,
+                       {**frame_fields(message.data), **fields})
+                for message in outputs.after_flows.get(bridge.dpid, [])
+                if isinstance(message, PacketOut)]
+
     def fabric(self):
         """The bridges holding what the core sent them (not what it would compute now)."""
         return trace.fabric(self.planner, self.engine.held())
@@ -318,3 +330,28 @@ def scoped_router(cloud: FakeCloud) -> tuple[dict, dict, dict, dict]:
                                  subnetpool_id=pool["id"])
     plain, plain_subnet = cloud.network("10.6.0.0/24")
     return pool, scoped, plain, cloud.router(scoped_subnet, plain_subnet)
+
+
+def expired_echo(vm: dict, gateway_mac: str, target_ip: str) -> bytes:
+    """The VM's ping to an address behind its gateway, as the switch sends it up when a
+    route's dec_ttl finds its TTL at 1."""
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst=gateway_mac, src=vm["mac_address"]))
+    frame.add_protocol(ipv4.ipv4(src=vm["fixed_ips"][0]["ip_address"], dst=target_ip, ttl=1,
+                                 proto=1))
+    frame.add_protocol(icmp.icmp(data=icmp.echo(id_=1, seq=1, data=b"ping")))
+    frame.serialize()
+    return bytes(frame.data)
+
+
+def frame_fields(data: bytes) -> dict:
+    """An Ethernet frame (IPv4, ICMP) as the simulator's packet dict."""
+    parsed = packet.Packet(data)
+    eth = parsed.get_protocol(ethernet.ethernet)
+    fields: dict[str, Any] = {"eth_src": eth.src, "eth_dst": eth.dst, "eth_type": eth.ethertype}
+    if (header := parsed.get_protocol(ipv4.ipv4)) is not None:
+        fields.update(ipv4_src=header.src, ipv4_dst=header.dst, ip_proto=header.proto,
+                      nw_ttl=header.ttl)
+    if (message := parsed.get_protocol(icmp.icmp)) is not None:
+        fields.update(icmpv4_type=message.type, icmpv4_code=message.code)
+    return fields

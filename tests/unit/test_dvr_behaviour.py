@@ -9,6 +9,8 @@ from tests.unit.fake_cloud import FakeCloud, scoped_router
 from tests.unit.test_l2_behaviour import arp, ip, ipv4, ping
 
 GREEN_VLAN = 150
+NEW = T.CT_TRK | T.CT_NEW
+REPLY = T.CT_TRK | T.CT_EST | T.CT_RPL
 
 
 @pytest.fixture
@@ -77,12 +79,20 @@ def test_the_gateway_answers_arp_and_pings_on_the_vms_own_hypervisor(routed):
     reply = routed.send(blue_vm, arp(blue_vm, "10.0.0.1")).packet_at("n0", blue_vm["device"])
     assert (reply["arp_op"], reply["arp_sha"]) == (
         2, routed.gateway[routed.blue["id"]]["mac_address"])
-    echo = {**routed_ping(routed, blue_vm, blue_vm), "ipv4_dst": "10.1.0.1"}   # the far side
+    # the far side's address; conntrack sees the request new and the answer as its reply
+    echo = {**routed_ping(routed, blue_vm, blue_vm), "ipv4_dst": "10.1.0.1",
+            "ct_state_after": (NEW, REPLY)}
     result = routed.send(blue_vm, echo)
     answer = result.packet_at("n0", blue_vm["device"])
     assert (answer["icmpv4_type"], answer["ipv4_src"], answer["ipv4_dst"]) == (
         0, "10.1.0.1", ip(blue_vm))
     assert {hop.chassis for hop in result.hops} == {"n0"}
+    # the answer went through the port's ingress filter, accepted there as a reply
+    assert result.path()[-2:] == [("n0", "br-int", T.INT_BASE_INGRESS),
+                                  ("n0", "br-int", T.INT_RULES_INGRESS)]
+    # one it had not asked for (its connection no longer known) would not be
+    echo["ct_state_after"] = (NEW, NEW)
+    assert routed.send(blue_vm, echo).delivered_to() == []
 
 
 def test_what_the_router_does_not_know_is_dropped_and_ttl_expiry_goes_to_the_controller(

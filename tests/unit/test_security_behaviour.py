@@ -7,11 +7,12 @@ state a packet comes back with (``ct_state_after``)."""
 import pytest
 
 from ryu_app.pipeline import tables as T
-from tests.unit.fake_cloud import FakeCloud, dpid
+from tests.unit.fake_cloud import FakeCloud, dpid, expired_echo
 from tests.unit.test_l2_behaviour import ip, ipv4
 
 NEW = T.CT_TRK | T.CT_NEW
 REPLY = T.CT_TRK | T.CT_EST | T.CT_RPL
+RELATED = T.CT_TRK | T.CT_REL
 
 
 @pytest.fixture
@@ -212,3 +213,58 @@ def test_a_remote_group_rule_of_a_stateless_group_is_a_conjunction_too(stateless
     # w is no member of the default group
     assert not reaches(send(stateless, stateless.w, stateless.s2, proto="tcp", tcp_dst=22),
                        stateless.s2)
+
+
+def routed_network(cloud) -> tuple[dict, dict]:
+    """A router on the VMs' subnet and another (10.1.0.0/24) with a VM on n1: the
+    router's interface on the VMs' network, and that VM."""
+    other, other_subnet = cloud.network("10.1.0.0/24")
+    subnet = cloud.model.records["subnet"][cloud.a0["fixed_ips"][0]["subnet_id"]]
+    router = cloud.router(subnet, other_subnet)
+    gateway = next(port for port in cloud.planner.dvr_interfaces(router["id"])
+                   if port["network_id"] == cloud.net["id"])
+    return gateway, cloud.vm(other, "n1")
+
+
+def test_a_stateless_ports_router_answers_pass_its_ingress_rules_only(stateless):
+    """The router's echo reply to s0's ping of its gateway, and the controller's time
+    exceeded for s0's routed frame whose TTL ran out, reach s0 through its ingress
+    filter: the group's ICMP rule lets them in; without it they are dropped there."""
+    gateway, far = routed_network(stateless)
+    s0, gateway_mac = stateless.s0, gateway["mac_address"]
+    gateway_ip = gateway["fixed_ips"][0]["ip_address"]
+    echo = ipv4(s0["mac_address"], gateway_mac, ip(s0), gateway_ip)
+    expired = expired_echo(s0, gateway_mac, ip(far))
+
+    def answered() -> tuple[bool, bool]:
+        [time_exceeded] = stateless.answers(s0, "invalid_ttl", expired)
+        return reaches(stateless.send(s0, echo), s0), reaches(time_exceeded, s0)
+
+    assert answered() == (True, True)
+    [icmp_in] = [found for found in stateless.model.rules_of(stateless.sl["id"])
+                 if found["direction"] == "ingress"]
+    stateless.model.delete_security_group_rule(icmp_in["id"])
+    stateless.written()
+    assert answered() == (False, False)
+    [time_exceeded] = stateless.answers(s0, "invalid_ttl", expired)
+    [drop] = time_exceeded.of_kind("dropped")
+    assert (drop.chassis, drop.table) == ("n0", T.INT_RULES_INGRESS)
+
+
+def test_a_stateful_ports_time_exceeded_passes_as_related_and_an_open_port_gets_it_straight(
+        guarded):
+    """a0 (default group: no ICMP rule in) gets the time exceeded for its own frame
+    through its ingress filter, as related to the connection its egress committed, and
+    not one that conntrack does not relate; a port without port security gets it
+    straight out of its device."""
+    gateway, far = routed_network(guarded)
+    expired = expired_echo(guarded.a0, gateway["mac_address"], ip(far))
+    [related] = guarded.answers(guarded.a0, "invalid_ttl", expired, ct_state_after=RELATED)
+    assert reaches(related, guarded.a0)
+    assert ("n0", "br-int", T.INT_RULES_INGRESS) in related.path()
+    [unrelated] = guarded.answers(guarded.a0, "invalid_ttl", expired, ct_state_after=NEW)
+    assert not reaches(unrelated, guarded.a0)
+    bare = guarded.vm(guarded.net, "n0", port_security_enabled=False)
+    [straight] = guarded.answers(bare, "invalid_ttl", expired_echo(
+        bare, gateway["mac_address"], ip(far)))
+    assert reaches(straight, bare) and len(straight.steps) == 1   # the packet-out alone

@@ -287,8 +287,8 @@ def routing_flows(chassis, network, lvid):
     gateway_ip, gateway_mac = ROUTER[network]
     flows = [br_int.gateway_arp_flow(lvid, gateway_ip, gateway_mac),
              br_int.unrouted_drop_flow(lvid, gateway_mac)]
-    flows += [br_int.gateway_echo_flow(lvid, gateway_mac, router_ip)
-              for router_ip, _ in ROUTER.values()]
+    flows += [flow for router_ip, _ in ROUTER.values()
+              for flow in br_int.gateway_echo_flows(lvid, gateway_mac, router_ip)]
     for host, net, vm_mac, vm_ip, ofport in VMS.values():
         if net in ROUTER and net != network and net in LVIDS[chassis]:
             delivery = ((("output", ofport),) if host == chassis else
