@@ -72,8 +72,13 @@ def tear_down(fabric: emulation.Cloud) -> None:
 
 
 def serving(fabric: emulation.Cloud) -> Iterator[emulation.Cloud]:
-    """A module fixture's body: the cloud for the tests, then torn down."""
+    """A module fixture's body: the cloud for the tests, then torn down.  A message a
+    switch refused (an OpenFlow error: a flow Open vSwitch would not take, which no
+    packet test may happen to cross) fails the module."""
     try:
         yield fabric
+        refused = [line for line in fabric.controller.log().splitlines()
+                   if "refused a message" in line]
+        assert not refused, "\n".join(refused[:5])
     finally:
         tear_down(fabric)
