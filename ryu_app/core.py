@@ -40,7 +40,8 @@ from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.planner import Planner
 from ryu_app.settings import Settings
 from topology.chassis import ChassisSpec
-from topology.graph import Topology
+from topology.graph import Bridge, Topology
+from topology.naming import PortInfo
 
 LOG = logging.getLogger(__name__)
 TAG_RETRIES = 3
@@ -307,22 +308,28 @@ class Core:
     def _injection(self, dpid: int, ofport: int) -> tuple:
         """How the router's answer reaches the VM port behind ``ofport``: through its
         ingress filter when it has one (``PacketOut.through``), else straight out."""
-        bridge = self.topology.bridges.get(dpid)
-        device = self.topology.port_at(dpid, ofport)
-        if bridge is None or device is None:
+        found = self._device_at(dpid, ofport)
+        if found is None:
             return ()
+        bridge, device = found
         return self.planner.security.injection(bridge,
                                                self.planner.device_port(bridge.chassis, device))
+
+    def _device_at(self, dpid: int, ofport: int) -> tuple[Bridge, PortInfo] | None:
+        """The bridge and its device a packet-in came from, if both are known."""
+        bridge = self.topology.bridges.get(dpid)
+        device = self.topology.port_at(dpid, ofport)
+        return None if bridge is None or device is None else (bridge, device)
 
     def _dhcp_reply(self, dpid: int, in_port: int, data: bytes) -> bytes | None:
         """The answer to a VM's DHCP request, from its port's lease: none for a frame
         that is no DHCP request, from a device that is no bound port, or for a MAC or a
         port that DHCP does not serve."""
         request = wire.parse(data)
-        bridge = self.topology.bridges.get(dpid)
-        device = self.topology.port_at(dpid, in_port)
-        if request is None or bridge is None or device is None:
+        found = self._device_at(dpid, in_port)
+        if request is None or found is None:
             return None
+        bridge, device = found
         port = self.planner.device_port(bridge.chassis, device)
         lease = (leases.lease_for(self.engine.model, port, self.dhcp)
                  if port is not None and request.chaddr == port["mac_address"] else None)

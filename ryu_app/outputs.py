@@ -27,6 +27,7 @@ class PacketOut:
 
     @property
     def actions(self) -> tuple:
+        """What the packet-out does with the frame."""
         return self.through or (("output", self.port),)
 
 

@@ -1,4 +1,4 @@
-"""Flows as OpenFlow 1.3 bytes, packed directly (pure: no Ryu).
+"""Flows (and packet-outs) as OpenFlow 1.3 bytes, packed directly (pure: no Ryu).
 
 Building a flow-mod through Ryu's message classes costs about 100 us; packing the same
 bytes from the flow's plain data costs a tenth of that, and a flow's bytes are kept, so

@@ -33,6 +33,11 @@ lookup is repeated, conjunctions ignored, with the packet's ``conj_id`` set to t
 otherwise, so a ``conj_id=id`` flow matches only then), and what it finds is the result
 (a step notes the id); if it finds nothing the next satisfied conjunction, and at last the
 ordinary flow, are tried.  conj_id is 0 again for the actions and the next table.
+
+A flow may set the in_port later tables and outputs see (``in_port_nxm``, as OVS takes
+it; the OXM ``in_port`` it refuses in a set_field): output to the port a packet came in
+by is then no hairpin.  ``inject`` walks a packet-out: the controller's frame through
+its actions from OFPP_CONTROLLER.
 """
 from __future__ import annotations
 
@@ -583,7 +588,8 @@ class _Run:
                     flow)
         self.result.steps.append(step)
         recirculated: list[tuple[int, Packet]] = []
-        self.apply(bridge, CONTROLLER, packet, flow, step, recirculated)
+        if self.apply(bridge, CONTROLLER, packet, flow, step, recirculated) is not None:
+            raise ValueError("goto in a packet-out: it has no table to go from (resubmit)")
         self.recirculate(bridge, CONTROLLER, recirculated, 0)
 
     def walk(self, bridge: SimBridge, in_port: PortInfo, packet: Packet, table: int = 0,

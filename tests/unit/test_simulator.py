@@ -125,6 +125,8 @@ def test_a_packet_out_runs_its_actions_from_the_controller():
     assert result.delivered_to() == [("hv1", "tap2")]
     assert [o.reason for o in result.of_kind("dropped")] == [f"no port {0xFFFFFFFD}"]
     assert result.path() == [("hv1", "br0", PACKET_OUT), ("hv1", "br0", 40)]
+    with pytest.raises(ValueError, match="resubmit"):   # OVS refuses it
+        inject(fabric, "hv1", "br0", (("goto", 40),), ping())
 
 
 # ------------------------------------------------------------- packet edits
