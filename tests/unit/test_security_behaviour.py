@@ -268,3 +268,14 @@ def test_a_stateful_ports_time_exceeded_passes_as_related_and_an_open_port_gets_
     [straight] = guarded.answers(bare, "invalid_ttl", expired_echo(
         bare, gateway["mac_address"], ip(far)))
     assert reaches(straight, bare) and len(straight.steps) == 1   # the packet-out alone
+
+
+def test_a_port_without_port_security_gets_its_gateways_echo_reply_straight_back(guarded):
+    gateway, _ = routed_network(guarded)
+    bare = guarded.vm(guarded.net, "n0", port_security_enabled=False)
+    echo = ipv4(bare["mac_address"], gateway["mac_address"], ip(bare),
+                gateway["fixed_ips"][0]["ip_address"])
+    result = guarded.send(bare, echo)
+    assert result.delivered_to() == [("n0", bare["device"])]
+    assert result.packet_at("n0", bare["device"])["icmpv4_type"] == 0
+    assert [step.table for step in result.steps] == [T.INT_LOCAL_SWITCHING, T.INT_TRANSIENT]
