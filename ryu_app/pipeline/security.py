@@ -50,6 +50,7 @@ NOT_ESTABLISHED = (TRK, TRK | EST)
 ANY_ESTABLISHED = (TRK | EST, TRK | EST)
 VARIANTS = {"new": NEW_CONNECTION, "established": ESTABLISHED}
 KILLED = 1              # ct_mark of a connection whose rule went
+OWN_MAC_HANDOVER, PAIR_MAC_HANDOVER = 90, 20   # table 60: a port's own MAC, a pair's
 PORT_REG = T.FILTERED_PORT_REG
 ZONE_REG = T.LOCAL_VLAN_REG
 
@@ -60,10 +61,14 @@ class FilteredPort:
 
     ofport: int
     zone: int                                   # its network's local VLAN here
-    macs: tuple[str, ...]                       # its MAC and its address pairs' MACs
+    macs: tuple[str, ...]                       # its MAC, then its address pairs' MACs
     # (MAC, IP or (net, mask), or None for any address: a 0.0.0.0/0 address pair)
     sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
     stateful: bool = True                       # False: its groups are stateless
+
+    @property
+    def own_mac(self) -> str:
+        return self.macs[0]
 
 
 @dataclass(frozen=True)
@@ -177,24 +182,31 @@ def port_flows(port: FilteredPort) -> list[Flow]:
 def handover_flows(port: FilteredPort) -> list[Flow]:
     """Frames for a filtered port's MACs go to its ingress (81) instead of NORMAL: in
     table 60 tagged (from br-tun or br-ethX) or untagged (from a port here without
-    filtering), and for a stateful port in 73 from a filtered port of this network here
-    (filtered twice, once each way, in the one zone, whose ingress commits).  A
-    stateless port's ingress commits nothing, so what a stateful port here sends it is
-    committed in 73 first, on its way through 60."""
+    filtering), and for a stateful port's own MAC in 73 from a filtered port of this
+    network here (filtered twice, once each way, in the one zone, whose ingress commits).
+    A stateless port's ingress commits nothing, so what a stateful port here sends it is
+    committed in 73 first, on its way through 60.
+
+    Its own MAC is taken at priority 90; an address pair's MAC only at 20, below the
+    router's bands of table 60 and never in 73 (what a port here sends it is committed
+    in 73 and comes through 60): a pair naming another port's MAC or its router's
+    gateway MAC takes nothing from them, and, its flows differing from theirs, does not
+    clash with them."""
     set_port = ("set_field", PORT_REG, port.ofport)
     flows = []
     for mac in sorted(set(port.macs)):
+        priority = OWN_MAC_HANDOVER if mac == port.own_mac else PAIR_MAC_HANDOVER
         flows += [
-            Flow(T.INT_TRANSIENT, 90, match(vlan_vid=vlan(port.zone), eth_dst=mac),
+            Flow(T.INT_TRANSIENT, priority, match(vlan_vid=vlan(port.zone), eth_dst=mac),
                  (("pop_vlan",), set_port, ("set_field", ZONE_REG, port.zone),
                   ("goto", T.INT_BASE_INGRESS))),
-            Flow(T.INT_TRANSIENT, 90, match(vlan_vid=OFPVID_NONE, eth_dst=mac,
-                                            **{ZONE_REG: port.zone}),
+            Flow(T.INT_TRANSIENT, priority, match(vlan_vid=OFPVID_NONE, eth_dst=mac,
+                                                  **{ZONE_REG: port.zone}),
                  (set_port, ("goto", T.INT_BASE_INGRESS)))]
-        if port.stateful:
-            flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 100,
-                              match(eth_dst=mac, **{ZONE_REG: port.zone}),
-                              (set_port, ("goto", T.INT_BASE_INGRESS))))
+    if port.stateful:
+        flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 100,
+                          match(eth_dst=port.own_mac, **{ZONE_REG: port.zone}),
+                          (set_port, ("goto", T.INT_BASE_INGRESS))))
     return flows
 
 

@@ -208,7 +208,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "pings to it, routes), frames for a filtered port to its ingress, else normal L2 "
           "switching in the local VLAN", (INT_SNAT, INT_BASE_INGRESS), (
               Band("to a filtered port", (90,), (SG + "handover_flows",),
-                   "unicast to a port with security groups (its MACs, in its network, "
+                   "unicast to a port with security groups (its own MAC, in its network, "
                    "tagged from br-tun/br-ethX or untagged from a port here): to 81"),
               Band("router echo, unfiltered", (32,), ("br_int.gateway_echo_flows",),
                    "ping to an address of the VM's router from a port without filtering "
@@ -236,6 +236,10 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "network or straight to SNAT when that is here"),
               Band("unrouted", (21,), ("br_int.unrouted_drop_flow",),
                    "to the gateway for an address the router does not know: dropped"),
+              Band("to an address pair's MAC", (20,), (SG + "handover_flows",),
+                   "unicast to the MAC of a filtered port's address pair: to 81, below "
+                   "the router's bands and a port's own MAC, so that a pair takes "
+                   "nothing sent to a gateway or to another port"),
               Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
           )),
     Table(INT_SNAT, "SNAT",
@@ -280,8 +284,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "to its ingress uncommitted; any other new connection is committed in the zone",
           (INT_TRANSIENT, INT_BASE_INGRESS), (
               Band("local filtered port", (100,), (SG + "handover_flows",),
-                   "to a stateful filtered port's MAC in the same network: its reg5, to 81 "
-                   "(a stateless one's goes through the commit and 60)"),
+                   "to a stateful filtered port's own MAC in the same network: its reg5, to "
+                   "81 (a stateless one's, and an address pair's MAC, go through the commit "
+                   "and 60)"),
               Band("commit", (90,), (SG + "zone_flows",),
                    "a new connection: ct(commit) in the zone, on to 60"),
               Band("default", (0,), (SG_DEFAULTS,), "established: on to 60"),

@@ -279,3 +279,48 @@ def test_a_port_without_port_security_gets_its_gateways_echo_reply_straight_back
     assert result.delivered_to() == [("n0", bare["device"])]
     assert result.packet_at("n0", bare["device"])["icmpv4_type"] == 0
     assert [step.table for step in result.steps] == [T.INT_LOCAL_SWITCHING, T.INT_TRANSIENT]
+
+# ------------------------------------------------------------ address pairs' MACs
+
+def paired(cloud, chassis: str, mac: str) -> dict:
+    return cloud.vm(cloud.net, chassis, allowed_address_pairs=[
+        {"ip_address": "10.0.0.250", "mac_address": mac}])
+
+
+def test_an_address_pairs_mac_reaches_its_port_through_its_filter(guarded):
+    vmac = "00:00:5e:00:01:07"   # a VRRP virtual MAC, no port's own
+    holder = paired(guarded, "n0", vmac)
+    for source in (guarded.a0, guarded.a1):   # from n0 itself, and over the tunnel
+        packet = ipv4(source["mac_address"], vmac, ip(source), "10.0.0.250",
+                      ct_state_after=NEW)
+        result = guarded.send(source, packet)
+        assert ("n0", holder["device"]) in result.delivered_to()
+        assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()
+    stranger = ipv4(guarded.w["mac_address"], vmac, ip(guarded.w), "10.0.0.250",
+                    ct_state_after=NEW)   # w is no member of the group that lets in
+    assert ("n0", holder["device"]) not in guarded.send(guarded.w, stranger).delivered_to()
+
+
+def test_a_pair_naming_another_ports_mac_or_the_gateways_takes_nothing_from_them(guarded):
+    """A port whose address pair names a0's MAC, or its router's gateway MAC, on n0:
+    a0 still gets what is sent to it, the router still answers and routes what is sent
+    to the gateway, and the port itself keeps its filter (no clash of flows)."""
+    gateway, far = routed_network(guarded)
+    victim, thief = guarded.a0, paired(guarded, "n0", guarded.a0["mac_address"])
+    raider = paired(guarded, "n0", gateway["mac_address"])
+    b0 = guarded.vm(guarded.net, "n0")
+    assert guarded.send(b0, ipv4(b0["mac_address"], victim["mac_address"], ip(b0), ip(victim),
+                                 ct_state_after=NEW)).delivered_to() == [
+        ("n0", victim["device"])]
+    gateway_ip = gateway["fixed_ips"][0]["ip_address"]
+    echo = ipv4(b0["mac_address"], gateway["mac_address"], ip(b0), gateway_ip,
+                ct_state_after=(NEW, REPLY))
+    assert guarded.send(b0, echo).delivered_to() == [("n0", b0["device"])]
+    routed = ipv4(b0["mac_address"], gateway["mac_address"], ip(b0), ip(far),
+                  ct_state_after=NEW)
+    assert guarded.send(b0, routed).delivered_to() == [("n1", far["device"])]
+    for port in (thief, raider):   # filtered: a spoofed source goes nowhere
+        spoofed = ipv4(port["mac_address"], b0["mac_address"], "10.0.0.99", ip(b0))
+        [drop] = guarded.send(port, spoofed).of_kind("dropped")
+        assert drop.table == T.INT_BASE_EGRESS
+
