@@ -31,8 +31,9 @@ from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
 from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_vm_port
 from ryu_app.pipeline.security_planner import SECURITY, addresses_of
-from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, network_group,
-                                      remote_port_group)
+from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, is_device_group,
+                                      network_group, remote_port_group)
+from ryu_app.pipeline.tables import DEAD_VLAN
 from ryu_app.reconciler import BridgeFlows, FlowMods, add_to
 from topology.chassis import ChassisSpec
 from topology.graph import Bridge, BridgeView, Changes, agent_id
@@ -110,6 +111,7 @@ class Engine:
         self._staged: dict[int, dict[Group, list[Flow]]] = {}   # dpid -> group -> flows
         # br-int -> the remote groups its member flows were last computed for
         self._named: dict[int, frozenset] = {}
+        self._shut: set[tuple[str, str]] = set()   # (chassis, device) whose flows clashed
         self.asked_tags = AskedTags()
         self.north_south = NorthSouthEngine(self, zones, neighbours, passed_over)
         # a deletion a crash cut short (committed, not acted on) is finished at the start
@@ -162,9 +164,8 @@ class Engine:
         outputs = EngineOutputs()
         bridge = self.topology.bridges[dpid]
         self.topology.connected.add(dpid)
-        state = self.bridges[dpid] = BridgeFlows()
-        for group, flows in self._bridge_groups(bridge).items():
-            outputs.add(dpid, state.replace(group, flows))
+        self.bridges[dpid] = BridgeFlows()
+        self._install(dpid, self._bridge_groups(bridge), outputs)
         self._named[dpid] = self.planner.security.named_remotes(bridge)
         self.north_south.connected(dpid, outputs)
         return outputs
@@ -195,7 +196,8 @@ class Engine:
         """The access tags the named VM devices of a chassis should have now."""
         integration = self.topology.bridge(chassis, "int")
         found = [self.topology.port(integration, name) for name in devices] if integration else []
-        return {device.name: self.planner.device_tag(chassis, device)
+        return {device.name: DEAD_VLAN if (chassis, device.name) in self._shut
+                else self.planner.device_tag(chassis, device)
                 for device in found if device is not None}
 
     def tags_refused(self, chassis: str, devices: Iterable[str]) -> None:
@@ -583,6 +585,7 @@ class Engine:
 
     def _recompute_device(self, chassis: str, name: str, outputs: EngineOutputs) -> None:
         """A VM device's flows and tag; an unplugged one's flows go."""
+        self._shut.discard((chassis, name))   # its flows are tried again
         integration = self.topology.bridge(chassis, "int")
         if integration is None:
             return
@@ -612,13 +615,35 @@ class Engine:
         """The flow-mods of what the flush staged, bridge by bridge."""
         staged, self._staged = self._staged, {}
         for dpid, groups in sorted(staged.items()):
-            state = self.bridges.get(dpid)
-            if state is None:
-                continue
-            mods, refused = state.replace_many(groups)
-            for reason in refused.values():
-                LOG.error("bridge %016x keeps what it holds: %s", dpid, reason)
-            outputs.add(dpid, mods)
+            if dpid in self.bridges:
+                self._install(dpid, groups, outputs)
+
+    def _install(self, dpid: int, groups: dict[Group, list[Flow]],
+                 outputs: EngineOutputs) -> None:
+        """Groups' flows onto a bridge at once.  A group that wants a flow another holds
+        keeps what it held (logged), except a VM device's, which is shut: its device
+        passes nothing (the dead-port drop, the dead VLAN), since a port whose filter
+        could not be installed must not pass unfiltered meanwhile."""
+        state = self.bridges[dpid]
+        mods, refused = state.replace_many(groups)
+        outputs.add(dpid, mods)
+        for group, reason in refused.items():
+            LOG.error("bridge %016x: %s", dpid, reason)
+            if is_device_group(group):
+                self._shut_device(dpid, group, outputs)
+
+    def _shut_device(self, dpid: int, group: Group, outputs: EngineOutputs) -> None:
+        bridge = self.topology.bridges[dpid]
+        device = self.topology.port(bridge, group[1])
+        if device is None:
+            return
+        LOG.error("hypervisor %s: device %s shut (dead VLAN) until its port changes",
+                  bridge.chassis, device.name)
+        outputs.add(dpid, self.bridges[dpid].replace(group, self.planner.dead_device_flows(
+            device)))
+        self._shut.add((bridge.chassis, device.name))
+        outputs.tags.setdefault(bridge.chassis, {})[device.name] = DEAD_VLAN
+        self.asked_tags.asked(bridge.chassis, device.name, DEAD_VLAN)
 
     # ---------------------------------------------------------------- queries
 

@@ -49,6 +49,10 @@ def device_group(device_name: str) -> Group:
     return ("dev", device_name)
 
 
+def is_device_group(group: Group) -> bool:
+    return group[0] == "dev"
+
+
 def router_group(router_id: str) -> Group:
     """A router's SNAT on br-int (of its SNAT hypervisor)."""
     return ("router", router_id)
@@ -430,7 +434,7 @@ class Planner:
         port = self.device_port(bridge.chassis, device)
         lvid = self.local_vlans.get(bridge.chassis, port["network_id"]) if port else None
         if lvid is None:
-            return [br_int.dead_port_flow(device.ofport)]
+            return self.dead_device_flows(device)
         rate = self.dhcp_port_rate if served_address(self.model, port) else None
         tagged = br_int.tagged_from_vm_flows(device.ofport)
         if not port.get("port_security_enabled", True):
@@ -443,6 +447,12 @@ class Planner:
                                                      allowed_macs(port)) + [
             br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate),
             br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)
+
+    @staticmethod
+    def dead_device_flows(device: PortInfo) -> list[Flow]:
+        """What a VM device that must pass nothing holds (no bound port's, or one whose
+        own flows could not be installed): the drop."""
+        return [br_int.dead_port_flow(device.ofport)]
 
     def device_tag(self, chassis: str, device: PortInfo) -> int:
         """The access tag of a VM device: its network's local VLAN, or the dead VLAN."""

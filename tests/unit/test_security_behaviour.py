@@ -324,3 +324,22 @@ def test_a_pair_naming_another_ports_mac_or_the_gateways_takes_nothing_from_them
         [drop] = guarded.send(port, spoofed).of_kind("dropped")
         assert drop.table == T.INT_BASE_EGRESS
 
+def test_two_ports_claiming_one_pair_mac_on_a_hypervisor_shut_the_later_one(guarded):
+    """Their flows for the MAC would clash: the later port is shut (it sends nothing and
+    its device is in the dead VLAN) rather than left unfiltered, also when the bridge
+    connects again; the first keeps working."""
+    vmac = "00:00:5e:00:01:07"
+    first, later = paired(guarded, "n0", vmac), paired(guarded, "n0", vmac)
+
+    def shut() -> bool:
+        sent = send(guarded, later, guarded.a1)
+        return sent.delivered_to() == [] and [o.table for o in sent.of_kind("dropped")] == [
+            T.INT_LOCAL_SWITCHING]
+
+    assert shut() and guarded.engine.tags("n0", [later["device"]]) == {
+        later["device"]: T.DEAD_VLAN}
+    assert reaches(send(guarded, first, guarded.a1), guarded.a1)
+    guarded.switch_off("n0")
+    guarded.reconnect("n0")
+    assert shut() and reaches(send(guarded, first, guarded.a1), guarded.a1)
+
