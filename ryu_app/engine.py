@@ -196,9 +196,17 @@ class Engine:
         """The access tags the named VM devices of a chassis should have now."""
         integration = self.topology.bridge(chassis, "int")
         found = [self.topology.port(integration, name) for name in devices] if integration else []
-        return {device.name: DEAD_VLAN if (chassis, device.name) in self._shut
-                else self.planner.device_tag(chassis, device)
-                for device in found if device is not None}
+        return {device.name: self._tag(chassis, device) for device in found if device is not None}
+
+    def _tag(self, chassis: str, device: PortInfo) -> int:
+        """A VM device's access tag: the dead VLAN while it is shut, else its port's."""
+        if (chassis, device.name) in self._shut:
+            return DEAD_VLAN
+        return self.planner.device_tag(chassis, device)
+
+    def _set_tag(self, chassis: str, name: str, tag: int, outputs: EngineOutputs) -> None:
+        outputs.tags.setdefault(chassis, {})[name] = tag
+        self.asked_tags.asked(chassis, name, tag)
 
     def tags_refused(self, chassis: str, devices: Iterable[str]) -> None:
         """Tags the hypervisor refused to the last retry (ryu_app/asked_tags.py)."""
@@ -585,7 +593,6 @@ class Engine:
 
     def _recompute_device(self, chassis: str, name: str, outputs: EngineOutputs) -> None:
         """A VM device's flows and tag; an unplugged one's flows go."""
-        self._shut.discard((chassis, name))   # its flows are tried again
         integration = self.topology.bridge(chassis, "int")
         if integration is None:
             return
@@ -596,9 +603,7 @@ class Engine:
             return
         self.apply(integration, device_group(name),
                    self.planner.device_flows(integration, device), outputs)
-        tag = self.planner.device_tag(chassis, device)
-        outputs.tags.setdefault(chassis, {})[name] = tag
-        self.asked_tags.asked(chassis, name, tag)
+        self._set_tag(chassis, name, self._tag(chassis, device), outputs)
 
     def _replace(self, bridge: Bridge, group: Group, compute, outputs: EngineOutputs) -> None:
         self.apply(bridge, group, compute(bridge), outputs)
@@ -623,27 +628,58 @@ class Engine:
         """Groups' flows onto a bridge at once.  A group that wants a flow another holds
         keeps what it held (logged), except a VM device's, which is shut: its device
         passes nothing (the dead-port drop, the dead VLAN), since a port whose filter
-        could not be installed must not pass unfiltered meanwhile."""
-        state = self.bridges[dpid]
-        mods, refused = state.replace_many(groups)
+        could not be installed must not pass unfiltered meanwhile.  The bridge's shut
+        devices are tried again each time, after every other group (the clash stays
+        theirs), and open again once it is gone."""
+        bridge = self.topology.bridges[dpid]
+        shut = self._shut_devices(bridge)
+        batch = {group: flows for group, flows in groups.items() if group not in shut}
+        batch.update({group: groups[group] if group in groups else
+                      self.planner.device_flows(bridge, device)
+                      for group, device in shut.items()})
+        mods, refused = self.bridges[dpid].replace_many(batch)
         outputs.add(dpid, mods)
         for group, reason in refused.items():
-            LOG.error("bridge %016x: %s", dpid, reason)
-            if is_device_group(group):
-                self._shut_device(dpid, group, outputs)
+            if not is_device_group(group):
+                LOG.error("bridge %016x keeps what it holds: %s", dpid, reason)
+            elif (device := self.topology.port(bridge, group[1])) is not None:
+                self._shut_device(bridge, device, reason, outputs)
+        for group, device in shut.items():
+            if group not in refused:
+                self._shut.discard((bridge.chassis, device.name))
+                LOG.info("hypervisor %s: device %s open again", bridge.chassis, device.name)
+                self._set_tag(bridge.chassis, device.name, self._tag(bridge.chassis, device),
+                              outputs)
 
-    def _shut_device(self, dpid: int, group: Group, outputs: EngineOutputs) -> None:
-        bridge = self.topology.bridges[dpid]
-        device = self.topology.port(bridge, group[1])
-        if device is None:
-            return
-        LOG.error("hypervisor %s: device %s shut (dead VLAN) until its port changes",
-                  bridge.chassis, device.name)
-        outputs.add(dpid, self.bridges[dpid].replace(group, self.planner.dead_device_flows(
-            device)))
+    def _shut_devices(self, bridge: Bridge) -> dict[Group, PortInfo]:
+        """A br-int's shut devices still plugged, by group; the unplugged ones are no
+        longer shut."""
+        found: dict[Group, PortInfo] = {}
+        for chassis, name in sorted(self._shut):
+            if chassis == bridge.chassis and bridge.role == "int":
+                device = self.topology.port(bridge, name)
+                if device is None:
+                    self._shut.discard((chassis, name))
+                else:
+                    found[device_group(name)] = device
+        return found
+
+    def _shut_device(self, bridge: Bridge, device: PortInfo, reason: str,
+                     outputs: EngineOutputs) -> None:
+        """The device passes nothing: only the dead-port drop, and the dead VLAN."""
+        group = device_group(device.name)
+        if (bridge.chassis, device.name) not in self._shut:
+            port = self.planner.device_port(bridge.chassis, device)
+            LOG.error("hypervisor %s: device %s (port %s) shut, passing nothing until the "
+                      "clash is gone: %s", bridge.chassis, device.name,
+                      port["id"] if port else "none", reason)
+        mods, refused = self.bridges[bridge.dpid].replace_many(
+            {group: self.planner.dead_device_flows(device)})
+        outputs.add(bridge.dpid, mods)
+        for why in refused.values():   # its own in_port: held by no other group
+            LOG.error("bridge %016x keeps what it holds: %s", bridge.dpid, why)
         self._shut.add((bridge.chassis, device.name))
-        outputs.tags.setdefault(bridge.chassis, {})[device.name] = DEAD_VLAN
-        self.asked_tags.asked(bridge.chassis, device.name, DEAD_VLAN)
+        self._set_tag(bridge.chassis, device.name, DEAD_VLAN, outputs)
 
     # ---------------------------------------------------------------- queries
 
