@@ -189,9 +189,11 @@ def handover_flows(port: FilteredPort) -> list[Flow]:
 
     Its own MAC is taken at priority 90; an address pair's MAC only at 20, below the
     router's bands of table 60 and never in 73 (what a port here sends it is committed
-    in 73 and comes through 60): a pair naming another port's MAC or its router's
-    gateway MAC takes nothing from them, and, its flows differing from theirs, does not
-    clash with them."""
+    in 73 and comes through 60): a pair naming its router's gateway MAC, or the MAC of a
+    filtered port of its network here, takes nothing from them and does not clash with
+    their flows.  (A pair naming the MAC of a port without filtering, or of a port on
+    another hypervisor, gets what is switched to that MAC here, through its own
+    filter, as the MAC table of a switch would.)"""
     set_port = ("set_field", PORT_REG, port.ofport)
     flows = []
     for mac in sorted(set(port.macs)):

@@ -238,8 +238,8 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "to the gateway for an address the router does not know: dropped"),
               Band("to an address pair's MAC", (20,), (SG + "handover_flows",),
                    "unicast to the MAC of a filtered port's address pair: to 81, below "
-                   "the router's bands and a port's own MAC, so that a pair takes "
-                   "nothing sent to a gateway or to another port"),
+                   "the router's bands and the filtered ports' own MACs, so that a pair "
+                   "takes nothing sent to its gateway or to a filtered port here"),
               Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
           )),
     Table(INT_SNAT, "SNAT",
@@ -280,8 +280,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               *_verdicts((SG_DEFAULTS,), "on to 60"),
           )),
     Table(INT_ACCEPT_OR_INGRESS, "accept or ingress",
-          "an accepted egress frame for a filtered port on this hypervisor and network goes "
-          "to its ingress uncommitted; any other new connection is committed in the zone",
+          "an accepted egress frame for a stateful filtered port's own MAC on this "
+          "hypervisor and network goes to its ingress uncommitted; any other new "
+          "connection is committed in the zone",
           (INT_TRANSIENT, INT_BASE_INGRESS), (
               Band("local filtered port", (100,), (SG + "handover_flows",),
                    "to a stateful filtered port's own MAC in the same network: its reg5, to "
