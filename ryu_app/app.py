@@ -95,7 +95,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                                "flows": lambda params: views.flows(
                                    self.planner, params, self.core.engine.held()),
                                "trace": lambda params: trace.trace(
-                                   self.planner, params, self.core.engine.held())},
+                                   self.planner, params, self.core.engine.held(),
+                                   self.core.engine.tags)},
                               snat_host=self.planner.nat.snat_chassis)
         http_server.install(settings.api_client_timeout, self._wsgi)
         context = tls.server_context(settings.tls) if settings.tls else None

@@ -12,7 +12,7 @@ would have learned (each bound port's MAC where it lives).
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from ryu_app.model.errors import BadRequest, Conflict, NotFound
 from ryu_app.model.segments import PROVIDER_TYPES
@@ -33,15 +33,19 @@ PROTOCOLS = ("icmp", *PORT_PROTOCOLS, "arp", "dhcp")
 BROADCAST_IP = "255.255.255.255"   # where a DHCP client's DISCOVER goes
 
 
-def fabric(planner: Planner, wanted: Desired) -> Fabric:
-    """Every bridge the topology knows, holding its desired flows."""
+TagsOf = Callable[[str, Iterable[str]], dict[str, int]]   # chassis, devices -> tags
+
+
+def fabric(planner: Planner, wanted: Desired, tags_of: TagsOf) -> Fabric:
+    """Every bridge the topology knows, holding its desired flows, its VM devices with
+    the access tags ``tags_of`` gives (the engine's: a shut device's is the dead VLAN)."""
     topology = planner.topology
     bridges = []
     for bridge in topology.bridges.values():
         flows = [flow for group_flows in wanted.get(bridge.dpid, {}).values()
                  for flow in group_flows]
-        tags = ({device.name: planner.device_tag(bridge.chassis, device)
-                 for device in planner.vm_devices(bridge)} if bridge.role == "int" else {})
+        tags = (tags_of(bridge.chassis, [device.name for device in planner.vm_devices(bridge)])
+                if bridge.role == "int" else {})
         bridges.append(SimBridge(bridge.dpid, bridge.chassis, bridge.name, bridge.role, flows,
                                  topology.ports(bridge.dpid), tags, bridge.physnet,
                                  _learned(planner, bridge)))
@@ -133,10 +137,11 @@ def _gateway_mac(model, subnet: dict) -> str:
     return interface["mac_address"]
 
 
-def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = None) -> dict:
+def trace(planner: Planner, params: Mapping[str, str], held: Desired | None,
+          tags_of: TagsOf) -> dict:
     """``GET /v2.0/trace?port=PORT&dst=IP[&proto=icmp|tcp|udp|sctp|arp|dhcp][&dport=N]`` (a
     DHCP DISCOVER goes to 255.255.255.255 unless ``dst`` says otherwise); ``held``: the
-    flows connected bridges hold, by group."""
+    flows connected bridges hold, by group; ``tags_of``: the VM devices' access tags."""
     port = _port(planner, params.get("port"))
     protocol = params.get("proto", "icmp")
     if protocol not in PROTOCOLS:
@@ -156,7 +161,7 @@ def trace(planner: Planner, params: Mapping[str, str], held: Desired | None = No
         raise Conflict(f"Port {port['id']} has no device on {host}'s br-int.")
     packet = packet_from(planner, port, destination, protocol, int(dport) if dport else None)
     wanted = desired(planner, held)
-    result = simulate(fabric(planner, wanted), host, "br-int", device.name, packet)
+    result = simulate(fabric(planner, wanted, tags_of), host, "br-int", device.name, packet)
     return explain(planner, wanted, result, packet)
 
 

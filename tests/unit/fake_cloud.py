@@ -270,10 +270,10 @@ class FakeCloud:
 
     def fabric(self):
         """The bridges holding what the core sent them (not what it would compute now)."""
-        return trace.fabric(self.planner, self.engine.held())
+        return trace.fabric(self.planner, self.engine.held(), self.engine.tags)
 
     def trace(self, **params: str) -> dict:
-        return trace.trace(self.planner, params, self.engine.held())
+        return trace.trace(self.planner, params, self.engine.held(), self.engine.tags)
 
 
 def every_kind_of_network(cloud: FakeCloud) -> None:

@@ -344,9 +344,12 @@ def test_two_ports_claiming_one_pair_mac_on_a_hypervisor_shut_the_later_one(guar
     assert not sends(later) and tag(later) == T.DEAD_VLAN
     [drop] = send(guarded, later, guarded.a1).of_kind("dropped")
     assert drop.table == T.INT_LOCAL_SWITCHING
+    # nor does anything reach it: no hand-over, and NORMAL passes nothing to the dead VLAN
+    assert not reaches(send(guarded, guarded.a0, later), later)
     assert sends(holder)
     guarded.core.datapath_down(dpid("n0", "int"))
     guarded.take(guarded.core.datapath_up(dpid("n0", "int")))
     assert not sends(later) and tag(later) == T.DEAD_VLAN and sends(holder)
     guarded.update("port", holder["id"], allowed_address_pairs=[])
     assert sends(later) and tag(later) != T.DEAD_VLAN
+    assert reaches(send(guarded, guarded.a0, later), later)
