@@ -180,36 +180,46 @@ def port_flows(port: FilteredPort) -> list[Flow]:
 
 @builder
 def handover_flows(port: FilteredPort) -> list[Flow]:
-    """Frames for a filtered port's MACs go to its ingress (81) instead of NORMAL: in
+    """Frames for a filtered port's own MAC go to its ingress (81) instead of NORMAL: in
     table 60 tagged (from br-tun or br-ethX) or untagged (from a port here without
-    filtering), and for a stateful port's own MAC in 73 from a filtered port of this
-    network here (filtered twice, once each way, in the one zone, whose ingress commits).
-    A stateless port's ingress commits nothing, so what a stateful port here sends it is
-    committed in 73 first, on its way through 60.
-
-    Its own MAC is taken at priority 90; an address pair's MAC only at 20, below the
-    router's bands of table 60 and never in 73 (what a port here sends it is committed
-    in 73 and comes through 60): a pair naming its router's gateway MAC, or the MAC of a
-    filtered port of its network here, takes nothing from them and does not clash with
-    their flows.  (A pair naming the MAC of a port without filtering, or of a port on
-    another hypervisor, gets what is switched to that MAC here, through its own
-    filter, as the MAC table of a switch would.)"""
+    filtering), and for a stateful port in 73 from a filtered port of this network here
+    (filtered twice, once each way, in the one zone, whose ingress commits).  A
+    stateless port's ingress commits nothing, so what a stateful port here sends it is
+    committed in 73 first, on its way through 60.  Its address pairs' MACs are the
+    bridge's (``pair_handover_flows``)."""
     set_port = ("set_field", PORT_REG, port.ofport)
-    flows = []
-    for mac in sorted(set(port.macs)):
-        priority = OWN_MAC_HANDOVER if mac == port.own_mac else PAIR_MAC_HANDOVER
-        flows += [
-            Flow(T.INT_TRANSIENT, priority, match(vlan_vid=vlan(port.zone), eth_dst=mac),
-                 (("pop_vlan",), set_port, ("set_field", ZONE_REG, port.zone),
-                  ("goto", T.INT_BASE_INGRESS))),
-            Flow(T.INT_TRANSIENT, priority, match(vlan_vid=OFPVID_NONE, eth_dst=mac,
-                                                  **{ZONE_REG: port.zone}),
-                 (set_port, ("goto", T.INT_BASE_INGRESS)))]
+    flows = [Flow(T.INT_TRANSIENT, OWN_MAC_HANDOVER,
+                  match(vlan_vid=vlan(port.zone), eth_dst=port.own_mac),
+                  (("pop_vlan",), set_port, ("set_field", ZONE_REG, port.zone),
+                   ("goto", T.INT_BASE_INGRESS))),
+             Flow(T.INT_TRANSIENT, OWN_MAC_HANDOVER,
+                  match(vlan_vid=OFPVID_NONE, eth_dst=port.own_mac, **{ZONE_REG: port.zone}),
+                  (set_port, ("goto", T.INT_BASE_INGRESS)))]
     if port.stateful:
         flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 100,
                           match(eth_dst=port.own_mac, **{ZONE_REG: port.zone}),
                           (set_port, ("goto", T.INT_BASE_INGRESS))))
     return flows
+
+
+@builder
+def pair_handover_flows(zone: int, mac: str, ofports: Iterable[int]) -> list[Flow]:
+    """Table 60, priority 20: frames for an address pair's MAC go to the ingress of each
+    filtered port of the zone here whose pairs name it, in turn (its reg5, resubmit to
+    81: each gets its copy through its own filter, as a VRRP virtual MAC that two ports
+    share needs), tagged or untagged as for a port's own MAC.  Below the router's bands
+    and the own MACs' 90, and never in 73 (what a port here sends is committed in 73 and
+    comes through 60): a pair naming its gateway's MAC or a filtered port's here takes
+    nothing from them.  (One naming the MAC of a port without filtering, or of a port on
+    another hypervisor, gets what is switched to that MAC here, through its filter, as
+    a switch's MAC table would.)"""
+    each = tuple(action for ofport in sorted(set(ofports))
+                 for action in (("set_field", PORT_REG, ofport),
+                                ("resubmit", T.INT_BASE_INGRESS)))
+    return [Flow(T.INT_TRANSIENT, PAIR_MAC_HANDOVER, match(vlan_vid=vlan(zone), eth_dst=mac),
+                 (("pop_vlan",), ("set_field", ZONE_REG, zone), *each)),
+            Flow(T.INT_TRANSIENT, PAIR_MAC_HANDOVER,
+                 match(vlan_vid=OFPVID_NONE, eth_dst=mac, **{ZONE_REG: zone}), each)]
 
 
 def ingress_delivery(port: FilteredPort) -> tuple:

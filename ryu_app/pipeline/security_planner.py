@@ -4,7 +4,8 @@ ports (pure: no Ryu, no I/O).  The builders and the path are in security.py.
 A filtered port's own flows (its sources, its hand-over, its rules and its clauses of
 remote-group conjunctions) join its device's group, recomputed with the port; what the
 filtered ports of a br-int share is its group ``SECURITY`` (each zone's commit and kill
-flows, recomputed when a port there changes) and one group per remote-group member
+flows and the hand-over of their address pairs' MACs, recomputed when a port there
+changes) and one group per remote-group member
 address and direction (its clause 1: recomputed for that address alone when a member
 joins, leaves or changes address, and all of them when a rule or a port there changes
 which remote groups are named).
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 from ryu_app.model.security_groups import protocol_number
 from ryu_app.model.tenant import is_bound_vm_port
@@ -33,6 +34,15 @@ ICMP = 1
 
 
 SECURITY: tuple = ("sg",)   # the conntrack zones' flows of a br-int's filtered ports
+
+
+class _Here(NamedTuple):
+    """What the ports a br-int filters share: their zones, their security groups, and
+    (zone, MAC) -> the ofports whose address pairs name the MAC."""
+
+    zones: set[int]
+    groups: set[str]
+    pair_macs: dict[tuple[int, str], list[int]]
 DIRECTIONS = ("ingress", "egress")
 
 
@@ -89,7 +99,7 @@ class SecurityPlanner:
         self._conj_ids: dict[tuple[str, str, str], int] = {}
         # during one_reading: remote group -> its addresses, br-int -> (zones, groups)
         self._reading: dict[str, list] | None = None
-        self._here: dict[int, tuple[set[int], set[str]]] | None = None
+        self._here: dict[int, _Here] | None = None
 
     @contextlib.contextmanager
     def one_reading(self) -> Iterator[None]:
@@ -178,9 +188,14 @@ class SecurityPlanner:
     # ------------------------------------------------------------ a bridge
 
     def bridge_flows(self, bridge: Bridge) -> list[Flow]:
-        """Each zone's commit and kill flows on a br-int (its group ``SECURITY``)."""
-        zones, _ = self._filtered_here(bridge)
-        return [flow for zone in sorted(zones) for flow in _zone_flows(zone)]
+        """Each zone's commit and kill flows on a br-int, and the hand-over of its
+        filtered ports' address pairs' MACs (its group ``SECURITY``: recomputed when a
+        port there changes, so a MAC two ports' pairs name is one flow, never a clash)."""
+        here = self._filtered_here(bridge)
+        flows = [flow for zone in sorted(here.zones) for flow in _zone_flows(zone)]
+        for (zone, mac), ofports in sorted(here.pair_macs.items()):
+            flows += security.pair_handover_flows(zone, mac, ofports)
+        return flows
 
     def member_groups(self, bridge: Bridge,
                       only: set | None = None) -> dict[tuple, list[Flow]]:
@@ -205,30 +220,34 @@ class SecurityPlanner:
     def named_remotes(self, bridge: Bridge) -> frozenset[tuple[str, str]]:
         """(remote group, direction) of every rule of the bridge's filtered ports that
         has a remote group: what decides which member addresses the bridge needs."""
-        _, groups = self._filtered_here(bridge)
-        return frozenset((rule.remote_group, rule.direction) for group_id in groups
+        return frozenset((rule.remote_group, rule.direction)
+                         for group_id in self._filtered_here(bridge).groups
                          for rule in self._group_matches(group_id)
                          if rule.remote_group is not None)
 
-    def _filtered_here(self, bridge: Bridge) -> tuple[set[int], set[str]]:
-        """The zones and the security groups of the ports a br-int filters."""
+    def _filtered_here(self, bridge: Bridge) -> _Here:
+        """The zones, the security groups and the address pairs' MACs of the ports a
+        br-int filters."""
         if self._here is None:
             return self._look_through(bridge)
         if bridge.dpid not in self._here:
             self._here[bridge.dpid] = self._look_through(bridge)
         return self._here[bridge.dpid]
 
-    def _look_through(self, bridge: Bridge) -> tuple[set[int], set[str]]:
-        zones: set[int] = set()
-        groups: set[str] = set()
+    def _look_through(self, bridge: Bridge) -> _Here:
+        here = _Here(set(), set(), {})
         if bridge.role != "int":
-            return zones, groups
+            return here
         for network_id in self.planner.local_vlans.networks_on(bridge.chassis):
             for port in self.planner.ports_by_chassis(network_id).get(bridge.chassis, []):
                 if (zone := self._zone(bridge, port)) is not None:
-                    zones.add(zone)
-                    groups.update(port.get("security_groups", ()))
-        return zones, groups
+                    here.zones.add(zone)
+                    here.groups.update(port.get("security_groups", ()))
+                    own, *pairs = allowed_macs(port)
+                    for mac in set(pairs) - {own}:
+                        here.pair_macs.setdefault((zone, mac), []).append(
+                            self.planner.device_of(bridge, port).ofport)
+        return here
 
     def _read_members(self, group_id: str) -> list:
         """A remote group's member addresses, read once per flush (``one_reading``)."""

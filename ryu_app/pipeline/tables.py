@@ -236,10 +236,11 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "network or straight to SNAT when that is here"),
               Band("unrouted", (21,), ("br_int.unrouted_drop_flow",),
                    "to the gateway for an address the router does not know: dropped"),
-              Band("to an address pair's MAC", (20,), (SG + "handover_flows",),
-                   "unicast to the MAC of a filtered port's address pair: to 81, below "
-                   "the router's bands and the filtered ports' own MACs, so that a pair "
-                   "takes nothing sent to its gateway or to a filtered port here"),
+              Band("to an address pair's MAC", (20,), (SG + "pair_handover_flows",),
+                   "unicast to the MAC of filtered ports' address pairs: to 81 of each "
+                   "port here whose pairs name it, in turn, below the router's bands and "
+                   "the filtered ports' own MACs, so that a pair takes nothing sent to "
+                   "its gateway or to a filtered port here"),
               Band("normal", (1,), (INT_DEFAULTS,), "ordinary L2 switching (NORMAL)"),
           )),
     Table(INT_SNAT, "SNAT",

@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, flows, ip_from, ofport, pings,
-                                 sctp_received, silent, wait_until)
+                                 sctp_received, silent, tx_packets, wait_until)
 from tests.emulation import onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
@@ -299,3 +299,33 @@ def test_a_stateless_port_gets_its_routers_answers_through_its_ingress_rules(acm
         assert pings(bare, gateway) and answered_time_exceeded(bare, r.ip)
     finally:
         tenant.cloud.destroy(bare)
+
+
+def test_a_mac_two_vms_pairs_name_reaches_both_through_their_filters(acme):
+    """Two VMs on g1 whose address pairs name one VRRP virtual MAC, both in the default
+    group (which lets its members in): a0's frames to that MAC reach each of them, and
+    those of "web" (no member) neither, so each got them through its own ingress filter,
+    from one flow that hands the frame to both."""
+    tenant, _, vms = acme
+    vmac, vip = "00:00:5e:00:01:09", "10.70.0.250"
+    pair = [{"ip_address": vip, "mac_address": vmac}]
+    claimants = [tenant.vm(tenant.network_, 1, allowed_address_pairs=pair) for _ in range(2)]
+
+    def received(sender, count: int) -> list[int]:
+        """Frames each claimant got while ``sender`` sent ``count`` to the MAC."""
+        sender.host.cmd(f"ip neigh replace {vip} lladdr {vmac} dev eth0 nud permanent")
+        before = [tx_packets(vm.hypervisor, "br-int", vm.device) for vm in claimants]
+        sender.host.cmd(f"ping -c{count} -i0.2 -W1 {vip}")
+        sender.host.cmd(f"ip neigh del {vip} dev eth0")
+        return [tx_packets(vm.hypervisor, "br-int", vm.device) - earlier
+                for vm, earlier in zip(claimants, before, strict=True)]
+
+    try:
+        received(vms["a0"], 1)   # warm-up: the first frame to the MAC was seen uncounted
+        member = received(vms["a0"], 5)
+        assert all(got >= 5 for got in member), member
+        stranger = received(vms["web"], 10)
+        assert all(got < 5 for got in stranger), stranger
+    finally:
+        for vm in claimants:
+            tenant.cloud.destroy(vm)
