@@ -61,14 +61,10 @@ class FilteredPort:
 
     ofport: int
     zone: int                                   # its network's local VLAN here
-    macs: tuple[str, ...]                       # its MAC, then its address pairs' MACs
+    mac: str                                    # its own (its pairs' are the bridge's)
     # (MAC, IP or (net, mask), or None for any address: a 0.0.0.0/0 address pair)
     sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
     stateful: bool = True                       # False: its groups are stateless
-
-    @property
-    def own_mac(self) -> str:
-        return self.macs[0]
 
 
 @dataclass(frozen=True)
@@ -189,15 +185,15 @@ def handover_flows(port: FilteredPort) -> list[Flow]:
     bridge's (``pair_handover_flows``)."""
     set_port = ("set_field", PORT_REG, port.ofport)
     flows = [Flow(T.INT_TRANSIENT, OWN_MAC_HANDOVER,
-                  match(vlan_vid=vlan(port.zone), eth_dst=port.own_mac),
+                  match(vlan_vid=vlan(port.zone), eth_dst=port.mac),
                   (("pop_vlan",), set_port, ("set_field", ZONE_REG, port.zone),
                    ("goto", T.INT_BASE_INGRESS))),
              Flow(T.INT_TRANSIENT, OWN_MAC_HANDOVER,
-                  match(vlan_vid=OFPVID_NONE, eth_dst=port.own_mac, **{ZONE_REG: port.zone}),
+                  match(vlan_vid=OFPVID_NONE, eth_dst=port.mac, **{ZONE_REG: port.zone}),
                   (set_port, ("goto", T.INT_BASE_INGRESS)))]
     if port.stateful:
         flows.append(Flow(T.INT_ACCEPT_OR_INGRESS, 100,
-                          match(eth_dst=port.own_mac, **{ZONE_REG: port.zone}),
+                          match(eth_dst=port.mac, **{ZONE_REG: port.zone}),
                           (set_port, ("goto", T.INT_BASE_INGRESS))))
     return flows
 

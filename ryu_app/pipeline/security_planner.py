@@ -121,7 +121,7 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        return FilteredPort(device.ofport, zone, allowed_macs(port), allowed_sources(port),
+        return FilteredPort(device.ofport, zone, port["mac_address"], allowed_sources(port),
                             self.model.stateful(port))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
