@@ -29,12 +29,12 @@ from ryu.ofproto import ofproto_v1_3
 import ryu_app.compat  # noqa: F401  (must precede Ryu's wsgi import)
 from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
-from ryu_app.pipeline import ofwire
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
 from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
                              Message, Outputs, PacketInsToController, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
+from ryu_app.pipeline import ofwire
 
 tls.openflow_listener()
 # Ryu's event loop handles queued events until the queue is empty without yielding; a

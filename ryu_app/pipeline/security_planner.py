@@ -5,10 +5,9 @@ A filtered port's own flows (its sources, its hand-over, its rules and its claus
 remote-group conjunctions) join its device's group, recomputed with the port; what the
 filtered ports of a br-int share is its group ``SECURITY`` (each zone's commit and kill
 flows and the hand-over of their address pairs' MACs, recomputed when a port there
-changes) and one group per remote-group member
-address and direction (its clause 1: recomputed for that address alone when a member
-joins, leaves or changes address, and all of them when a rule or a port there changes
-which remote groups are named).
+changes) and one group per remote-group member address and direction (its clause 1:
+recomputed for that address alone when a member joins, leaves or changes address, and
+all of them when a rule or a port there changes which remote groups are named).
 """
 from __future__ import annotations
 
@@ -33,7 +32,8 @@ PORT_FIELDS = {6: "tcp_dst", 17: "udp_dst", 132: "sctp_dst"}
 ICMP = 1
 
 
-SECURITY: tuple = ("sg",)   # the conntrack zones' flows of a br-int's filtered ports
+SECURITY: tuple = ("sg",)   # the shared flows of a br-int's filtered ports
+DIRECTIONS = ("ingress", "egress")
 
 
 class _Here(NamedTuple):
@@ -43,7 +43,6 @@ class _Here(NamedTuple):
     zones: set[int]
     groups: set[str]
     pair_macs: dict[tuple[int, str], list[int]]
-DIRECTIONS = ("ingress", "egress")
 
 
 def port_masks(low: int, high: int) -> list[tuple[int, int]]:
@@ -97,7 +96,7 @@ class SecurityPlanner:
         self.planner = planner
         self.model = planner.model
         self._conj_ids: dict[tuple[str, str, str], int] = {}
-        # during one_reading: remote group -> its addresses, br-int -> (zones, groups)
+        # during one_reading: remote group -> its addresses, br-int -> what its ports share
         self._reading: dict[str, list] | None = None
         self._here: dict[int, _Here] | None = None
 
