@@ -18,7 +18,8 @@ from typing import Iterable
 import networkx as nx
 
 from topology.chassis import INT_BRIDGE, TUN_BRIDGE, ChassisSpec
-from topology.naming import PORT_ID_PREFIX_LEN, TUNNEL_TYPES, PortInfo, port_id_prefix
+from topology.naming import (PORT_ID_PREFIX_LEN, TUNNEL_TYPES, PortInfo, on_integration_bridge,
+                             port_id_prefix)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class Topology:
 
     def _sync_ports(self, bridge: Bridge, ports: Iterable[PortInfo], changes: Changes) -> None:
         current = {port.name: port for port in self.ports(bridge.dpid)}
+        if bridge.role == "int":
+            ports = map(on_integration_bridge, ports)
         wanted = {port.name: port for port in ports}
         for name, port in current.items():
             if wanted.get(name) != port:

@@ -75,3 +75,14 @@ def classify(name: str, ofport: int, iface_type: str = "", options: dict | None 
     if iface_id or port_id_prefix(name):
         return PortInfo(name, ofport, "vm", iface_id=iface_id)
     return PortInfo(name, ofport, "other")
+
+
+def on_integration_bridge(port: PortInfo) -> PortInfo:
+    """A port as br-int holds it: besides patch and tunnel ports, every port is a VM
+    device, named by a port or not (a device plugged with neither ``iface-id`` nor a
+    tap/qvo name, such as libvirt's vnetN).  One that names no port is then dead (tag
+    4095, its frames dropped): an untagged port is one that Open vSwitch's NORMAL makes a
+    trunk of every VLAN, sending into and hearing every network of the bridge."""
+    if port.kind != "other":
+        return port
+    return PortInfo(port.name, port.ofport, "vm")

@@ -110,7 +110,7 @@ class DatabaseReader:
                 known = self._read[interfaces[0]] = (interface, _port_info(interface))
             if known[1] is not None:
                 ports.append(known[1])
-                if known[1].kind == "vm":
+                if known[1].kind in ("vm", "other"):   # a device, on br-int (naming.py)
                     tags[known[1].name] = scalar(port.get("tag"))
         return BridgeView(bridge["name"], int(datapath_id, 16) if datapath_id else None,
                           tuple(sorted(ports, key=lambda p: p.name)), tags)

@@ -99,11 +99,14 @@ def test_vms_bind_by_iface_id_or_by_their_tap_name(fabric, tenant):
     assert pings(by_id, by_name.ip)
 
 
-def test_a_device_naming_no_known_port_stays_in_the_dead_vlan(fabric):
+@pytest.mark.parametrize("iface_id", ["00000000-0000-0000-0000-000000000000", None])
+def test_a_device_naming_no_known_port_stays_in_the_dead_vlan(fabric, iface_id):
+    """Plugged untagged (not as Nova plugs, in the dead VLAN): with an unknown port id,
+    or with none and a name the tap rule does not read."""
     hypervisor = fabric.hypervisors[0]
+    external_ids = [f"external_ids:iface-id={iface_id}"] if iface_id else []
     hypervisor.vsctl("add-port", "br-int", "vnet-stray", "--", "set", "interface",
-                     "vnet-stray", "type=internal",
-                     "external_ids:iface-id=00000000-0000-0000-0000-000000000000")
+                     "vnet-stray", "type=internal", *external_ids)
     try:
         wait_until(lambda: "device vnet-stray on o0 names no known port" in
                    fabric.controller.log(), what="the stray device logged")

@@ -188,6 +188,23 @@ def test_a_device_that_is_no_port_passes_nothing(cloud):
         cloud.topology.bridge("n0", "int"), stray["device"])) == T.DEAD_VLAN
 
 
+@pytest.mark.parametrize("tagged", [False, True])
+def test_a_device_plugged_with_no_port_id_and_no_tap_name_is_dead_both_ways(cloud, tagged):
+    """Left untagged, a port on br-int is one that NORMAL makes a trunk of every VLAN."""
+    red, _ = cloud.network()
+    blue, _ = cloud.network()
+    r0, b0, b1 = cloud.vm(red, "n0"), cloud.vm(blue, "n0"), cloud.vm(blue, "n1")
+    stray = {"chassis": "n0", "device": cloud.plug("n0", None, name="vnet150")}
+    lvid = cloud.local_vlans.get("n0", blue["id"])
+    sent = ipv4("fa:16:3e:66:66:66", BROADCAST, "10.0.0.66", "10.0.0.255", proto="udp",
+                **({"vlan_vid": vlan(lvid)} if tagged else {}))
+    assert cloud.send(stray, sent).delivered_to() == []
+    assert cloud.engine.tags("n0", ["vnet150"]) == {"vnet150": T.DEAD_VLAN}
+    heard = {vm["id"]: cloud.send(vm, arp(vm, "10.0.0.77")).delivered_to() for vm in (r0, b0, b1)}
+    assert not any(("n0", stray["device"]) in each for each in heard.values())
+    assert ("n1", b1["device"]) in heard[b0["id"]]   # the flood went on
+
+
 def test_an_unplugged_vm_is_reached_no_more_and_its_hypervisor_leaves_the_flood_list(cloud):
     network, _ = cloud.network()
     a, b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
