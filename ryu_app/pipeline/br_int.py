@@ -2,6 +2,7 @@
 them, with Neutron's DVR and anti-spoofing tables (pure)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 from ryu_app.pipeline import tables as T
@@ -209,12 +210,29 @@ def unrouted_drop_flow(lvid: int, gateway_mac: str) -> Flow:
     return Flow(T.INT_TRANSIENT, 21, match(eth_dst=gateway_mac, **{T.LOCAL_VLAN_REG: lvid}))
 
 
+@dataclass(frozen=True)
+class RoutedEntry:
+    """Where a frame another chassis routed onto a network comes into br-int's DVR
+    tables: 1 in its local VLAN (br-tun gave it, from patch-tun only); 2 in its physical
+    VLAN (None: untagged) from the patch of the network's own physical bridge, since the
+    same VLAN id (or none) on another physical network is another network."""
+
+    table: int
+    vid: int | None
+    in_port: int | None = None
+
+    def match(self, eth_dst: str) -> tuple:
+        arrival = {"in_port": self.in_port} if self.in_port is not None else {}
+        return match(vlan_vid=OFPVID_NONE if self.vid is None else vlan(self.vid),
+                     eth_dst=eth_dst, **arrival)
+
+    def untag(self) -> tuple:
+        return () if self.vid is None else (("pop_vlan",),)
+
+
 @builder
-def dvr_delivery_flow(table: int, vid: int | None, mac: str, gateway_mac: str,
-                      delivery: tuple) -> Flow:
-    """Tables 1/2: a frame another chassis routed to a local VM (in VLAN ``vid``, None for
-    untagged) gets its gateway's MAC back as source and goes to the VM (``delivery``: its
-    port, or its ingress filter)."""
-    untag = () if vid is None else (("pop_vlan",),)
-    return Flow(table, 20, match(vlan_vid=OFPVID_NONE if vid is None else vlan(vid), eth_dst=mac),
-                (("set_field", "eth_src", gateway_mac), *untag, *delivery))
+def dvr_delivery_flow(entry: RoutedEntry, mac: str, gateway_mac: str, delivery: tuple) -> Flow:
+    """Tables 1/2: a frame another chassis routed to a local VM gets its gateway's MAC
+    back as source and goes to the VM (``delivery``: its port, or its ingress filter)."""
+    return Flow(entry.table, 20, entry.match(mac),
+                (("set_field", "eth_src", gateway_mac), *entry.untag(), *delivery))

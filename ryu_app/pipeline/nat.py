@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.br_int import ETH_TYPE_IP
+from ryu_app.pipeline.br_int import ETH_TYPE_IP, RoutedEntry
 from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
                                     builder, match, vlan)
 
@@ -127,13 +127,10 @@ def neighbour_flow(external: External, gateway_ip: str) -> Flow:
 # --------------------------------------------------- on the SNAT hypervisor
 
 @builder
-def snat_entry_flow(table: int, vid: int | None, snat_mac: str) -> Flow:
+def snat_entry_flow(entry: RoutedEntry, snat_mac: str) -> Flow:
     """Tables 1/2: a frame another hypervisor routed to a router's sg- port here: into
     SNAT, untagged."""
-    wire = OFPVID_NONE if vid is None else vlan(vid)
-    untag = () if vid is None else (("pop_vlan",),)
-    return Flow(table, 20, match(vlan_vid=wire, eth_dst=snat_mac),
-                (*untag, ("goto", T.INT_SNAT)))
+    return Flow(entry.table, 20, entry.match(snat_mac), (*entry.untag(), ("goto", T.INT_SNAT)))
 
 
 @builder

@@ -155,12 +155,8 @@ class NatPlanner:
         if delivery is None:
             return flows
         flows.append(nat.snat_redirect_flow(lvid, gateway_mac, snat_mac, delivery))
-        if where == bridge.chassis:
-            if network["provider:network_type"] in TUNNEL_TYPES:
-                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC, lvid, snat_mac))
-            else:
-                flows.append(nat.snat_entry_flow(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
-                                                 network["provider:segmentation_id"], snat_mac))
+        if where == bridge.chassis and (entry := self.planner.routed_entry(bridge, network)):
+            flows.append(nat.snat_entry_flow(entry, snat_mac))
         return flows
 
     def _connected_drops(self, router_id: str, lvid: int, gateway_mac: str) -> list[Flow]:

@@ -343,15 +343,24 @@ class Planner:
     def device_of(self, bridge: Bridge, port: dict) -> PortInfo | None:
         return self.topology.devices_of(port["id"]).get(bridge.chassis)
 
+    def routed_entry(self, bridge: Bridge, network: dict) -> br_int.RoutedEntry | None:
+        """Where what another chassis routed onto the network comes into this br-int's
+        DVR tables; None for a physical network whose bridge is not patched here."""
+        if network["provider:network_type"] in TUNNEL_TYPES:
+            return br_int.RoutedEntry(T.INT_DVR_TO_SRC_MAC,
+                                      self.local_vlans.get(bridge.chassis, network["id"]))
+        phys = self.topology.bridge(bridge.chassis, "phys", network["provider:physical_network"])
+        int_phy = self.patch(bridge, phys)
+        if int_phy is None:
+            return None
+        return br_int.RoutedEntry(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
+                                  network["provider:segmentation_id"], int_phy.ofport)
+
     def _deliveries(self, bridge: Bridge, network: dict, gateway_mac: str) -> list[Flow]:
         """Tables 1/2: what another chassis routed to this chassis' VMs on the network."""
-        lvid = self.local_vlans.get(bridge.chassis, network["id"])
-        if network["provider:network_type"] in TUNNEL_TYPES:
-            table, vid = T.INT_DVR_TO_SRC_MAC, lvid
-        else:
-            table, vid = T.INT_DVR_TO_SRC_MAC_PHYSICAL, network["provider:segmentation_id"]
-        ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, [])
-        return [br_int.dvr_delivery_flow(table, vid, port["mac_address"], gateway_mac, delivery)
+        entry = self.routed_entry(bridge, network)
+        ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, []) if entry else []
+        return [br_int.dvr_delivery_flow(entry, port["mac_address"], gateway_mac, delivery)
                 for port in ports if (delivery := self.local_output(bridge, port))]
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:

@@ -28,11 +28,14 @@ IPS = {"n0": "172.31.0.10", "n1": "172.31.0.11", "n2": "172.31.0.12"}
 PATCH, INT_PHY, UPLINK, TUNNEL_BASE = 1, 2, 3, 10   # ofports; tunnels: 10 + remote's index
 FIRST_VM_OFPORT = 100
 SNAT_MODES = {"n2": "dvr_snat"}
+# physical networks as each hypervisor maps them: (physnet, bridge, br-int's patch ofport,
+# the bridge's role); physnet1 always, physnet2 when a cloud asks for it
+PHYSNETS = (("physnet1", "br-eth1", INT_PHY, "phys"), ("physnet2", "br-eth2", 4, "phys2"))
 UPSTREAM_IP, UPSTREAM_MAC = "203.0.113.1", "52:54:00:00:00:01"
 
 
 def dpid(chassis: str, role: str) -> int:
-    return (CHASSIS.index(chassis) + 1) * 16 + ("int", "tun", "phys").index(role)
+    return (CHASSIS.index(chassis) + 1) * 16 + ("int", "tun", "phys", "phys2").index(role)
 
 
 def tunnel_ofport(remote: str, kind: str = "vxlan") -> int:
@@ -83,16 +86,19 @@ class FakeDatabase:
             "Port": {port: {"delete": None}}, "Interface": {interface: {"delete": None}}})
 
     def build_neutron_bridges(self, spec: ChassisSpec) -> None:
-        """What the controller would have built: br-int, br-tun, br-eth1, their patches,
-        the tunnel mesh; plus the operator's uplink on br-eth1."""
+        """What the controller would have built: br-int, br-tun, each mapped br-ethN,
+        their patches, the tunnel mesh; plus the operator's uplink on each br-ethN."""
         c = spec.name
-        for role, name in (("int", "br-int"), ("tun", "br-tun"), ("phys", "br-eth1")):
+        for role, name in (("int", "br-int"), ("tun", "br-tun")):
             self.add_bridge(name, dpid(c, role))
         self.add_port("br-int", "patch-tun", PATCH, "patch", {"peer": "patch-int"})
-        self.add_port("br-int", "int-br-eth1", INT_PHY, "patch", {"peer": "phy-br-eth1"})
         self.add_port("br-tun", "patch-int", PATCH, "patch", {"peer": "patch-tun"})
-        self.add_port("br-eth1", "phy-br-eth1", PATCH, "patch", {"peer": "int-br-eth1"})
-        self.add_port("br-eth1", "eth1", UPLINK)
+        for physnet, name, int_phy, role in PHYSNETS:
+            if physnet in spec.bridge_mappings:
+                self.add_bridge(name, dpid(c, role))
+                self.add_port("br-int", "int-" + name, int_phy, "patch", {"peer": "phy-" + name})
+                self.add_port(name, "phy-" + name, PATCH, "patch", {"peer": "int-" + name})
+                self.add_port(name, "eth" + name[-1], UPLINK)
         for remote in CHASSIS:
             for kind in ("vxlan", "gre") if remote != c else ():
                 self.add_port("br-tun", f"{kind}-{remote}", tunnel_ofport(remote, kind), kind,
@@ -100,14 +106,18 @@ class FakeDatabase:
 
 
 class FakeCloud:
-    def __init__(self, tmp_path, **settings: Any):
+    def __init__(self, tmp_path, physnets: int = 1, **settings: Any):
+        """``physnets``: how many of PHYSNETS each hypervisor maps."""
+        mapped = PHYSNETS[:physnets]
         settings = Settings(**{
             "db_path": str(tmp_path / "db.sqlite"), "vni_ranges": ((1001, 2000),),
-            "tunnel_id_ranges": ((1, 100),), "network_vlan_ranges": {"physnet1": [(100, 199)]},
+            "tunnel_id_ranges": ((1, 100),),
+            "network_vlan_ranges": {physnet: [(100, 199)] for physnet, *_ in mapped},
             "datapath_type": "netdev", **settings})
         self._use(core.build(settings))
+        self.roles = ("int", "tun", *(role for *_, role in mapped))
         # n2 may host routers' SNAT (a network node); physnet1 also carries the outside
-        self.specs = {c: ChassisSpec(c, IPS[c], {"physnet1": "br-eth1"},
+        self.specs = {c: ChassisSpec(c, IPS[c], {physnet: name for physnet, name, *_ in mapped},
                                      agent_mode=SNAT_MODES.get(c, "dvr")) for c in CHASSIS}
         self.databases = {c: FakeDatabase(self.specs[c]) for c in CHASSIS}
         self.sessions = {c: core.SessionInfo(n, IPS[c], "10.0.0.1")
@@ -142,7 +152,7 @@ class FakeCloud:
     def switch_off(self, chassis: str) -> None:
         """The hypervisor is switched off: its OVSDB session and its bridges drop."""
         self.core.ovsdb_closed(self.sessions[chassis].id)
-        for role in ("int", "tun", "phys"):
+        for role in self.roles:
             self.core.datapath_down(dpid(chassis, role))
 
     def reconnect(self, chassis: str) -> Outputs:
@@ -157,7 +167,7 @@ class FakeCloud:
         return replica
 
     def _bridges_up(self, chassis: str) -> None:
-        for role in ("int", "tun", "phys"):
+        for role in self.roles:
             self.take(self.core.datapath_up(dpid(chassis, role)))
 
     # ---------------------------------------------------------------- events

@@ -157,3 +157,28 @@ def test_a_device_re_created_on_its_hypervisor_is_still_routed_to(routed):
     routed.unplug("n1", green["device"])
     result = routed.send(blue, routed_ping(routed, blue, green))
     assert result.delivered_to() == [("n1", new)]
+
+
+@pytest.mark.parametrize("network_type", ["vlan", "flat"])
+def test_a_frame_from_another_physical_network_with_the_same_vlan_is_not_routed_in(
+        tmp_path, network_type):
+    """physnet2's VLAN 120 (or its untagged frames) is another network than physnet1's;
+    a VM there may write a DVR MAC as its source when its port has no port security."""
+    cloud = FakeCloud(tmp_path, physnets=2)
+    segment = {"segmentation_id": 120} if network_type == "vlan" else {}
+    red, red_subnet = cloud.network("10.1.0.0/24", network_type=network_type,
+                                    physical_network="physnet1", **segment)
+    _, other_subnet = cloud.network("10.2.0.0/24")
+    router = cloud.router(red_subnet, other_subnet)
+    cloud.gateway = {port["network_id"]: port
+                     for port in cloud.planner.dvr_interfaces(router["id"])}
+    victim = cloud.vm(red, "n1", port_security_enabled=False)
+    member = cloud.vm(cloud.model.records["network"][other_subnet["network_id"]], "n2")
+    blue, _ = cloud.network("10.9.0.0/24", network_type=network_type,
+                            physical_network="physnet2", **segment)
+    attacker = cloud.vm(blue, "n0", port_security_enabled=False)
+    forged = ipv4(cloud.dvr_macs.get("n0"), victim["mac_address"], ip(member), ip(victim))
+    assert ("n1", victim["device"]) not in cloud.send(attacker, forged).delivered_to()
+    routed = cloud.send(member, routed_ping(cloud, member, victim))   # the router's way in
+    assert routed.delivered_to() == [("n1", victim["device"])]
+    assert ("n1", "br-int", T.INT_DVR_TO_SRC_MAC_PHYSICAL) in routed.path()

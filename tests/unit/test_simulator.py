@@ -300,8 +300,8 @@ def routing_flows(chassis, network, lvid):
             flows.append(br_int.route_flow(lvid, gateway_mac, vm_ip, ROUTER[net][1], vm_mac,
                                            delivery))
         if net == network and host == chassis:
-            flows.append(br_int.dvr_delivery_flow(1, lvid, vm_mac, gateway_mac,
-                                                  (("output", ofport),)))
+            flows.append(br_int.dvr_delivery_flow(br_int.RoutedEntry(1, lvid), vm_mac,
+                                                  gateway_mac, (("output", ofport),)))
     return flows
 
 
