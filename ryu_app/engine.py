@@ -314,6 +314,11 @@ class Engine:
         rules name its groups as remote."""
         self._dirty.security |= {port["binding:host_id"] for port in (old, new)
                                  if port is not None and port["binding:host_id"]}
+        if old is None or new is None or old["mac_address"] != new["mac_address"]:
+            for port in (old, new):
+                if port is not None:
+                    self._dirty.security |= self.planner.security.pair_claimants(
+                        port["network_id"], [port["mac_address"]])
         if old is None or new is None or any(old.get(key) != new.get(key) for key in (
                 "security_groups", "fixed_ips", "allowed_address_pairs")):
             versions = [port for port in (old, new) if port is not None]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from ryu_app.model.security_groups import protocol_number
 from ryu_app.model.tenant import is_bound_vm_port
@@ -242,11 +242,25 @@ class SecurityPlanner:
                 if (zone := self._zone(bridge, port)) is not None:
                     here.zones.add(zone)
                     here.groups.update(port.get("security_groups", ()))
-                    own, *pairs = allowed_macs(port)
-                    for mac in set(pairs) - {own}:
+                    for mac in self._pair_macs(port):
                         here.pair_macs.setdefault((zone, mac), []).append(
                             self.planner.device_of(bridge, port).ofport)
         return here
+
+    def _pair_macs(self, port: dict) -> set[str]:
+        """The MACs the port's address pairs name that are no port's own on its network:
+        another port's MAC stays that port's, or a pair would take its frames."""
+        own, *pairs = allowed_macs(port)
+        holders = self.model.mac_holder
+        return {mac for mac in pairs
+                if mac != own and (port["network_id"], mac) not in holders}
+
+    def pair_claimants(self, network_id: str, macs: Iterable[str]) -> set[str]:
+        """The hypervisors where a port of the network has an address pair naming one of
+        the MACs: a port that takes one as its own (or gives it up) changes their flows."""
+        macs = set(macs)
+        return {chassis for chassis, ports in self.planner.ports_by_chassis(network_id).items()
+                if any(macs.intersection(allowed_macs(port)[1:]) for port in ports)}
 
     def _read_members(self, group_id: str) -> list:
         """A remote group's member addresses, read once per flush (``one_reading``)."""

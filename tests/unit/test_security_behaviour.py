@@ -325,6 +325,23 @@ def test_a_pair_naming_another_ports_mac_or_the_gateways_takes_nothing_from_them
         [drop] = guarded.send(port, spoofed).of_kind("dropped")
         assert drop.table == T.INT_BASE_EGRESS
 
+def test_a_pair_naming_the_mac_of_an_open_port_or_a_remote_one_takes_nothing_from_them(
+        guarded):
+    """Neither an unfiltered port on the thief's hypervisor nor a port on another one
+    (before and after it exists) has its frames handed to the thief's filter."""
+    bare = guarded.vm(guarded.net, "n0", port_security_enabled=False)
+    later_mac = "fa:16:3e:77:77:77"
+    thief = guarded.vm(guarded.net, "n0", allowed_address_pairs=[
+        {"ip_address": "10.0.0.250", "mac_address": mac}
+        for mac in (bare["mac_address"], guarded.a1["mac_address"], later_mac)])
+    b0 = guarded.vm(guarded.net, "n0")
+    later = guarded.vm(guarded.net, "n1", mac_address=later_mac)   # n0 has nothing new
+    for source, target in ((b0, bare), (guarded.a1, bare), (b0, guarded.a1), (b0, later)):
+        delivered = send(guarded, source, target).delivered_to()
+        assert delivered == [(target["chassis"], target["device"])]
+        assert ("n0", thief["device"]) not in delivered
+
+
 def test_a_mac_two_ports_pairs_name_reaches_each_of_them_through_its_own_filter(guarded):
     """A VRRP virtual MAC in the pairs of two ports on n0, one in the default group, one
     in "open" (every IPv4 packet in): a0 (a member of the default group) reaches both,
