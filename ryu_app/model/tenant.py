@@ -616,9 +616,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                     batch: _Batch | None = None) -> list[dict]:
         """Resolve requested fixed IPs (or allocate one) for a port of the network; with
         the ``batch`` of a write making several ports, none of the addresses they took."""
-        subnet_ids = list(self.subnets_of.get(network_id, ()))
         if requested is None:
-            requested = [{"subnet_id": subnet_ids[0]}] if subnet_ids else []
+            return self._allocate_anywhere(network_id, batch)
         chosen: dict[int, int] = {}   # index in requested -> address
         taken: dict[str, set[int]] = {}
         subnets = [self._subnet_for(network_id, item) for item in requested]
@@ -646,6 +645,21 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         return [{"subnet_id": subnets[index]["id"],
                  "ip_address": str(ipaddress.IPv4Address(chosen[index]))}
                 for index in range(len(requested))]
+
+    def _allocate_anywhere(self, network_id: str, batch: _Batch | None) -> list[dict]:
+        """One address for a port that names none: from the network's first subnet with
+        one free, as Neutron's IPAM tries them in turn (adding a subnet is how a full
+        network grows)."""
+        subnet_ids = self.subnets_of.get(network_id, ())
+        for subnet_id in subnet_ids:
+            taken = batch.addresses_in(subnet_id) if batch else set()
+            address = self.addresses[subnet_id].allocate(taken)
+            if address is not None:
+                return [{"subnet_id": subnet_id, "ip_address": str(ipaddress.IPv4Address(address))}]
+        if subnet_ids:
+            raise Conflict(f"No more IP addresses available on network {network_id}.",
+                           "IpAddressGenerationFailure")
+        return []
 
     def _kept_or_new(self, subnet_id: str, port_id: str, requested: list[dict],
                      in_request: set[int]) -> int:

@@ -85,6 +85,25 @@ def test_exhausted_subnet_is_409_and_frees_on_delete(api):
     assert again["fixed_ips"][0]["ip_address"] == ports[2]["fixed_ips"][0]["ip_address"]
 
 
+def test_a_full_subnet_gives_way_to_the_networks_next_one(api):
+    """Neutron tries a network's subnets in turn: adding one grows a full network."""
+    network = api.create("network", **{"router:external": True, "provider:network_type": "flat",
+                                       "provider:physical_network": "public"})
+    api.create("subnet", network_id=network["id"], cidr="10.21.0.0/29", ip_version=4,
+               enable_dhcp=False)
+    [api.create("port", network_id=network["id"]) for _ in range(5)]   # .2 - .6
+    status, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"]}})
+    assert status == 409 and body["NeutronError"]["type"] == "IpAddressGenerationFailure"
+    assert network["id"] in body["NeutronError"]["message"]
+    second = api.create("subnet", network_id=network["id"], cidr="10.21.1.0/29",
+                        ip_version=4, enable_dhcp=False)
+    port = api.create("port", network_id=network["id"])
+    fip = api.create("floatingip", floating_network_id=network["id"])
+    assert [port["fixed_ips"][0], fip["floating_ip_address"]] == [
+        {"subnet_id": second["id"], "ip_address": "10.21.1.2"}, "10.21.1.3"]
+    api.delete(f"/v2.0/floatingips/{fip['id']}")
+
+
 def test_update_fixed_ips_releases_the_old_address(api, net):
     network, subnet = net
     port = api.create("port", network_id=network["id"],
