@@ -165,27 +165,36 @@ class NorthSouth:
     def _snat_ports_follow(self, batch, router: dict, gateway_network: str | None,
                            interfaces: list[dict] | None = None) -> None:
         """One sg- port per routed network of a distributed router with a gateway, with
-        an address in each of the router's subnets there; none without a gateway."""
+        an address in each of the router's subnets there; none without a gateway.  A
+        network's sg- port keeps its id, MAC and the addresses it has when the router's
+        subnets there change, as Neutron's does: a full subnet then refuses no other."""
         if interfaces is None:
             interfaces = [self.records["port"][port_id]
                           for port_id in self.interfaces_of.get(router["id"], ())]
-        wanted = {}
+        wanted: dict[str, list[dict]] = {}
         if gateway_network is not None and router["distributed"]:
             for interface in interfaces:
                 wanted.setdefault(interface["network_id"], []).extend(
                     {"subnet_id": ip["subnet_id"]} for ip in interface["fixed_ips"])
-        for port_id in list(self.snat_ports.get(router["id"], ())):
+        existing = {}
+        for port_id in self.snat_ports.get(router["id"], ()):
             port = self.records["port"][port_id]
-            subnets = [ip["subnet_id"] for ip in port["fixed_ips"]]
-            if [item["subnet_id"] for item in wanted.get(port["network_id"], [])] == subnets:
-                del wanted[port["network_id"]]
+            if port["network_id"] in wanted:
+                existing[port["network_id"]] = port
             else:
                 batch.delete("port", port_id)
         for network_id, requested in wanted.items():
-            port_id = str(uuid.uuid4())
+            port = existing.get(network_id)
+            if port is not None and [ip["subnet_id"] for ip in port["fixed_ips"]] == [
+                    item["subnet_id"] for item in requested]:
+                continue
+            port_id = port["id"] if port is not None else str(uuid.uuid4())
             fixed_ips = self._assign_ips(network_id, requested, port_id, batch)
-            port = self._service_port(network_id, "", router["id"], SNAT_OWNER, fixed_ips)
-            batch.put("port", {**port, "id": port_id})
+            if port is not None:
+                batch.put("port", self._updated(port, {"fixed_ips": fixed_ips}))
+            else:
+                port = self._service_port(network_id, "", router["id"], SNAT_OWNER, fixed_ips)
+                batch.put("port", {**port, "id": port_id})
 
     # ----------------------------------------------------------- floating IPs
 

@@ -116,6 +116,30 @@ def test_gateway_makes_qg_and_sg_ports(api, public):
     assert _ports(api, device_owner="network:router_centralized_snat") == []
 
 
+def test_an_sg_port_keeps_its_addresses_when_its_networks_subnets_on_the_router_change(
+        api, public):
+    """Its first subnet full, a second subnet of the network still joins the router and
+    leaves it again: the sg- port stays itself and only gains or drops that address."""
+    network, full, router = _tenant(api, cidr="10.52.0.0/29")   # .1 gateway, .2 DHCP
+    path = f"/v2.0/routers/{router['id']}"
+    assert api.put(path, {"router": {"external_gateway_info": {
+        "network_id": public[0]["id"]}}})[0] == 200
+    [sg] = _ports(api, device_owner="network:router_centralized_snat")
+    while api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                            "fixed_ips": [{"subnet_id": full["id"]}]}})[0] == 201:
+        pass
+    second = api.create("subnet", network_id=network["id"], cidr="10.52.1.0/24",
+                        ip_version=4)
+    for action in ("add", "remove"):
+        status, body = api.put(f"{path}/{action}_router_interface", {"subnet_id": second["id"]})
+        assert status == 200, body
+        [now] = _ports(api, device_owner="network:router_centralized_snat")
+        assert (now["id"], now["mac_address"], now["fixed_ips"][0]) == (
+            sg["id"], sg["mac_address"], sg["fixed_ips"][0])
+        assert [ip["subnet_id"] for ip in now["fixed_ips"]] == [full["id"]] + (
+            [second["id"]] if action == "add" else [])
+
+
 def test_gateway_errors(api, public):
     _, _, router = _tenant(api)
     internal = api.create("network")
