@@ -681,22 +681,23 @@ def _field_text(value: Any) -> str:
 
 
 def _fixed_ip_filter(wanted: list[str]) -> Callable[[dict], bool]:
-    """fixed_ips=ip_address=10.0.0.5 / fixed_ips=subnet_id=X, as the openstack client sends."""
-    pairs = []
+    """fixed_ips=ip_address=10.0.0.5 / fixed_ips=subnet_id=X, as the openstack client sends;
+    as Neutron's query: the values of one field are alternatives, the fields all apply."""
+    values: dict[str, set[str]] = {}
     for entry in wanted:
         field, _, value = entry.partition("=")
         if field not in ("ip_address", "subnet_id", "ip_address_substr") or not value:
             raise BadRequest(f"Invalid fixed_ips filter '{entry}'.")
-        pairs.append((field, value))
+        values.setdefault(field, set()).add(value)
+
+    def holds(ip: dict, field: str, alternatives: set[str]) -> bool:
+        if field == "ip_address_substr":
+            return any(value in ip["ip_address"] for value in alternatives)
+        return ip[field] in alternatives
 
     def match(port: dict) -> bool:
-        for field, value in pairs:
-            if field == "ip_address_substr":
-                if not any(value in ip["ip_address"] for ip in port["fixed_ips"]):
-                    return False
-            elif not any(ip[field] == value for ip in port["fixed_ips"]):
-                return False
-        return True
+        return all(any(holds(ip, field, alternatives) for ip in port["fixed_ips"])
+                   for field, alternatives in values.items())
     return match
 
 

@@ -148,8 +148,16 @@ def test_filters_by_fixed_ip_and_device_owner(api, net):
     port = api.create("port", network_id=network["id"], device_owner="compute:nova",
                       device_id="vm-42", fixed_ips=[{"ip_address": "192.168.10.99"}])
     api.create("port", network_id=network["id"], device_owner="compute:nova")
+    other = api.create("port", network_id=network["id"], device_owner="compute:nova",
+                       fixed_ips=[{"ip_address": "192.168.10.98"}])
     status, body = api.get("/v2.0/ports?fixed_ips=ip_address%3D192.168.10.99")
     assert [p["id"] for p in body["ports"]] == [port["id"]]
+    # as `openstack port list --fixed-ip ip-address=A --fixed-ip ip-address=B`: either;
+    # another field applies as well
+    both = "fixed_ips=ip_address%3D192.168.10.99&fixed_ips=ip_address%3D192.168.10.98"
+    assert {p["id"] for p in api.get(f"/v2.0/ports?{both}")[1]["ports"]} == {
+        port["id"], other["id"]}
+    assert api.get(f"/v2.0/ports?{both}&fixed_ips=subnet_id%3Dnone")[1]["ports"] == []
     status, body = api.get(f"/v2.0/ports?network_id={network['id']}&device_id=vm-42"
                            "&device_owner=compute:nova")
     assert [p["id"] for p in body["ports"]] == [port["id"]]
