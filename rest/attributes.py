@@ -122,17 +122,20 @@ def to_nullable_ipv4_address(name: str, value: Any) -> str | None:
 
 
 def to_ipv4_cidr(name: str, value: Any) -> str:
+    """An IPv4 CIDR written in full (neutron-lib's check), as the network it names: host
+    bits are dropped, as Neutron turns a subnet's CIDR into a proper subnet."""
     if not isinstance(value, str) or "/" not in value:
         raise _fail(name, value, "is not a valid IP subnet")
     try:
-        network = ipaddress.ip_network(value, strict=False)
+        written = ipaddress.ip_interface(value)
     except ValueError:
         raise _fail(name, value, "is not a valid IP subnet") from None
-    if network.version != 4:
+    if written.version != 4:
         raise _fail(name, value, "is an IPv6 subnet; only IPv4 is supported")
-    if str(network) != value:
-        raise _fail(name, value, f"isn't a recognized IP subnet cidr, '{network}' is recommended")
-    return value
+    if str(written) != value:
+        raise _fail(name, value,
+                    f"isn't a recognized IP subnet cidr, '{written.network}' is recommended")
+    return str(written.network)
 
 
 def to_pair_address(name: str, value: Any) -> str:

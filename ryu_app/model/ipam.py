@@ -41,14 +41,18 @@ def check_pools(cidr: str, gateway: str | None, pools: list[dict]) -> list[Pool]
     for pool in pools:
         start = int(ipaddress.IPv4Address(pool["start"]))
         end = int(ipaddress.IPv4Address(pool["end"]))
-        if start > end or start < first or end > last:
+        if start > end:
+            raise BadRequest(f"The allocation pool {pool['start']}-{pool['end']} is not "
+                             f"valid.", "InvalidAllocationPool")
+        if start < first or end > last:
             raise BadRequest(f"The allocation pool {pool['start']}-{pool['end']} spans "
                              f"beyond the subnet cidr {cidr}.", "OutOfBoundsAllocationPool")
         ranges.append((start, end))
     ranges.sort()
     for (_, previous_end), (start, _) in zip(ranges, ranges[1:], strict=False):
-        if start <= previous_end:
-            raise BadRequest("Found overlapping allocation pools.", "OverlappingAllocationPools")
+        if start <= previous_end:   # a Conflict in neutron-lib
+            raise Conflict(f"Found overlapping allocation pools for subnet {cidr}.",
+                           "OverlappingAllocationPools")
     if gateway is not None:
         gw = int(ipaddress.IPv4Address(gateway))
         if any(start <= gw <= end for start, end in ranges):

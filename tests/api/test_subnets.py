@@ -16,6 +16,14 @@ def test_defaults_first_host_gateway_and_the_rest_as_pool(api, network):
     assert body["network"]["subnets"] == [sub["id"]]
 
 
+def test_a_cidr_with_host_bits_names_its_network(api, network):
+    """As `openstack subnet create --subnet-range 10.4.0.9/24`: Neutron stores 10.4.0.0/24."""
+    sub = api.create("subnet", network_id=network["id"], cidr="10.4.0.9/24", ip_version=4,
+                     host_routes=[{"destination": "10.60.1.1/16", "nexthop": "10.4.0.7"}])
+    assert (sub["cidr"], sub["gateway_ip"], sub["host_routes"][0]["destination"]) == (
+        "10.4.0.0/24", "10.4.0.1", "10.60.0.0/16")
+
+
 def test_gateway_inside_pool_range_splits_it(api, network):
     sub = api.create("subnet", network_id=network["id"], cidr="10.1.0.0/28", ip_version=4,
                      gateway_ip="10.1.0.5")
@@ -39,8 +47,10 @@ def test_no_gateway(api, network):
      400, "OutOfBoundsAllocationPool"),
     ({"cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.9", "end": "10.3.0.20"},
                                                   {"start": "10.3.0.15", "end": "10.3.0.30"}]},
-     400, "OverlappingAllocationPools"),
-    ({"cidr": "10.3.0.5/24"}, 400, "InvalidInput"),
+     409, "OverlappingAllocationPools"),
+    ({"cidr": "10.3.0.0/24", "allocation_pools": [{"start": "10.3.0.50", "end": "10.3.0.40"}]},
+     400, "InvalidAllocationPool"),
+    ({"cidr": "10.3.0/24"}, 400, "InvalidInput"),
     ({"cidr": "10.3.0.0/24", "gateway_ip": "10.4.0.1"}, 400, "InvalidInput"),
     ({"cidr": "10.3.0.0/24", "gateway_ip": "10.3.0.255"}, 400, "InvalidInput"),
     ({"cidr": "not-a-cidr"}, 400, "InvalidInput"),
