@@ -778,7 +778,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def remove_router_interface(self, router_id: str, values: dict) -> dict:
         router = self.get("router", router_id)
-        subnet_id, port_id = self._interface_target(values)
+        subnet_id, port_id = self._interface_target(values, for_removal=True)
         interface = self._find_interface(router_id, subnet_id, port_id)
         self._refuse_interface_needed(router_id, interface)
         batch = _Batch()
@@ -813,11 +813,17 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 "subnet_ids": subnet_ids}
 
     @staticmethod
-    def _interface_target(values: dict) -> tuple[str | None, str | None]:
+    def _interface_target(values: dict, for_removal: bool = False
+                          ) -> tuple[str | None, str | None]:
+        """The subnet and port an interface request names: one of them, or, to remove
+        one, both (the port must then be on the subnet), as Neutron takes them."""
         subnet_id, port_id = values.get("subnet_id"), values.get("port_id")
-        if (subnet_id is None) == (port_id is None):
+        if subnet_id is None and port_id is None:
             raise BadRequest("Bad router request: Either subnet_id or port_id must be "
-                             "specified, but not both.", "BadRequest")
+                             "specified.", "BadRequest")
+        if subnet_id is not None and port_id is not None and not for_removal:
+            raise BadRequest("Bad router request: Cannot specify both subnet-id and port-id.",
+                             "BadRequest")
         return subnet_id, port_id
 
     def _interface_owner(self, router: dict) -> str:
@@ -832,6 +838,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 raise BadRequest(f"Bad router request: Router already has a port on subnet "
                                  f"{subnet['id']}.", "BadRequest")
             owner = self.router_of_subnet.get(subnet["id"])
+            if owner == router["id"]:
+                raise BadRequest(f"Bad router request: Router already has a port on subnet "
+                                 f"{subnet['id']}.", "BadRequest")
             if owner is not None:
                 raise Conflict(f"Subnet {subnet['id']} is already attached to router {owner}.",
                                "SubnetInUseByRouter")
@@ -875,8 +884,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                         port_id: str | None) -> dict:
         for interface_id in self.interfaces_of.get(router_id, ()):
             port = self.records["port"][interface_id]
-            if interface_id == port_id or any(ip["subnet_id"] == subnet_id
-                                              for ip in port["fixed_ips"]):
+            on_subnet = any(ip["subnet_id"] == subnet_id for ip in port["fixed_ips"])
+            if interface_id == port_id and subnet_id is not None and not on_subnet:
+                raise BadRequest(f"Subnet on port {port_id} does not match the requested "
+                                 f"subnet {subnet_id}.", "SubnetMismatchForPort")
+            if interface_id == port_id or (port_id is None and on_subnet):
                 return port
         if port_id is not None:
             raise NotFound(f"Router {router_id} does not have an interface with id {port_id}",

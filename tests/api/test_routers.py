@@ -75,6 +75,19 @@ def test_interface_by_port_and_bad_requests(api, subnet):
         assert status == status_expected, (payload, body)
     status, _ = api.put("/v2.0/routers/missing/add_router_interface", {"subnet_id": "x"})
     assert status == 404
+    # the same subnet again, on the same router: Neutron's "already has a port" 400
+    status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                           {"subnet_id": subnet["id"]})
+    assert status == 400 and "already has a port on subnet" in body["NeutronError"]["message"]
+    # removal may name both, if the port is on the subnet
+    other = api.create("subnet", network_id=api.create("network")["id"], cidr="10.41.0.0/24",
+                       ip_version=4)
+    path = f"/v2.0/routers/{router['id']}/remove_router_interface"
+    status, body = api.put(path, {"subnet_id": other["id"], "port_id": port["id"]})
+    assert (status, body["NeutronError"]["type"]) == (400, "SubnetMismatchForPort")
+    status, body = api.put(path, {"subnet_id": subnet["id"], "port_id": port["id"]})
+    assert status == 200 and body["port_id"] == port["id"]
+    assert api.get(f"/v2.0/ports?device_id={router['id']}")[1]["ports"] == []
 
 
 def test_a_router_port_holds_one_ipv4_subnet(api, subnet):
