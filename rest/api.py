@@ -436,16 +436,11 @@ class NeutronApi:
 
     @staticmethod
     def _window(items: list[dict], query: webob.multidict.MultiDict) -> tuple[int, int, bool]:
-        """The page the query asks for as ``items[first:end]``: after ``marker`` (before
-        it, with ``page_reverse``), at most ``limit`` entries (0: no limit); and whether
-        a limit applied."""
+        """The page the query asks for as ``items[first:end]``: at most ``limit`` entries
+        (0: no limit) after ``marker`` (before it, with ``page_reverse``); and whether a
+        limit applied.  Without a limit the marker is ignored, as Neutron's
+        get_limit_and_marker does."""
         reverse = attributes.to_bool("page_reverse", query.get("page_reverse", False))
-        marker = query.get("marker")
-        at = None
-        if marker is not None:
-            at = next((i for i, item in enumerate(items) if item.get("id") == marker), None)
-            if at is None:
-                raise BadRequest(f"Marker {marker} is not in the listing.")
         limit = query.get("limit")
         try:
             size = 0 if limit is None else int(limit)
@@ -453,6 +448,12 @@ class NeutronApi:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'") from None
         if size < 0:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
+        marker = query.get("marker") if size else None
+        at = None
+        if marker is not None:
+            at = next((i for i, item in enumerate(items) if item.get("id") == marker), None)
+            if at is None:
+                raise BadRequest(f"Marker {marker} is not in the listing.")
         if reverse:
             end = len(items) if at is None else at
             return (max(0, end - size) if size else 0), end, bool(size)

@@ -163,6 +163,10 @@ def test_page_reverse_pages_backwards_from_the_marker(api):
     assert status == 200 and [n["id"] for n in body["networks"]] == made[1:3], body
     forward = api.get(f"/v2.0/networks?name=paged&limit=2&marker={made[0]}")[1]["networks"]
     assert [n["id"] for n in forward] == made[1:3]
+    # without a limit, Neutron pages nothing: a marker, known or not, is ignored
+    for marker in (made[2], "no-such-network"):
+        status, body = api.get(f"/v2.0/networks?name=paged&marker={marker}")
+        assert status == 200 and [n["id"] for n in body["networks"]] == made, body
 
 
 def test_pages_link_to_the_next_and_the_previous_page_as_neutron_does(api):
