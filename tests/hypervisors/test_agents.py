@@ -44,7 +44,7 @@ def test_agents_are_paged_by_limit_and_marker(registered):
 
 @pytest.mark.parametrize("listing, query", [
     *(("agents", query) for query in (
-        "limit=many", "limit=-1", "marker=no-such-agent", "sort_key=colour&sort_dir=asc",
+        "limit=many", "limit=-1", "limit=1&marker=no-such-agent", "sort_key=colour&sort_dir=asc",
         "sort_key=host", "sort_key=host&sort_dir=sideways")),
     ("availability_zones", "sort_key=host&sort_dir=asc"),
     ("availability_zones", "sort_key=name"),
