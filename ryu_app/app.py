@@ -31,8 +31,8 @@ from rest.api import NeutronApi
 from ryu_app import config, core, http_server, ofmsg, tls, trace, views
 from ryu_app.confirmations import Confirmations, Event
 from ryu_app.model.store import StoreLocked
-from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
-                             Message, Outputs, PacketInsToController, PacketOut)
+from ryu_app.outputs import (CtFlushAddress, CtFlushZone, FlowDelete, FlowStatsRequest,
+                             ForgetLearnedVlan, Message, Outputs, PacketInsToController, PacketOut)
 from ryu_app.ovsdb.session import Listener, Session
 from ryu_app.pipeline import ofwire
 
@@ -365,6 +365,8 @@ class NeutronRyuApp(app_manager.RyuApp):
                                                 message.cookie))
         elif isinstance(message, CtFlushZone):
             datapath.send(ofmsg.ct_flush_zone(message.zone))
+        elif isinstance(message, CtFlushAddress):
+            datapath.send(ofmsg.ct_flush_address(message.zone, message.address))
         elif isinstance(message, PacketInsToController):
             datapath.send_msg(ofmsg.packet_in_reasons(datapath))
             for meter in ofmsg.controller_meter(datapath, message.rate):

@@ -32,8 +32,8 @@ from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import Change, NetworkModel
-from ryu_app.outputs import (CtFlushZone, FlowDelete, FlowStatsRequest, ForgetLearnedVlan,
-                             Outputs, PacketInsToController, PacketOut)
+from ryu_app.outputs import (CtFlushAddress, CtFlushZone, FlowDelete, FlowStatsRequest,
+                             ForgetLearnedVlan, Outputs, PacketInsToController, PacketOut)
 from ryu_app.ovsdb import hypervisor, provisioning
 from ryu_app.ovsdb.protocol import SESSION_CLOSED, Replica
 from ryu_app.pipeline import tables as T
@@ -390,6 +390,8 @@ class Core:
                 ofport, router_packets.arp_request(mac, ip, target, vid)))
         for dpid, zone in wiring.ct_flushes:
             outputs.send_after_flows(dpid, CtFlushZone(zone))
+        for dpid, zone, address in wiring.ct_address_flushes:
+            outputs.send_after_flows(dpid, CtFlushAddress(zone, address))
         for chassis, lvid in wiring.given_vlans:
             self._flush_zone(chassis, lvid, outputs)
         for chassis, lvid in wiring.released_vlans:

@@ -1,6 +1,7 @@
 """Flows as data -> Ryu OpenFlow 1.3 messages (with Nicira extensions)."""
 from __future__ import annotations
 
+import ipaddress
 import struct
 
 from ryu.controller.controller import Datapath
@@ -145,9 +146,29 @@ def controller_meter(datapath: Datapath, packets_per_second: int) -> list:
 
 
 NXT_CT_FLUSH_ZONE = 29
+NXT_CT_FLUSH = 32                   # Open vSwitch 3.1 and later
+NXT_CT_ORIG_TUPLE, NXT_CT_ZONE_ID = 0, 2
+NXT_CT_TUPLE_SRC, NXT_CT_TUPLE_DST = 0, 1
 
 
 def ct_flush_zone(zone: int) -> bytes:
     """Nicira's NXT_CT_FLUSH_ZONE (Ryu has no class for it): every conntrack entry of the
     zone goes, as ``ovs-appctl dpctl/flush-conntrack zone=Z`` would."""
     return struct.pack("!BBHIII6xH", 0x04, 4, 24, 0, 0x00002320, NXT_CT_FLUSH_ZONE, zone)
+
+
+def ct_flush_address(zone: int, address: str) -> bytes:
+    """Two Nicira NXT_CT_FLUSH messages (Ryu has no class for it): the zone's conntrack
+    entries whose original direction comes from ``address``, then those that go to it,
+    as ``ovs-ofctl ct-flush BR zone=Z ct_nw_src=A`` and ``... ct_nw_dst=A`` send them
+    (a partial tuple matches every entry with those fields)."""
+    mapped = bytes(10) + b"\xff\xff" + ipaddress.IPv4Address(address).packed   # IPv6-mapped
+    return b"".join(_ct_flush(zone, side, mapped) for side in (NXT_CT_TUPLE_SRC,
+                                                                NXT_CT_TUPLE_DST))
+
+
+def _ct_flush(zone: int, side: int, mapped: bytes) -> bytes:
+    inner = struct.pack("!HH", side, 4 + len(mapped)) + mapped + bytes(4)   # padded to 8
+    tuple_property = struct.pack("!HH4x", NXT_CT_ORIG_TUPLE, 8 + len(inner)) + inner
+    body = bytes(8) + tuple_property + struct.pack("!HHH2x", NXT_CT_ZONE_ID, 8, zone)
+    return struct.pack("!BBHIII", 0x04, 4, 16 + len(body), 0, 0x00002320, NXT_CT_FLUSH) + body

@@ -75,8 +75,16 @@ class CtFlushZone:
     zone: int
 
 
+@dataclass(frozen=True)
+class CtFlushAddress:
+    """Forget a zone's connections from and to an address (a port's that left)."""
+
+    zone: int
+    address: str
+
+
 Message = (PacketOut | FlowStatsRequest | FlowDelete | ForgetLearnedVlan | PacketInsToController
-           | CtFlushZone)
+           | CtFlushZone | CtFlushAddress)
 Transaction = tuple[Hashable, list[Operation]]
 
 

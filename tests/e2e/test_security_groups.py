@@ -10,7 +10,7 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.dataplane import (Stream, Tenant, blocked, fetches, flows, ip_from, ofport, pings,
-                                 sctp_received, silent, tx_packets, wait_until)
+                                 sctp_received, silent, tag, tx_packets, wait_until)
 from tests.emulation import onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
@@ -329,3 +329,25 @@ def test_a_mac_two_vms_pairs_name_reaches_both_through_their_filters(acme):
     finally:
         for vm in claimants:
             tenant.cloud.destroy(vm)
+
+
+def test_a_deleted_ports_connections_leave_its_zone_and_the_others_stay(acme):
+    """Conntrack keeps a zone's entries after the port's flows are gone; the controller
+    flushes its address's (NXT_CT_FLUSH), not its neighbours'.  ICMP entries live 30 s
+    in the userspace datapath, so without the flush they would outlast the wait."""
+    tenant, _, vms = acme
+    a0, a1 = vms["a0"], vms["a1"]
+    leaver = tenant.vm(tenant.network_, 0)
+    zone = tag(a0)   # a network's zone on a hypervisor is its local VLAN
+
+    def tracked(address: str) -> bool:
+        entries = a0.hypervisor.appctl("dpctl/dump-conntrack", f"zone={zone}")
+        return f"src={address}," in entries
+
+    assert pings(leaver, a1.ip) and pings(a0, a1.ip)
+    assert tracked(leaver.ip) and tracked(a0.ip)
+    assert tenant.api.delete(f"/v2.0/ports/{leaver.port_id}")[0] == 204
+    tenant.vms.remove(leaver)
+    tenant.cloud.destroy(leaver)
+    wait_until(lambda: not tracked(leaver.ip), timeout=5, what="the port's connections gone")
+    assert tracked(a0.ip)

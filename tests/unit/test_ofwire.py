@@ -1,4 +1,7 @@
 """Flows packed directly are byte for byte what Ryu's message classes make of them."""
+import socket
+import struct
+import subprocess
 import types
 
 import pytest
@@ -326,3 +329,38 @@ def test_packet_outs_are_ryus_bytes(actions):
     message = parser.OFPPacketOut(DATAPATH, buffer_id=ofp.OFP_NO_BUFFER,
                                   in_port=ofp.OFPP_CONTROLLER, actions=theirs, data=frame)
     assert ofwire.packet_out(actions, frame) == ryu_bytes(message)
+
+
+def ofctl_sends(*args: str) -> list[bytes]:
+    """The OpenFlow messages ``ovs-ofctl -O OpenFlow13 ARGS`` sends a switch (here a
+    listening socket that answers its hello), xids zeroed, hellos and barriers left out."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        ofctl = subprocess.Popen(["ovs-ofctl", "-O", "OpenFlow13", args[0],
+                                  f"tcp:127.0.0.1:{server.getsockname()[1]}", *args[1:]],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        connection, _ = server.accept()
+        with connection:
+            connection.sendall(struct.pack("!BBHI", 4, 0, 8, 1))
+            connection.settimeout(1.0)
+            data = b""
+            try:
+                while chunk := connection.recv(4096):
+                    data += chunk
+            except TimeoutError:
+                pass
+        ofctl.kill()
+        ofctl.wait()
+    messages = []
+    while len(data) >= 8:
+        kind, length = data[1], int.from_bytes(data[2:4], "big")
+        if kind not in (0, 20):   # hello, barrier request
+            messages.append(data[:4] + bytes(4) + data[8:length])
+        data = data[length:]
+    return messages
+
+
+def test_a_flush_of_an_addresss_connections_is_what_ovs_ofctl_sends():
+    ours = ofmsg.ct_flush_address(7, "10.0.0.5")
+    assert ours == b"".join(ofctl_sends("ct-flush", "zone=7", "ct_nw_src=10.0.0.5") +
+                            ofctl_sends("ct-flush", "zone=7", "ct_nw_dst=10.0.0.5"))
+    assert ofmsg.ct_flush_zone(7) == b"".join(ofctl_sends("ct-flush-zone", "7"))

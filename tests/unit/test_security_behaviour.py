@@ -6,6 +6,7 @@ routed traffic judged by the destination's group.  The simulator's conntrack is 
 state a packet comes back with (``ct_state_after``)."""
 import pytest
 
+from ryu_app.outputs import CtFlushAddress, CtFlushZone
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import Flow, match
 from tests.unit.fake_cloud import FakeCloud, dpid, expired_echo
@@ -398,3 +399,31 @@ def test_a_device_whose_flows_clash_is_shut_until_the_clash_is_gone(guarded):
     assert reaches(send(guarded, vm, guarded.a1), guarded.a1)
     assert reaches(send(guarded, guarded.a0, vm), vm)
     assert guarded.engine.tags("n0", [vm["device"]])[vm["device"]] != T.DEAD_VLAN
+
+
+def test_a_filtered_ports_connections_go_with_its_address_from_its_hypervisor(guarded):
+    """Conntrack keeps a zone's entries after a port's flows are gone: the address's are
+    flushed, after the flows, on the hypervisor it left, and only its, so that a port
+    given the address there later gets no replies they would let in."""
+    net_id = guarded.net["id"]
+    a0, neighbour = guarded.a0, guarded.vm(guarded.net, "n0")   # the zone stays on n0
+    zone, n0 = guarded.local_vlans.get("n0", net_id), dpid("n0", "int")
+    old_ip = ip(a0)
+
+    def flushes(outputs) -> dict[int, list]:
+        return {bridge: [m for m in messages if isinstance(m, CtFlushAddress)]
+                for bridge, messages in outputs.after_flows.items()
+                if any(isinstance(m, CtFlushAddress) for m in messages)}
+
+    guarded.model.update_port(a0["id"], {"fixed_ips": [{"ip_address": "10.0.0.200"}]})
+    assert flushes(guarded.written()) == {n0: [CtFlushAddress(zone, old_ip)]}
+    assert flushes(guarded.unplug("n0", a0["device"])) == {
+        n0: [CtFlushAddress(zone, "10.0.0.200")]}
+    bare = guarded.vm(guarded.net, "n0", port_security_enabled=False)
+    guarded.model.delete_port(bare["id"])
+    assert flushes(guarded.written()) == {}               # it had no connections tracked
+    n1_zone = guarded.local_vlans.get("n1", net_id)
+    guarded.model.delete_port(guarded.a1["id"])   # n1's last port of the network
+    sent = guarded.written()
+    assert flushes(sent) == {} and CtFlushZone(n1_zone) in sent.after_flows[dpid("n1", "int")]
+    assert guarded.local_vlans.get("n0", net_id) == zone and neighbour["device"]
