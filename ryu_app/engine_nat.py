@@ -6,7 +6,7 @@ requests for the upstream gateways, and the floating IPs' status."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable
 
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.neighbours import Neighbours
@@ -14,6 +14,7 @@ from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.north_south import FIP_GATEWAY_OWNER, GATEWAY_OWNER, SNAT_OWNER
 from ryu_app.model.security_groups import is_trusted
 from ryu_app.model.tenant import Change
+from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.planner import floatingip_group, router_group
 
 if TYPE_CHECKING:
@@ -42,10 +43,10 @@ class NorthSouthEngine:
         self.passed_over = passed_over
         self.clock = clock
         self._asked: dict[tuple[int, str, str], float] = {}     # (dpid, net, ip) -> when
-        # (dpid, fip) -> the zone it holds there and the fixed address it DNATs to
-        self._fip_zone: dict[tuple[int, str], tuple[int, str | None]] = {}
+        # (dpid, router or floating IP) -> the zone it holds there and what it NATs to
+        self._zone_held: dict[tuple[int, str], tuple[int, Hashable]] = {}
         self._again: dict[tuple, int] = {}                      # announcement -> repeats
-        self._flush_again: dict[tuple[int, int, str], int] = {}  # (dpid, zone, fip) -> ticks
+        self._flush_again: dict[tuple[int, int, str], int] = {}  # (dpid, zone, owner) -> ticks
 
     # --------------------------------------------------------------- changes
 
@@ -170,6 +171,7 @@ class NorthSouthEngine:
                 flows = self.planner.nat.router_flows(bridge, router_id)
                 announced = self.nat.router_announcement(bridge, router_id) if flows else None
                 self._apply(bridge, router_group(router_id), flows, announced, outputs)
+                self._follow_zone(bridge.dpid, router_id, _snats(flows), outputs)
         for fip_id in sorted(dirty.fips):
             served, serving = False, set()
             for bridge in bridges:
@@ -210,32 +212,33 @@ class NorthSouthEngine:
             else:
                 del self._again[announcement]
 
-    def _follow_zone(self, dpid: int, fip_id: str, served: bool,
+    def _follow_zone(self, dpid: int, owner: str, served: bool,
                      outputs: "EngineOutputs") -> None:
-        """A floating IP that leaves a hypervisor, changes zone or moves to another fixed
-        address there takes its connections with it: the zone it used there is flushed
-        (its entries would still DNAT a connection's packets to the old address)."""
-        held = self._fip_zone.get((dpid, fip_id))
-        now = self._zone_and_target(fip_id) if served else None
+        """A floating IP or a router's SNAT that leaves a hypervisor, changes zone or
+        NATs to another address there takes its connections with it: the zone it used
+        there is flushed (its entries would still NAT a connection's packets to the old
+        address, and a router's zone may be given to another tenant's router next)."""
+        held = self._zone_held.get((dpid, owner))
+        now = self._zone_and_target(owner) if served else None
         if held is not None and held != now:
             outputs.ct_flushes.append((dpid, held[0]))
-            self._flush_again[(dpid, held[0], fip_id)] = FLUSH_AGAIN
+            self._flush_again[(dpid, held[0], owner)] = FLUSH_AGAIN
         if now is None:
-            self._fip_zone.pop((dpid, fip_id), None)
+            self._zone_held.pop((dpid, owner), None)
         else:
-            self._fip_zone[(dpid, fip_id)] = now
+            self._zone_held[(dpid, owner)] = now
 
     def repeat_flushes(self, outputs: "EngineOutputs") -> None:
-        """The zones floating IPs left flushed again (a tick).  A switch's datapath keeps
-        the megaflows of deleted flows until its revalidators run, and a packet of a
-        connection that takes one in that window commits its entry again after the
-        first flush (seen in make test).  A zone its floating IP holds there again, or
-        that is no longer its (deleted: the zone may be another owner's now), is left
+        """The zones floating IPs and routers left flushed again (a tick).  A switch's
+        datapath keeps the megaflows of deleted flows until its revalidators run, and a
+        packet of a connection that takes one in that window commits its entry again
+        after the first flush (seen in make test).  A zone its owner holds there again,
+        or that is no longer its (deleted: the zone may be another owner's now), is left
         alone, and so are its connections."""
         for key, left in sorted(self._flush_again.items()):
-            dpid, zone, fip_id = key
-            held = self._fip_zone.get((dpid, fip_id))
-            if self.zones.get(fip_id) != zone or (held is not None and held[0] == zone):
+            dpid, zone, owner = key
+            held = self._zone_held.get((dpid, owner))
+            if self.zones.get(owner) != zone or (held is not None and held[0] == zone):
                 del self._flush_again[key]
                 continue
             if dpid in self.engine.bridges:
@@ -245,9 +248,15 @@ class NorthSouthEngine:
             else:
                 del self._flush_again[key]
 
-    def _zone_and_target(self, fip_id: str) -> tuple[int, str | None]:
-        return (self.zones.get(fip_id),
-                self.model.records["floatingip"][fip_id]["fixed_ip_address"])
+    def _zone_and_target(self, owner: str) -> tuple[int, Hashable]:
+        """A NAT zone's owner's zone and what it NATs to: a floating IP's fixed address,
+        a router's gateway addresses."""
+        fip = self.model.records["floatingip"].get(owner)
+        if fip is not None:
+            return self.zones.get(owner), fip["fixed_ip_address"]
+        gateway = self.model.gateway_port_of(owner)
+        return self.zones.get(owner), tuple(
+            ip["ip_address"] for ip in gateway["fixed_ips"]) if gateway else ()
 
     def connected(self, dpid: int, outputs: "EngineOutputs") -> None:
         """A bridge connected with everything: it announces what it answers for."""
@@ -255,13 +264,16 @@ class NorthSouthEngine:
         if bridge.role != "int":
             return
         for router_id in self.nat.gateway_routers():
+            flows = self.nat.router_flows(bridge, router_id)
             announced = self.nat.router_announcement(bridge, router_id)
-            if announced and self.nat.router_flows(bridge, router_id):
+            if announced and flows:
                 self._announce((dpid, *announced), outputs)
+            if _snats(flows):
+                self._zone_held[(dpid, router_id)] = self._zone_and_target(router_id)
         for fip in self.nat.served_floatingips():
             if (announced := self.nat.fip_announcement(bridge, fip["id"])) is not None:
                 self._announce((dpid, *announced), outputs)
-                self._fip_zone[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
+                self._zone_held[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
                 # it went DOWN if it was recomputed while this bridge was away
                 outputs.fip_status[fip["id"]] = "ACTIVE"
                 outputs.fip_bridges[fip["id"]] = frozenset(
@@ -296,3 +308,8 @@ class NorthSouthEngine:
                 news = True
                 self.networks_changed({network_id}, dirty)
         return news
+
+
+def _snats(flows: Iterable[Flow]) -> bool:
+    """Whether a router's flows on a bridge SNAT there (its zone is used there)."""
+    return any(flow.builder == "nat.snat_flow" for flow in flows)

@@ -225,13 +225,19 @@ def test_traceroute_shows_the_gateway_then_the_upstream_router(red):
 
 
 def test_removing_the_gateway_stops_snat(outside, public, blue):
-    tenant, router, _, (vm, ) = blue
+    """And its SNAT connections go from the gateway hypervisor's conntrack: they would
+    NAT to the released address, and the router's zone goes to the next router."""
+    tenant, router, gateway_ip, (vm, ) = blue
+    snat_host = outside.hypervisors[SNAT_HOST]
     assert pings(vm, INTERNET, attempts=10)
+    assert gateway_ip in snat_host.appctl("dpctl/dump-conntrack")
     status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}",
                                {"router": {"external_gateway_info": {}}})
     assert status == 200
     time.sleep(0.5)
     assert silent(vm, INTERNET)
+    wait_until(lambda: gateway_ip not in snat_host.appctl("dpctl/dump-conntrack"),
+               timeout=5, what="the router's SNAT entries flushed")
     status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}", {"router": {
         "external_gateway_info": {"network_id": public[0]["id"]}}})
     assert status == 200

@@ -190,6 +190,28 @@ def test_moving_to_another_vm_of_the_same_hypervisor_flushes_the_zone(outside):
                for messages in sent.after_flows.values() for message in messages)
 
 
+def test_a_routers_zone_is_flushed_where_it_snatted_when_its_gateway_goes_or_moves(outside):
+    """Its SNAT entries would still NAT to its old address, and a zone left free goes
+    to the next router that takes a gateway, maybe another tenant's."""
+    router_id = outside.gateway["device_id"]
+    zone = outside.planner.nat.zones.get(router_id)
+    public = outside.qg["network_id"]
+    outside.model.delete_floatingip(outside.fip["id"])   # it needs the gateway
+    outside.written()
+    outside.update("router", router_id, external_gateway_info={
+        "network_id": public, "external_fixed_ips": [{"ip_address": "203.0.113.99"}]})
+    assert zone in flushed(outside.sent[-1], "n2")               # another address
+    assert not any(zone in flushed(outside.sent[-1], chassis) for chassis in ("n0", "n1"))
+    outside.update("router", router_id, description="renamed")
+    assert zone not in flushed(outside.sent[-1], "n2")           # the same: kept
+    outside.update("router", router_id, external_gateway_info=None)
+    assert zone in flushed(outside.sent[-1], "n2")
+    _, subnet = outside.network("10.9.0.0/24")
+    other = outside.router(subnet)
+    outside.update("router", other["id"], external_gateway_info={"network_id": public})
+    assert outside.planner.nat.zones.get(other["id"]) == zone   # given again, but clean
+
+
 def test_a_floating_ip_replaced_in_one_batch_serves_the_new_address(outside):
     """Deleting a port's floating IP and making another for it before the core flushes:
     the new one takes the flows the old one gives up, whichever group comes first (the
