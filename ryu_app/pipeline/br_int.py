@@ -106,13 +106,15 @@ def _dhcp(source_port: int, destination_port: int, **fields) -> tuple:
 
 
 @builder
-def dhcp_request_flow(ofport: int, mac: str | None, rate: int | None) -> Flow:
+def dhcp_request_flow(ofport: int, mac: str | None, rate: int | None, lvid: int) -> Flow:
     """Table 0: the port's DHCP requests (from its MAC; from any MAC, ``mac`` None, without
-    port security) go to table 77 through the port's meter, at most ``rate`` per second;
-    with ``rate`` None (no subnet of the port has DHCP) they are dropped, never flooded."""
+    port security) go to table 77 through the port's meter, at most ``rate`` per second.
+    With ``rate`` None (no subnet of the port has DHCP here) they are switched on its
+    network (60), past its egress rules as Neutron's firewall lets a DHCP client out: a
+    DHCP server of the tenant's own (PXE, say) serves it."""
     fields = {"in_port": ofport} if mac is None else {"in_port": ofport, "eth_src": mac}
-    actions = () if rate is None else (("meter", T.dhcp_port_meter(ofport), rate),
-                                       ("goto", T.INT_DHCP))
+    actions = ((_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)) if rate is None else
+               (("meter", T.dhcp_port_meter(ofport), rate), ("goto", T.INT_DHCP)))
     return Flow(T.INT_LOCAL_SWITCHING, 11, _dhcp(DHCP_CLIENT, DHCP_SERVER, **fields), actions)
 
 

@@ -112,15 +112,28 @@ def test_a_vm_acting_as_dhcp_server_reaches_nobody(cloud):
         (T.INT_LOCAL_SWITCHING, "drop flow")]
 
 
-def test_dhcp_disabled_drops_requests_and_enabling_it_serves_them_at_once(cloud):
+def test_dhcp_disabled_leaves_requests_to_the_tenants_server_and_enabling_it_serves_them(
+        cloud):
+    """With DHCP off, a tenant may run its own server (PXE, say) on a port without port
+    security: a filtered client's requests reach it on the network, as Neutron's
+    firewall lets them out whatever the egress rules, and never the controller."""
     network = cloud.create("network")
     subnet = cloud.create("subnet", network_id=network["id"], ip_version=4,
                           cidr="10.0.0.0/24", enable_dhcp=False)
-    a, _b = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    other = cloud.create("network")
+    cloud.create("subnet", network_id=other["id"], ip_version=4, cidr="10.0.0.0/24",
+                 enable_dhcp=False)
+    a = cloud.vm(network, "n0")
+    own_servers = [cloud.vm(network, chassis, port_security_enabled=False)
+                   for chassis in ("n0", "n1")]
+    stranger = cloud.vm(other, "n0", port_security_enabled=False)
     result = cloud.send(a, discover(a))
-    assert result.of_kind("controller") == [] and result.delivered_to() == []
-    assert {hop.chassis for hop in result.hops} == {"n0"}   # dropped, not flooded
+    assert result.of_kind("controller") == []
+    assert set(result.delivered_to()) == {(vm["chassis"], vm["device"]) for vm in own_servers}
+    assert (stranger["chassis"], stranger["device"]) not in result.delivered_to()
     assert ask(cloud, a, DISCOVER) is None                   # nor answered if it got up
+    spoofed = cloud.send(a, discover(a, eth_src="fa:16:3e:12:34:56"))
+    assert spoofed.delivered_to() == []                      # from its own MAC only
     cloud.model.update_subnet(subnet["id"], {"enable_dhcp": True})
     cloud.written()
     assert went_to_controller(cloud.send(a, discover(a)), "n0")
