@@ -100,7 +100,8 @@ def port_security_flows(ofport: int, lvid: int,
     return flows
 
 
-def _dhcp(source_port: int, destination_port: int, **fields) -> tuple:
+def dhcp_match(source_port: int, destination_port: int, **fields) -> tuple:
+    """UDP from ``source_port`` to ``destination_port``: 68 to 67 a client's, back a server's."""
     return match(eth_type=ETH_TYPE_IP, ip_proto=IPPROTO_UDP, udp_src=source_port,
                  udp_dst=destination_port, **fields)
 
@@ -115,13 +116,13 @@ def dhcp_request_flow(ofport: int, mac: str | None, rate: int | None, lvid: int)
     fields = {"in_port": ofport} if mac is None else {"in_port": ofport, "eth_src": mac}
     actions = ((_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)) if rate is None else
                (("meter", T.dhcp_port_meter(ofport), rate), ("goto", T.INT_DHCP)))
-    return Flow(T.INT_LOCAL_SWITCHING, 11, _dhcp(DHCP_CLIENT, DHCP_SERVER, **fields), actions)
+    return Flow(T.INT_LOCAL_SWITCHING, 11, dhcp_match(DHCP_CLIENT, DHCP_SERVER, **fields), actions)
 
 
 @builder
 def dhcp_server_drop_flow(ofport: int) -> Flow:
     """Table 0: a VM with port security may not act as a DHCP server for its neighbours."""
-    return Flow(T.INT_LOCAL_SWITCHING, 11, _dhcp(DHCP_SERVER, DHCP_CLIENT, in_port=ofport))
+    return Flow(T.INT_LOCAL_SWITCHING, 11, dhcp_match(DHCP_SERVER, DHCP_CLIENT, in_port=ofport))
 
 
 @builder

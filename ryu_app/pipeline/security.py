@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.br_int import ETH_TYPE_IP
+from ryu_app.pipeline.br_int import DHCP_CLIENT, DHCP_SERVER, ETH_TYPE_IP, dhcp_match
 from ryu_app.pipeline.flow import ETH_TYPE_ARP, OFPVID_NONE, Flow, builder, match, vlan
 
 TRK, NEW, EST, REL, RPL, INV = T.CT_TRK, T.CT_NEW, T.CT_EST, T.CT_REL, T.CT_RPL, T.CT_INV
@@ -155,8 +155,10 @@ def _to_rules(port: FilteredPort, table: int) -> tuple:
 def port_flows(port: FilteredPort) -> list[Flow]:
     """A filtered port's own flows: egress ARP on (24 checked it), IPv4 from its own
     (MAC, address) pairs into conntrack (or straight to the rules, stateless), anything
-    else dropped (71); ingress ARP delivered, IPv4 into conntrack, or to the rules (81);
-    a stateful port's replies and related traffic delivered (82)."""
+    else dropped (71); ingress ARP and DHCP servers' replies delivered (as Neutron's
+    firewall does: only a port without port security may send one), IPv4 into
+    conntrack, or to the rules (81); a stateful port's replies and related traffic
+    delivered (82)."""
     here = {PORT_REG: port.ofport}
     flows = [Flow(T.INT_BASE_EGRESS, 95, match(eth_type=ETH_TYPE_ARP, **here),
                   (("resubmit", T.INT_TRANSIENT),))]
@@ -165,6 +167,8 @@ def port_flows(port: FilteredPort) -> list[Flow]:
                    _to_rules(port, T.INT_RULES_EGRESS))
               for mac, source in sorted(set(port.sources), key=str)]
     flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
+                   (("output", port.ofport),)),
+              Flow(T.INT_BASE_INGRESS, 95, dhcp_match(DHCP_SERVER, DHCP_CLIENT, **here),
                    (("output", port.ofport),)),
               Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
                    (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]

@@ -294,9 +294,13 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               Band("default", (0,), (SG_DEFAULTS,), "established: on to 60"),
           )),
     Table(INT_BASE_INGRESS, "base ingress",
-          "frames for a filtered port: ARP delivered, IPv4 into the port's conntrack zone "
+          "frames for a filtered port: ARP and DHCP replies delivered, IPv4 into the "
+          "port's conntrack zone "
           "(after clearing what a NAT zone left)", (INT_RULES_INGRESS,), (
               Band("ARP", (100,), (SG + "port_flows",), "delivered"),
+              Band("DHCP", (95,), (SG + "port_flows",),
+                   "a DHCP server's reply (UDP 67 to 68): delivered, as Neutron's firewall "
+                   "does (only a port without port security can send one)"),
               Band("IPv4", (90,), (SG + "port_flows",),
                    "ct_clear, ct(table=82) in its zone (a stateless port's straight to 82)"),
               Band("default", (0,), (SG_DEFAULTS,), "anything else: dropped"),

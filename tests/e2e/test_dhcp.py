@@ -182,6 +182,32 @@ def test_a_vm_on_a_subnet_without_dhcp_gets_nothing(cloud, tenants):
     assert vm.dhcp() is None and addresses(vm) == []
 
 
+def test_with_dhcp_off_a_tenants_own_server_serves_a_filtered_vm(cloud, tenants):
+    """dnsmasq on a port without port security (as a PXE server runs): a VM with port
+    security on another hypervisor gets its lease, as with Neutron's firewall."""
+    tenant = tenants("owndhcp")
+    net, _ = network(tenant, "10.69.0.0/24", routes=False, enable_dhcp=False)
+    server = tenant.vm(net, 0, addressing="static", port_security_enabled=False)
+    client = tenant.vm(net, 1, addressing="none")
+    log = f"/tmp/own-dnsmasq-{server.device}.log"
+    dnsmasq = server.host.popen(["dnsmasq", "--keep-in-foreground", "--port=0", "--user=root",
+                                 "--pid-file=", "--interface=eth0", "--bind-interfaces",
+                                 "--no-resolv", "--dhcp-authoritative", "--leasefile-ro",
+                                 "--log-dhcp", f"--log-facility={log}",
+                                 "--dhcp-range=10.69.0.200,10.69.0.220"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        lease = client.dhcp()
+        assert dnsmasq.poll() is None, "dnsmasq is not running"
+    finally:
+        dnsmasq.kill()
+        dnsmasq.wait()
+    assert lease is not None and lease["new_dhcp_server_identifier"] == server.ip
+    assert ipaddress.IPv4Address(lease["new_ip_address"]) in ipaddress.IPv4Network(
+        "10.69.0.192/27")
+
+
 # ----------------------------------------------------------------- safety
 
 def rogue_offer(rogue, victim_mac: str) -> bytes:

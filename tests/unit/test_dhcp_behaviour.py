@@ -134,6 +134,10 @@ def test_dhcp_disabled_leaves_requests_to_the_tenants_server_and_enabling_it_ser
     assert ask(cloud, a, DISCOVER) is None                   # nor answered if it got up
     spoofed = cloud.send(a, discover(a, eth_src="fa:16:3e:12:34:56"))
     assert spoofed.delivered_to() == []                      # from its own MAC only
+    server = own_servers[1]   # its OFFER, unicast: the client's ingress lets it in
+    offer = ipv4(server["mac_address"], a["mac_address"], ip(server), "10.0.0.77", "udp",
+                 udp_src=67, udp_dst=68)
+    assert cloud.send(server, offer).delivered_to() == [(a["chassis"], a["device"])]
     cloud.model.update_subnet(subnet["id"], {"enable_dhcp": True})
     cloud.written()
     assert went_to_controller(cloud.send(a, discover(a)), "n0")
