@@ -115,13 +115,18 @@ def external_arp_flow(external: External, ip: str, mac: str) -> Flow:
 
 
 @builder
-def neighbour_flow(external: External, gateway_ip: str) -> Flow:
+def neighbour_flows(external: External, gateway_ip: str) -> list[Flow]:
     """Table 0: the upstream gateway's ARP answers go to the controller, which routes
-    the outside to the MAC they give."""
-    return Flow(T.INT_LOCAL_SWITCHING, 5,
-                external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY,
-                                  arp_spa=gateway_ip),
-                (("output", "controller"),))
+    the outside to the MAC they give; so do its gratuitous ARP requests (a failover to
+    another MAC, announced), which also go on onto the network as any broadcast."""
+    return [Flow(T.INT_LOCAL_SWITCHING, 5,
+                 external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_spa=gateway_ip),
+                 (("output", "controller"),)),
+            Flow(T.INT_LOCAL_SWITCHING, 5,
+                 external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REQUEST,
+                                   arp_spa=gateway_ip, arp_tpa=gateway_ip),
+                 (("output", "controller"), *external.back_to_local_vlan,
+                  ("goto", T.INT_TRANSIENT)))]
 
 
 # --------------------------------------------------- on the SNAT hypervisor

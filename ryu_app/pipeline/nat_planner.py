@@ -176,9 +176,9 @@ class NatPlanner:
         external = self.external(bridge, network["id"]) if network["router:external"] else None
         if external is None:
             return []
-        return [nat.neighbour_flow(external, subnet["gateway_ip"])
-                for subnet_id in self.model.subnets_of.get(network["id"], ())
-                if (subnet := self.model.records["subnet"][subnet_id])["gateway_ip"]]
+        return [flow for subnet_id in self.model.subnets_of.get(network["id"], ())
+                if (subnet := self.model.records["subnet"][subnet_id])["gateway_ip"]
+                for flow in nat.neighbour_flows(external, subnet["gateway_ip"])]
 
     # ---------------------------------------------------------------- a router
 

@@ -147,10 +147,11 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "SNAT hypervisor) or a floating IP (on its VM's hypervisor): answered "
                    "here, and nowhere else"),
               Band("external in", (5,), (NAT + "snat_return_flow", NAT + "floating_in_flow",
-                                         NAT + "neighbour_flow"),
+                                         NAT + "neighbour_flows"),
                    "from the external network: replies to a router's gateway address into "
                    "conntrack (un-SNAT, then 80); traffic to a floating IP DNATed to its "
-                   "VM; ARP answers of the external gateway to the controller"),
+                   "VM; ARP answers and gratuitous ARPs of the external gateway to the "
+                   "controller (the gratuitous ones also switched on)"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
               Band("priority-tagged from a VM", (13,), ("br_int.tagged_from_vm_flows",),

@@ -7,7 +7,7 @@ import pytest
 
 from rest.attributes import RESOURCES, parse_body
 
-from ryu.lib.packet import arp, packet
+from ryu.lib.packet import arp, ether_types, ethernet, packet
 
 from ryu_app.outputs import CtFlushZone, PacketOut
 from ryu_app.pipeline import tables as T
@@ -16,8 +16,8 @@ from ryu_app.pipeline.planner import floatingip_group
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
 from topology.graph import agent_id
-from tests.unit.fake_cloud import (CHASSIS, UPSTREAM_MAC, FakeCloud, dpid, north_south,
-                                   scoped_router)
+from tests.unit.fake_cloud import (CHASSIS, INT_PHY, UPSTREAM_IP, UPSTREAM_MAC, FakeCloud, dpid,
+                                   north_south, scoped_router)
 
 INTERNET = "198.51.100.10"
 PUBLIC_VLAN = 130
@@ -268,6 +268,26 @@ def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
     assert "203.0.113.254" in asked
     moved = "fa:16:3e:aa:bb:cc"
     outside.upstream_answers("n2", ip="203.0.113.254", mac=moved)
+    [out] = physical(outside.send(outside.plain, to_internet(outside, outside.plain)))
+    assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
+
+
+def test_the_upstream_gateways_gratuitous_arp_moves_snat_to_its_new_mac(outside):
+    """A failover upstream announces its address from another MAC: the hypervisors that
+    speak to it send that up and switch it on, as any broadcast of the network."""
+    moved = "52:54:00:00:00:99"
+    garp = arp_request(moved, UPSTREAM_IP, UPSTREAM_IP, vlan_vid=vlan(PUBLIC_VLAN))
+    result = simulate(outside.fabric(), "n2", "br-eth1", "eth1", garp)
+    assert [hop.chassis for hop in result.of_kind("controller")] == ["n2"]
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=moved,
+                                         ethertype=ether_types.ETH_TYPE_ARP))
+    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=moved, src_ip=UPSTREAM_IP,
+                               dst_mac="00:00:00:00:00:00", dst_ip=UPSTREAM_IP))
+    frame.serialize()
+    outside.take(outside.core.packet_in(dpid("n2", "int"), "action", INT_PHY,
+                                        bytes(frame.data)))
+    outside.flush()
     [out] = physical(outside.send(outside.plain, to_internet(outside, outside.plain)))
     assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
 
