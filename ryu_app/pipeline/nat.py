@@ -149,6 +149,26 @@ def snat_flow(snat_mac: str, zone: int, gateway_ip: str, qg_mac: str, upstream_m
 
 
 @builder
+def routed_out_flow(snat_mac: str, qg_mac: str, upstream_mac: str, external: External) -> Flow:
+    """Table 79, for a router without SNAT (``enable_snat`` false): out to the upstream
+    gateway from the qg- MAC, the VM's own address as source, as Neutron's snat
+    namespace routes it then (the upstream routes the router's subnets back to it)."""
+    return Flow(T.INT_SNAT, 10, match(eth_type=ETH_TYPE_IP, eth_dst=snat_mac),
+                (("set_field", "eth_src", qg_mac), ("set_field", "eth_dst", upstream_mac),
+                 *external.delivery))
+
+
+@builder
+def routed_in_flow(external: External, qg_mac: str, vm_ip: str, gateway_mac: str, vm_mac: str,
+                   delivery: tuple) -> Flow:
+    """Table 0, for a router without SNAT: from outside to one of its VMs' addresses,
+    sent to its gateway address's MAC: routed to the VM (its ingress rules judge it)."""
+    return Flow(T.INT_LOCAL_SWITCHING, 5,
+                external.arriving(eth_type=ETH_TYPE_IP, eth_dst=qg_mac, ipv4_dst=vm_ip),
+                (*external.untag, *_routed(gateway_mac, vm_mac), *delivery))
+
+
+@builder
 def snat_return_flow(external: External, gateway_ip: str, qg_mac: str, zone: int) -> Flow:
     """Table 0: to the router's gateway address from outside: un-SNAT in its zone,
     then on in table 80 (replies only)."""

@@ -136,8 +136,9 @@ class NatPlanner:
         """br-int flows of one routed network whose router has a gateway: on every
         hypervisor the drop of the router's own addresses it does not route (unknown
         ones, another address scope's), whatever its SNAT, since neither SNAT nor a
-        floating IP may take them outside; with SNAT, the redirect to the sg- port, and
-        the entry into SNAT on the SNAT hypervisor."""
+        floating IP may take them outside; the redirect to the sg- port, and the entry
+        into SNAT on the SNAT hypervisor: with SNAT, or without it for a network of the
+        external network's address scope, which the router then routes out as it is."""
         router_id = gateway["device_id"]
         router = self.model.records["router"].get(router_id)
         if router is None or router["external_gateway_info"] is None:
@@ -146,8 +147,9 @@ class NatPlanner:
         flows = self._connected_drops(router_id, lvid, gateway_mac)
         snat_port = self.model.snat_port_of(router_id, network["id"])
         where = self.snat_chassis(router_id)
-        if snat_port is None or where is None or not router["external_gateway_info"][
-                "enable_snat"]:
+        if snat_port is None or where is None or not (
+                router["external_gateway_info"]["enable_snat"]
+                or self._routes_out(router_id, network["id"])):
             return flows
         snat_mac = snat_port["mac_address"]
         delivery = ((("goto", T.INT_SNAT),) if where == bridge.chassis
@@ -197,10 +199,12 @@ class NatPlanner:
         gateway_ip, qg_mac = ipv4s(qg)[0], qg["mac_address"]
         flows = [nat.external_arp_flow(external, gateway_ip, qg_mac)]
         router = self.model.records["router"][router_id]
-        zone = self.zones.get(router_id)
-        if not router["external_gateway_info"]["enable_snat"] or zone is None:
-            return flows
         upstream = self._upstream(network["id"], qg)
+        if not router["external_gateway_info"]["enable_snat"]:
+            return flows + self._routed_flows(bridge, router_id, qg_mac, upstream, external)
+        zone = self.zones.get(router_id)
+        if zone is None:
+            return flows
         if upstream and upstream[1]:
             flows += [nat.snat_flow(self.model.records["port"][port_id]["mac_address"], zone,
                                     gateway_ip, qg_mac, upstream[1], external)
@@ -210,18 +214,47 @@ class NatPlanner:
             flows += self._return_routes(bridge, zone, interface)
         return flows
 
-    def _return_routes(self, bridge: Bridge, zone: int, interface: dict) -> list[Flow]:
+    def _routed_flows(self, bridge: Bridge, router_id: str, qg_mac: str,
+                      upstream: tuple | None, external: nat.External) -> list[Flow]:
+        """A router without SNAT routes its VMs' own addresses in and out, on its SNAT
+        hypervisor, as Neutron's snat namespace does then."""
         flows = []
+        snat_ports = [self.model.records["port"][port_id]
+                      for port_id in self.model.snat_ports.get(router_id, ())]
+        if upstream and upstream[1]:
+            flows += [nat.routed_out_flow(port["mac_address"], qg_mac, upstream[1], external)
+                      for port in snat_ports if self._routes_out(router_id, port["network_id"])]
+        for interface in self.planner.dvr_interfaces(router_id):
+            if self._routes_out(router_id, interface["network_id"]):
+                flows += [nat.routed_in_flow(external, qg_mac, *route)
+                          for route in self._vms_behind(bridge, interface)]
+        return flows
+
+    def _routes_out(self, router_id: str, network_id: str) -> bool:
+        """Whether a router without SNAT routes the network's own addresses outside: only
+        within the external network's address scope (unscoped ones being one), as
+        Neutron's keeps scopes apart."""
+        external = self.gateway_network(router_id)
+        return external is not None and self.model.network_address_scope(
+            network_id) == self.model.network_address_scope(external["id"])
+
+    def _return_routes(self, bridge: Bridge, zone: int, interface: dict) -> list[Flow]:
+        return [nat.snat_return_route_flow(zone, ip, gateway_mac, vm_mac, delivery)
+                for ip, gateway_mac, vm_mac, delivery in self._vms_behind(bridge, interface)]
+
+    def _vms_behind(self, bridge: Bridge, interface: dict) -> list[tuple[str, str, str, tuple]]:
+        """(IP, gateway MAC, VM MAC, delivery) of each address of the VMs on a router
+        interface's network, as this hypervisor reaches them."""
+        found = []
         towards = self.planner.delivery(bridge, interface["network_id"])
         for chassis, ports in self.planner.ports_by_chassis(interface["network_id"]).items():
             for port in ports:
                 delivery = (self.planner.local_output(bridge, port)
                             if chassis == bridge.chassis else towards)
                 if delivery:
-                    flows += [nat.snat_return_route_flow(zone, ip, interface["mac_address"],
-                                                         port["mac_address"], delivery)
+                    found += [(ip, interface["mac_address"], port["mac_address"], delivery)
                               for ip in ipv4s(port)]
-        return flows
+        return found
 
     def router_announcement(self, bridge: Bridge, router_id: str) -> tuple | None:
         """(ofport, IP, MAC, VLAN) of the gratuitous ARP for the router's gateway address

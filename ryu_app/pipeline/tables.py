@@ -147,11 +147,12 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "SNAT hypervisor) or a floating IP (on its VM's hypervisor): answered "
                    "here, and nowhere else"),
               Band("external in", (5,), (NAT + "snat_return_flow", NAT + "floating_in_flow",
-                                         NAT + "neighbour_flows"),
+                                         NAT + "neighbour_flows", NAT + "routed_in_flow"),
                    "from the external network: replies to a router's gateway address into "
                    "conntrack (un-SNAT, then 80); traffic to a floating IP DNATed to its "
                    "VM; ARP answers and gratuitous ARPs of the external gateway to the "
-                   "controller (the gratuitous ones also switched on)"),
+                   "controller (the gratuitous ones also switched on); for a router "
+                   "without SNAT, traffic to its VMs' addresses routed to them"),
               Band("routed by another hypervisor", (4,), (DVR_DEFAULTS,),
                    "a remote DVR MAC as source: to the DVR delivery tables"),
               Band("priority-tagged from a VM", (13,), ("br_int.tagged_from_vm_flows",),
@@ -248,7 +249,8 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "on a router's SNAT hypervisor: what its VMs send outside gets the router's "
           "gateway address (conntrack commit in the router's zone, random source ports) "
           "and leaves through the external bridge to the upstream gateway", (), (
-              Band("routers", (10,), (NAT + "snat_flow",), "one per sg- port of a router"),
+              Band("routers", (10,), (NAT + "snat_flow", NAT + "routed_out_flow"),
+                   "one per sg- port of a router (without SNAT: routed out unchanged)"),
               Band("default", (0,), (INT_DEFAULTS,), "no router's: dropped"),
           )),
     Table(INT_SNAT_RETURN, "SNAT return",

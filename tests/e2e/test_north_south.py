@@ -276,3 +276,38 @@ def test_a_floating_ip_never_takes_another_address_scope_outside(outside, public
         assert silent(inside, other.ip), "routed across address scopes"
     finally:
         tenant.cleanup()
+
+
+def test_a_router_without_snat_routes_its_vms_own_addresses_in_and_out(outside, public):
+    """enable_snat false, as with BGP or a static route upstream: the VM reaches the
+    internet from its own address through the SNAT hypervisor (the upstream routes the
+    subnet back to the router's gateway address), and the internet reaches it there."""
+    api = outside.controller.api
+    tenant = Tenant(api, outside, "routed")
+    upstream = outside.upstream.router.host
+    try:
+        network, subnet = tenant.network("10.62.0.0/24")
+        router = api.create("router", name="routed", project_id="routed")
+        assert api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                       {"subnet_id": subnet["id"]})[0] == 200
+        status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {
+            "external_gateway_info": {"network_id": public[0]["id"], "enable_snat": False}}})
+        assert status == 200, body
+        gateway_ip = body["router"]["external_gateway_info"]["external_fixed_ips"][0][
+            "ip_address"]
+        default = api.get("/v2.0/security-groups?project_id=routed&name=default")[1][
+            "security_groups"][0]
+        api.create("security_group_rule", security_group_id=default["id"], direction="ingress",
+                   ethertype="IPv4", protocol="icmp", project_id="routed")
+        vm = tenant.vm(network, 0)
+        upstream.cmd(f"ip route replace 10.62.0.0/24 via {gateway_ip}")
+        assert pings(vm, INTERNET, attempts=10)
+        seen = sources_seen_upstream(outside, lambda: vm.host.cmd(
+            f"ping -c3 -i0.2 {INTERNET}"))
+        requests = [line for line in seen[f"x{SNAT_HOST}"] if "echo request" in line]
+        assert len(requests) >= 3 and all(line.split()[2] == vm.ip for line in requests), seen
+        assert seen["x0"] == [] and seen["x1"] == [], seen
+        assert pings(outside.upstream.internet, vm.ip, attempts=5)
+    finally:
+        upstream.cmd("ip route del 10.62.0.0/24")
+        tenant.cleanup()

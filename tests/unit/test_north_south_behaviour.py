@@ -255,6 +255,26 @@ def test_a_floating_ip_never_takes_another_address_scope_outside(tmp_path):
     assert [hop.packet["ipv4_src"] for hop in physical(out)] == [fip["floating_ip_address"]]
 
 
+def test_a_router_without_snat_routes_its_vms_own_addresses_in_and_out(outside):
+    """As Neutron's snat namespace with enable_snat false: out through the SNAT
+    hypervisor from the gateway port's MAC, the source unchanged; the outside's answers to
+    that address routed back to the VM, through its filter."""
+    router_id, public = outside.gateway["device_id"], outside.qg["network_id"]
+    outside.update("router", router_id, external_gateway_info={
+        "network_id": public, "enable_snat": False})
+    vm = outside.plain
+    [out] = physical(outside.send(vm, to_internet(outside, vm)))
+    address = vm["fixed_ips"][0]["ip_address"]
+    assert (out.chassis, out.packet["ipv4_src"], out.packet["eth_src"], out.packet["eth_dst"]) \
+        == ("n2", address, outside.qg["mac_address"], UPSTREAM_MAC)
+    back = ipv4(UPSTREAM_MAC, outside.qg["mac_address"], INTERNET, address,
+                vlan_vid=vlan(PUBLIC_VLAN), ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL)
+    result = simulate(outside.fabric(), "n2", "br-eth1", "eth1", back)
+    assert result.delivered_to() == [("n1", vm["device"])]
+    assert ("n1", "br-int", T.INT_BASE_INGRESS) in result.path()
+    assert result.packet_at("n1", vm["device"])["eth_src"] == outside.gateway["mac_address"]
+
+
 def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
     """The external subnet's gateway_ip is the routers' next hop: moved, it is asked for
     and SNAT sends to its MAC."""
