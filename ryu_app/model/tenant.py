@@ -56,6 +56,12 @@ def host_named_by_api(port: dict) -> bool:
         HOST_NAMED_BY_API, port["binding:vif_type"] == "unbound")
 
 
+def pair_macs(port: dict) -> set[str]:
+    """The MACs other than its own that a port's allowed address pairs name."""
+    return {pair["mac_address"] for pair in port.get("allowed_address_pairs", ())
+            if pair.get("mac_address") and pair["mac_address"] != port["mac_address"]}
+
+
 def is_bound_vm_port(port: dict, chassis: str | None = None) -> bool:
     """A compute (non-network:*) port, enabled, whose device is up on a chassis (that one,
     if given)."""
@@ -169,6 +175,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self.addresses: dict[str, ipam.SubnetAddresses] = {}
         self.ip_holder: dict[tuple[str, int], str] = {}     # (subnet, ip) -> port id
         self.mac_holder: dict[tuple[str, str], str] = {}    # (network, mac) -> port id
+        # (network, a MAC address pairs name) -> the ports whose pairs name it
+        self.pair_mac_ports: dict[tuple[str, str], dict[str, None]] = {}
         self.port_by_prefix: dict[str, str] = {}            # device-name id prefix -> id
         self.interfaces_of: dict[str, dict[str, None]] = {}  # router -> interface port ids
         self.interfaces_on: dict[str, dict[str, None]] = {}  # network -> router interfaces
@@ -989,6 +997,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         port_id = port["id"]
         self.ports_of.setdefault(port["network_id"], {})[port_id] = None
         self.mac_holder[(port["network_id"], port["mac_address"])] = port_id
+        for mac in pair_macs(port):
+            self.pair_mac_ports.setdefault((port["network_id"], mac), {})[port_id] = None
         self.port_by_prefix[port_id[:PORT_ID_PREFIX_LEN]] = port_id
         if is_bound_vm_port(port):
             self.bound_on.setdefault(port["network_id"], {}).setdefault(
@@ -1012,6 +1022,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if not replaced:
             self.ports_of[port["network_id"]].pop(port_id, None)
         self.mac_holder.pop((port["network_id"], port["mac_address"]), None)
+        for mac in pair_macs(port):
+            named_by = self.pair_mac_ports[(port["network_id"], mac)]
+            named_by.pop(port_id, None)
+            if not named_by:
+                del self.pair_mac_ports[(port["network_id"], mac)]
         self.port_by_prefix.pop(port_id[:PORT_ID_PREFIX_LEN], None)
         if is_bound_vm_port(port):
             hosts = self.bound_on[port["network_id"]]

@@ -16,8 +16,8 @@ import functools
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from ryu_app.model.security_groups import protocol_number
-from ryu_app.model.tenant import is_bound_vm_port
-from ryu_app.pipeline.addresses import allowed_macs, allowed_sources, prefix_match
+from ryu_app.model.tenant import is_bound_vm_port, pair_macs
+from ryu_app.pipeline.addresses import allowed_sources, prefix_match
 from ryu_app.pipeline import security
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
@@ -250,17 +250,16 @@ class SecurityPlanner:
     def _pair_macs(self, port: dict) -> set[str]:
         """The MACs the port's address pairs name that are no port's own on its network:
         another port's MAC stays that port's, or a pair would take its frames."""
-        own, *pairs = allowed_macs(port)
-        holders = self.model.mac_holder
-        return {mac for mac in pairs
-                if mac != own and (port["network_id"], mac) not in holders}
+        return {mac for mac in pair_macs(port)
+                if (port["network_id"], mac) not in self.model.mac_holder}
 
     def pair_claimants(self, network_id: str, macs: Iterable[str]) -> set[str]:
         """The hypervisors where a port of the network has an address pair naming one of
         the MACs: a port that takes one as its own (or gives it up) changes their flows."""
-        macs = set(macs)
-        return {chassis for chassis, ports in self.planner.ports_by_chassis(network_id).items()
-                if any(macs.intersection(allowed_macs(port)[1:]) for port in ports)}
+        records = self.model.records["port"]
+        return {port["binding:host_id"] for mac in macs
+                for port_id in self.model.pair_mac_ports.get((network_id, mac), ())
+                if is_bound_vm_port(port := records[port_id])}
 
     def _read_members(self, group_id: str) -> list:
         """A remote group's member addresses, read once per flush (``one_reading``)."""
