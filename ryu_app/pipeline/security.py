@@ -65,6 +65,7 @@ class FilteredPort:
     # (MAC, IP or (net, mask), or None for any address: a 0.0.0.0/0 address pair)
     sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
     stateful: bool = True                       # False: its groups are stateless
+    subnets: tuple[str | tuple[str, str], ...] = ()   # its fixed IPs' subnets, as matches
 
 
 @dataclass(frozen=True)
@@ -155,10 +156,11 @@ def _to_rules(port: FilteredPort, table: int) -> tuple:
 def port_flows(port: FilteredPort) -> list[Flow]:
     """A filtered port's own flows: egress ARP on (24 checked it), IPv4 from its own
     (MAC, address) pairs into conntrack (or straight to the rules, stateless), anything
-    else dropped (71); ingress ARP and DHCP servers' replies delivered (as Neutron's
-    firewall does: only a port without port security may send one), IPv4 into
-    conntrack, or to the rules (81); a stateful port's replies and related traffic
-    delivered (82)."""
+    else dropped (71); ingress ARP, and DHCP servers' replies from its own subnets,
+    delivered (as Neutron's firewall does, where only a port without port security may
+    send one; not from elsewhere, which only routing brings: a DHCP client's port is no
+    way in around the rules), IPv4 into conntrack, or to the rules (81); a stateful
+    port's replies and related traffic delivered (82)."""
     here = {PORT_REG: port.ofport}
     flows = [Flow(T.INT_BASE_EGRESS, 95, match(eth_type=ETH_TYPE_ARP, **here),
                   (("resubmit", T.INT_TRANSIENT),))]
@@ -168,10 +170,11 @@ def port_flows(port: FilteredPort) -> list[Flow]:
               for mac, source in sorted(set(port.sources), key=str)]
     flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
                    (("output", port.ofport),)),
-              Flow(T.INT_BASE_INGRESS, 95, dhcp_match(DHCP_SERVER, DHCP_CLIENT, **here),
-                   (("output", port.ofport),)),
               Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
                    (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]
+    flows += [Flow(T.INT_BASE_INGRESS, 95, dhcp_match(DHCP_SERVER, DHCP_CLIENT, ipv4_src=subnet,
+                                                      **here), (("output", port.ofport),))
+              for subnet in port.subnets]
     if port.stateful:
         flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),
                        (("output", port.ofport),)) for state in (REPLY, RELATED)]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 from ryu_app.model.security_groups import protocol_number
 from ryu_app.model.tenant import is_bound_vm_port, pair_macs
-from ryu_app.pipeline.addresses import allowed_sources, prefix_match
+from ryu_app.pipeline.addresses import address_match, allowed_sources, prefix_match
 from ryu_app.pipeline import security
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
@@ -120,8 +120,11 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
+        subnets = self.model.records["subnet"]
         return FilteredPort(device.ofport, zone, port["mac_address"], allowed_sources(port),
-                            self.model.stateful(port))
+                            self.model.stateful(port), tuple(dict.fromkeys(
+                                address_match(subnets[ip["subnet_id"]]["cidr"])
+                                for ip in port["fixed_ips"] if ip["subnet_id"] in subnets)))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
         """The port's zone here if br-int filters it here, else None."""

@@ -302,8 +302,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "(after clearing what a NAT zone left)", (INT_RULES_INGRESS,), (
               Band("ARP", (100,), (SG + "port_flows",), "delivered"),
               Band("DHCP", (95,), (SG + "port_flows",),
-                   "a DHCP server's reply (UDP 67 to 68): delivered, as Neutron's firewall "
-                   "does (only a port without port security can send one)"),
+                   "a DHCP server's reply (UDP 67 to 68) from the port's own subnets: "
+                   "delivered, as Neutron's firewall does (only a port without port "
+                   "security can send one)"),
               Band("IPv4", (90,), (SG + "port_flows",),
                    "ct_clear, ct(table=82) in its zone (a stateless port's straight to 82)"),
               Band("default", (0,), (SG_DEFAULTS,), "anything else: dropped"),
