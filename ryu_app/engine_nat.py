@@ -259,25 +259,31 @@ class NorthSouthEngine:
             ip["ip_address"] for ip in gateway["fixed_ips"]) if gateway else ()
 
     def connected(self, dpid: int, outputs: "EngineOutputs") -> None:
-        """A bridge connected with everything: it announces what it answers for."""
+        """A bridge connected with everything: it announces what it answers for, and the
+        NAT zones its owners left or changed while it was away are flushed (an owner's
+        zone may have gone to another owner meanwhile, which starts clean)."""
         bridge = self.engine.topology.bridges[dpid]
         if bridge.role != "int":
             return
+        held = {owner: zone for (where, owner), zone in self._zone_held.items() if where == dpid}
         for router_id in self.nat.gateway_routers():
             flows = self.nat.router_flows(bridge, router_id)
             announced = self.nat.router_announcement(bridge, router_id)
             if announced and flows:
                 self._announce((dpid, *announced), outputs)
-            if _snats(flows):
-                self._zone_held[(dpid, router_id)] = self._zone_and_target(router_id)
+            self._follow_zone(dpid, router_id, _snats(flows), outputs)
+            held.pop(router_id, None)
         for fip in self.nat.served_floatingips():
             if (announced := self.nat.fip_announcement(bridge, fip["id"])) is not None:
                 self._announce((dpid, *announced), outputs)
-                self._zone_held[(dpid, fip["id"])] = self._zone_and_target(fip["id"])
+                self._follow_zone(dpid, fip["id"], True, outputs)
+                held.pop(fip["id"], None)
                 # it went DOWN if it was recomputed while this bridge was away
                 outputs.fip_status[fip["id"]] = "ACTIVE"
                 outputs.fip_bridges[fip["id"]] = frozenset(
                     b.dpid for b in self.engine.topology.bridges_of(bridge.chassis))
+        for owner in held:   # gone, or no longer served here
+            self._follow_zone(dpid, owner, False, outputs)
 
     # ------------------------------------------------------------ neighbours
 
@@ -311,5 +317,6 @@ class NorthSouthEngine:
 
 
 def _snats(flows: Iterable[Flow]) -> bool:
-    """Whether a router's flows on a bridge SNAT there (its zone is used there)."""
-    return any(flow.builder == "nat.snat_flow" for flow in flows)
+    """Whether a router's flows on a bridge use its zone there: its SNAT's return, there
+    as soon as it has a zone (its way out waits for the upstream's MAC)."""
+    return any(flow.builder == "nat.snat_return_flow" for flow in flows)

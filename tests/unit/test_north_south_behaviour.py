@@ -218,6 +218,28 @@ def test_a_routers_zone_is_flushed_where_it_snatted_when_its_gateway_goes_or_mov
     assert outside.planner.nat.zones.get(other["id"]) == zone   # given again, but clean
 
 
+def test_a_zone_its_router_left_while_its_snat_hypervisor_was_away_is_flushed_on_its_return(
+        outside):
+    """Meanwhile the zone went to another tenant's router, which starts clean there; the
+    first router's later zone is flushed nowhere it is not used."""
+    router_id = outside.gateway["device_id"]
+    zone, public = outside.planner.nat.zones.get(router_id), outside.qg["network_id"]
+    outside.model.delete_floatingip(outside.fip["id"])   # it needs the gateway
+    outside.written()
+    outside.switch_off("n2")
+    outside.update("router", router_id, external_gateway_info=None)
+    _, subnet = outside.network("10.9.0.0/24")
+    other = outside.router(subnet)
+    outside.update("router", other["id"], external_gateway_info={"network_id": public})
+    assert outside.planner.nat.zones.get(other["id"]) == zone
+    mark = len(outside.sent)
+    outside.reconnect("n2")
+    assert zone in [z for sent in outside.sent[mark:] for z in flushed(sent, "n2")]
+    mark = len(outside.sent)
+    outside.update("router", router_id, external_gateway_info={"network_id": public})
+    assert zone not in [z for sent in outside.sent[mark:] for z in flushed(sent, "n2")]
+
+
 def test_a_floating_ip_replaced_in_one_batch_serves_the_new_address(outside):
     """Deleting a port's floating IP and making another for it before the core flushes:
     the new one takes the flows the old one gives up, whichever group comes first (the
@@ -288,6 +310,8 @@ def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
     [subnet_id] = outside.model.subnets_of[public]
     outside.update("subnet", subnet_id, gateway_ip="203.0.113.254",
                    allocation_pools=[{"start": "203.0.113.2", "end": "203.0.113.200"}])
+    zone = outside.planner.nat.zones.get(outside.gateway["device_id"])
+    assert zone not in flushed(outside.sent[-1], "n2")   # its connections wait for the MAC
     asked = [packet.Packet(message.data).get_protocol(arp.arp).dst_ip
              for message in outside.sent[-1].after_flows.get(dpid("n2", "int"), [])
              if isinstance(message, PacketOut)]
