@@ -305,10 +305,16 @@ class Engine:
 
     def _routed_with_pool(self, pool_id: str) -> set[str]:
         """The networks whose routes a pool's address scope decides: those of its
-        subnets, and the networks their routers join them to."""
+        subnets, the networks their routers join them to, and those behind the routers
+        whose gateway is on one of them (routed outside without SNAT only within its
+        scope)."""
         networks = {subnet["network_id"] for subnet in self.model.pool_subnets(pool_id)}
-        return {other for network_id in networks
-                for other in self.planner.routed_with(network_id) | {network_id}}
+        nat = self.planner.nat
+        behind = {port["network_id"] for router_id in nat.gateway_routers()
+                  if nat.gateway_network(router_id)["id"] in networks
+                  for port in self.planner.dvr_interfaces(router_id)}
+        return behind | {other for network_id in networks
+                         for other in self.planner.routed_with(network_id) | {network_id}}
 
     def _security_of_port(self, old: dict | None, new: dict | None) -> None:
         """A port written: its hypervisor's shared security flows (whether it is filtered

@@ -303,6 +303,30 @@ def test_a_router_without_snat_routes_its_vms_own_addresses_in_and_out(outside):
     assert result.packet_at("n1", vm["device"])["eth_src"] == outside.gateway["mac_address"]
 
 
+def test_a_router_without_snat_follows_the_external_pools_address_scope(tmp_path):
+    """Out unchanged only within the external network's scope: when its pool leaves its
+    scope, an unscoped network behind the router is routed out at once."""
+    cloud = FakeCloud(tmp_path)
+    scope = cloud.create("address_scope", name="public", ip_version=4)
+    pool = cloud.create("subnetpool", name="public", prefixes=["203.0.113.0/24"],
+                        default_prefixlen=24, address_scope_id=scope["id"])
+    network, subnet = cloud.network()
+    router = cloud.router(subnet)
+    public = cloud.create("network", **{"provider:network_type": "vlan",
+                                        "provider:physical_network": "physnet1",
+                                        "provider:segmentation_id": PUBLIC_VLAN})
+    cloud.create("subnet", network_id=public["id"], ip_version=4, subnetpool_id=pool["id"])
+    cloud.update("network", public["id"], **{"router:external": True})
+    cloud.update("router", router["id"], external_gateway_info={
+        "network_id": public["id"], "enable_snat": False})
+    vm = cloud.vm(network, "n1")
+    cloud.upstream_answers("n2")
+    cloud.gateway = cloud.planner.dvr_interfaces(router["id"])[0]
+    assert physical(cloud.send(vm, to_internet(cloud, vm))) == []   # another scope
+    cloud.update("subnetpool", pool["id"], address_scope_id=None)
+    assert [out.chassis for out in physical(cloud.send(vm, to_internet(cloud, vm)))] == ["n2"]
+
+
 def test_a_new_upstream_gateway_is_resolved_and_snat_follows_it(outside):
     """The external subnet's gateway_ip is the routers' next hop: moved, it is asked for
     and SNAT sends to its MAC."""
