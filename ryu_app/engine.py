@@ -343,6 +343,8 @@ class Engine:
         self._dirty.devices |= {(chassis, device.name) for chassis, device
                                 in self.planner.devices_of(port)}
         network_id = port["network_id"]
+        if port["device_owner"] in ROUTER_INTERFACE_OWNERS:   # its VMs' filters name it
+            self._dirty.devices |= self._devices_on(network_id)
         if port["device_owner"] in ROUTER_INTERFACE_OWNERS or (
                 is_bound_vm_port(port) and self.planner.routers_on(network_id)):
             self._dirty.networks |= self.planner.affected_networks(port)

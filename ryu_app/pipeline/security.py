@@ -66,6 +66,8 @@ class FilteredPort:
     sources: tuple[tuple[str, str | tuple[str, str] | None], ...]
     stateful: bool = True                       # False: its groups are stateless
     subnets: tuple[str | tuple[str, str], ...] = ()   # its fixed IPs' subnets, as matches
+    # the MACs of its network's router interfaces: the source of all that is routed to it
+    routers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,8 @@ def port_flows(port: FilteredPort) -> list[Flow]:
     (MAC, address) pairs into conntrack (or straight to the rules, stateless), anything
     else dropped (71); ingress ARP, and DHCP servers' replies from its own subnets,
     delivered (as Neutron's firewall does, where only a port without port security may
-    send one; not from elsewhere, which only routing brings: a DHCP client's port is no
-    way in around the rules), IPv4 into conntrack, or to the rules (81); a stateful
+    send one), unless a router sent them (whatever their source: a DHCP client's port is
+    no way in around the rules), IPv4 into conntrack, or to the rules (81); a stateful
     port's replies and related traffic delivered (82)."""
     here = {PORT_REG: port.ofport}
     flows = [Flow(T.INT_BASE_EGRESS, 95, match(eth_type=ETH_TYPE_ARP, **here),
@@ -168,13 +170,17 @@ def port_flows(port: FilteredPort) -> list[Flow]:
                                                 **({"ipv4_src": source} if source else {})),
                    _to_rules(port, T.INT_RULES_EGRESS))
               for mac, source in sorted(set(port.sources), key=str)]
-    flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
-                   (("output", port.ofport),)),
-              Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
-                   (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]
+    ingress = [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
+                    (("output", port.ofport),)),
+               Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
+                    (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]
+    flows += ingress
     flows += [Flow(T.INT_BASE_INGRESS, 95, dhcp_match(DHCP_SERVER, DHCP_CLIENT, ipv4_src=subnet,
                                                       **here), (("output", port.ofport),))
               for subnet in port.subnets]
+    flows += [Flow(T.INT_BASE_INGRESS, 96, dhcp_match(DHCP_SERVER, DHCP_CLIENT, eth_src=mac,
+                                                      **here), ingress[-1].actions)
+              for mac in port.routers]
     if port.stateful:
         flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),
                        (("output", port.ofport),)) for state in (REPLY, RELATED)]

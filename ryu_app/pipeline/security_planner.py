@@ -120,11 +120,13 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        subnets = self.model.records["subnet"]
+        subnets, ports = self.model.records["subnet"], self.model.records["port"]
         return FilteredPort(device.ofport, zone, port["mac_address"], allowed_sources(port),
                             self.model.stateful(port), tuple(dict.fromkeys(
                                 address_match(subnets[ip["subnet_id"]]["cidr"])
-                                for ip in port["fixed_ips"] if ip["subnet_id"] in subnets)))
+                                for ip in port["fixed_ips"] if ip["subnet_id"] in subnets)),
+                            tuple(sorted(ports[port_id]["mac_address"] for port_id in
+                                         self.model.interfaces_on.get(port["network_id"], ()))))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
         """The port's zone here if br-int filters it here, else None."""

@@ -301,6 +301,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "port's conntrack zone "
           "(after clearing what a NAT zone left)", (INT_RULES_INGRESS,), (
               Band("ARP", (100,), (SG + "port_flows",), "delivered"),
+              Band("DHCP routed", (96,), (SG + "port_flows",),
+                   "a DHCP reply a router sent (its interface MAC as source): to the rules "
+                   "as any IPv4"),
               Band("DHCP", (95,), (SG + "port_flows",),
                    "a DHCP server's reply (UDP 67 to 68) from the port's own subnets: "
                    "delivered, as Neutron's firewall does (only a port without port "

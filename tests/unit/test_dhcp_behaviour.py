@@ -290,3 +290,21 @@ def test_a_dhcp_ports_mac_may_change_and_a_bound_vms_may_not(cloud):
     assert ask(cloud, a, DISCOVER)["eth_src"] == "fa:16:3e:00:0d:99"   # served at once
     with pytest.raises(Conflict, match="bound"):
         cloud.model.update_port(a["id"], {"mac_address": "fa:16:3e:00:0d:98"})
+
+
+def test_a_dhcp_reply_a_router_brings_is_judged_by_the_ports_rules(cloud):
+    """Whatever its source address: a VM without port security on another network may
+    write one of its target's subnet, and the router joined them after both VMs came."""
+    near, near_subnet = cloud.network()
+    far, far_subnet = cloud.network("10.1.0.0/24")
+    target = cloud.vm(near, "n0")
+    sender = cloud.vm(far, "n1", port_security_enabled=False)
+    router = cloud.router(near_subnet, far_subnet)
+    gateway = next(port for port in cloud.planner.dvr_interfaces(router["id"])
+                   if port["network_id"] == far["id"])
+    for source in ("10.1.0.99", "10.0.0.99"):
+        offer = ipv4(sender["mac_address"], gateway["mac_address"], source, ip(target), "udp",
+                     udp_src=67, udp_dst=68)
+        result = cloud.send(sender, offer)
+        assert result.delivered_to() == [], source
+        assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()

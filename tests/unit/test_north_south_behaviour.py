@@ -101,9 +101,11 @@ def test_a_floating_ip_reaches_its_vm_only_through_the_vm_s_filter(outside):
     # nor as a DHCP server's reply: the client's port 68 is no way in from outside
     dhcp = {**{key: value for key, value in inbound.items() if not key.startswith("icmpv4")},
             "ip_proto": 17, "udp_src": 67, "udp_dst": 68}
-    result = simulate(outside.fabric(), "n0", "br-eth1", "eth1", dhcp)
-    assert result.delivered_to() == []
-    assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()
+    for source in (INTERNET, "10.0.0.77"):   # the second, one of the VM's own subnet
+        result = simulate(outside.fabric(), "n0", "br-eth1", "eth1",
+                          {**dhcp, "ipv4_src": source})
+        assert result.delivered_to() == [], source
+        assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()
     outside.update("port", outside.fip["port_id"], device_owner="network:custom")
     assert outside.sent[-1].fip_status == {outside.fip["id"]: "DOWN"}
     result = simulate(outside.fabric(), "n0", "br-eth1", "eth1", inbound)
