@@ -841,12 +841,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         gateway = self.gateway_port_of(router["id"])
         outside = {ip["subnet_id"] for ip in gateway["fixed_ips"]} if gateway else set()
         for subnet in subnets:
-            # its gateway's subnet: the interface would take the upstream router's address
-            if subnet["id"] in outside:
-                raise BadRequest(f"Bad router request: Router already has a port on subnet "
-                                 f"{subnet['id']}.", "BadRequest")
             owner = self.router_of_subnet.get(subnet["id"])
-            if owner == router["id"]:
+            # its gateway's subnet (the interface would take the upstream router's
+            # address), or one of its interfaces' already
+            if subnet["id"] in outside or owner == router["id"]:
                 raise BadRequest(f"Bad router request: Router already has a port on subnet "
                                  f"{subnet['id']}.", "BadRequest")
             if owner is not None:
