@@ -217,7 +217,7 @@ def test_a_routers_zone_is_flushed_where_it_snatted_when_its_gateway_goes_or_mov
     _, subnet = outside.network("10.9.0.0/24")
     other = outside.router(subnet)
     outside.update("router", other["id"], external_gateway_info={"network_id": public})
-    assert outside.planner.nat.zones.get(other["id"]) == zone   # given again, but clean
+    assert outside.planner.nat.zones.get(other["id"]) == zone   # given again, after its flush
 
 
 def test_a_zone_its_router_left_while_its_snat_hypervisor_was_away_is_flushed_on_its_return(
@@ -355,6 +355,7 @@ def test_the_upstream_gateways_gratuitous_arp_moves_snat_to_its_new_mac(outside)
     garp = arp_request(moved, UPSTREAM_IP, UPSTREAM_IP, vlan_vid=vlan(PUBLIC_VLAN))
     result = simulate(outside.fabric(), "n2", "br-eth1", "eth1", garp)
     assert [hop.chassis for hop in result.of_kind("controller")] == ["n2"]
+    assert ("n2", "br-int", T.INT_TRANSIENT) in result.path()       # and switched on
     frame = packet.Packet()
     frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=moved,
                                          ethertype=ether_types.ETH_TYPE_ARP))
