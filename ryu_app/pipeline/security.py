@@ -170,16 +170,15 @@ def port_flows(port: FilteredPort) -> list[Flow]:
                                                 **({"ipv4_src": source} if source else {})),
                    _to_rules(port, T.INT_RULES_EGRESS))
               for mac, source in sorted(set(port.sources), key=str)]
-    ingress = [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
-                    (("output", port.ofport),)),
-               Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here),
-                    (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS)))]
-    flows += ingress
+    into_rules = (("ct_clear",), *_to_rules(port, T.INT_RULES_INGRESS))
+    flows += [Flow(T.INT_BASE_INGRESS, 100, match(eth_type=ETH_TYPE_ARP, **here),
+                   (("output", port.ofport),)),
+              Flow(T.INT_BASE_INGRESS, 90, match(eth_type=ETH_TYPE_IP, **here), into_rules)]
     flows += [Flow(T.INT_BASE_INGRESS, 95, dhcp_match(DHCP_SERVER, DHCP_CLIENT, ipv4_src=subnet,
                                                       **here), (("output", port.ofport),))
               for subnet in port.subnets]
     flows += [Flow(T.INT_BASE_INGRESS, 96, dhcp_match(DHCP_SERVER, DHCP_CLIENT, eth_src=mac,
-                                                      **here), ingress[-1].actions)
+                                                      **here), into_rules)
               for mac in port.routers]
     if port.stateful:
         flows += [Flow(T.INT_RULES_INGRESS, 50, match(ct_state=state, ct_mark=0, **here),

@@ -120,13 +120,22 @@ class SecurityPlanner:
         if zone is None:
             return None
         device = self.planner.device_of(bridge, port)
-        subnets, ports = self.model.records["subnet"], self.model.records["port"]
         return FilteredPort(device.ofport, zone, port["mac_address"], allowed_sources(port),
-                            self.model.stateful(port), tuple(dict.fromkeys(
-                                address_match(subnets[ip["subnet_id"]]["cidr"])
-                                for ip in port["fixed_ips"] if ip["subnet_id"] in subnets)),
-                            tuple(sorted(ports[port_id]["mac_address"] for port_id in
-                                         self.model.interfaces_on.get(port["network_id"], ()))))
+                            self.model.stateful(port), self._subnet_matches(port),
+                            self._router_macs(port["network_id"]))
+
+    def _subnet_matches(self, port: dict) -> tuple[str | tuple[str, str], ...]:
+        """The subnets of the port's fixed IPs, as match values, each once."""
+        subnets = self.model.records["subnet"]
+        return tuple(dict.fromkeys(address_match(subnets[ip["subnet_id"]]["cidr"])
+                                   for ip in port["fixed_ips"] if ip["subnet_id"] in subnets))
+
+    def _router_macs(self, network_id: str) -> tuple[str, ...]:
+        """The MACs of the network's router interfaces (up or not): the source of all
+        that a router delivers on it."""
+        ports = self.model.records["port"]
+        return tuple(sorted(ports[port_id]["mac_address"]
+                            for port_id in self.model.interfaces_on.get(network_id, ())))
 
     def _zone(self, bridge: Bridge, port: dict) -> int | None:
         """The port's zone here if br-int filters it here, else None."""
