@@ -311,7 +311,8 @@ class Engine:
         networks = {subnet["network_id"] for subnet in self.model.pool_subnets(pool_id)}
         nat = self.planner.nat
         behind = {port["network_id"] for router_id in nat.gateway_routers()
-                  if nat.gateway_network(router_id)["id"] in networks
+                  if (external := nat.gateway_network(router_id)) is not None
+                  and external["id"] in networks
                   for port in self.planner.dvr_interfaces(router_id)}
         return behind | {other for network_id in networks
                          for other in self.planner.routed_with(network_id) | {network_id}}
