@@ -75,25 +75,28 @@ def open_port_flow(ofport: int, lvid: int) -> Flow:
 
 @builder
 def port_security_flows(ofport: int, lvid: int,
-                        addresses: Iterable[str | tuple[str, str] | None],
+                        senders: Iterable[tuple[str, str | tuple[str, str] | None]],
                         macs: Iterable[str]) -> list[Flow]:
-    """Tables 0, 24, 25: a VM may send ARP only for its own addresses, frames only from
-    its own MACs, then its security groups judge it (71).  An address is an IP or an
-    (IP, mask) pair, from fixed IPs and allowed address pairs, or None for any address
-    (a 0.0.0.0/0 pair).  Table 0 also notes the port's local VLAN (for DVR in 60, and its
-    conntrack zone) and its ofport."""
+    """Tables 0, 24, 25: a VM may send ARP only as one of its own (MAC, address) pairs,
+    frames only from its own MACs, then its security groups judge it (71).  An address is
+    an IP or an (IP, mask) pair, from fixed IPs (with the port's MAC) and allowed address
+    pairs (with the pair's), or None for any address (a 0.0.0.0/0 pair).  The ARP sender
+    MAC is checked as well as the sender IP: a VM that announces its own IP at another
+    port's MAC would otherwise turn its neighbours' traffic for it towards that port (OVN
+    checks ``arp.sha`` too; Neutron's table 24 does not).  Table 0 also notes the port's
+    local VLAN (for DVR in 60, and its conntrack zone) and its ofport."""
     noted = (_mark_local_vlan(lvid), ("set_field", T.FILTERED_PORT_REG, ofport))
     flows = [
-        # table 0: ARP first goes through the SPA check (24), everything through the MAC check
+        # table 0: ARP first goes through the sender check (24), everything through the MAC check
         Flow(T.INT_LOCAL_SWITCHING, 10, match(in_port=ofport, eth_type=ETH_TYPE_ARP),
              (*noted, ("goto", T.INT_ARP_SPOOF))),
         Flow(T.INT_LOCAL_SWITCHING, 9, match(in_port=ofport), (*noted, ("goto", T.INT_MAC_SPOOF))),
     ]
-    # table 24: the ARP sender IP must be one of the port's addresses
+    # table 24: the ARP sender (MAC, IP) must be one of the port's
     flows += [Flow(T.INT_ARP_SPOOF, 2,
-                   match(in_port=ofport, eth_type=ETH_TYPE_ARP,
+                   match(in_port=ofport, eth_type=ETH_TYPE_ARP, arp_sha=mac,
                          **({"arp_spa": address} if address else {})),
-                   (("goto", T.INT_MAC_SPOOF),)) for address in sorted(set(addresses), key=str)]
+                   (("goto", T.INT_MAC_SPOOF),)) for mac, address in sorted(set(senders), key=str)]
     # table 25: the source MAC must be one of the port's MACs; then its security groups
     flows += [Flow(T.INT_MAC_SPOOF, 2, match(in_port=ofport, eth_src=mac),
                    (("goto", T.INT_BASE_EGRESS),)) for mac in sorted(set(macs))]

@@ -451,8 +451,7 @@ class Planner:
             # (a DHCP server of the tenant's own) passes.
             dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate, lvid)] if rate else []
             return tagged + [br_int.open_port_flow(device.ofport, lvid)] + dhcp
-        addresses = [address for _, address in allowed_sources(port)]
-        return tagged + br_int.port_security_flows(device.ofport, lvid, addresses,
+        return tagged + br_int.port_security_flows(device.ofport, lvid, allowed_sources(port),
                                                      allowed_macs(port)) + [
             br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate, lvid),
             br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)

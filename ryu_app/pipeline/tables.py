@@ -193,11 +193,13 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           )),
     _canary(INT_DEFAULTS),
     Table(INT_ARP_SPOOF, "ARP spoofing",
-          "a VM may send ARP only for its own addresses (fixed IPs, allowed address pairs)",
+          "a VM may send ARP only as its own MAC and addresses (fixed IPs, allowed "
+          "address pairs)",
           (INT_MAC_SPOOF,), (
               Band("allowed sender", (2,), ("br_int.port_security_flows",),
-                   "the port's own ARP sender address: on to the MAC check"),
-              Band("default", (0,), (INT_DEFAULTS,), "any other sender address: dropped"),
+                   "one of the port's own (MAC, IP) pairs as ARP sender: on to the MAC "
+                   "check"),
+              Band("default", (0,), (INT_DEFAULTS,), "any other sender: dropped"),
           )),
     Table(INT_MAC_SPOOF, "MAC spoofing",
           "a VM may send only from its own MAC addresses", (INT_BASE_EGRESS,), (

@@ -2,11 +2,11 @@
 own Open vSwitch), Mininet hosts as VMs, real packets."""
 import re
 
-from ryu.lib.packet import ethernet, icmp, ipv4, packet, vlan
+from ryu.lib.packet import arp, ethernet, icmp, ipv4, packet, vlan
 
-from tests.e2e.dataplane import (capture, fetches, flows, ip_from, n_packets, ofport, pings,
-                                 settle_counters, silent, spray, tag, tunnel_ports, tx_packets,
-                                 wait_until)
+from tests.e2e.dataplane import (capture, fetches, flows, heard_in, ip_from, n_packets, ofport,
+                                 pings, settle_counters, silent, spray, tag, tunnel_ports,
+                                 tx_packets, wait_until)
 from ryu_app.pipeline.tables import DEAD_VLAN
 from ryu_app.reconciler import LEARNED
 from topology.naming import tunnel_port_name
@@ -200,6 +200,16 @@ def test_l2population_follows_the_first_and_last_port_of_a_chassis(cloud, tenant
     wait_until(lambda: network_flows(e2, vni) == [], what="e2 forgets the net")
 
 
+def announcement(vm, sender_mac: str) -> bytes:
+    """A gratuitous ARP from the VM's MAC that puts its own address at ``sender_mac``."""
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=vm.mac, ethertype=0x0806))
+    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=sender_mac, src_ip=vm.ip,
+                               dst_mac="00:00:00:00:00:00", dst_ip=vm.ip))
+    frame.serialize()
+    return bytes(frame.data)
+
+
 def test_spoofed_arp_and_foreign_source_macs_are_dropped(cloud, tenants):
     tenant = tenants("spoof")
     network, _ = tenant.network("10.7.0.0/24")
@@ -207,6 +217,10 @@ def test_spoofed_arp_and_foreign_source_macs_are_dropped(cloud, tenants):
     assert pings(a, b.ip)
     honest = a.host.cmd(f"arping -c 1 -w 2 -I eth0 {b.ip}")
     assert "1 packets received" in honest, honest
+    announced = lambda sender: heard_in(b, f"arp and ether src {a.mac}", lambda: spray(  # noqa: E731
+        a, announcement(a, sender), 1.0, 0.1).communicate())
+    assert len(announced(a.mac)) >= 5
+    assert announced(b.mac) == [], "a's address announced at b's MAC reached b"
     a.host.cmd("ip addr add 10.7.0.99/24 dev eth0")
     spoofed = a.host.cmd(f"arping -c 2 -w 2 -S 10.7.0.99 -I eth0 {b.ip}")
     assert "2 packets transmitted, 0 packets received" in spoofed, spoofed

@@ -145,6 +145,10 @@ def test_a_vm_may_send_only_from_its_own_addresses(cloud):
     spoofed_arp = {**arp(a, ip(b)), "arp_spa": ip(b)}
     result = cloud.send(a, spoofed_arp)
     assert result.delivered_to() == [] and result.of_kind("dropped")[0].table == T.INT_ARP_SPOOF
+    # its own IP at b's MAC, from its own MAC: b's neighbours would send a's traffic to b
+    poisoning = {**arp(a, ip(b)), "arp_sha": b["mac_address"]}
+    result = cloud.send(a, poisoning)
+    assert result.delivered_to() == [] and result.of_kind("dropped")[0].table == T.INT_ARP_SPOOF
 
 
 def test_allowed_address_pairs_and_port_security_off_let_more_through(cloud):
@@ -159,6 +163,9 @@ def test_allowed_address_pairs_and_port_security_off_let_more_through(cloud):
     assert (reply["arp_op"], reply["eth_dst"]) == (2, pair_mac)   # answered by br-tun
     outside = arp_request(pair_mac, "10.0.0.50", ip(b))
     assert cloud.send(paired, outside).delivered_to() == []
+    # the pair's prefix is at the pair's MAC: claimed at the port's own, it is dropped
+    elsewhere = {**from_pair, "arp_sha": paired["mac_address"]}
+    assert cloud.send(paired, elsewhere).of_kind("dropped")[0].table == T.INT_ARP_SPOOF
     anything = {**ping(open_vm, b), "eth_src": "fa:16:3e:12:34:56"}
     assert cloud.send(open_vm, anything).delivered_to() == [("n1", b["device"])]
 

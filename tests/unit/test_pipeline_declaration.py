@@ -36,6 +36,7 @@ def test_a_flow_outside_the_declaration_is_named():
 
 def test_builders_name_their_flows():
     assert br_int.dead_port_flow(3).builder == "br_int.dead_port_flow"
-    assert {flow.builder for flow in br_int.port_security_flows(3, 1, ["10.0.0.3"],
-                                                                ["fa:16:3e:00:00:01"])} == {
+    mac = "fa:16:3e:00:00:01"
+    assert {flow.builder for flow in br_int.port_security_flows(3, 1, [(mac, "10.0.0.3")],
+                                                                [mac])} == {
         "br_int.port_security_flows"}

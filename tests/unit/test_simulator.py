@@ -321,7 +321,8 @@ def integration(chassis, dpid):
         if host == chassis:
             ports.append(PortInfo(device, ofport, "vm", iface_id=device))
             tags[device] = LVIDS[chassis][network]
-            flows += br_int.port_security_flows(ofport, tags[device], [vm_ip], [vm_mac])
+            flows += br_int.port_security_flows(ofport, tags[device], [(vm_mac, vm_ip)],
+                                              [vm_mac])
             flows += open_firewall(FilteredPort(ofport, tags[device], vm_mac,
                                                 ((vm_mac, vm_ip),)))
     flows += security.default_flows() + [flow for lvid in LVIDS[chassis].values()
