@@ -16,7 +16,7 @@ import webob
 
 from rest import attributes
 from ryu_app.model.errors import (BadRequest, Conflict, MethodNotAllowed, NeutronError,
-                                  NotFound, RequestEntityTooLarge)
+                                  NotFound, RequestEntityTooLarge, not_found)
 from ryu_app.model.tags import TAGGABLE
 from ryu_app.model.tenant import NetworkModel
 
@@ -203,7 +203,7 @@ class NeutronApi:
         of its entries' fields as Neutron filters them."""
         entries = (self.model.availability_zones() if head == "availability_zones"
                    else [dict(provider) for provider in SERVICE_PROVIDERS])
-        return self._entries(request, head, entries, LISTED_VIEWS[head], paged=False)
+        return self._entries(request, head, entries, LISTED_VIEWS[head], unknown=None)
 
     @staticmethod
     def _allow(method: str, *allowed: str) -> None:
@@ -363,21 +363,27 @@ class NeutronApi:
         matches = self._filters(kind, query)
         if kind in DEFAULT_GROUP_LISTINGS:
             self.model.ensure_default_security_group(self._listing_project(request))
-        items = [item for item in self.model.all(kind) if all(m(item) for m in matches)]
+        marker = self._marker(kind, query)
+        items = [item for item in self.model.all(kind)
+                 if item["id"] == marker or all(m(item) for m in matches)]
         spec = attributes.RESOURCES[kind]
         items = self._sorted(items, query, lambda key: _listable(spec.get(key)), f"{kind}s")
         key = collection.replace("-", "_")   # security-groups are listed as security_groups
         return self._paged(request, collection, key, items,
-                           lambda item, fields: self._shown(kind, item, fields))
+                           lambda item, fields: self._shown(kind, item, fields),
+                           lambda marker: not_found(kind, marker))
 
     def _paged(self, request: webob.Request, collection: str, key: str, items: list[dict],
-               shown: Callable[[dict, list[str]], dict], paged: bool = True) -> webob.Response:
-        """The page of sorted ``items`` the query asks for (all of them unless ``paged``),
-        each entry ``shown``, and, as Neutron links them under a ``limit``, the ``next``
-        page (forward from its last entry) and the ``previous`` one (backward from its
-        first) where there is one."""
+               shown: Callable[[dict, list[str]], dict],
+               unknown: Callable[[str], NeutronError] | None) -> webob.Response:
+        """The page of sorted ``items`` the query asks for (all of them with ``unknown``
+        None, else a marker not among them is ``unknown``'s error), each entry ``shown``,
+        and, as Neutron links them under a ``limit``, the ``next`` page (forward from its
+        last entry) and the ``previous`` one (backward from its first) where there is
+        one."""
         query = request.GET
-        first, end, limited = self._window(items, query) if paged else (0, len(items), False)
+        first, end, limited = (self._window(items, query, unknown) if unknown
+                               else (0, len(items), False))
         fields = query.getall("fields")
         document: dict[str, Any] = {key: [shown(item, fields) for item in items[first:end]]}
         kept = [(k, v) for k, v in query.items() if k not in ("marker", "page_reverse")]
@@ -435,25 +441,41 @@ class NeutronApi:
         return items
 
     @staticmethod
-    def _window(items: list[dict], query: webob.multidict.MultiDict) -> tuple[int, int, bool]:
-        """The page the query asks for as ``items[first:end]``: at most ``limit`` entries
-        (0: no limit) after ``marker`` (before it, with ``page_reverse``); and whether a
-        limit applied.  Without a limit the marker is ignored, as Neutron's
-        get_limit_and_marker does."""
-        reverse = attributes.to_bool("page_reverse", query.get("page_reverse", False))
+    def _limit(query: webob.multidict.MultiDict) -> int:
+        """The page size the query asks for, 0 for no limit."""
         limit = query.get("limit")
         try:
             size = 0 if limit is None else int(limit)
         except ValueError:
-            raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'") from None
+            size = -1
         if size < 0:
             raise BadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
+        return size
+
+    def _marker(self, kind: str, query: webob.multidict.MultiDict) -> str | None:
+        """The id of the record a listing pages from, listed whatever the filters say (a
+        page starts where the marker sorts, as Neutron's does); an unknown one is the
+        resource's 404.  Without a limit the marker is ignored, as Neutron's
+        get_limit_and_marker does."""
+        marker = query.get("marker")
+        if marker is None or not self._limit(query):
+            return None
+        return self.model.get(kind, marker)["id"]
+
+    def _window(self, items: list[dict], query: webob.multidict.MultiDict,
+                unknown: Callable[[str], NeutronError]) -> tuple[int, int, bool]:
+        """The page the query asks for as ``items[first:end]``: at most ``limit`` entries
+        (0: no limit) after ``marker`` (before it, with ``page_reverse``), the marker
+        itself left out; and whether a limit applied.  A marker not among the items is
+        ``unknown``'s error."""
+        reverse = attributes.to_bool("page_reverse", query.get("page_reverse", False))
+        size = self._limit(query)
         marker = query.get("marker") if size else None
         at = None
         if marker is not None:
             at = next((i for i, item in enumerate(items) if item.get("id") == marker), None)
             if at is None:
-                raise BadRequest(f"Marker {marker} is not in the listing.")
+                raise unknown(marker)
         if reverse:
             end = len(items) if at is None else at
             return (max(0, end - size) if size else 0), end, bool(size)
@@ -484,7 +506,7 @@ class NeutronApi:
         if not rest:
             self._allow(request.method, "GET")
             return self._entries(request, "agents", self._agent_entries(), AGENT_FILTERS,
-                                 paged=True)
+                                 unknown=_agent_not_found)
         if len(rest) == 2:
             if rest[1] != "l3-routers":
                 raise NotFound(f"The resource could not be found: {request.path_info}")
@@ -519,7 +541,7 @@ class NeutronApi:
     def _agent(self, agent_id: str) -> dict:
         agent = next((agent for agent in self._agent_entries() if agent["id"] == agent_id), None)
         if agent is None:
-            raise NotFound(f"Agent {agent_id} could not be found.", "AgentNotFound")
+            raise _agent_not_found(agent_id)
         return agent
 
     def _router_agents(self, router_id: str) -> webob.Response:
@@ -532,22 +554,29 @@ class NeutronApi:
                                       if host is not None and agent["host"] == host]})
 
     def _entries(self, request: webob.Request, collection: str, entries: list[dict],
-                 filters: tuple[str, ...], paged: bool) -> webob.Response:
+                 filters: tuple[str, ...],
+                 unknown: Callable[[str], NeutronError] | None) -> webob.Response:
         """A listing that is not a stored resource's, filtered on the given fields by
-        their text (booleans as 'true'/'false', case-insensitive), sorted on them,
-        ``paged`` as the stored resources are (agents; availability zones and service
-        providers have no id to be a marker, so they are listed whole, as Neutron lists
-        them) and narrowed to ``fields``."""
+        their text (booleans as 'true'/'false', case-insensitive), sorted on them, paged
+        as the stored resources are, an unknown marker ``unknown``'s error (agents;
+        with ``unknown`` None, as availability zones and service providers have no id to
+        be a marker, listed whole as Neutron lists them), and narrowed to ``fields``."""
         key = collection.replace("-", "_")
+        marker = request.GET.get("marker") if unknown and self._limit(request.GET) else None
         for name in dict.fromkeys(request.GET.keys()):
             if name in LISTING_PARAMS:
                 continue
             if name not in filters:
                 raise BadRequest(f"{name} is not a valid filter for {key}.")
             wanted = {value.lower() for value in request.GET.getall(name)}
-            entries = [entry for entry in entries if _field_text(entry.get(name)) in wanted]
+            entries = [entry for entry in entries if entry.get("id") == marker
+                       or _field_text(entry.get(name)) in wanted]
         entries = self._sorted(entries, request.GET, filters.__contains__, key)
-        return self._paged(request, collection, key, entries, self._select, paged)
+        return self._paged(request, collection, key, entries, self._select, unknown)
+
+
+def _agent_not_found(agent_id: str) -> NotFound:
+    return NotFound(f"Agent {agent_id} could not be found.", "AgentNotFound")
 
 
 def _listable(attr: attributes.Attr | None) -> bool:

@@ -169,6 +169,22 @@ def test_page_reverse_pages_backwards_from_the_marker(api):
         assert status == 200 and [n["id"] for n in body["networks"]] == made, body
 
 
+def test_a_marker_is_any_record_and_an_unknown_one_is_not_found(api):
+    made = [api.create("network", name="marked")["id"] for _ in range(2)]
+    outside = api.create("network", name="elsewhere")["id"]
+    later = api.create("network", name="marked")["id"]
+    # filtered out, the marker still says where the page starts, as in Neutron
+    status, body = api.get(f"/v2.0/networks?name=marked&limit=5&marker={outside}")
+    assert status == 200 and [n["id"] for n in body["networks"]] == [later], body
+    status, body = api.get(f"/v2.0/networks?name=marked&limit=5&marker={outside}"
+                           "&page_reverse=True")
+    assert status == 200 and [n["id"] for n in body["networks"]] == made, body
+    status, body = api.get("/v2.0/networks?limit=2&marker=no-such-network")
+    assert status == 404 and body["NeutronError"]["type"] == "NetworkNotFound", body
+    status, body = api.get("/v2.0/agents?limit=2&marker=no-such-agent")
+    assert status == 404 and body["NeutronError"]["type"] == "AgentNotFound", body
+
+
 def test_pages_link_to_the_next_and_the_previous_page_as_neutron_does(api):
     made = [api.create("network", name="linked")["id"] for _ in range(5)]
 
