@@ -569,7 +569,8 @@ class NeutronApi:
             if name not in filters:
                 raise BadRequest(f"{name} is not a valid filter for {key}.")
             wanted = {value.lower() for value in request.GET.getall(name)}
-            entries = [entry for entry in entries if entry.get("id") == marker
+            entries = [entry for entry in entries
+                       if (marker is not None and entry.get("id") == marker)
                        or _field_text(entry.get(name)) in wanted]
         entries = self._sorted(entries, request.GET, filters.__contains__, key)
         return self._paged(request, collection, key, entries, self._select, unknown)
