@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -276,13 +277,30 @@ def to_dict(name: str, value: Any) -> dict:
 
 
 def to_uuid(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise _fail(name, value, "is not a valid id")
+    """A reference to a resource: a UUID as neutron-lib's validate_uuid takes one, kept as
+    written.  A name where the id goes ('private') is a 400 before any lookup, so that
+    the client is told it sent no id rather than that no such resource exists."""
+    try:
+        uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError):
+        raise _fail(name, value, "is not a valid UUID") from None
     return value
 
 
 def to_nullable_uuid(name: str, value: Any) -> str | None:
     return None if value is None else to_uuid(name, value)
+
+
+def as_written(name: str, value: Any) -> Any:
+    return value
+
+
+def reference(default: Any = None, nullable: bool = False, **settings) -> Attr:
+    """An attribute naming another resource by id.  As a list filter it matches the text
+    as written: Neutron converts filter values but does not validate them, so
+    ``network_id=private`` lists nothing rather than failing."""
+    return Attr(to_nullable_uuid if nullable else to_uuid, default, filter_convert=as_written,
+                **settings)
 
 
 def to_gateway_info(name: str, value: Any) -> dict | None:
@@ -419,7 +437,7 @@ NETWORK = {
 
 SUBNET = {
     **_common(),
-    "network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "network_id": reference(REQUIRED, allow_put=False),
     # IPv6 subnets cannot be created, but filtering on them finds none (as in Neutron).
     "ip_version": Attr(to_ip_version, REQUIRED, allow_put=False,
                        filter_convert=to_int_or_none),
@@ -441,12 +459,12 @@ SUBNET = {
         list, scalar=False),
     "ipv6_ra_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),
     "ipv6_address_mode": Attr(unsupported("IPv6", *IPV6_MODES), None, allow_put=False),
-    "subnetpool_id": Attr(to_nullable_uuid, None, allow_put=False),
+    "subnetpool_id": reference(nullable=True, allow_put=False),
 }
 
 PORT = {
     **_common(),
-    "network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "network_id": reference(REQUIRED, allow_put=False),
     "admin_state_up": Attr(to_bool, True),
     "mac_address": Attr(to_mac, None),
     "fixed_ips": Attr(to_list_of(to_ipv4_subnet_id_pair), None, scalar=False),
@@ -480,10 +498,10 @@ ROUTER = {
 
 FLOATINGIP = {
     **{key: attr for key, attr in _common().items() if key != "name"},   # none in Neutron
-    "floating_network_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "floating_network_id": reference(REQUIRED, allow_put=False),
     "floating_ip_address": Attr(to_nullable_ipv4_address, None, allow_put=False),
-    "subnet_id": Attr(to_nullable_uuid, None, allow_put=False),
-    "port_id": Attr(to_nullable_uuid, None),
+    "subnet_id": reference(nullable=True, allow_put=False),
+    "port_id": reference(nullable=True),
     "fixed_ip_address": Attr(to_nullable_ipv4_address, None),
     "router_id": read_only(),
     "status": read_only(),
@@ -498,15 +516,15 @@ SECURITY_GROUP = {
 SECURITY_GROUP_RULE = {
     **{key: attr for key, attr in _common().items() if key not in ("name", "tags")},
     "description": Attr(to_string(), "", allow_put=False),
-    "security_group_id": Attr(to_uuid, REQUIRED, allow_put=False),
+    "security_group_id": reference(REQUIRED, allow_put=False),
     "direction": Attr(to_one_of("ingress", "egress"), REQUIRED, allow_put=False),
     "ethertype": Attr(to_ethertype, "IPv4", allow_put=False),
     "protocol": Attr(to_sg_protocol, None, allow_put=False),
     "port_range_min": Attr(to_sg_port, None, allow_put=False),
     "port_range_max": Attr(to_sg_port, None, allow_put=False),
     "remote_ip_prefix": Attr(to_ip_prefix, None, allow_put=False),
-    "remote_group_id": Attr(to_nullable_uuid, None, allow_put=False),
-    "remote_address_group_id": Attr(to_nullable_uuid, None, allow_put=False),
+    "remote_group_id": reference(nullable=True, allow_put=False),
+    "remote_address_group_id": reference(nullable=True, allow_put=False),
     "normalized_cidr": read_only(),
     "belongs_to_default_sg": read_only(convert=to_bool),
 }
@@ -532,7 +550,7 @@ SUBNETPOOL = {
     "max_prefixlen": Attr(to_prefixlen, None, shown_as=str),
     "is_default": Attr(to_bool, False),
     "shared": Attr(to_bool, False, allow_put=False),
-    "address_scope_id": Attr(to_nullable_uuid, None),
+    "address_scope_id": reference(nullable=True),
 }
 
 # Address scopes have no standard attributes in Neutron: no description, tags or times.

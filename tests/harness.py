@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+# a well-formed id that names nothing: the 404 of an unknown resource, not the 400 of a name
+UNKNOWN_ID = "9d3c6a8e-0000-4000-8000-00000000dead"
 RYU_MANAGER = str(Path(sys.executable).with_name("ryu-manager"))
 OPENSTACK = str(Path(sys.executable).with_name("openstack"))
 

@@ -2,6 +2,8 @@
 make, the fields they show and the errors they give."""
 import pytest
 
+from tests.harness import UNKNOWN_ID
+
 
 @pytest.fixture
 def public(api):
@@ -145,7 +147,8 @@ def test_gateway_errors(api, public):
     internal = api.create("network")
     for info, status_expected, kind in [
             ({"network_id": internal["id"]}, 400, "BadRequest"),
-            ({"network_id": "nope"}, 404, "NetworkNotFound"),
+            ({"network_id": UNKNOWN_ID}, 404, "NetworkNotFound"),
+            ({"network_id": "public"}, 400, "InvalidInput"),   # a name, not an id
             ({"network_id": public[0]["id"], "external_fixed_ips": [
                 {"ip_address": "198.51.100.7"}]}, 400, "InvalidIpForNetwork"),
             ({"network_id": public[0]["id"], "enable_snat": "maybe"}, 400, "InvalidInput"),
@@ -300,8 +303,9 @@ def test_floating_ip_errors(api, public):
     for body, status_expected, kind in [
             ({}, 400, "HTTPBadRequest"),
             ({"floating_network_id": network["id"]}, 400, "BadRequest"),
-            ({"floating_network_id": "missing"}, 404, "NetworkNotFound"),
-            ({"floating_network_id": public[0]["id"], "port_id": "missing"}, 404,
+            ({"floating_network_id": UNKNOWN_ID}, 404, "NetworkNotFound"),
+            ({"floating_network_id": "public"}, 400, "InvalidInput"),
+            ({"floating_network_id": public[0]["id"], "port_id": UNKNOWN_ID}, 404,
              "PortNotFound"),
             ({"floating_network_id": public[0]["id"], "floating_ip_address": "10.0.0.300"},
              400, "InvalidInput"),

@@ -3,6 +3,8 @@ import re
 
 import pytest
 
+from tests.harness import UNKNOWN_ID
+
 
 @pytest.fixture
 def net(api):
@@ -50,7 +52,8 @@ def test_requested_address_checks(api, net):
          "InvalidIpForSubnet"),
         ([{"ip_address": "172.16.0.9"}], 400, "InvalidIpForNetwork"),
         ([{"ip_address": "300.1.1.1"}], 400, "InvalidInput"),
-        ([{"subnet_id": "missing"}], 404, "SubnetNotFound"),
+        ([{"subnet_id": UNKNOWN_ID}], 404, "SubnetNotFound"),
+        ([{"subnet_id": "private-subnet"}], 400, "InvalidInput"),
         ([{"ip_address": "192.168.10.60"}, {"ip_address": "192.168.10.60"}], 409,
          "IpAddressAlreadyAllocated"),
     ]

@@ -1,6 +1,8 @@
 """Routers in the model: interfaces by subnet or port, one router per subnet, in-use rules."""
 import pytest
 
+from tests.harness import UNKNOWN_ID
+
 
 @pytest.fixture
 def subnet(api):
@@ -70,10 +72,12 @@ def test_interface_by_port_and_bad_requests(api, subnet):
     assert owner == "network:router_interface_distributed"
     for payload, status_expected in [({}, 400), ({"subnet_id": subnet["id"],
                                                   "port_id": port["id"]}, 400),
-                                     ({"subnet_id": "missing"}, 404)]:
+                                     ({"subnet_id": UNKNOWN_ID}, 404),
+                                     ({"subnet_id": "private-subnet"}, 400)]:
         status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface", payload)
         assert status == status_expected, (payload, body)
-    status, _ = api.put("/v2.0/routers/missing/add_router_interface", {"subnet_id": "x"})
+    status, _ = api.put("/v2.0/routers/missing/add_router_interface",
+                        {"subnet_id": UNKNOWN_ID})
     assert status == 404
     # the same subnet again, on the same router: Neutron's "already has a port" 400
     status, body = api.put(f"/v2.0/routers/{router['id']}/add_router_interface",

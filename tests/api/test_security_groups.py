@@ -13,7 +13,7 @@ from rest.attributes import RESOURCES, parse_body
 from ryu_app.model.segments import SegmentPools
 from ryu_app.model.store import Store
 from ryu_app.model.tenant import NetworkModel
-from tests.harness import Controller
+from tests.harness import UNKNOWN_ID, Controller
 
 GROUP_FIELDS = {"id", "name", "description", "stateful", "project_id", "tenant_id",
                 "security_group_rules", "tags", "created_at", "updated_at", "revision_number"}
@@ -392,12 +392,14 @@ def test_rules_are_stored_as_neutron_returns_them(api, given, stored):
      "SecurityGroupMultipleRemoteEntites",
      "Only one of remote_ip_prefix or remote_group_id or remote_address_group_id may be "
      "provided."),
-    ({"remote_group_id": "nope"}, 404, "SecurityGroupNotFound",
-     "Security group nope does not exist"),
-    ({"remote_address_group_id": "ag1"}, 404, "AddressGroupNotFound",
-     "Address group ag1 could not be found."),
-    ({"security_group_id": "nope"}, 404, "SecurityGroupNotFound",
-     "Security group nope does not exist"),
+    ({"remote_group_id": UNKNOWN_ID}, 404, "SecurityGroupNotFound",
+     f"Security group {UNKNOWN_ID} does not exist"),
+    ({"remote_address_group_id": UNKNOWN_ID}, 404, "AddressGroupNotFound",
+     f"Address group {UNKNOWN_ID} could not be found."),
+    ({"security_group_id": UNKNOWN_ID}, 404, "SecurityGroupNotFound",
+     f"Security group {UNKNOWN_ID} does not exist"),
+    ({"security_group_id": "default"}, 400, "InvalidInput",
+     "Invalid input for security_group_id. Reason: 'default' is not a valid UUID."),
     ({"normalized_cidr": "10.0.0.0/8"}, 400, "HTTPBadRequest",
      "Attribute 'normalized_cidr' not allowed in POST"),
     ({"belongs_to_default_sg": True}, 400, "HTTPBadRequest",
@@ -564,8 +566,8 @@ def test_a_ports_groups_are_checked_and_updated(api, network):
     stateless = group(api, project, name="raw", stateful=False)
     foreign = group(api, other_project, name="theirs")
     assert error(call(api, "POST", "/v2.0/ports", {"port": {
-        "network_id": network["id"], "security_groups": [web["id"], "nope"]}}, project)) == (
-        404, "SecurityGroupNotFound", "Security group nope does not exist")
+        "network_id": network["id"], "security_groups": [web["id"], UNKNOWN_ID]}}, project)) == (
+        404, "SecurityGroupNotFound", f"Security group {UNKNOWN_ID} does not exist")
     assert error(call(api, "POST", "/v2.0/ports", {"port": {
         "network_id": network["id"], "security_groups": [web["id"], web["id"]]}}, project)
     )[:2] == (400, "InvalidInput")
@@ -581,8 +583,10 @@ def test_a_ports_groups_are_checked_and_updated(api, network):
     for groups_now in ([db["id"]], [db["id"], web["id"]], []):
         status, body = call(api, "PUT", path, {"port": {"security_groups": groups_now}})
         assert (status, body["port"]["security_groups"]) == (200, groups_now)
-    assert error(call(api, "PUT", path, {"port": {"security_groups": ["nope"]}}))[:2] == (
+    assert error(call(api, "PUT", path, {"port": {"security_groups": [UNKNOWN_ID]}}))[:2] == (
         404, "SecurityGroupNotFound")
+    assert error(call(api, "PUT", path, {"port": {"security_groups": ["default"]}}))[:2] == (
+        400, "InvalidInput")
     status, body = call(api, "PUT", path, {"port": {"security_groups": [web["id"]]}})
     status, body = call(api, "PUT", path, {"port": {"name": "renamed"}})
     assert body["port"]["security_groups"] == [web["id"]]   # kept when not given

@@ -1,6 +1,8 @@
 """Subnets: default gateway and pools, pool checks, overlap, IPv6 refusal, in-use delete."""
 import pytest
 
+from tests.harness import UNKNOWN_ID
+
 
 @pytest.fixture
 def network(api):
@@ -57,7 +59,8 @@ def test_no_gateway(api, network):
     ({"cidr": "10.3.0.0/31"}, 400, "InvalidInput"),
     ({"cidr": "2001:db8::/64", "ip_version": 6}, 400, "InvalidInput"),
     ({"cidr": "10.3.0.0/24", "dns_nameservers": ["1.1.1.1", "1.1.1.1"]}, 400, "InvalidInput"),
-    ({"cidr": "10.3.0.0/24", "network_id": "no-such-network"}, 404, "NetworkNotFound"),
+    ({"cidr": "10.3.0.0/24", "network_id": UNKNOWN_ID}, 404, "NetworkNotFound"),
+    ({"cidr": "10.3.0.0/24", "network_id": "private"}, 400, "InvalidInput"),
 ])
 def test_bad_subnets_are_refused_and_nothing_is_created(api, network, fields, status,
                                                         error_type):
