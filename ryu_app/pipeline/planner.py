@@ -322,7 +322,10 @@ class Planner:
 
     def delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
         """How br-int sends a routed frame towards another chassis on a network: tagged with
-        this chassis' local VLAN for it, out of the patch to br-tun or to its br-ethX."""
+        this chassis' local VLAN for it, out of the patch to br-tun or to its br-ethX.  A
+        routed frame is a new frame: its in_port is cleared, as it may leave by the patch
+        it came in by (a VLAN network's frame SNATed onto an external network of the same
+        physical network), which OVS would otherwise drop as a hairpin."""
         network = self.model.records["network"][network_id]
         lvid = self.local_vlans.get(bridge.chassis, network_id)
         if network["provider:network_type"] in TUNNEL_TYPES:
@@ -334,7 +337,7 @@ class Planner:
         if lvid is None or patch is None:
             return None
         return (("push_vlan", ETH_TYPE_8021Q), ("set_field", "vlan_vid", vlan(lvid)),
-                ("output", patch.ofport))
+                ("set_field", T.SETTABLE_IN_PORT, br_int.NO_PORT), ("output", patch.ofport))
 
     def local_output(self, bridge: Bridge, port: dict) -> tuple | None:
         """How a routed frame reaches a VM port here (through its security groups)."""

@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.dataplane import (Stream, Tenant, capture, fetches, heard_in, pings, silent,
                                  wait_until, wires_heard)
-from tests.emulation import agents, onboarded_cloud, public_network, serving
+from tests.emulation import agents, emulation, onboarded_cloud, public_network, serving
 
 INTERNET = "198.51.100.10"
 UPSTREAM = "203.0.113.1"
@@ -20,8 +20,10 @@ SNAT_HOST = 2
 
 @pytest.fixture(scope="module")
 def outside():
-    """Three hypervisors x0-x2 with an external network; x2 may host SNAT."""
-    yield from serving(onboarded_cloud(3, "x", 43, external=True, gateways=(SNAT_HOST,)))
+    """Three hypervisors x0-x2 with an external network; x2 may host SNAT.  Tenant VLAN
+    networks may also be on the external network's physical network."""
+    yield from serving(onboarded_cloud(3, "x", 43, external=True, gateways=(SNAT_HOST,), extra={
+        "neutron": {"network_vlan_ranges": f"physnet1:3001:4000,{emulation.EXTERNAL_PHYSNET}"}}))
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +32,12 @@ def public(outside):
         {"start": "203.0.113.10", "end": "203.0.113.99"}])
 
 
-def routed_tenant(outside, public, project: str, chassis: tuple[int, ...]):
-    """A tenant network 10.60.0.0/24 (the same for every tenant) behind its own router with
-    a gateway on public; one VM per hypervisor given."""
+def routed_tenant(outside, public, project: str, chassis: tuple[int, ...], **provider):
+    """A tenant network 10.60.0.0/24 (the same for every tenant; ``provider``: its
+    provider attributes) behind its own router with a gateway on public; one VM per
+    hypervisor given."""
     tenant = Tenant(outside.controller.api, outside, project)
-    network, subnet = tenant.network("10.60.0.0/24")
+    network, subnet = tenant.network("10.60.0.0/24", **provider)
     router = tenant.api.create("router", name=f"{project}-router", project_id=project)
     tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
                    {"subnet_id": subnet["id"]})
@@ -90,6 +93,25 @@ def test_a_vm_without_floating_ip_reaches_the_internet_through_snat(outside, red
     assert all(line.split()[2] == gateway_ip for line in requests), requests
     assert compute == [] and seen["x1"] == [], seen    # the U: only x2 speaks outside
     assert fetches(vm, outside.upstream.internet)
+
+
+def test_a_vlan_network_on_the_external_physical_network_reaches_the_internet(outside, public):
+    """Its frames reach x2 on the external network's wire and leave x2 by the same patch
+    (a hairpin, were the routed frame not a new one), as do the replies."""
+    tenant, _, gateway_ip, (vm, ) = routed_tenant(outside, public, "green", (0,),
+                                                  network_type="vlan",
+                                                  physical_network=emulation.EXTERNAL_PHYSNET,
+                                                  segmentation_id=2100)
+    try:
+        assert pings(vm, INTERNET, attempts=10)
+        assert fetches(vm, outside.upstream.internet)
+        seen = sources_seen_upstream(outside, lambda: vm.host.cmd(f"ping -c3 -i0.2 {INTERNET}"))
+        # on x2's wire: the VM's own frames in VLAN 2100, then SNATed out of x2
+        snatted = [line for line in seen[f"x{SNAT_HOST}"]
+                   if "echo request" in line and line.split()[2] == gateway_ip]
+        assert len(snatted) >= 3, seen
+    finally:
+        tenant.cleanup()
 
 
 def test_two_tenants_with_one_cidr_reach_the_internet_at_once(outside, red, blue):

@@ -393,3 +393,31 @@ def test_an_active_written_late_never_overwrites_a_later_down(outside):
     outside.core.floatingip_status(disassociated.fip_status, disassociated.fip_issue)
     outside.core.floatingip_status(associated.fip_status, associated.fip_issue)   # late
     assert outside.model.records["floatingip"][fip["id"]]["status"] == "DOWN"
+
+
+@pytest.mark.parametrize("snat", [True, False])
+def test_a_vlan_network_on_the_external_networks_physnet_goes_out_and_back(tmp_path, snat):
+    """The tenant VLAN network and the external one share physnet1: on the SNAT
+    hypervisor the frame comes in by int-br-eth1 and leaves by it, as does the reply;
+    the routed frame is a new one, not a hairpin OVS would drop."""
+    cloud = FakeCloud(tmp_path)
+    network, subnet = cloud.network("10.1.0.0/24", network_type="vlan",
+                                    physical_network="physnet1", segmentation_id=150)
+    router = cloud.router(subnet)
+    vm = cloud.vm(network, "n1")
+    public = north_south(cloud, router, network)["floating_network_id"]
+    cloud.update("router", router["id"], external_gateway_info={
+        "network_id": public, "enable_snat": snat})
+    gateway = cloud.planner.dvr_interfaces(router["id"])[0]
+    qg = cloud.model.gateway_port_of(router["id"])
+    address = vm["fixed_ips"][0]["ip_address"]
+    out = physical(cloud.send(vm, ipv4(vm["mac_address"], gateway["mac_address"], address,
+                                       INTERNET)))
+    source = qg["fixed_ips"][0]["ip_address"] if snat else address
+    assert [(o.chassis, o.packet["ipv4_src"], o.packet["vlan_vid"]) for o in out] == [
+        ("n1", address, vlan(150)), ("n2", source, vlan(PUBLIC_VLAN))]   # to n2, then out
+    back = ipv4(UPSTREAM_MAC, qg["mac_address"], INTERNET, source, vlan_vid=vlan(PUBLIC_VLAN),
+                ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL,
+                ct_nat_after=(("ipv4_dst", address),))
+    result = simulate(cloud.fabric(), "n2", "br-eth1", "eth1", back)
+    assert result.delivered_to() == [("n1", vm["device"])]
