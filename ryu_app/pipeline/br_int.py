@@ -110,16 +110,29 @@ def dhcp_match(source_port: int, destination_port: int, **fields) -> tuple:
 
 
 @builder
-def dhcp_request_flow(ofport: int, mac: str | None, rate: int | None, lvid: int) -> Flow:
+def dhcp_request_flow(ofport: int, mac: str | None, rate: int) -> Flow:
     """Table 0: the port's DHCP requests (from its MAC; from any MAC, ``mac`` None, without
-    port security) go to table 77 through the port's meter, at most ``rate`` per second.
-    With ``rate`` None (no subnet of the port has DHCP here) they are switched on its
-    network (60), past its egress rules as Neutron's firewall lets a DHCP client out: a
-    DHCP server of the tenant's own (PXE, say) serves it."""
+    port security) go to table 77 through the port's meter, at most ``rate`` per second."""
     fields = {"in_port": ofport} if mac is None else {"in_port": ofport, "eth_src": mac}
-    actions = ((_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)) if rate is None else
-               (("meter", T.dhcp_port_meter(ofport), rate), ("goto", T.INT_DHCP)))
-    return Flow(T.INT_LOCAL_SWITCHING, 11, dhcp_match(DHCP_CLIENT, DHCP_SERVER, **fields), actions)
+    return Flow(T.INT_LOCAL_SWITCHING, 11, dhcp_match(DHCP_CLIENT, DHCP_SERVER, **fields),
+                (("meter", T.dhcp_port_meter(ofport), rate), ("goto", T.INT_DHCP)))
+
+
+@builder
+def dhcp_client_flows(ofport: int, lvid: int, mac: str,
+                      senders: Iterable[tuple[str, str | tuple[str, str] | None]]) -> list[Flow]:
+    """Table 0, for a filtered port no subnet of which has DHCP here: its DHCP requests
+    from one of its own (MAC, address) pairs, or from its MAC and 0.0.0.0 (a client
+    without an address), are switched on its network (60) past its egress rules, as
+    Neutron's firewall lets a DHCP client out: a DHCP server of the tenant's own (PXE,
+    say) serves it.  From any other source they are no DHCP client's, and the port's
+    checks judge them as any packet (a spoofed source is dropped)."""
+    unbound = (mac, "0.0.0.0")
+    return [Flow(T.INT_LOCAL_SWITCHING, 11,
+                 dhcp_match(DHCP_CLIENT, DHCP_SERVER, in_port=ofport, eth_src=sender_mac,
+                            **({"ipv4_src": address} if address else {})),
+                 (_mark_local_vlan(lvid), ("goto", T.INT_TRANSIENT)))
+            for sender_mac, address in sorted({unbound, *senders}, key=str)]
 
 
 @builder

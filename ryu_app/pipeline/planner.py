@@ -452,12 +452,15 @@ class Planner:
         if not port.get("port_security_enabled", True):
             # No filtering at all: only what DHCP serves is answered here; the rest
             # (a DHCP server of the tenant's own) passes.
-            dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate, lvid)] if rate else []
+            dhcp = [br_int.dhcp_request_flow(device.ofport, None, rate)] if rate else []
             return tagged + [br_int.open_port_flow(device.ofport, lvid)] + dhcp
-        return tagged + br_int.port_security_flows(device.ofport, lvid, allowed_sources(port),
-                                                     allowed_macs(port)) + [
-            br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate, lvid),
-            br_int.dhcp_server_drop_flow(device.ofport)] + self.security.port_flows(bridge, port)
+        senders = allowed_sources(port)
+        dhcp = ([br_int.dhcp_request_flow(device.ofport, port["mac_address"], rate)] if rate
+                else br_int.dhcp_client_flows(device.ofport, lvid, port["mac_address"], senders))
+        return (tagged + br_int.port_security_flows(device.ofport, lvid, senders,
+                                                    allowed_macs(port))
+                + dhcp + [br_int.dhcp_server_drop_flow(device.ofport)]
+                + self.security.port_flows(bridge, port))
 
     @staticmethod
     def dead_device_flows(device: PortInfo) -> list[Flow]:

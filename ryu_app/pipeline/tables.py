@@ -161,10 +161,13 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               Band("tagged from a VM", (12,), ("br_int.tagged_from_vm_flows",),
                    "any other 802.1Q tag a VM port sends: dropped (access ports; the tag "
                    "would otherwise pass for another network's local VLAN)"),
-              Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_server_drop_flow"),
+              Band("DHCP", (11,), ("br_int.dhcp_request_flow", "br_int.dhcp_client_flows",
+                                   "br_int.dhcp_server_drop_flow"),
                    "a VM's DHCP requests (UDP 68 to 67): to table 77 through its port's "
-                   "meter, or dropped when no subnet of its serves it; DHCP server replies "
-                   "(67 to 68) a VM with port security sends: dropped (no rogue DHCP)"),
+                   "meter; when no subnet of its has DHCP here, from its own addresses or "
+                   "0.0.0.0 switched on its network (60) for a DHCP server of the tenant's; "
+                   "DHCP server replies (67 to 68) a VM with port security sends: dropped "
+                   "(no rogue DHCP)"),
               Band("provider in", (3,), ("br_int.provider_in_flow",),
                    "a provider network's frames from br-ethX: physical to local VLAN"),
               Band("VM ports", (9, 10), ("br_int.port_security_flows",

@@ -134,6 +134,11 @@ def test_dhcp_disabled_leaves_requests_to_the_tenants_server_and_enabling_it_ser
     assert ask(cloud, a, DISCOVER) is None                   # nor answered if it got up
     spoofed = cloud.send(a, discover(a, eth_src="fa:16:3e:12:34:56"))
     assert spoofed.delivered_to() == []                      # from its own MAC only
+    renewal = cloud.send(a, discover(a, ipv4_src=ip(a)))     # from its own address too
+    assert set(renewal.delivered_to()) == set(result.delivered_to())
+    borrowed = cloud.send(a, discover(a, ipv4_src=ip(own_servers[0])))
+    assert borrowed.delivered_to() == []                     # no other source: a spoof
+    assert borrowed.of_kind("dropped")[0].table == T.INT_BASE_EGRESS
     server = own_servers[1]   # its OFFER, unicast: the client's ingress lets it in
     offer = ipv4(server["mac_address"], a["mac_address"], ip(server), "10.0.0.77", "udp",
                  udp_src=67, udp_dst=68)
