@@ -206,6 +206,12 @@ def test_with_dhcp_off_a_tenants_own_server_serves_a_filtered_vm(cloud, tenants)
     assert lease is not None and lease["new_dhcp_server_identifier"] == server.ip
     assert ipaddress.IPv4Address(lease["new_ip_address"]) in ipaddress.IPv4Network(
         "10.69.0.192/27")
+    # a DHCP request from a source that is not the client's is no DHCP client's: dropped
+    heard = lambda source: heard_in(server, f"udp port 67 and ether src {client.mac}",  # noqa: E731
+                                    lambda: spray(client, request_frame(
+                                        client.mac, 1, src_ip=source), 1.0, 0.1).communicate())
+    assert len(heard("0.0.0.0")) >= 5
+    assert heard(server.ip) == []
 
 
 # ----------------------------------------------------------------- safety
