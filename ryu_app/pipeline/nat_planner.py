@@ -243,18 +243,10 @@ class NatPlanner:
                 for ip, gateway_mac, vm_mac, delivery in self._vms_behind(bridge, interface)]
 
     def _vms_behind(self, bridge: Bridge, interface: dict) -> list[tuple[str, str, str, tuple]]:
-        """(IP, gateway MAC, VM MAC, delivery) of each address of the VMs on a router
-        interface's network, as this hypervisor reaches them."""
-        found = []
-        towards = self.planner.delivery(bridge, interface["network_id"])
-        for chassis, ports in self.planner.ports_by_chassis(interface["network_id"]).items():
-            for port in ports:
-                delivery = (self.planner.local_output(bridge, port)
-                            if chassis == bridge.chassis else towards)
-                if delivery:
-                    found += [(ip, interface["mac_address"], port["mac_address"], delivery)
-                              for ip in ipv4s(port)]
-        return found
+        """(IP, gateway MAC, VM MAC, delivery) of each VM address behind a router
+        interface, as this hypervisor reaches it."""
+        return [(ip, interface["mac_address"], port["mac_address"], delivery)
+                for ip, port, delivery in self.planner.addresses_behind(bridge, interface)]
 
     def router_announcement(self, bridge: Bridge, router_id: str) -> tuple | None:
         """(ofport, IP, MAC, VLAN) of the gratuitous ARP for the router's gateway address

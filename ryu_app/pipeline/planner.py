@@ -306,19 +306,29 @@ class Planner:
 
     def _routes_into(self, bridge: Bridge, lvid: int, gateway_mac: str,
                      interface: dict) -> list[Flow]:
-        """Table 60 routes from one network (lvid, its gateway MAC) to each VM port behind
-        another interface of the router."""
-        flows = []
-        delivery_to = self.delivery(bridge, interface["network_id"])
+        """Table 60 routes from one network (lvid, its gateway MAC) to each VM address
+        behind another interface of the router."""
+        return [br_int.route_flow(lvid, gateway_mac, ip, interface["mac_address"],
+                                  port["mac_address"], delivery)
+                for ip, port, delivery in self.addresses_behind(bridge, interface)]
+
+    def addresses_behind(self, bridge: Bridge,
+                         interface: dict) -> list[tuple[str, dict, tuple]]:
+        """(IP, VM port, how this chassis delivers to it) of each VM address behind a
+        router interface: on its network and in one of its subnets.  Another subnet of
+        that network is not the router's (it has no address there, as in Neutron), so
+        nothing is routed into it."""
+        subnets = {ip["subnet_id"] for ip in interface["fixed_ips"]}
+        found = []
+        towards = self.delivery(bridge, interface["network_id"])
         for chassis, ports in self.ports_by_chassis(interface["network_id"]).items():
             for port in ports:
                 delivery = (self.local_output(bridge, port) if chassis == bridge.chassis
-                            else delivery_to)
+                            else towards)
                 if delivery:
-                    flows += [br_int.route_flow(lvid, gateway_mac, ip, interface["mac_address"],
-                                                port["mac_address"], delivery)
-                              for ip in ipv4s(port)]
-        return flows
+                    found += [(ip["ip_address"], port, delivery) for ip in port["fixed_ips"]
+                              if ip["subnet_id"] in subnets and ":" not in ip["ip_address"]]
+        return found
 
     def delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
         """How br-int sends a routed frame towards another chassis on a network: tagged with

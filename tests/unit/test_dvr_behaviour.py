@@ -95,6 +95,21 @@ def test_the_gateway_answers_arp_and_pings_on_the_vms_own_hypervisor(routed):
     assert routed.send(blue_vm, echo).delivered_to() == []
 
 
+def test_a_subnet_of_a_routed_network_that_is_not_on_the_router_is_not_routed_into(routed):
+    """green's second subnet 10.9.0.0/24 has no router interface: the router has no
+    address there, so, as in Neutron, nothing is routed to its VMs, while green's routed
+    subnet goes on being reached."""
+    other = routed.create("subnet", network_id=routed.green["id"], cidr="10.9.0.0/24",
+                          ip_version=4)
+    aside = routed.vm(routed.green, "n1", fixed_ips=[{"subnet_id": other["id"]}])
+    blue_vm = routed.blue_vm
+    result = routed.send(blue_vm, routed_ping(routed, blue_vm, aside))
+    assert result.delivered_to() == []
+    assert [o.table for o in result.of_kind("dropped")] == [T.INT_TRANSIENT]
+    assert routed.send(blue_vm, routed_ping(routed, blue_vm, routed.green_vm)
+                       ).delivered_to() == [("n1", routed.green_vm["device"])]
+
+
 def test_what_the_router_does_not_know_is_dropped_and_ttl_expiry_goes_to_the_controller(
         routed):
     blue_vm = routed.blue_vm
