@@ -117,16 +117,18 @@ def external_arp_flow(external: External, ip: str, mac: str) -> Flow:
 @builder
 def neighbour_flows(external: External, gateway_ip: str) -> list[Flow]:
     """Table 0: the upstream gateway's ARP answers go to the controller, which routes
-    the outside to the MAC they give; so do its gratuitous ARP requests (a failover to
-    another MAC, announced), which also go on onto the network as any broadcast."""
+    the outside to the MAC they give, and its gratuitous ARP requests too (a failover to
+    another MAC, announced); both also go on onto the network as any frame of it: a VM
+    on the external network asked for the gateway too, or hears the announcement."""
+    switched_on = (("output", "controller"), *external.back_to_local_vlan,
+                   ("goto", T.INT_TRANSIENT))
     return [Flow(T.INT_LOCAL_SWITCHING, 5,
                  external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REPLY, arp_spa=gateway_ip),
-                 (("output", "controller"),)),
+                 switched_on),
             Flow(T.INT_LOCAL_SWITCHING, 5,
                  external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REQUEST,
                                    arp_spa=gateway_ip, arp_tpa=gateway_ip),
-                 (("output", "controller"), *external.back_to_local_vlan,
-                  ("goto", T.INT_TRANSIENT)))]
+                 switched_on)]
 
 
 # --------------------------------------------------- on the SNAT hypervisor

@@ -114,6 +114,18 @@ def test_a_vlan_network_on_the_external_physical_network_reaches_the_internet(ou
         tenant.cleanup()
 
 
+def test_a_vm_on_the_external_network_reaches_the_upstream_where_snat_runs(outside, public,
+                                                                           red):
+    """x2 sends the upstream gateway's ARP answers to the controller (SNAT's next hop)
+    and on to the VM that asked."""
+    tenant = Tenant(outside.controller.api, outside, "provider")
+    vm = tenant.vm(public[0], SNAT_HOST, gateway=UPSTREAM)
+    try:
+        assert pings(vm, UPSTREAM, attempts=5) and pings(vm, INTERNET)
+    finally:
+        tenant.cleanup()
+
+
 def test_two_tenants_with_one_cidr_reach_the_internet_at_once(outside, red, blue):
     red_vm, blue_vm = red[3][0], blue[3][0]
     assert red_vm.ip == blue_vm.ip   # same CIDR, same first address: only the router tells

@@ -369,6 +369,20 @@ def test_the_upstream_gateways_gratuitous_arp_moves_snat_to_its_new_mac(outside)
     assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
 
 
+def test_a_vm_on_the_external_network_gets_the_upstream_gateways_arp_answer(outside):
+    """The controller learns the gateway's MAC from every answer it gives, and the VM
+    that asked gets it too."""
+    public = outside.qg["network_id"]
+    provider_vm = outside.vm({"id": public}, "n0")
+    answer = {**arp_request(UPSTREAM_MAC, UPSTREAM_IP, provider_vm["fixed_ips"][0]["ip_address"],
+                            vlan_vid=vlan(PUBLIC_VLAN)),
+              "arp_op": 2, "eth_dst": provider_vm["mac_address"],
+              "arp_tha": provider_vm["mac_address"]}
+    result = simulate(outside.fabric(), "n0", "br-eth1", "eth1", answer)
+    assert result.delivered_to() == [("n0", provider_vm["device"])]
+    assert [hop.chassis for hop in result.of_kind("controller")] == ["n0"]
+
+
 def test_a_floating_ip_recomputed_while_its_br_int_was_away_is_active_again_with_it(outside):
     fip_id = outside.fip["id"]
     outside.core.datapath_down(dpid("n0", "int"))
