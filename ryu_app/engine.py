@@ -279,9 +279,10 @@ class Engine:
                 self._dirty.networks.add((old or new)["id"])
             elif kind == "subnet":   # enable_dhcp: whether its VMs' requests are served
                 self._dirty.devices |= self._devices_on((old or new)["network_id"])
-                if old and new and old["gateway_ip"] != new["gateway_ip"]:
-                    # an external subnet's gateway is its routers' upstream next hop
-                    self._dirty.networks.add(new["network_id"])
+                if not (old and new) or old["gateway_ip"] != new["gateway_ip"]:
+                    # an external subnet's gateway is its routers' upstream next hop,
+                    # whose answers its network's flows send up
+                    self._dirty.networks.add((old or new)["network_id"])
             elif kind == "port":
                 for port in (old, new):
                     if port is not None:

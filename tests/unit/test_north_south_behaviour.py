@@ -383,6 +383,24 @@ def test_a_vm_on_the_external_network_gets_the_upstream_gateways_arp_answer(outs
     assert [hop.chassis for hop in result.of_kind("controller")] == ["n0"]
 
 
+def test_an_external_subnet_without_dhcp_brings_and_takes_its_gateways_answers(outside):
+    """Its gateway is a next hop the hypervisors ask for: its answers' flows come and
+    go with the subnet (no DHCP port changes with it to recompute the network)."""
+    public = outside.qg["network_id"]
+
+    def answer_flows() -> set[str]:
+        return {dict(flow.match).get("arp_spa") for group in outside.held("n2", "int").values()
+                for flow in group.values() if flow.builder == "nat.neighbour_flows"}
+
+    assert answer_flows() == {UPSTREAM_IP}
+    subnet = outside.create("subnet", network_id=public, cidr="192.0.2.0/24", ip_version=4,
+                            enable_dhcp=False)
+    assert answer_flows() == {UPSTREAM_IP, "192.0.2.1"}
+    outside.model.delete_subnet(subnet["id"])
+    outside.written()
+    assert answer_flows() == {UPSTREAM_IP}
+
+
 def test_a_floating_ip_recomputed_while_its_br_int_was_away_is_active_again_with_it(outside):
     fip_id = outside.fip["id"]
     outside.core.datapath_down(dpid("n0", "int"))
