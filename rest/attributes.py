@@ -157,18 +157,45 @@ def to_pair_address(name: str, value: Any) -> str:
     return address
 
 
-_MAC = re.compile(r"^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$")
+# The ways netaddr (Neutron's validate_mac_address) writes a MAC: six groups of one or
+# two digits with ':' or '-', three of four with '.', two of six with ':' or '-', or
+# twelve digits.
+_MAC_FORMS = (re.compile(r"^([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]"
+                         r"([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})$"),
+              re.compile(r"^([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})$"),
+              re.compile(r"^([0-9a-f]{6})[:-]([0-9a-f]{6})$"),
+              re.compile(r"^([0-9a-f]{12})$"))
+
+
+def _mac_digits(value: str) -> str | None:
+    """The twelve hex digits of a MAC in any of netaddr's forms, else None."""
+    for form in _MAC_FORMS:
+        found = form.match(value.lower())
+        if found:
+            width = 12 // len(found.groups())
+            return "".join(group.rjust(width, "0") for group in found.groups())
+    return None
 
 
 def to_mac(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not _MAC.match(value):
+    """A unicast MAC in any form netaddr reads, stored as Neutron stores it:
+    fa:16:3e:00:00:02."""
+    digits = _mac_digits(value) if isinstance(value, str) else None
+    if digits is None:
         raise _fail(name, value, "is not a valid MAC address")
-    mac = value.lower().replace("-", ":")
+    mac = ":".join(digits[i:i + 2] for i in range(0, 12, 2))
     if int(mac[:2], 16) & 1:
         raise _fail(name, value, "is not a valid unicast MAC address")
     if mac == "00:00:00:00:00:00":
         raise _fail(name, value, "is not a valid MAC address")
     return mac
+
+
+def to_non_empty_string(name: str, value: Any) -> str:
+    text = to_string()(name, value)
+    if not text.strip():
+        raise _fail(name, value, "Blank strings are not permitted")
+    return text
 
 
 def to_list_of(item: Converter) -> Converter:
@@ -309,7 +336,7 @@ def to_gateway_info(name: str, value: Any) -> dict | None:
         return None
     return to_dict_of({
         "network_id": (to_uuid, True), "enable_snat": (to_bool, False),
-        "external_fixed_ips": (to_list_of(to_ipv4_subnet_id_pair), False),
+        "external_fixed_ips": (to_fixed_ips, False),
     })(name, value)
 
 
@@ -333,6 +360,18 @@ def to_dhcp_ip_version(name: str, value: Any) -> int:
 def to_ipv4_subnet_id_pair(name: str, value: Any) -> dict:
     return to_dict_of({"subnet_id": (to_uuid, False),
                        "ip_address": (to_ipv4_address, False)})(name, value)
+
+
+def to_fixed_ips(name: str, value: Any) -> list[dict]:
+    """fixed_ips (or a gateway's external_fixed_ips) as neutron-lib validates them: a
+    list of subnet ids and addresses, no address twice."""
+    entries = to_list_of(to_ipv4_subnet_id_pair)(name, value)
+    addresses = [entry["ip_address"] for entry in entries if "ip_address" in entry]
+    for address in addresses:
+        if addresses.count(address) > 1:
+            raise InvalidInput(f"Invalid input for {name}. Reason: Duplicate IP address "
+                               f"'{address}'.")
+    return entries
 
 
 def to_group_ids(name: str, value: Any) -> list:
@@ -467,7 +506,7 @@ PORT = {
     "network_id": reference(REQUIRED, allow_put=False),
     "admin_state_up": Attr(to_bool, True),
     "mac_address": Attr(to_mac, None),
-    "fixed_ips": Attr(to_list_of(to_ipv4_subnet_id_pair), None, scalar=False),
+    "fixed_ips": Attr(to_fixed_ips, None, scalar=False),
     "device_id": Attr(to_string(), ""),
     "device_owner": Attr(to_string(), ""),
     "status": read_only(),
@@ -540,7 +579,7 @@ AGENT = {
 
 SUBNETPOOL = {
     **_common(),
-    "name": Attr(to_string(), REQUIRED),
+    "name": Attr(to_non_empty_string, REQUIRED),
     "prefixes": Attr(to_list_of(to_ipv4_cidr), REQUIRED, scalar=False),
     "default_quota": Attr(to_nullable_prefixlen, None),
     "ip_version": read_only(convert=to_int_or_none),
@@ -591,9 +630,9 @@ def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool
     for name, attr in attributes.items():
         allowed = attr.allow_post if creating else attr.allow_put
         if name in values:
-            if not allowed:
-                verb = "POST" if creating else "PUT"
-                raise BadRequest(f"Attribute '{name}' not allowed in {verb}")
+            if not allowed:   # Neutron's words for each
+                raise BadRequest(f"Attribute '{name}' not allowed in POST" if creating
+                                 else f"Cannot update read-only attribute {name}")
             parsed[name] = attr.convert(name, values[name])
         elif creating and attr.allow_post:
             if attr.default is REQUIRED:

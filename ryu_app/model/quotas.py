@@ -16,9 +16,11 @@ from __future__ import annotations
 from ryu_app.model.errors import InvalidQuotaValue, OverQuota
 
 KIND = "quota"
-# Neutron's defaults (neutron/conf/quota.py); the configuration may change them.
+# Neutron's defaults (neutron/conf/quota.py; subnet pools, which ML2 tracks too, take
+# quota_default: unlimited); the configuration may change them.
 DEFAULT_LIMITS = {"network": 100, "subnet": 100, "port": 500, "router": 10,
-                  "floatingip": 50, "security_group": 10, "security_group_rule": 100}
+                  "floatingip": 50, "security_group": 10, "security_group_rule": 100,
+                  "subnetpool": -1}
 class Quotas:
     """The quota operations of NetworkModel; ``records``, ``store``, ``_owner`` and the
     ``create_*`` methods are the model's own."""

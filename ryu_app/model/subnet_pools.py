@@ -204,19 +204,20 @@ class SubnetPools:
         pool_id = values["subnetpool_id"]
         if cidr is not None and prefixlen is not None:
             raise BadRequest("Bad subnets request: cidr and prefixlen must not be supplied "
-                             "together.")
+                             "together.", "BadRequest")
         if pool_id is not None and values["use_default_subnetpool"]:
             raise BadRequest("Bad subnets request: subnetpool_id and use_default_subnetpool "
-                             "cannot both be specified.")
+                             "cannot both be specified.", "BadRequest")
         if values["use_default_subnetpool"]:
             pool_id = next((pool["id"] for pool in self.records[POOL].values()
                             if pool["is_default"]), None)
             if pool_id is None:
-                raise BadRequest("Bad subnets request: No default subnetpool found for IPv4.")
+                raise BadRequest("Bad subnets request: No default subnetpool found for IPv4.",
+                                 "BadRequest")
         if pool_id is None:
             if cidr is None:
                 raise BadRequest("Bad subnets request: a subnetpool must be specified in the "
-                                 "absence of a cidr.")
+                                 "absence of a cidr.", "BadRequest")
             return cidr, None
         pool = self.get(POOL, pool_id)
         taken = [subnet["cidr"] for subnet in self.pool_subnets(pool_id)]

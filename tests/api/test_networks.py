@@ -95,7 +95,7 @@ def test_update_and_show(api):
     assert body["network"]["name"] == "after" and body["network"]["admin_state_up"] is False
     status, body = api.put(f"/v2.0/networks/{net['id']}",
                            {"network": {"provider:segmentation_id": 7}})
-    assert status == 400 and "not allowed in PUT" in body["NeutronError"]["message"]
+    assert status == 400 and "Cannot update read-only attribute" in body["NeutronError"]["message"]
     status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 9000}})
     assert status == 400
     assert api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1400}})[1][

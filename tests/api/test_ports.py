@@ -54,8 +54,8 @@ def test_requested_address_checks(api, net):
         ([{"ip_address": "300.1.1.1"}], 400, "InvalidInput"),
         ([{"subnet_id": UNKNOWN_ID}], 404, "SubnetNotFound"),
         ([{"subnet_id": "private-subnet"}], 400, "InvalidInput"),
-        ([{"ip_address": "192.168.10.60"}, {"ip_address": "192.168.10.60"}], 409,
-         "IpAddressAlreadyAllocated"),
+        ([{"ip_address": "192.168.10.60"}, {"ip_address": "192.168.10.60"}], 400,
+         "InvalidInput"),
     ]
     for fixed_ips, status, error_type in cases:
         got, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
@@ -69,11 +69,18 @@ def test_mac_address_checks(api, net):
     network, _ = net
     api.create("port", network_id=network["id"], mac_address="fa:16:3e:00:00:01")
     for mac, status, error_type in [("fa:16:3e:00:00:01", 409, "MacAddressInUse"),
+                                    ("FA163E000001", 409, "MacAddressInUse"),   # the same
                                     ("01:00:5e:00:00:01", 400, "InvalidInput"),
                                     ("zz:16:3e:00:00:01", 400, "InvalidInput")]:
         got, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
                                                       "mac_address": mac}})
         assert (got, body["NeutronError"]["type"]) == (status, error_type), mac
+    # netaddr's other forms, stored as Neutron stores them
+    for mac in ("fa163e000002", "fa16.3e00.0003", "fa:16:3e:0:0:4", "fa-16-3e-00-00-05"):
+        port = api.create("port", network_id=network["id"], mac_address=mac)
+        assert re.fullmatch(r"fa:16:3e:00:00:0[2-5]", port["mac_address"]), port["mac_address"]
+    listed = api.get("/v2.0/ports?mac_address=FA-16-3E-00-00-02")[1]["ports"]
+    assert [port["mac_address"] for port in listed] == ["fa:16:3e:00:00:02"]
 
 
 def test_exhausted_subnet_is_409_and_frees_on_delete(api):

@@ -9,7 +9,7 @@ import pytest
 from tests.harness import Controller
 
 DEFAULTS = {"network": 100, "subnet": 100, "port": 500, "router": 10, "floatingip": 50,
-            "security_group": 10, "security_group_rule": 100}
+            "security_group": 10, "security_group_rule": 100, "subnetpool": -1}
 
 
 def over_quota(kind: str) -> dict:
@@ -94,7 +94,10 @@ def test_every_create_is_refused_over_quota(api):
     project = "proj-full"
     assert api.put(f"/v2.0/quotas/{project}", {"quota": {
         "network": 2, "subnet": 1, "port": 3, "router": 1, "floatingip": 1,
-        "security_group": 2, "security_group_rule": 5}})[0] == 200
+        "security_group": 2, "security_group_rule": 5, "subnetpool": 1}})[0] == 200
+    assert post_as(api, project, "subnetpool", name="p1", prefixes=["10.91.0.0/16"])[0] == 201
+    assert post_as(api, project, "subnetpool", name="p2",
+                   prefixes=["10.92.0.0/16"]) == (409, over_quota("subnetpool"))
     public = api.create("network", **{"router:external": True,
                                       "provider:network_type": "flat",
                                       "provider:physical_network": "public"})

@@ -113,9 +113,9 @@ def test_a_cidr_asked_of_a_pool_must_be_free_in_it(api, network):
         400, "MinPrefixSubnetAllocationError",
         "Unable to allocate subnet with prefix length 23, minimum allowed prefix is 24.")
     assert error(subnet(api, network, subnetpool_id=space["id"], cidr="10.51.0.0/26",
-                        prefixlen=26))[:2] == (400, "HTTPBadRequest")
+                        prefixlen=26))[:2] == (400, "BadRequest")
     assert error(subnet(api, network)) == (
-        400, "HTTPBadRequest",
+        400, "BadRequest",
         "Bad subnets request: a subnetpool must be specified in the absence of a cidr.")
     assert error(subnet(api, network, subnetpool_id=str(uuid.uuid4())))[:2] == (
         404, "SubnetPoolNotFound")
@@ -123,7 +123,7 @@ def test_a_cidr_asked_of_a_pool_must_be_free_in_it(api, network):
 
 def test_the_default_pool_one_per_family(api, network):
     assert error(subnet(api, network, use_default_subnetpool=True)) == (
-        400, "HTTPBadRequest", "Bad subnets request: No default subnetpool found for IPv4.")
+        400, "BadRequest", "Bad subnets request: No default subnetpool found for IPv4.")
     default = pool(api, prefixes=["10.52.0.0/16"], default_prefixlen=24, is_default=True)
     assert error(api.post("/v2.0/subnetpools", {"subnetpool": {
         "name": "second-default", "prefixes": ["10.53.0.0/16"], "is_default": True}}))[:2] == (
@@ -132,7 +132,7 @@ def test_the_default_pool_one_per_family(api, network):
     assert status == 201 and body["subnet"]["cidr"] == "10.52.0.0/24"
     assert body["subnet"]["subnetpool_id"] == default["id"]
     assert error(subnet(api, network, use_default_subnetpool=True,
-                        subnetpool_id=default["id"]))[:2] == (400, "HTTPBadRequest")
+                        subnetpool_id=default["id"]))[:2] == (400, "BadRequest")
     # not the default any more: none is
     assert api.put(f"/v2.0/subnetpools/{default['id']}",
                    {"subnetpool": {"is_default": False}})[0] == 200
@@ -152,6 +152,8 @@ def test_pool_checks_updates_and_deletion(api, network):
         assert error(reply)[:2] == (400, kind), fields
     assert error(api.post("/v2.0/subnetpools", {"subnetpool": {"prefixes": [
         "10.54.0.0/16"]}}))[:2] == (400, "HTTPBadRequest")   # name is required
+    assert error(api.post("/v2.0/subnetpools", {"subnetpool": {"name": " ", "prefixes": [
+        "10.54.0.0/16"]}}))[:2] == (400, "InvalidInput")     # and not blank
     space = pool(api, prefixes=["10.54.0.0/24"], default_prefixlen=25)
     path = f"/v2.0/subnetpools/{space['id']}"
     assert error(api.put(path, {"subnetpool": {"prefixes": ["10.55.0.0/24"]}})) == (
