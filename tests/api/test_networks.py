@@ -93,9 +93,28 @@ def test_update_and_show(api):
     assert body["network"]["name"] == "after" and body["network"]["revision_number"] == 2
     status, body = api.get(f"/v2.0/networks/{net['id']}")
     assert body["network"]["name"] == "after" and body["network"]["admin_state_up"] is False
+    status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"status": "DOWN"}})
+    assert status == 400 and body["NeutronError"]["message"] == (
+        "Cannot update read-only attribute status")
+    # provider attributes as they are (a client re-sending the whole network) pass; new
+    # values cannot be applied here
+    provider = {key: net[key] for key in ("provider:network_type",
+                                          "provider:physical_network",
+                                          "provider:segmentation_id")}
+    status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {**provider,
+                                                                       "name": "again"}})
+    assert status == 200 and body["network"]["name"] == "again", body
     status, body = api.put(f"/v2.0/networks/{net['id']}",
                            {"network": {"provider:segmentation_id": 7}})
-    assert status == 400 and "Cannot update read-only attribute" in body["NeutronError"]["message"]
+    assert status == 400 and body["NeutronError"] == {
+        "type": "InvalidInput", "detail": "", "message": "Invalid input for operation: "
+        "Plugin does not support updating provider attributes."}
+    assert api.get(f"/v2.0/networks/{net['id']}")[1]["network"]["provider:segmentation_id"] \
+        == net["provider:segmentation_id"]
+    router = api.create("router")
+    assert api.put(f"/v2.0/routers/{router['id']}", {"router": {"distributed": True}})[0] == 200
+    status, body = api.put(f"/v2.0/routers/{router['id']}", {"router": {"distributed": False}})
+    assert status == 400 and body["NeutronError"]["type"] == "InvalidInput"
     status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 9000}})
     assert status == 400
     assert api.put(f"/v2.0/networks/{net['id']}", {"network": {"mtu": 1400}})[1][
