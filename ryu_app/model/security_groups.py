@@ -248,7 +248,7 @@ class SecurityGroups:
             if owner != group_id:
                 revised[owner] = None
         for owner in revised:
-            batch.put(GROUP, self._updated(self.records[GROUP][owner], {}))
+            batch.revise(GROUP, self._updated(self.records[GROUP][owner], {}))
         batch.delete(GROUP, group_id)
         self._commit(batch)
 
@@ -297,7 +297,7 @@ class SecurityGroups:
         record = self._rule_record(rule, group, project)
         batch = self._new_batch()
         batch.put(RULE, record)
-        batch.put(GROUP, self._updated(group, {}))   # a rule revises its group
+        batch.revise(GROUP, self._updated(group, {}))   # a rule revises its group
         self._commit(batch)
         return record
 
@@ -326,7 +326,7 @@ class SecurityGroups:
         rule = self.get(RULE, rule_id)
         batch = self._new_batch()
         batch.delete(RULE, rule_id)
-        batch.put(GROUP, self._updated(self.records[GROUP][rule["security_group_id"]], {}))
+        batch.revise(GROUP, self._updated(self.records[GROUP][rule["security_group_id"]], {}))
         self._commit(batch)
 
     def _rule_record(self, values: dict, group: dict, project: str | None) -> dict:

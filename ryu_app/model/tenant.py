@@ -47,6 +47,7 @@ Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new rec
 # A port's stored mark (never on the wire) that its binding:host_id is the API's (Nova's)
 # choice, not where its device happened to appear: only the API moves such a port.
 HOST_NAMED_BY_API = "host_named_by_api"
+BOOKKEEPING = ("updated_at", "revision_number")   # what every write moves on
 
 
 def host_named_by_api(port: dict) -> bool:
@@ -135,10 +136,17 @@ class _Batch:
 
     puts: list[tuple[str, dict]] = field(default_factory=list)
     deletes: list[tuple[str, str]] = field(default_factory=list)
+    revised: set[tuple[str, str]] = field(default_factory=set)   # written even if restated
 
     def put(self, kind: str, record: dict) -> dict:
         self.puts.append((kind, record))
         return record
+
+    def revise(self, kind: str, record: dict) -> None:
+        """A record whose revision moves on though it did not change (a rule revises
+        its group, as in Neutron)."""
+        self.revised.add((kind, record["id"]))
+        self.put(kind, record)
 
     def delete(self, kind: str, resource_id: str) -> None:
         self.deletes.append((kind, resource_id))
@@ -933,14 +941,18 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         self._commit(batch)
 
     def _commit(self, batch: _Batch) -> None:
-        self.store.commit(puts=[(kind, record["id"], record) for kind, record in batch.puts],
+        puts = [(kind, record) for kind, record in batch.puts
+                if (kind, record["id"]) in batch.revised or not self._restated(kind, record)]
+        if not puts and not batch.deletes:
+            return
+        self.store.commit(puts=[(kind, record["id"], record) for kind, record in puts],
                           deletes=batch.deletes)
         changes = []
         for kind, resource_id in batch.deletes:
             old = self.records[kind].pop(resource_id)
             self._unindex(kind, old)
             changes.append((kind, old, None))
-        for kind, record in batch.puts:
+        for kind, record in puts:
             old = self.records[kind].get(record["id"])
             if old is not None:
                 self._unindex(kind, old, replaced=True)
@@ -948,6 +960,17 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             self.records[kind][record["id"]] = record
             changes.append((kind, old, record))
         self.journal += changes
+
+    def _restated(self, kind: str, record: dict) -> bool:
+        """Whether a put only restates the stored record (a PUT of what is there): it is
+        then not written, and the record takes the stored revision and time back, as
+        Neutron bumps only what a write modified."""
+        old = self.records[kind].get(record["id"])
+        if old is None or old.keys() != record.keys() or any(
+                old[key] != value for key, value in record.items() if key not in BOOKKEEPING):
+            return False
+        record.update({key: old[key] for key in BOOKKEEPING if key in old})
+        return True
 
     def take_changes(self) -> list[Change]:
         """What was written since the last call, in order: (kind, old, new)."""

@@ -93,6 +93,11 @@ def test_update_and_show(api):
     assert body["network"]["name"] == "after" and body["network"]["revision_number"] == 2
     status, body = api.get(f"/v2.0/networks/{net['id']}")
     assert body["network"]["name"] == "after" and body["network"]["admin_state_up"] is False
+    # a PUT that changes nothing revises nothing, as Neutron bumps only what it modified
+    before = api.get(f"/v2.0/networks/{net['id']}")[1]["network"]
+    for unchanged in ({}, {"name": "after"}):
+        status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": unchanged})
+        assert (status, body["network"]) == (200, before), unchanged
     status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {"status": "DOWN"}})
     assert status == 400 and body["NeutronError"]["message"] == (
         "Cannot update read-only attribute status")
