@@ -76,38 +76,6 @@ def test_a_vm_cannot_hop_into_another_network_with_an_8021q_tag(cloud, tenants):
                    lambda: spray(attacker, priority_tagged, 1.0, 0.1).communicate()) >= 5
 
 
-def double_tagged_ping(source, destination, source_ip: str, inner_vid: int) -> bytes:
-    """An ICMP echo request to ``destination`` in a priority tag (VLAN id 0) around an
-    802.1Q tag of ``inner_vid``."""
-    frame = packet.Packet()
-    frame.add_protocol(ethernet.ethernet(dst=destination.mac, src=source.mac, ethertype=0x8100))
-    frame.add_protocol(vlan.vlan(vid=0, ethertype=0x8100))
-    frame.add_protocol(vlan.vlan(vid=inner_vid, ethertype=0x0800))
-    frame.add_protocol(ipv4.ipv4(src=source_ip, dst=destination.ip, proto=1))
-    frame.add_protocol(icmp.icmp(data=icmp.echo(id_=7, seq=1, data=b"hop")))
-    frame.serialize()
-    return bytes(frame.data)
-
-
-def test_a_priority_tag_around_a_vlan_tag_does_not_hop_from_a_flat_network(cloud, tenants):
-    """The priority tag is popped as no VLAN; the tag inside it must not then reach the
-    physical network untouched, where it is another tenant's VLAN network.  (Open
-    vSwitch parses one tag by default, vlan-limit 1: after the pop, NORMAL sees a
-    "partial VLAN tag" and drops the frame.)"""
-    hopped, hopper = tenants("vlanhopped"), tenants("vlanhopper")
-    victim_net, _ = hopped.network("10.17.0.0/24", network_type="vlan",
-                                   physical_network="physnet1", segmentation_id=222)
-    victim, peer = hopped.vm(victim_net, 1), hopped.vm(victim_net, 2)
-    flat = hopper.api.get("/v2.0/networks?provider:network_type=flat"
-                          "&provider:physical_network=physnet1")[1]["networks"]
-    flat_net = flat[0] if flat else hopper.network("10.18.0.0/24", network_type="flat",
-                                                   physical_network="physnet1")[0]
-    attacker = hopper.vm(flat_net, 0, port_security_enabled=False)
-    assert ip_from(victim, peer.ip, lambda: pings(peer, victim.ip)) >= 1  # counting works
-    frame = double_tagged_ping(attacker, victim, peer.ip, 222)
-    assert ip_from(victim, peer.ip, lambda: spray(attacker, frame, 1.0, 0.1).communicate()) == 0
-
-
 def test_a_network_leaving_a_hypervisor_leaves_nothing_learned_or_tracked_in_its_vlan(
         cloud, tenants):
     """The local VLAN may go to the next network there at once: a MAC br-tun learned in
@@ -164,6 +132,38 @@ def test_a_flat_network_is_untagged_on_the_wire(cloud, tenants):
     wire = capture(f"sw-{b.hypervisor.name}", 1.0, lambda: pings(a, b.ip))
     assert wire and not any("vlan" in line for line in wire), wire
     assert all("ethertype IPv4" in line for line in wire)
+
+
+def double_tagged_ping(source, destination, source_ip: str, inner_vid: int) -> bytes:
+    """An ICMP echo request to ``destination`` in a priority tag (VLAN id 0) around an
+    802.1Q tag of ``inner_vid``."""
+    frame = packet.Packet()
+    frame.add_protocol(ethernet.ethernet(dst=destination.mac, src=source.mac, ethertype=0x8100))
+    frame.add_protocol(vlan.vlan(vid=0, ethertype=0x8100))
+    frame.add_protocol(vlan.vlan(vid=inner_vid, ethertype=0x0800))
+    frame.add_protocol(ipv4.ipv4(src=source_ip, dst=destination.ip, proto=1))
+    frame.add_protocol(icmp.icmp(data=icmp.echo(id_=7, seq=1, data=b"hop")))
+    frame.serialize()
+    return bytes(frame.data)
+
+
+def test_a_priority_tag_around_a_vlan_tag_does_not_hop_from_a_flat_network(cloud, tenants):
+    """The priority tag is popped as no VLAN; the tag inside it must not then reach the
+    physical network untouched, where it is another tenant's VLAN network.  (Open
+    vSwitch parses one tag by default, vlan-limit 1: after the pop, NORMAL sees a
+    "partial VLAN tag" and drops the frame.)"""
+    hopped, hopper = tenants("vlanhopped"), tenants("vlanhopper")
+    victim_net, _ = hopped.network("10.17.0.0/24", network_type="vlan",
+                                   physical_network="physnet1", segmentation_id=222)
+    victim, peer = hopped.vm(victim_net, 1), hopped.vm(victim_net, 2)
+    flat = hopper.api.get("/v2.0/networks?provider:network_type=flat"
+                          "&provider:physical_network=physnet1")[1]["networks"]
+    flat_net = flat[0] if flat else hopper.network("10.18.0.0/24", network_type="flat",
+                                                   physical_network="physnet1")[0]
+    attacker = hopper.vm(flat_net, 0, port_security_enabled=False)
+    assert ip_from(victim, peer.ip, lambda: pings(peer, victim.ip)) >= 1  # counting works
+    frame = double_tagged_ping(attacker, victim, peer.ip, 222)
+    assert ip_from(victim, peer.ip, lambda: spray(attacker, frame, 1.0, 0.1).communicate()) == 0
 
 
 def test_arp_for_a_remote_vm_is_answered_on_the_local_chassis(cloud, tenants):

@@ -40,11 +40,19 @@ def test_agents_are_paged_by_limit_and_marker(registered):
     status, second = registered.api.get(following)
     assert status == 200 and [agent["host"] for agent in second["agents"]] == ["lonely"]
     assert [link["rel"] for link in second["agents_links"]] == ["previous"]
+    # a marker the filter leaves out still says where the page starts; an unknown one is
+    # the agent's 404
+    quiet = first["agents"][0]["id"]
+    status, after = registered.api.get(f"/v2.0/agents?sort_key=host&sort_dir=desc&limit=1"
+                                       f"&host=lonely&marker={quiet}")
+    assert status == 200 and [agent["host"] for agent in after["agents"]] == ["lonely"], after
+    status, body = registered.api.get("/v2.0/agents?limit=1&marker=no-such-agent")
+    assert status == 404 and body["NeutronError"]["type"] == "AgentNotFound", body
 
 
 @pytest.mark.parametrize("listing, query", [
     *(("agents", query) for query in (
-        "limit=many", "limit=-1", "limit=1&marker=no-such-agent", "sort_key=colour&sort_dir=asc",
+        "limit=many", "limit=-1", "sort_key=colour&sort_dir=asc",
         "sort_key=host", "sort_key=host&sort_dir=sideways")),
     ("availability_zones", "sort_key=host&sort_dir=asc"),
     ("availability_zones", "sort_key=name"),
