@@ -8,10 +8,11 @@ types and spend its checks on semantics (ranges, references, conflicts).
 from __future__ import annotations
 
 import ipaddress
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
+
+import netaddr
 
 from ryu_app.model import security_groups
 from ryu_app.model.errors import (BadRequest, InvalidCIDR, InvalidInput,
@@ -160,33 +161,14 @@ def to_pair_address(name: str, value: Any) -> str:
     return address
 
 
-# The ways netaddr (Neutron's validate_mac_address) writes a MAC: six groups of one or
-# two digits with ':' or '-', three of four with '.', two of six with ':' or '-', or
-# twelve digits.
-_MAC_FORMS = (re.compile(r"^([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]"
-                         r"([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})[:-]([0-9a-f]{1,2})$"),
-              re.compile(r"^([0-9a-f]{4})\.([0-9a-f]{4})\.([0-9a-f]{4})$"),
-              re.compile(r"^([0-9a-f]{6})[:-]([0-9a-f]{6})$"),
-              re.compile(r"^([0-9a-f]{12})$"))
-
-
-def _mac_digits(value: str) -> str | None:
-    """The twelve hex digits of a MAC in any of netaddr's forms, else None."""
-    for form in _MAC_FORMS:
-        found = form.match(value.lower())
-        if found:
-            width = 12 // len(found.groups())
-            return "".join(group.rjust(width, "0") for group in found.groups())
-    return None
-
-
 def to_mac(name: str, value: Any) -> str:
-    """A unicast MAC in any form netaddr reads, stored as Neutron stores it:
-    fa:16:3e:00:00:02."""
-    digits = _mac_digits(value) if isinstance(value, str) else None
-    if digits is None:
+    """A unicast MAC as Neutron's validate_mac_address takes it (no whitespace, any form
+    netaddr reads: fa163e000002, fa16.3e00.0002, FA-16-3E-00-00-02), stored as Neutron
+    stores it: fa:16:3e:00:00:02."""
+    if not isinstance(value, str) or any(c.isspace() for c in value) or \
+            not netaddr.valid_mac(value):
         raise _fail(name, value, "is not a valid MAC address")
-    mac = ":".join(digits[i:i + 2] for i in range(0, 12, 2))
+    mac = str(netaddr.EUI(value, dialect=netaddr.mac_unix_expanded))
     if int(mac[:2], 16) & 1:
         raise _fail(name, value, "is not a valid unicast MAC address")
     if mac == "00:00:00:00:00:00":
@@ -319,6 +301,16 @@ def to_uuid(name: str, value: Any) -> str:
 
 def to_nullable_uuid(name: str, value: Any) -> str | None:
     return None if value is None else to_uuid(name, value)
+
+
+def to_id_string(name: str, value: Any) -> str:
+    """An id Neutron takes as any string of up to 36 characters (a security group rule's
+    references), looked up as written."""
+    return to_string(36)(name, value)
+
+
+def to_nullable_id_string(name: str, value: Any) -> str | None:
+    return None if value is None else to_id_string(name, value)
 
 
 def as_written(name: str, value: Any) -> Any:
@@ -561,15 +553,16 @@ SECURITY_GROUP = {
 SECURITY_GROUP_RULE = {
     **{key: attr for key, attr in _common().items() if key not in ("name", "tags")},
     "description": Attr(to_string(), "", allow_put=False),
-    "security_group_id": reference(REQUIRED, allow_put=False),
+    # Neutron takes these as strings (not UUIDs): an unknown one is a 404
+    "security_group_id": Attr(to_id_string, REQUIRED, allow_put=False),
     "direction": Attr(to_one_of("ingress", "egress"), REQUIRED, allow_put=False),
     "ethertype": Attr(to_ethertype, "IPv4", allow_put=False),
     "protocol": Attr(to_sg_protocol, None, allow_put=False),
     "port_range_min": Attr(to_sg_port, None, allow_put=False),
     "port_range_max": Attr(to_sg_port, None, allow_put=False),
     "remote_ip_prefix": Attr(to_ip_prefix, None, allow_put=False),
-    "remote_group_id": reference(nullable=True, allow_put=False),
-    "remote_address_group_id": reference(nullable=True, allow_put=False),
+    "remote_group_id": Attr(to_nullable_id_string, None, allow_put=False),
+    "remote_address_group_id": Attr(to_nullable_id_string, None, allow_put=False),
     "normalized_cidr": read_only(),
     "belongs_to_default_sg": read_only(convert=to_bool),
 }

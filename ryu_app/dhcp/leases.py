@@ -62,15 +62,19 @@ def lease_for(model: NetworkModel, port: dict, config: DhcpConfig) -> Lease | No
     options = dict(_subnet_options(model, subnet, address, network["mtu"], config))
     lease_time = INFINITE if config.lease_duration < 0 else config.lease_duration
     siaddr = "0.0.0.0"
+    tagged = []
     for extra in port.get("extra_dhcp_opts", []):
         if extra.get("ip_version", 4) != 4:
             continue
-        name, value = extra["opt_name"], extra["opt_value"] or ""
+        tag, name = opt.split_tag(extra["opt_name"])
+        value = extra["opt_value"] or ""
         if name == opt.SERVER_IP_ADDRESS:
             siaddr = value
             continue
         code = opt.code_of(name)
-        if not value:
+        if tag is not None:
+            tagged.append((*tag, code, opt.encode(name, value)[1]))
+        elif not value:
             options.pop(code, None)   # only router and classless routes may be blank
         elif code == opt.LEASE_TIME:
             lease_time = int(value)
@@ -78,7 +82,7 @@ def lease_for(model: NetworkModel, port: dict, config: DhcpConfig) -> Lease | No
             options[code] = opt.encode(name, value)[1]
     return Lease(address=address, server_ip=server_address(server, subnet["id"]),
                  server_mac=server["mac_address"], lease_time=lease_time,
-                 options=tuple(options.items()), siaddr=siaddr)
+                 options=tuple(options.items()), siaddr=siaddr, tagged=tuple(tagged))
 
 
 def _subnet_options(model: NetworkModel, subnet: dict, address: str, mtu: int,

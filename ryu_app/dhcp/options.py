@@ -14,6 +14,11 @@ NETMASK, ROUTER, DNS_SERVERS, HOSTNAME, DOMAIN_NAME = 1, 3, 6, 12, 15
 MTU, BROADCAST, REQUESTED_ADDRESS, LEASE_TIME, MESSAGE_TYPE = 26, 28, 50, 51, 53
 SERVER_ID, PARAMETER_LIST, RENEWAL_TIME, REBINDING_TIME = 54, 55, 58, 59
 DOMAIN_SEARCH, CLASSLESS_ROUTES, PAD, END = 119, 121, 0, 255
+USER_CLASS, IPXE_ENCAPSULATED = 77, 175
+# The one tag Neutron's dnsmasq sets for IPv4 (--dhcp-userclass=set:ipxe,iPXE): the
+# client is iPXE.  An option named "tag:ipxe,67" is sent only to such a client,
+# "tag:!ipxe,67" only to any other (Ironic chain-loads iPXE with that pair).
+IPXE = "ipxe"
 # The server's own siaddr field (the PXE "next server"), set by name like an option.
 SERVER_IP_ADDRESS = "server-ip-address"
 # Options the protocol itself owns: a port may not set them.
@@ -33,6 +38,26 @@ NAMES: dict[str, tuple[int, str]] = {
     "classless-static-route": (121, "routes"), "tftp-server-address": (150, "ips"),
 }
 KIND_OF_CODE = {code: kind for code, kind in NAMES.values()}
+
+
+def split_tag(name: str) -> tuple[tuple[str, bool] | None, str]:
+    """((tag, wanted set), option name) of a name with a dnsmasq tag ("tag:!ipxe,67"),
+    (None, name) of one without; ValueError for a tag nothing here sets."""
+    if not name.startswith("tag:"):
+        return None, name
+    tag, _, option = name[len("tag:"):].partition(",")
+    wanted = not tag.startswith("!")
+    if tag.lstrip("!") != IPXE or not option:
+        raise ValueError(f"DHCP option {name!r}: the only tag set here is '{IPXE}' (the "
+                         f"client is iPXE), written tag:{IPXE},OPTION or tag:!{IPXE},OPTION")
+    return (IPXE, wanted), option
+
+
+def client_tags(options: dict[int, bytes]) -> set[str]:
+    """The tags a client's request sets: ``ipxe`` when its user class says iPXE (or it
+    sends iPXE's own option 175), as dnsmasq's dhcp-userclass matches it."""
+    return {IPXE} if b"iPXE" in options.get(USER_CLASS, b"") or (
+        IPXE_ENCAPSULATED in options) else set()
 
 
 def code_of(name: str) -> int:
@@ -125,13 +150,19 @@ _ENCODERS = {"ip": ip, "ips": ips, "text": lambda value: value.encode("utf-8"),
 
 def check(name: str, value: str) -> None:
     """Raise ValueError, with a message for the API user, if a port's extra DHCP option
-    cannot be served: an unknown name, an option the protocol owns, a value that does
-    not encode, or a blank value where blank means nothing (only the router and the
-    classless routes may be blanked, to send none)."""
+    cannot be served: an unknown name or tag, an option the protocol owns, a value that
+    does not encode, or a blank value where blank means nothing (only the router and the
+    classless routes may be blanked, to send none, and not for a tag)."""
     if name == SERVER_IP_ADDRESS:
         ip(value)
         return
+    tag, name = split_tag(name)
+    if tag and name == SERVER_IP_ADDRESS:
+        raise ValueError(f"DHCP option {SERVER_IP_ADDRESS} cannot be tagged")
     code = code_of(name)
+    if tag and (value == "" or code == LEASE_TIME):
+        raise ValueError(f"DHCP option {name}: a tagged option needs a value, and the lease "
+                         "time cannot be tagged")
     if value == "":
         if code not in SUPPRESSIBLE:
             raise ValueError(f"DHCP option {name} needs a value (only router and "

@@ -29,6 +29,17 @@ class Lease:
     lease_time: int               # seconds (0xFFFFFFFF: infinite)
     options: tuple[tuple[int, bytes], ...]   # all but 53, 54 and 51, in sending order
     siaddr: str = NO_ADDRESS      # the "next server" of PXE, if the port sets one
+    # options for a client with (True) or without (False) a tag: (tag, wanted, code, value)
+    tagged: tuple[tuple[str, bool, int, bytes], ...] = ()
+
+    def options_for(self, tags: set[str]) -> tuple[tuple[int, bytes], ...]:
+        """The options a client setting ``tags`` gets: a tagged option that applies
+        takes the place of an untagged one of its code."""
+        options = dict(self.options)
+        for tag, wanted, code, value in self.tagged:
+            if (tag in tags) == wanted:
+                options[code] = value
+        return tuple(options.items())
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,8 @@ def _reply(request: Request, lease: Lease, kind: int, inform: bool = False) -> R
     options = [(opt.SERVER_ID, opt.ip(lease.server_ip))]
     if not inform:
         options.append((opt.LEASE_TIME, opt.u32(lease.lease_time)))
-    options += [(code, value) for code, value in lease.options
-                if not (inform and code in LEASE_TIME_OPTIONS)]
+    options += [(code, value) for code, value in lease.options_for(
+                opt.client_tags(request.options)) if not (inform and code in LEASE_TIME_OPTIONS)]
     yiaddr = NO_ADDRESS if inform else lease.address
     return _addressed(request, lease, kind, yiaddr, tuple(options), lease.siaddr)
 

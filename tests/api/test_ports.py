@@ -79,6 +79,10 @@ def test_mac_address_checks(api, net):
     for mac in ("fa163e000002", "fa16.3e00.0003", "fa:16:3e:0:0:4", "fa-16-3e-00-00-05"):
         port = api.create("port", network_id=network["id"], mac_address=mac)
         assert re.fullmatch(r"fa:16:3e:00:00:0[2-5]", port["mac_address"]), port["mac_address"]
+    for bad in ("fa163e000009\n", "fa:16-3e:00-00:09"):   # whitespace, mixed separators
+        got, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                      "mac_address": bad}})
+        assert (got, body["NeutronError"]["type"]) == (400, "InvalidInput"), bad
     listed = api.get("/v2.0/ports?mac_address=FA-16-3E-00-00-02")[1]["ports"]
     assert [port["mac_address"] for port in listed] == ["fa:16:3e:00:00:02"]
 

@@ -398,8 +398,11 @@ def test_rules_are_stored_as_neutron_returns_them(api, given, stored):
      f"Address group {UNKNOWN_ID} could not be found."),
     ({"security_group_id": UNKNOWN_ID}, 404, "SecurityGroupNotFound",
      f"Security group {UNKNOWN_ID} does not exist"),
-    ({"security_group_id": "default"}, 400, "InvalidInput",
-     "Invalid input for security_group_id. Reason: 'default' is not a valid UUID."),
+    # a rule's references are strings to Neutron, not UUIDs: a name is not found either
+    ({"security_group_id": "default"}, 404, "SecurityGroupNotFound",
+     "Security group default does not exist"),
+    ({"remote_group_id": "default"}, 404, "SecurityGroupNotFound",
+     "Security group default does not exist"),
     ({"normalized_cidr": "10.0.0.0/8"}, 400, "HTTPBadRequest",
      "Attribute 'normalized_cidr' not allowed in POST"),
     ({"belongs_to_default_sg": True}, 400, "HTTPBadRequest",

@@ -263,6 +263,21 @@ def test_a_default_host_route_agrees_with_the_router_option(cloud, gateway_ip, r
     assert options[121] == bytes([16, 172, 16, 10, 0, 0, 253, 0, *default_via])
 
 
+def test_ipxe_tagged_options_go_to_ipxe_clients_and_the_others_to_the_rest(cloud):
+    """Ironic's pair: a PXE ROM gets iPXE to chain-load, iPXE (its user class says so,
+    or it sends its option 175) gets its script."""
+    network, _ = cloud.network()
+    a = cloud.vm(network, "n0", extra_dhcp_opts=[
+        {"opt_name": "tag:!ipxe,67", "opt_value": "undionly.kpxe"},
+        {"opt_name": "tag:ipxe,bootfile-name", "opt_value": "http://192.0.2.8/boot.ipxe"},
+        {"opt_name": "tftp-server", "opt_value": "192.0.2.8"}])
+    rom = ask(cloud, a, DISCOVER)["options"]
+    assert (rom[67], rom[66]) == (b"undionly.kpxe", b"192.0.2.8")
+    for ipxe in ({"opt_77": b"iPXE"}, {"opt_175": bytes([177, 1, 1])}):
+        options = ask(cloud, a, DISCOVER, **ipxe)["options"]
+        assert (options[67], options[66]) == (b"http://192.0.2.8/boot.ipxe", b"192.0.2.8")
+
+
 def test_a_blank_router_option_sends_no_gateway(cloud):
     network, _ = cloud.network()
     a = cloud.vm(network, "n0", extra_dhcp_opts=[{"opt_name": "router", "opt_value": ""}])
