@@ -251,10 +251,9 @@ class NeutronApi:
             return _json(200, {kind: self._shown(kind, self.model.show(kind, resource_id),
                                                  request.GET.getall("fields"))})
         if method == "PUT":
-            stored = self.model.get(kind, resource_id)
-            values = attributes.without_unchanged(attributes.RESOURCES[kind], attributes.parse_body(
-                kind, attributes.RESOURCES[kind], self._body(request, kind, collection), False),
-                stored)
+            self.model.get(kind, resource_id)
+            values = attributes.parse_body(kind, attributes.RESOURCES[kind],
+                                           self._body(request, kind, collection), False)
             updated = getattr(self.model, f"update_{kind}")(resource_id, values)
             return _json(200, {kind: self._shown(kind, updated)})
         getattr(self.model, f"delete_{kind}")(resource_id)

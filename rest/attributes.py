@@ -37,9 +37,6 @@ class Attr:
     filter_convert: Converter | None = None   # for list filters, if not ``convert``
     visible: bool = True  # False: a request's word, never stored or shown
     shown_as: Callable[[Any], Any] | None = None   # how the API shows a stored value
-    # Neutron takes it in a PUT, this controller cannot change it: why, when a PUT asks
-    # for another value than the stored one (the same one is a client re-sending it all)
-    fixed: str | None = None
 
     def default_value(self) -> Any:
         # Mutable defaults are copied so that two resources never share a list.
@@ -450,7 +447,6 @@ def _common() -> dict[str, Attr]:
     }
 
 
-PROVIDER_FIXED = "Plugin does not support updating provider attributes"
 NETWORK = {
     **_common(),
     "admin_state_up": Attr(to_bool, True),
@@ -458,10 +454,10 @@ NETWORK = {
     "router:external": Attr(to_bool, False),
     "port_security_enabled": Attr(to_bool, True),
     "mtu": Attr(to_int_or_none, None),
-    "provider:network_type": Attr(to_nullable_one_of(*NETWORK_TYPES), None,
-                                  fixed=PROVIDER_FIXED),
-    "provider:physical_network": Attr(to_nullable_string, None, fixed=PROVIDER_FIXED),
-    "provider:segmentation_id": Attr(to_int_or_none, None, fixed=PROVIDER_FIXED),
+    # in a PUT only as they are (the model refuses another value)
+    "provider:network_type": Attr(to_nullable_one_of(*NETWORK_TYPES), None),
+    "provider:physical_network": Attr(to_nullable_string, None),
+    "provider:segmentation_id": Attr(to_int_or_none, None),
     "status": read_only(),
     "subnets": read_only(list, scalar=False),
     "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
@@ -524,8 +520,7 @@ PORT = {
 ROUTER = {
     **_common(),
     "admin_state_up": Attr(to_bool, True),
-    "distributed": Attr(to_bool, None, fixed="routers are distributed here (DVR on every "
-                        "hypervisor); there are no centralized routers"),
+    "distributed": Attr(to_bool, None),   # true only (there are no centralized routers)
     "external_gateway_info": Attr(to_gateway_info, None, scalar=False),
     "status": read_only(),
     "availability_zone_hints": Attr(to_list_of(to_string()), list, allow_put=False,
@@ -639,19 +634,6 @@ def parse_body(kind: str, attributes: dict[str, Attr], body: Any, creating: bool
                                  "not specified")
             parsed[name] = attr.default_value()
     return parsed
-
-
-def without_unchanged(attributes: dict[str, Attr], values: dict, stored: dict) -> dict:
-    """A PUT's values without those of attributes that cannot change here when they
-    repeat the stored value; another value is a 400 saying why."""
-    kept = {}
-    for name, value in values.items():
-        why = attributes[name].fixed
-        if why is None:
-            kept[name] = value
-        elif value != stored.get(name):
-            raise InvalidInput(f"Invalid input for operation: {why}.")
-    return kept
 
 
 # ------------------------------------------------------------------- quotas

@@ -48,6 +48,8 @@ Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new rec
 # choice, not where its device happened to appear: only the API moves such a port.
 HOST_NAMED_BY_API = "host_named_by_api"
 BOOKKEEPING = ("updated_at", "revision_number")   # what every write moves on
+PROVIDER_ATTRIBUTES = ("provider:network_type", "provider:physical_network",
+                       "provider:segmentation_id")
 
 
 def host_named_by_api(port: dict) -> bool:
@@ -120,6 +122,16 @@ def _extra_dhcp_opts(current: list[dict], requested: list[dict]) -> list[dict]:
                 raise InvalidInput(f"Invalid input for operation: {error}.") from None
         merged[(name, version)] = {"opt_name": name, "opt_value": value, "ip_version": version}
     return list(merged.values())
+
+
+def _as_they_are(record: dict, values: dict, names: tuple[str, ...], why: str) -> dict:
+    """An update's values without those of attributes that cannot change here, when they
+    are null (unset, as ML2 reads them) or repeat the stored value, as a client that
+    re-sends a whole resource writes them; another value is a 400 saying ``why``."""
+    for name in names:
+        if name in values and values[name] not in (None, record.get(name)):
+            raise InvalidInput(f"Invalid input for operation: {why}.")
+    return {name: value for name, value in values.items() if name not in names}
 
 
 def utc_now() -> str:
@@ -265,6 +277,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def update_network(self, network_id: str, values: dict) -> dict:
         record = self.get("network", network_id)
+        values = _as_they_are(record, values, PROVIDER_ATTRIBUTES,
+                              "Plugin does not support updating provider attributes")
         if record["router:external"] and values.get("router:external") is False:
             self.refuse_external_in_use(network_id)
         if "mtu" in values:   # null: back to the largest, as a create without one
@@ -742,7 +756,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         return self.render("router", record)
 
     def update_router(self, router_id: str, values: dict) -> dict:
-        record = self._updated(self.get("router", router_id), values)
+        current = self.get("router", router_id)
+        values = _as_they_are(current, values, ("distributed",),
+                              "routers are distributed here (DVR on every hypervisor); "
+                              "there are no centralized routers")
+        record = self._updated(current, values)
         batch = _Batch()
         if "external_gateway_info" in values:
             record["external_gateway_info"] = self._gateway_written(

@@ -109,6 +109,10 @@ def test_update_and_show(api):
     status, body = api.put(f"/v2.0/networks/{net['id']}", {"network": {**provider,
                                                                        "name": "again"}})
     assert status == 200 and body["network"]["name"] == "again", body
+    status, body = api.put(f"/v2.0/networks/{net['id']}",   # null: unset, as ML2 reads it
+                           {"network": {"provider:segmentation_id": None}})
+    assert status == 200 and body["network"]["provider:segmentation_id"] == \
+        net["provider:segmentation_id"], body
     status, body = api.put(f"/v2.0/networks/{net['id']}",
                            {"network": {"provider:segmentation_id": 7}})
     assert status == 400 and body["NeutronError"] == {
