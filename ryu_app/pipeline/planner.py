@@ -280,9 +280,9 @@ class Planner:
 
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
-        pings to the router's addresses, routes to every VM of the router's other networks
-        in its address scope, the drop of what is unrouted, and delivery of what other
-        chassis routed to its VMs here."""
+        pings to the router's addresses, routes to every VM address in the subnets of the
+        router's interfaces on its other networks in its address scope, the drop of what
+        is unrouted, and delivery of what other chassis routed to its VMs here."""
         flows = []
         for gateway in self._dvr_gateways(network["id"]):
             gateway_mac = gateway["mac_address"]

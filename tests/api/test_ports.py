@@ -200,11 +200,19 @@ def test_extra_dhcp_opts_are_stored_merged_and_checked(api, net):
                 {"opt_name": "mtu", "opt_value": "large"},
                 {"opt_name": "53", "opt_value": "1"},                 # the protocol's own
                 {"opt_name": "tftp-server", "opt_value": ""},         # blank: only router
-                {"opt_name": "mtu"}, "mtu=1400"):
+                {"opt_name": "mtu"}, "mtu=1400",
+                {"opt_name": "tag:pxe,67", "opt_value": "a"},        # a tag nothing sets
+                {"opt_name": "tag:ipxe,router", "opt_value": ""}):    # tagged: a value
         status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": [bad]}})
         assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput"), bad
     assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["extra_dhcp_opts"] == [
         {"opt_name": "150", "opt_value": "192.168.10.10", "ip_version": 4}]
+    # Ironic's iPXE pair, as Neutron's dnsmasq tags an iPXE client
+    ironic = [{"opt_name": "tag:!ipxe,67", "opt_value": "undionly.kpxe"},
+              {"opt_name": "tag:ipxe,67", "opt_value": "http://192.168.10.9/boot.ipxe"}]
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {"extra_dhcp_opts": ironic}})
+    assert status == 200 and body["port"]["extra_dhcp_opts"][1:] == [
+        {**option, "ip_version": 4} for option in ironic], body
 
 
 def test_disabling_a_port_the_controller_made_leaves_it_serving(api):
