@@ -168,7 +168,7 @@ def dvr_default_flows(patch_tun: int | None, int_phy_ports: Iterable[int],
     return flows
 
 
-def _local_arp_answer(lvid: int, ip: str, mac: str) -> Flow:
+def local_arp_answer(lvid: int, ip: str, mac: str) -> Flow:
     """Table 60: a VM's ARP for ``ip`` on its network, answered 'at ``mac``' right here."""
     return Flow(T.INT_TRANSIENT, 30, match(eth_type=ETH_TYPE_ARP, arp_tpa=ip,
                                            **{T.LOCAL_VLAN_REG: lvid}), arp_reply(ip, mac))
@@ -177,14 +177,14 @@ def _local_arp_answer(lvid: int, ip: str, mac: str) -> Flow:
 @builder
 def gateway_arp_flow(lvid: int, gateway_ip: str, gateway_mac: str) -> Flow:
     """Table 60: a VM's ARP for its gateway is answered on its own chassis."""
-    return _local_arp_answer(lvid, gateway_ip, gateway_mac)
+    return local_arp_answer(lvid, gateway_ip, gateway_mac)
 
 
 @builder
 def dhcp_server_arp_flow(lvid: int, server_ip: str, server_mac: str) -> Flow:
     """Table 60: a VM's ARP for its DHCP server (renewals are unicast to it) is answered
     on its own chassis, for the server that lives nowhere else."""
-    return _local_arp_answer(lvid, server_ip, server_mac)
+    return local_arp_answer(lvid, server_ip, server_mac)
 
 
 @builder

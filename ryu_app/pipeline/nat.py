@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.br_int import ETH_TYPE_IP, RoutedEntry
+from ryu_app.pipeline.br_int import ETH_TYPE_IP, RoutedEntry, local_arp_answer
 from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
                                     builder, match, vlan)
 
@@ -103,6 +103,23 @@ def floating_in_flow(external: External, floating_ip: str, fg_mac: str, zone: in
                 external.arriving(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip),
                 (*external.untag, *_routed(gateway_mac, vm_mac),
                  _ct(zone, ("dst", fixed_ip, False)), *delivery))
+
+
+@builder
+def floating_local_flows(external: External, floating_ip: str, fg_mac: str, zone: int,
+                         fixed_ip: str, gateway_mac: str, vm_mac: str,
+                         delivery: tuple) -> list[Flow]:
+    """Table 60: what ``external_arp_flow`` and ``floating_in_flow`` do for the wire, for
+    a VM of the external network on this hypervisor: its ARP for the floating IP is
+    answered with the fg- MAC, and what it sends there is DNATed to the VM.  Its frames
+    never come in by the patch to br-ex, where those flows wait, and NORMAL would send
+    them out onto the wire, from where nothing brings them back."""
+    here = {T.LOCAL_VLAN_REG: external.lvid}
+    return [local_arp_answer(external.lvid, floating_ip, fg_mac),
+            Flow(T.INT_TRANSIENT, 26,
+                 match(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip, **here),
+                 (*_routed(gateway_mac, vm_mac), _ct(zone, ("dst", fixed_ip, False)),
+                  *delivery))]
 
 
 @builder

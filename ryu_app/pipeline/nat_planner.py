@@ -292,17 +292,19 @@ class NatPlanner:
         return None
 
     def fip_flows(self, bridge: Bridge, fip_id: str) -> list[Flow]:
-        """The floating IP's DNAT, SNAT and ARP answer on its VM's hypervisor."""
+        """The floating IP's DNAT, SNAT and ARP answer on its VM's hypervisor, for the
+        wire and for the external network's VMs here."""
         fip = self.model.records["floatingip"].get(fip_id)
         found = self._fip_context(bridge, fip) if fip else None
         if found is None:
             return []
         floating, fixed = fip["floating_ip_address"], fip["fixed_ip_address"]
         fg_mac, external, zone = found["fg"]["mac_address"], found["external"], found["zone"]
+        arriving = (floating, fg_mac, zone, fixed, found["gateway_mac"],
+                    found["port"]["mac_address"], self.planner.local_output(bridge, found["port"]))
         flows = [nat.external_arp_flow(external, floating, fg_mac),
-                 nat.floating_in_flow(external, floating, fg_mac, zone, fixed,
-                                      found["gateway_mac"], found["port"]["mac_address"],
-                                      self.planner.local_output(bridge, found["port"]))]
+                 nat.floating_in_flow(external, *arriving),
+                 *nat.floating_local_flows(external, *arriving)]
         upstream = self._upstream(fip["floating_network_id"], found["fg"])
         if upstream and upstream[1]:
             flows.append(nat.floating_out_flow(found["lvid"], found["gateway_mac"], fixed,

@@ -228,6 +228,12 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               Band("DHCP server ARP", (30,), ("br_int.dhcp_server_arp_flow",),
                    "ARP for the network's DHCP server (a renewal is unicast to it): "
                    "answered here"),
+              Band("floating IP ARP, here", (30,), (NAT + "floating_local_flows",),
+                   "ARP from a VM of the external network for a floating IP of this "
+                   "hypervisor: answered with its fg- MAC"),
+              Band("floating IP in, here", (26,), (NAT + "floating_local_flows",),
+                   "from a VM of the external network to a floating IP of this hypervisor: "
+                   "DNAT to its VM, through its ingress filter"),
               Band("routes", (25,), ("br_int.route_flow",),
                    "to the gateway for a VM of another subnet of the router: TTL - 1, MACs "
                    "rewritten, to the VM's port or towards its hypervisor"),

@@ -126,6 +126,23 @@ def test_a_vm_on_the_external_network_reaches_the_upstream_where_snat_runs(outsi
         tenant.cleanup()
 
 
+def test_a_vm_on_the_external_network_reaches_a_floating_ip_of_its_own_hypervisor(outside,
+                                                                                public):
+    """Its frames for the floating IP never come in from the wire, where x1's DNAT waits
+    for the outside's: x1 answers and DNATs them on br-int too (the reply goes by the
+    upstream router, as any reply to the outside)."""
+    tenant, _, _, (vm, ) = routed_tenant(outside, public, "violet", (1,))
+    fip = tenant.api.create("floatingip", floating_network_id=public[0]["id"],
+                            port_id=vm.port_id)
+    near = Tenant(outside.controller.api, outside, "onlink")
+    provider_vm = near.vm(public[0], 1, gateway=UPSTREAM)
+    try:
+        assert pings(provider_vm, fip["floating_ip_address"], attempts=10)
+    finally:
+        near.cleanup()
+        tenant.cleanup()
+
+
 def test_two_tenants_with_one_cidr_reach_the_internet_at_once(outside, red, blue):
     red_vm, blue_vm = red[3][0], blue[3][0]
     assert red_vm.ip == blue_vm.ip   # same CIDR, same first address: only the router tells

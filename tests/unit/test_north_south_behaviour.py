@@ -383,6 +383,26 @@ def test_a_vm_on_the_external_network_gets_the_upstream_gateways_arp_answer(outs
     assert [hop.chassis for hop in result.of_kind("controller")] == ["n0"]
 
 
+def test_a_vm_on_the_external_network_reaches_a_floating_ip_of_its_own_hypervisor(outside):
+    """n0 answers its ARP for the floating IP of n0's VM and DNATs what it sends there, as
+    it does for the wire: placement does not decide reachability."""
+    public = outside.qg["network_id"]
+    floating, fip = outside.floating, outside.fip["floating_ip_address"]
+    fg = outside.model.fip_gateway_port(public, "n0")
+    for chassis in ("n0", "n1"):
+        provider_vm = outside.vm({"id": public}, chassis)
+        mac, address = provider_vm["mac_address"], provider_vm["fixed_ips"][0]["ip_address"]
+        if chassis == "n0":   # the far one is answered from the wire (n0's own flows)
+            answer = outside.send(provider_vm, arp_request(mac, address, fip)).packet_at(
+                chassis, provider_vm["device"])
+            assert (answer["arp_op"], answer["arp_sha"]) == (2, fg["mac_address"])
+        result = outside.send(provider_vm, ipv4(mac, fg["mac_address"], address, fip,
+                                                ct_state_after=T.CT_TRK | T.CT_NEW))
+        assert result.delivered_to() == [("n0", floating["device"])], chassis
+        assert result.packet_at("n0", floating["device"])["ipv4_dst"] == \
+            floating["fixed_ips"][0]["ip_address"]
+
+
 def test_an_external_subnet_without_dhcp_brings_and_takes_its_gateways_answers(outside):
     """Its gateway is a next hop the hypervisors ask for: its answers' flows come and
     go with the subnet (no DHCP port changes with it to recompute the network)."""
