@@ -240,8 +240,10 @@ class Engine:
                 self.asked_tags.forget(chassis)
         if changes.bridges_added or changes.bridges_removed:
             self._dirty.chassis.add(chassis)
+        recreated = ({port.name for _, port in changes.ports_removed}
+                     & {port.name for _, port in changes.ports_added})
         for bridge, port in changes.ports_removed + changes.ports_added:
-            self._port_moved(chassis, bridge, port)
+            self._port_moved(chassis, bridge, port, port.name in recreated)
         self.binder.devices_moved(
             chassis, [port for bridge, port in changes.ports_added if _vm_device(bridge, port)],
             [port for bridge, port in changes.ports_removed if _vm_device(bridge, port)],
@@ -256,12 +258,16 @@ class Engine:
         return {(bridge.chassis, other.name) for other in self.planner.vm_devices(bridge)
                 if other.name != device.name and port_of_device(self.model, other) is owner}
 
-    def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo) -> None:
+    def _port_moved(self, chassis: str, bridge: Bridge, port: PortInfo,
+                    recreated: bool = False) -> None:
+        """``recreated``: a device of this name went and came in one update (a new ofport
+        under the old name)."""
         if _vm_device(bridge, port):
             self._dirty.devices.add((chassis, port.name))
             owner = port_of_device(self.model, port)
             replaced = self._replaced(bridge, port, owner) if owner is not None else set()
-            if replaced:   # the port's device here changed: its ofport, in routes too
+            if (replaced or recreated) and owner is not None:
+                # the port's device here changed: its ofport, in routes too
                 self._dirty.devices |= replaced
                 self._guarded(self._port_written, owner)
         elif port.kind == "tunnel":

@@ -110,6 +110,20 @@ def test_a_subnet_of_a_routed_network_that_is_not_on_the_router_is_not_routed_in
                        ).delivered_to() == [("n1", routed.green_vm["device"])]
 
 
+def test_a_device_recreated_under_its_name_with_a_new_ofport_is_routed_to_there(routed):
+    """Gone and back in one update of its hypervisor's database: the routes that deliver
+    to the VM follow its new ofport, as its own flows do."""
+    green_vm = routed.green_vm
+    database = routed.databases["n1"]
+    database.remove_port(green_vm["device"])
+    database.add_port("br-int", green_vm["device"], 777,
+                      external_ids={"iface-id": green_vm["id"]})
+    routed.seen("n1")
+    blue_vm = routed.blue_vm
+    result = routed.send(blue_vm, routed_ping(routed, blue_vm, green_vm))
+    assert result.delivered_to() == [("n1", green_vm["device"])]
+
+
 def test_what_the_router_does_not_know_is_dropped_and_ttl_expiry_goes_to_the_controller(
         routed):
     blue_vm = routed.blue_vm
