@@ -43,11 +43,14 @@ def test_two_tenants_with_the_same_cidr_reach_only_their_own_vms(cloud, tenants)
     assert len(vnis) == 2
 
 
-def tagged_ping(source, destination, source_ip: str, vid: int) -> bytes:
-    """An ICMP echo request to ``destination``'s MAC and address, in an 802.1Q tag."""
+def tagged_ping(source, destination, source_ip: str, *vids: int) -> bytes:
+    """An ICMP echo request to ``destination``'s MAC and address, in 802.1Q tags of
+    these VLAN ids, the outer first."""
     frame = packet.Packet()
     frame.add_protocol(ethernet.ethernet(dst=destination.mac, src=source.mac, ethertype=0x8100))
-    frame.add_protocol(vlan.vlan(vid=vid, ethertype=0x0800))
+    for index, vid in enumerate(vids):
+        inner = 0x8100 if index + 1 < len(vids) else 0x0800
+        frame.add_protocol(vlan.vlan(vid=vid, ethertype=inner))
     frame.add_protocol(ipv4.ipv4(src=source_ip, dst=destination.ip, proto=1))
     frame.add_protocol(icmp.icmp(data=icmp.echo(id_=7, seq=1, data=b"hop")))
     frame.serialize()
@@ -134,19 +137,6 @@ def test_a_flat_network_is_untagged_on_the_wire(cloud, tenants):
     assert all("ethertype IPv4" in line for line in wire)
 
 
-def double_tagged_ping(source, destination, source_ip: str, inner_vid: int) -> bytes:
-    """An ICMP echo request to ``destination`` in a priority tag (VLAN id 0) around an
-    802.1Q tag of ``inner_vid``."""
-    frame = packet.Packet()
-    frame.add_protocol(ethernet.ethernet(dst=destination.mac, src=source.mac, ethertype=0x8100))
-    frame.add_protocol(vlan.vlan(vid=0, ethertype=0x8100))
-    frame.add_protocol(vlan.vlan(vid=inner_vid, ethertype=0x0800))
-    frame.add_protocol(ipv4.ipv4(src=source_ip, dst=destination.ip, proto=1))
-    frame.add_protocol(icmp.icmp(data=icmp.echo(id_=7, seq=1, data=b"hop")))
-    frame.serialize()
-    return bytes(frame.data)
-
-
 def test_a_priority_tag_around_a_vlan_tag_does_not_hop_from_a_flat_network(cloud, tenants):
     """The priority tag is popped as no VLAN; the tag inside it must not then reach the
     physical network untouched, where it is another tenant's VLAN network.  (Open
@@ -162,7 +152,7 @@ def test_a_priority_tag_around_a_vlan_tag_does_not_hop_from_a_flat_network(cloud
                                                    physical_network="physnet1")[0]
     attacker = hopper.vm(flat_net, 0, port_security_enabled=False)
     assert ip_from(victim, peer.ip, lambda: pings(peer, victim.ip)) >= 1  # counting works
-    frame = double_tagged_ping(attacker, victim, peer.ip, 222)
+    frame = tagged_ping(attacker, victim, peer.ip, 0, 222)   # a priority tag around 222
     assert ip_from(victim, peer.ip, lambda: spray(attacker, frame, 1.0, 0.1).communicate()) == 0
 
 
