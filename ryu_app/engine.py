@@ -267,8 +267,10 @@ class Engine:
             owner = port_of_device(self.model, port)
             replaced = self._replaced(bridge, port, owner) if owner is not None else set()
             if (replaced or recreated) and owner is not None:
-                # the port's device here changed: its ofport, in routes too
+                # the port's device here changed: its ofport, in routes and in the
+                # bridge's shared security flows (its address pairs' hand-over) too
                 self._dirty.devices |= replaced
+                self._dirty.security.add(chassis)
                 self._guarded(self._port_written, owner)
         elif port.kind == "tunnel":
             remote = self.topology.chassis_by_ip.get(port.remote_ip)

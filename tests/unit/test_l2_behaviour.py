@@ -170,6 +170,24 @@ def test_allowed_address_pairs_and_port_security_off_let_more_through(cloud):
     assert cloud.send(open_vm, anything).delivered_to() == [("n1", b["device"])]
 
 
+def test_a_recreated_device_gets_what_its_address_pairs_mac_is_sent(cloud):
+    """On a network without a router: the bridge's shared hand-over of the pair's MAC
+    follows the device's new ofport."""
+    network, _ = cloud.network()
+    pair_mac = "fa:16:3e:aa:bb:cc"
+    a = cloud.vm(network, "n0", allowed_address_pairs=[{"ip_address": "10.0.0.200",
+                                                        "mac_address": pair_mac}])
+    b = cloud.vm(network, "n1")
+    to_pair = ipv4(b["mac_address"], pair_mac, ip(b), "10.0.0.200",
+                   ct_state_after=T.CT_TRK | T.CT_NEW)
+    assert cloud.send(b, to_pair).delivered_to() == [("n0", a["device"])]
+    database = cloud.databases["n0"]
+    database.remove_port(a["device"])
+    database.add_port("br-int", a["device"], 555, external_ids={"iface-id": a["id"]})
+    cloud.seen("n0")
+    assert cloud.send(b, to_pair).delivered_to() == [("n0", a["device"])]
+
+
 def test_an_any_address_pair_frees_the_source_address_not_the_mac(cloud):
     network, _ = cloud.network()
     any_source = cloud.vm(network, "n0", allowed_address_pairs=[{"ip_address": "0.0.0.0/0"}])
