@@ -15,9 +15,9 @@ MTU, BROADCAST, REQUESTED_ADDRESS, LEASE_TIME, MESSAGE_TYPE = 26, 28, 50, 51, 53
 SERVER_ID, PARAMETER_LIST, RENEWAL_TIME, REBINDING_TIME = 54, 55, 58, 59
 DOMAIN_SEARCH, CLASSLESS_ROUTES, PAD, END = 119, 121, 0, 255
 USER_CLASS, IPXE_ENCAPSULATED = 77, 175
-# The one tag Neutron's dnsmasq sets for IPv4 (--dhcp-userclass=set:ipxe,iPXE): the
-# client is iPXE.  An option named "tag:ipxe,67" is sent only to such a client,
-# "tag:!ipxe,67" only to any other (Ironic chain-loads iPXE with that pair).
+# The one tag Neutron's dnsmasq sets for IPv4 (--dhcp-match=set:ipxe,175: the client
+# sends iPXE's option 175).  An option named "tag:ipxe,67" is sent only to such a
+# client, "tag:!ipxe,67" only to any other (Ironic chain-loads iPXE with that pair).
 IPXE = "ipxe"
 # The server's own siaddr field (the PXE "next server"), set by name like an option.
 SERVER_IP_ADDRESS = "server-ip-address"
@@ -47,15 +47,16 @@ def split_tag(name: str) -> tuple[tuple[str, bool] | None, str]:
         return None, name
     tag, _, option = name[len("tag:"):].partition(",")
     wanted = not tag.startswith("!")
-    if tag.lstrip("!") != IPXE or not option:
+    if tag not in (IPXE, f"!{IPXE}") or not option:
         raise ValueError(f"DHCP option {name!r}: the only tag set here is '{IPXE}' (the "
                          f"client is iPXE), written tag:{IPXE},OPTION or tag:!{IPXE},OPTION")
     return (IPXE, wanted), option
 
 
 def client_tags(options: dict[int, bytes]) -> set[str]:
-    """The tags a client's request sets: ``ipxe`` when its user class says iPXE (or it
-    sends iPXE's own option 175), as dnsmasq's dhcp-userclass matches it."""
+    """The tags a client's request sets: ``ipxe`` when it sends iPXE's option 175, as
+    Neutron's dnsmasq matches it, or its user class (77) says iPXE, which iPXE sends
+    too (and which Neutron matches for DHCPv6)."""
     return {IPXE} if b"iPXE" in options.get(USER_CLASS, b"") or (
         IPXE_ENCAPSULATED in options) else set()
 

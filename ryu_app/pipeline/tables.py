@@ -233,7 +233,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "hypervisor: answered with its fg- MAC"),
               Band("floating IP in, here", (26,), (NAT + "floating_local_flows",),
                    "from a VM of the external network to a floating IP of this hypervisor: "
-                   "DNAT to its VM, through its ingress filter"),
+                   "DNAT to its VM (through its ingress filter, when it has one)"),
               Band("routes", (25,), ("br_int.route_flow",),
                    "to the gateway for a VM of another subnet of the router: TTL - 1, MACs "
                    "rewritten, to the VM's port or towards its hypervisor"),
