@@ -294,7 +294,8 @@ class Core:
             reply = router_packets.time_exceeded_reply(data, self.planner.gateway_ip)
             through = self._injection(dpid, in_port)
         elif reason == "action" and (sender := router_packets.arp_sender(data)):
-            if self.engine.neighbour_seen(dpid, *sender):
+            if self.engine.neighbour_seen(dpid, in_port, router_packets.vlan_of(data),
+                                          *sender):
                 self._take(self.engine.flush(), outputs)
             reply, through = None, ()
         elif reason == "action":

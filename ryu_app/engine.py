@@ -183,9 +183,11 @@ class Engine:
         self.north_south.repeat_flushes(outputs)
         return outputs
 
-    def neighbour_seen(self, dpid: int, ip: str, mac: str) -> bool:
-        """An ARP answer a bridge sent up: True when flows must follow (flush)."""
-        return self.north_south.neighbour_seen(dpid, ip, mac, self._dirty)
+    def neighbour_seen(self, dpid: int, in_port: int, vid: int | None, ip: str,
+                       mac: str) -> bool:
+        """An ARP answer a bridge sent up (by the patch ``in_port``, in the wire's VLAN
+        ``vid``): True when flows must follow (flush)."""
+        return self.north_south.neighbour_seen(dpid, in_port, vid, ip, mac, self._dirty)
 
     def bridge_gone(self, dpid: int) -> None:
         self.topology.connected.discard(dpid)

@@ -16,6 +16,7 @@ from ryu_app.model.security_groups import is_trusted
 from ryu_app.model.tenant import Change
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.planner import floatingip_group, router_group
+from topology.graph import Bridge
 
 if TYPE_CHECKING:
     from ryu_app.engine import Engine, EngineOutputs, _Dirty
@@ -302,18 +303,29 @@ class NorthSouthEngine:
                     outputs.arp_requests.append((bridge.dpid, ofport, our_mac, our_ip,
                                                  target, vid))
 
-    def neighbour_seen(self, dpid: int, ip: str, mac: str, dirty: "_Dirty") -> bool:
-        """An ARP answer from the external network on this bridge: an upstream gateway's
-        MAC, if it is one this bridge asks for; True when it is news."""
+    def neighbour_seen(self, dpid: int, in_port: int, vid: int | None, ip: str, mac: str,
+                       dirty: "_Dirty") -> bool:
+        """An ARP answer from an external network on this bridge: an upstream gateway's
+        MAC, if it is one this bridge asks for on the network the answer came in from
+        (its patch and its VLAN on the wire: two external networks may have one gateway
+        address); True when it is news."""
         bridge = self.engine.topology.bridges.get(dpid)
         if bridge is None or bridge.role != "int":
             return False
         news = False
         for network_id, target, *_ in self.nat.neighbours_wanted(bridge):
-            if target == ip and self.neighbours.learn(network_id, ip, mac):
+            if target == ip and self._came_from(bridge, network_id, in_port, vid) and \
+                    self.neighbours.learn(network_id, ip, mac):
                 news = True
                 self.networks_changed({network_id}, dirty)
         return news
+
+    def _came_from(self, bridge: Bridge, network_id: str, in_port: int, vid: int | None) -> bool:
+        """Whether a frame that came in by ``in_port`` in the wire's VLAN ``vid`` is the
+        external network's."""
+        external = self.nat.external(bridge, network_id)
+        return external is not None and (external.int_ex, external.segmentation_id) == (
+            in_port, vid)
 
 
 def _snats(flows: Iterable[Flow]) -> bool:

@@ -100,3 +100,9 @@ def arp_sender(frame: bytes) -> tuple[str, str] | None:
     """(sender IP, sender MAC) of an ARP frame, None for any other frame."""
     message = packet.Packet(frame).get_protocol(arp.arp)
     return None if message is None else (message.src_ip, message.src_mac)
+
+
+def vlan_of(frame: bytes) -> int | None:
+    """The VLAN id of a frame's 802.1Q tag, None when it has none."""
+    tag = packet.Packet(frame).get_protocol(vlan.vlan)
+    return None if tag is None else tag.vid

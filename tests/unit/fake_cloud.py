@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from ryu.lib.packet import arp, ethernet, ether_types, icmp, ipv4, packet
+from ryu.lib.packet import arp, ethernet, ether_types, icmp, ipv4, packet, vlan
 
 from rest.attributes import RESOURCES, parse_body
 from ryu_app import core, trace
@@ -32,6 +32,7 @@ SNAT_MODES = {"n2": "dvr_snat"}
 # the bridge's role); physnet1 always, physnet2 when a cloud asks for it
 PHYSNETS = (("physnet1", "br-eth1", INT_PHY, "phys"), ("physnet2", "br-eth2", 4, "phys2"))
 UPSTREAM_IP, UPSTREAM_MAC = "203.0.113.1", "52:54:00:00:00:01"
+PUBLIC_VLAN = 130   # the external network of ``north_south``, on physnet1
 
 
 def dpid(chassis: str, role: str) -> int:
@@ -225,15 +226,25 @@ class FakeCloud:
         return updated
 
     def upstream_answers(self, chassis: str, ip: str = UPSTREAM_IP,
-                         mac: str = UPSTREAM_MAC) -> Outputs:
+                         mac: str = UPSTREAM_MAC, vid: int | None = PUBLIC_VLAN) -> Outputs:
         """The external network's gateway answers an ARP request the chassis sent."""
+        return self.from_upstream(chassis, arp.ARP_REPLY, ip, mac, "203.0.113.9", vid)
+
+    def from_upstream(self, chassis: str, opcode: int, ip: str, mac: str, target_ip: str,
+                      vid: int | None = PUBLIC_VLAN, in_port: int = INT_PHY) -> Outputs:
+        """An ARP frame of the external network's gateway that br-int sends up, as it
+        came in by ``in_port`` (br-eth1's patch), in the wire's VLAN ``vid`` (None:
+        untagged)."""
         frame = packet.Packet()
-        frame.add_protocol(ethernet.ethernet(dst="fa:16:3e:ff:ff:ff", src=mac,
-                                             ethertype=ether_types.ETH_TYPE_ARP))
-        frame.add_protocol(arp.arp(opcode=arp.ARP_REPLY, src_mac=mac, src_ip=ip,
-                                   dst_mac="fa:16:3e:ff:ff:ff", dst_ip="203.0.113.9"))
+        frame.add_protocol(ethernet.ethernet(
+            dst="ff:ff:ff:ff:ff:ff", src=mac,
+            ethertype=ether_types.ETH_TYPE_8021Q if vid else ether_types.ETH_TYPE_ARP))
+        if vid:
+            frame.add_protocol(vlan.vlan(vid=vid, ethertype=ether_types.ETH_TYPE_ARP))
+        frame.add_protocol(arp.arp(opcode=opcode, src_mac=mac, src_ip=ip,
+                                   dst_mac="00:00:00:00:00:00", dst_ip=target_ip))
         frame.serialize()
-        return self.take(self.core.packet_in(dpid(chassis, "int"), "action", INT_PHY,
+        return self.take(self.core.packet_in(dpid(chassis, "int"), "action", in_port,
                                              bytes(frame.data)))
 
     def vm(self, network: dict, chassis: str, **fields: Any) -> dict:
@@ -318,7 +329,7 @@ def north_south(cloud: FakeCloud, router: dict, network: dict) -> dict:
     dvr_snat hypervisor), a floating IP for a VM of ``network`` on n0, and the upstream
     gateway's MAC resolved; the floating IP."""
     public, _ = cloud.network("203.0.113.0/24", network_type="vlan",
-                              physical_network="physnet1", segmentation_id=130)
+                              physical_network="physnet1", segmentation_id=PUBLIC_VLAN)
     cloud.update("network", public["id"], **{"router:external": True})
     cloud.update("router", router["id"], external_gateway_info={"network_id": public["id"]})
     vm = cloud.vm(network, "n0")

@@ -7,7 +7,7 @@ import pytest
 
 from rest.attributes import RESOURCES, parse_body
 
-from ryu.lib.packet import arp, ether_types, ethernet, packet
+from ryu.lib.packet import arp, packet
 
 from ryu_app.outputs import CtFlushZone, PacketOut
 from ryu_app.pipeline import tables as T
@@ -16,11 +16,10 @@ from ryu_app.pipeline.planner import floatingip_group
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
 from topology.graph import agent_id
-from tests.unit.fake_cloud import (CHASSIS, INT_PHY, UPSTREAM_IP, UPSTREAM_MAC, FakeCloud, dpid,
-                                   north_south, scoped_router)
+from tests.unit.fake_cloud import (CHASSIS, PHYSNETS, PUBLIC_VLAN, UPSTREAM_IP, UPSTREAM_MAC,
+                                   FakeCloud, dpid, north_south, scoped_router)
 
 INTERNET = "198.51.100.10"
-PUBLIC_VLAN = 130
 
 
 @pytest.fixture
@@ -356,14 +355,7 @@ def test_the_upstream_gateways_gratuitous_arp_moves_snat_to_its_new_mac(outside)
     result = simulate(outside.fabric(), "n2", "br-eth1", "eth1", garp)
     assert [hop.chassis for hop in result.of_kind("controller")] == ["n2"]
     assert ("n2", "br-int", T.INT_TRANSIENT) in result.path()       # and switched on
-    frame = packet.Packet()
-    frame.add_protocol(ethernet.ethernet(dst="ff:ff:ff:ff:ff:ff", src=moved,
-                                         ethertype=ether_types.ETH_TYPE_ARP))
-    frame.add_protocol(arp.arp(opcode=arp.ARP_REQUEST, src_mac=moved, src_ip=UPSTREAM_IP,
-                               dst_mac="00:00:00:00:00:00", dst_ip=UPSTREAM_IP))
-    frame.serialize()
-    outside.take(outside.core.packet_in(dpid("n2", "int"), "action", INT_PHY,
-                                        bytes(frame.data)))
+    outside.from_upstream("n2", arp.ARP_REQUEST, UPSTREAM_IP, moved, UPSTREAM_IP)
     outside.flush()
     [out] = physical(outside.send(outside.plain, to_internet(outside, outside.plain)))
     assert (out.chassis, out.packet["eth_dst"]) == ("n2", moved)
@@ -473,3 +465,29 @@ def test_a_vlan_network_on_the_external_networks_physnet_goes_out_and_back(tmp_p
                 ct_nat_after=(("ipv4_dst", address),))
     result = simulate(cloud.fabric(), "n2", "br-eth1", "eth1", back)
     assert result.delivered_to() == [("n1", vm["device"])]
+
+
+def test_two_external_networks_with_one_gateway_address_each_learn_their_own_mac(tmp_path):
+    """physnet1's VLAN 130 and a flat network on physnet2, both behind 203.0.113.1: an
+    answer from one wire is that network's gateway only."""
+    cloud = FakeCloud(tmp_path, physnets=2)
+    network, subnet = cloud.network()
+    north_south(cloud, cloud.router(subnet), network)   # public, answered on VLAN 130
+    other, other_subnet = cloud.network("10.2.0.0/24")
+    flat, _ = cloud.network("203.0.113.0/24", network_type="flat", physical_network="physnet2")
+    cloud.update("network", flat["id"], **{"router:external": True})
+    cloud.update("router", cloud.router(other_subnet)["id"],
+                 external_gateway_info={"network_id": flat["id"]})
+    neighbours = cloud.planner.nat.neighbours
+    public = next(net["id"] for net in cloud.model.records["network"].values()
+                  if net["provider:segmentation_id"] == PUBLIC_VLAN)
+    assert neighbours.get(public, UPSTREAM_IP) == UPSTREAM_MAC
+    assert neighbours.get(flat["id"], UPSTREAM_IP) is None       # not from VLAN 130's answer
+    flat_mac, physnet2_patch = "52:54:00:00:00:02", PHYSNETS[1][2]
+    cloud.from_upstream("n2", arp.ARP_REPLY, UPSTREAM_IP, flat_mac, "203.0.113.9", vid=None,
+                        in_port=physnet2_patch)
+    assert (neighbours.get(flat["id"], UPSTREAM_IP), neighbours.get(public, UPSTREAM_IP)) == (
+        flat_mac, UPSTREAM_MAC)
+    cloud.upstream_answers("n2", mac="52:54:00:00:00:03", vid=None)   # physnet1, untagged
+    assert (neighbours.get(flat["id"], UPSTREAM_IP), neighbours.get(public, UPSTREAM_IP)) == (
+        flat_mac, UPSTREAM_MAC)                                  # neither network's wire
