@@ -787,7 +787,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             if subnet["gateway_ip"] is None:
                 raise BadRequest(f"Bad router request: Subnet {subnet_id} does not have a "
                                  "gateway IP.", "BadRequest")
-            self._refuse_attached(router, [subnet])
+            self._refuse_attached(router, [subnet], by_subnet=True)
             port = self._new_interface_port(router, subnet)
         else:
             port = self.get("port", port_id)
@@ -863,7 +863,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
     def _interface_owner(self, router: dict) -> str:
         return ROUTER_INTERFACE_OWNERS[1] if router["distributed"] else ROUTER_INTERFACE_OWNERS[0]
 
-    def _refuse_attached(self, router: dict, subnets: list[dict]) -> None:
+    def _refuse_attached(self, router: dict, subnets: list[dict],
+                         by_subnet: bool = False) -> None:
         gateway = self.gateway_port_of(router["id"])
         outside = {ip["subnet_id"] for ip in gateway["fixed_ips"]} if gateway else set()
         for subnet in subnets:
@@ -873,7 +874,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             if subnet["id"] in outside or owner == router["id"]:
                 raise BadRequest(f"Bad router request: Router already has a port on subnet "
                                  f"{subnet['id']}.", "BadRequest")
-            if owner is not None:
+            if owner is not None and by_subnet:   # its gateway address is the other's
+                raise Conflict(f"IP address {subnet['gateway_ip']} already allocated in "
+                               f"subnet {subnet['id']}.", "IpAddressAlreadyAllocated")
+            if owner is not None:   # one router per subnet here, whatever the address
                 raise Conflict(f"Subnet {subnet['id']} is already attached to router {owner}.",
                                "SubnetInUseByRouter")
             new = ipaddress.IPv4Network(subnet["cidr"])

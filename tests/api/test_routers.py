@@ -30,7 +30,14 @@ def test_a_subnet_belongs_to_one_router(api, subnet):
     api.put(f"/v2.0/routers/{first['id']}/add_router_interface", {"subnet_id": subnet["id"]})
     status, body = api.put(f"/v2.0/routers/{second['id']}/add_router_interface",
                            {"subnet_id": subnet["id"]})
-    assert status == 409, body
+    assert (status, body["NeutronError"]["type"]) == (409, "IpAddressAlreadyAllocated"), body
+    assert subnet["gateway_ip"] in body["NeutronError"]["message"]   # as Neutron's IPAM says
+    # by a port of another address on it: Neutron would take it, here a subnet has one
+    # router (DVR's routes and ARP answers for the subnet are that router's)
+    port = api.create("port", network_id=subnet["network_id"])
+    status, body = api.put(f"/v2.0/routers/{second['id']}/add_router_interface",
+                           {"port_id": port["id"]})
+    assert (status, body["NeutronError"]["type"]) == (409, "SubnetInUseByRouter"), body
     assert api.get(f"/v2.0/ports?device_id={second['id']}")[1]["ports"] == []
 
 
