@@ -81,8 +81,10 @@ class Core:
         self.topology = engine.topology
         self.planner = engine.planner
         self._hypervisors: dict[str, _Hypervisor] = {}    # chassis -> its live session
-        # chassis -> conntrack zones to flush when its br-int is next connected
+        # chassis -> conntrack zones, and (zone, IP) of departed addresses, to flush when
+        # its br-int is next connected
         self._unflushed: dict[str, set[int]] = {}
+        self._unflushed_addresses: dict[str, set[tuple[int, str]]] = {}
         # floating IP -> the issue of its latest status: one written late (an ACTIVE
         # waiting for its bridges) never overwrites a later one
         self._fip_issued: dict[str, int] = {}
@@ -216,6 +218,16 @@ class Core:
         else:
             outputs.send(integration.dpid, CtFlushZone(zone))
 
+    def _flush_address(self, chassis: str, zone: int, address: str, outputs: Outputs) -> None:
+        """A departed address's connections in a zone of br-int flushed after the flows
+        that took it away, or when br-int is next connected, if it is not now (its
+        conntrack outlives the OpenFlow session): the address may be given on meanwhile."""
+        integration = self.topology.bridge(chassis, "int")
+        if integration is None or integration.dpid not in self.engine.bridges:
+            self._unflushed_addresses.setdefault(chassis, set()).add((zone, address))
+        else:
+            outputs.send_after_flows(integration.dpid, CtFlushAddress(zone, address))
+
     def _retag(self, chassis: str, tags: dict[str, int], outputs: Outputs) -> None:
         """Port.tag on the VM's own hypervisor, one transaction, only where it differs;
         a hypervisor that is away is retagged whole when it is back."""
@@ -251,10 +263,13 @@ class Core:
             return
         LOG.info("hypervisor %s: %s bridge %s connected (%016x)", bridge.chassis,
                  bridge.role, bridge.name, dpid)
-        if bridge.role == "int":
+        if bridge.role == "int":   # what went while it was away, before its flows
+            zones = self._unflushed.pop(bridge.chassis, set())
+            addresses = self._unflushed_addresses.pop(bridge.chassis, set())
             outputs.send(dpid, PacketInsToController(self.settings.packet_in_rate_limit),
-                         *(CtFlushZone(zone) for zone in sorted(
-                             self._unflushed.pop(bridge.chassis, ()))))
+                         *(CtFlushZone(zone) for zone in sorted(zones)),
+                         *(CtFlushAddress(zone, address) for zone, address in sorted(addresses)
+                           if zone not in zones))
         self._take(self.engine.bridge_connected(dpid), outputs)
         # after the flows: a br-int's dump then holds our canary, and an empty one means
         # the flows were lost (not that none was sent yet)
@@ -391,8 +406,8 @@ class Core:
                 ofport, router_packets.arp_request(mac, ip, target, vid)))
         for dpid, zone in wiring.ct_flushes:
             outputs.send_after_flows(dpid, CtFlushZone(zone))
-        for dpid, zone, address in wiring.ct_address_flushes:
-            outputs.send_after_flows(dpid, CtFlushAddress(zone, address))
+        for chassis, zone, address in wiring.ct_address_flushes:
+            self._flush_address(chassis, zone, address, outputs)
         for chassis, lvid in wiring.given_vlans:
             self._flush_zone(chassis, lvid, outputs)
         for chassis, lvid in wiring.released_vlans:

@@ -56,8 +56,9 @@ class EngineOutputs:
     arp_requests: list[tuple[int, int, str, str, str, int | None]] = field(
         default_factory=list)
     ct_flushes: list[tuple[int, int]] = field(default_factory=list)   # (dpid, zone)
-    # (dpid, zone, IP): a port's address that left the zone, its connections with it
-    ct_address_flushes: list[tuple[int, int, str]] = field(default_factory=list)
+    # (chassis, zone, IP): a port's address that left its br-int's zone, its connections
+    # with it
+    ct_address_flushes: list[tuple[str, int, str]] = field(default_factory=list)
     # (chassis, local VLAN) freed, and given to a network: what the switches remember of
     # it (br-tun's learned MACs, br-int's connections in its zone) is forgotten
     released_vlans: list[tuple[str, int]] = field(default_factory=list)
@@ -494,8 +495,8 @@ class Engine:
         self.local_vlans.commit()   # before anything that uses them is sent
         return outputs
 
-    def _addresses_gone(self, old: dict | None, new: dict | None) -> list[tuple[int, int, str]]:
-        """(br-int, zone, IP) for each fixed IP a filtered port held on its hypervisor and
+    def _addresses_gone(self, old: dict | None, new: dict | None) -> list[tuple[str, int, str]]:
+        """(chassis, zone, IP) for each fixed IP a filtered port held on its hypervisor and
         holds there no more (deleted, unplugged, moved, readdressed): its connections go
         with it, as Neutron's agent deletes them, or a port given the address there
         later would receive the replies they let in.  A zone freed with it needs none:
@@ -506,10 +507,9 @@ class Engine:
         kept = {ip["ip_address"] for ip in new["fixed_ips"]} if (
             new is not None and is_bound_vm_port(new, chassis)) else set()
         zone = self.local_vlans.get(chassis, old["network_id"])
-        integration = self.topology.bridge(chassis, "int")
-        if zone is None or integration is None or integration.dpid not in self.bridges:
+        if zone is None:
             return []
-        return [(integration.dpid, zone, ip["ip_address"]) for ip in old["fixed_ips"]
+        return [(chassis, zone, ip["ip_address"]) for ip in old["fixed_ips"]
                 if ip["ip_address"] not in kept]
 
     @staticmethod

@@ -401,6 +401,20 @@ def test_a_device_whose_flows_clash_is_shut_until_the_clash_is_gone(guarded):
     assert guarded.engine.tags("n0", [vm["device"]])[vm["device"]] != T.DEAD_VLAN
 
 
+def test_an_address_that_left_while_its_br_int_was_away_is_flushed_when_it_is_back(guarded):
+    """Conntrack outlives the OpenFlow session: the flush waits for the bridge, and goes
+    before the flows that may give the address to another port."""
+    a0, _neighbour = guarded.a0, guarded.vm(guarded.net, "n0")   # the zone stays on n0
+    zone, n0 = guarded.local_vlans.get("n0", guarded.net["id"]), dpid("n0", "int")
+    guarded.core.datapath_down(n0)
+    guarded.model.delete_port(a0["id"])
+    meanwhile = guarded.written()
+    assert not any(isinstance(m, CtFlushAddress) for messages in (
+        *meanwhile.messages.values(), *meanwhile.after_flows.values()) for m in messages)
+    back = guarded.take(guarded.core.datapath_up(n0))
+    assert CtFlushAddress(zone, ip(a0)) in back.messages[n0]
+
+
 def test_a_filtered_ports_connections_go_with_its_address_from_its_hypervisor(guarded):
     """Conntrack keeps a zone's entries after a port's flows are gone: the address's are
     flushed, after the flows, on the hypervisor it left, and only its, so that a port
