@@ -9,6 +9,7 @@ from ryu_app.model.tenant import NetworkModel
 from ryu_app.pipeline import render, tables
 from ryu_app.pipeline.flow import Flow
 from ryu_app.pipeline.planner import Group, Planner
+from ryu_app.pipeline.security import MacMember
 from topology.graph import Bridge, Topology
 
 
@@ -44,7 +45,9 @@ def describe_group(planner: Planner, bridge: Bridge, group: Group) -> str:
     if kind == "sg":
         return "security groups: the conntrack zones here"
     if kind == "member":
-        address = group[2] if isinstance(group[2], str) else "/".join(group[2])
+        member = group[2]
+        address = (member if isinstance(member, str) else f"MAC {member.mac}"
+                   if isinstance(member, MacMember) else "/".join(member))
         return f"security groups: member {address} of remote groups ({group[1]} rules)"
     if kind == "router":
         return f"router {_name(model, 'router', group[1])}"

@@ -88,6 +88,21 @@ def _remote_field(direction: str) -> str:
     return "ipv4_src" if direction == "ingress" else "ipv4_dst"
 
 
+@dataclass(frozen=True, order=True)
+class MacMember:
+    """A remote group member known by its MAC alone: a port whose 0.0.0.0/0 address pair
+    lets it send from any address is a member from its pair's MAC, as in Neutron's
+    firewall (an address match would make every address a member)."""
+
+    mac: str
+
+
+def _member_match(direction: str, member: str | tuple[str, str] | MacMember) -> dict:
+    if isinstance(member, MacMember):
+        return {"eth_src" if direction == "ingress" else "eth_dst": member.mac}
+    return {_remote_field(direction): member}
+
+
 def variants(port: FilteredPort) -> dict[str, tuple | None]:
     """The kinds of packet the port's rule flows tell apart, by ct_state: new and
     established connections for a stateful port; for a stateless one any packet (no
@@ -259,13 +274,14 @@ def rule_flows(port: FilteredPort, rule: RuleMatch) -> list[Flow]:
 # ------------------------------------------------------------ remote groups
 
 @builder
-def member_flow(direction: str, member: str | tuple[str, str],
+def member_flow(direction: str, member: str | tuple[str, str] | MacMember,
                 conj_ids: Iterable[int]) -> Flow:
     """Clause 1 of the conjunctions of remote groups with this member address: from
-    (ingress) or to (egress) the address (72/82, priority 70).  One per hypervisor, not
-    per zone: clause 2 names the port, so a zone would add nothing but copies."""
+    (ingress) or to (egress) the address, or the MAC (72/82, priority 70).  One per
+    hypervisor, not per zone: clause 2 names the port, so a zone would add nothing but
+    copies."""
     return Flow(_rule_table(direction), 70,
-                match(eth_type=ETH_TYPE_IP, **{_remote_field(direction): member}),
+                match(eth_type=ETH_TYPE_IP, **_member_match(direction, member)),
                 tuple(("conjunction", conj_id, 1, 2) for conj_id in sorted(set(conj_ids))))
 
 

@@ -20,7 +20,7 @@ from ryu_app.model.tenant import is_bound_vm_port, pair_macs
 from ryu_app.pipeline.addresses import address_match, allowed_sources, prefix_match
 from ryu_app.pipeline import security
 from ryu_app.pipeline.flow import Flow
-from ryu_app.pipeline.security import VARIANTS, FilteredPort, RuleMatch
+from ryu_app.pipeline.security import VARIANTS, FilteredPort, MacMember, RuleMatch
 from topology.graph import Bridge
 
 if TYPE_CHECKING:
@@ -296,10 +296,12 @@ def member_group(direction: str, address: str | tuple[str, str]) -> tuple:
     return ("member", direction, address)
 
 
-def addresses_of(port: dict) -> list[str | tuple[str, str]]:
-    """A port's IPv4 addresses as a remote group's member: fixed IPs, address pairs'
-    (a 0.0.0.0/0 pair is left out: it would make every address a member)."""
-    return [address for _, address in allowed_sources(port) if address is not None]
+def addresses_of(port: dict) -> list[str | tuple[str, str] | MacMember]:
+    """A port's IPv4 addresses as a remote group's member: fixed IPs, address pairs';
+    a 0.0.0.0/0 pair makes it a member by the pair's MAC (by address it would make every
+    address a member)."""
+    return [MacMember(mac) if address is None else address
+            for mac, address in allowed_sources(port)]
 
 
 @functools.lru_cache(maxsize=4096)

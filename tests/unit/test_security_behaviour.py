@@ -51,6 +51,28 @@ def test_members_of_one_group_reach_each_other_across_hypervisors(guarded):
     assert ("n1", "br-int", T.INT_RULES_INGRESS) in result.path()   # judged where it lands
 
 
+def test_a_member_with_an_any_address_pair_is_a_member_from_any_address_by_its_mac(guarded):
+    """A router or NAT VM in the default group (its 0.0.0.0/0 pair lets it send from any
+    address): its peers' "from the group" rules take what it forwards, as Neutron's
+    firewall matches such a member by MAC; a stranger from that address is no member."""
+    router_vm = guarded.vm(guarded.net, "n0", allowed_address_pairs=[
+        {"ip_address": "0.0.0.0/0"}])
+    forwarded = ipv4(router_vm["mac_address"], guarded.a1["mac_address"], "192.168.50.7",
+                     ip(guarded.a1), ct_state_after=NEW)
+    assert reaches(guarded.send(router_vm, forwarded), guarded.a1)
+    stranger = {**forwarded, "eth_src": guarded.w["mac_address"],
+                "ipv4_src": ip(guarded.w)}
+    assert not reaches(guarded.send(guarded.w, stranger), guarded.a1)
+    def by_mac() -> list:
+        return [flow for group in guarded.held("n1", "int").values() for flow in group.values()
+                if dict(flow.match).get("eth_src") == router_vm["mac_address"]
+                and flow.builder == "security.member_flow"]
+
+    assert by_mac()
+    guarded.update("port", router_vm["id"], allowed_address_pairs=[])
+    assert by_mac() == []                                   # a member by address only now
+
+
 def test_another_group_cannot_open_a_connection_and_its_replies_pass(guarded):
     result = send(guarded, guarded.w, guarded.a0)
     assert result.delivered_to() == []
