@@ -304,6 +304,9 @@ class Engine:
                         old and old["binding:host_id"] != new["binding:host_id"]
                         and new["binding:vif_type"] == "unbound")):   # the API moved it
                     self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
+                if _enabled_again(old, new):   # and wherever its device went meanwhile
+                    self._dirty.rebind |= {chassis for chassis, _ in
+                                           self.planner.devices_of(new)}
             elif kind in ("security_group", "security_group_rule"):
                 record = old or new
                 self._dirty.group_rules.add(record.get("security_group_id", record["id"]))

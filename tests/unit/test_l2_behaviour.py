@@ -188,6 +188,20 @@ def test_a_recreated_device_gets_what_its_address_pairs_mac_is_sent(cloud):
     assert cloud.send(b, to_pair).delivered_to() == [("n0", a["device"])]
 
 
+def test_a_device_moved_while_its_port_was_disabled_binds_where_it_is_when_enabled(cloud):
+    network, _ = cloud.network()
+    moved = cloud.vm(network, "n1")
+    peer = cloud.vm(network, "n2", port_security_enabled=False)
+    cloud.update("port", moved["id"], admin_state_up=False)
+    cloud.unplug("n1", moved["device"])
+    device = cloud.plug("n0", moved["id"])
+    cloud.update("port", moved["id"], admin_state_up=True)
+    port = cloud.model.records["port"][moved["id"]]
+    assert (port["status"], port["binding:host_id"]) == ("ACTIVE", "n0")
+    on_n0 = {**port, "device": device, "chassis": "n0"}
+    assert cloud.send(on_n0, ping(on_n0, peer)).delivered_to() == [("n2", peer["device"])]
+
+
 def test_an_any_address_pair_frees_the_source_address_not_the_mac(cloud):
     network, _ = cloud.network()
     any_source = cloud.vm(network, "n0", allowed_address_pairs=[{"ip_address": "0.0.0.0/0"}])
