@@ -4,9 +4,14 @@ from __future__ import annotations
 import ipaddress
 
 
+def ipv4_fixed_ips(port: dict) -> list[dict]:
+    """The port's fixed IPv4 entries, subnet and address (IPv6 ones are not served)."""
+    return [ip for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
+
+
 def ipv4s(port: dict) -> list[str]:
-    """The port's fixed IPv4 addresses (IPv6 ones are not served)."""
-    return [ip["ip_address"] for ip in port["fixed_ips"] if ":" not in ip["ip_address"]]
+    """The port's fixed IPv4 addresses."""
+    return [ip["ip_address"] for ip in ipv4_fixed_ips(port)]
 
 
 def address_match(cidr: str) -> str | tuple[str, str]:

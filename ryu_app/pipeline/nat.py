@@ -101,8 +101,14 @@ def floating_in_flow(external: External, floating_ip: str, fg_mac: str, zone: in
     ingress filter)."""
     return Flow(T.INT_LOCAL_SWITCHING, 5,
                 external.arriving(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip),
-                (*external.untag, *_routed(gateway_mac, vm_mac),
-                 _ct(zone, ("dst", fixed_ip, False)), *delivery))
+                (*external.untag, *_dnat_to_vm(zone, fixed_ip, gateway_mac, vm_mac, delivery)))
+
+
+def _dnat_to_vm(zone: int, fixed_ip: str, gateway_mac: str, vm_mac: str,
+                delivery: tuple) -> tuple:
+    """A frame for a floating IP, routed to its VM: TTL - 1, DNAT to the fixed IP in the
+    floating IP's zone, then ``delivery``."""
+    return (*_routed(gateway_mac, vm_mac), _ct(zone, ("dst", fixed_ip, False)), *delivery)
 
 
 @builder
@@ -118,8 +124,7 @@ def floating_local_flows(external: External, floating_ip: str, fg_mac: str, zone
     return [local_arp_answer(external.lvid, floating_ip, fg_mac),
             Flow(T.INT_TRANSIENT, 26,
                  match(eth_type=ETH_TYPE_IP, eth_dst=fg_mac, ipv4_dst=floating_ip, **here),
-                 (*_routed(gateway_mac, vm_mac), _ct(zone, ("dst", fixed_ip, False)),
-                  *delivery))]
+                 _dnat_to_vm(zone, fixed_ip, gateway_mac, vm_mac, delivery))]
 
 
 @builder

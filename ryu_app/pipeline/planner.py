@@ -21,7 +21,7 @@ from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.north_south import SNAT_OWNER
 from ryu_app.model.segments import PROVIDER_TYPES
 from ryu_app.model.tenant import ROUTER_INTERFACE_OWNERS, NetworkModel, is_bound_vm_port
-from ryu_app.pipeline.addresses import allowed_macs, allowed_sources, ipv4s
+from ryu_app.pipeline.addresses import allowed_macs, allowed_sources, ipv4_fixed_ips, ipv4s
 from ryu_app.pipeline import br_int, br_phys, br_tun, security
 from ryu_app.pipeline.nat_planner import NatPlanner
 from ryu_app.pipeline.security_planner import SECURITY, SecurityPlanner
@@ -326,8 +326,8 @@ class Planner:
                 delivery = (self.local_output(bridge, port) if chassis == bridge.chassis
                             else towards)
                 if delivery:
-                    found += [(ip["ip_address"], port, delivery) for ip in port["fixed_ips"]
-                              if ip["subnet_id"] in subnets and ":" not in ip["ip_address"]]
+                    found += [(ip["ip_address"], port, delivery) for ip in ipv4_fixed_ips(port)
+                              if ip["subnet_id"] in subnets]
         return found
 
     def delivery(self, bridge: Bridge, network_id: str) -> tuple | None:
