@@ -207,6 +207,24 @@ def routed(cloud, acme):
     return public, r, w
 
 
+def test_a_member_with_an_any_address_pair_reaches_its_group_from_any_address(acme):
+    """A NAT VM in the default group sends from an address that is none of its own: its
+    0.0.0.0/0 pair makes it a member by its MAC (table 82 matches dl_src), so a0's "from
+    the group" rule lets it in, as in Neutron."""
+    tenant, _, vms = acme
+    a0 = vms["a0"]
+    nat_vm = tenant.vm(tenant.network_, 1, allowed_address_pairs=[{"ip_address": "0.0.0.0/0"}])
+    try:
+        nat_vm.host.cmd(f"ip addr add 192.168.77.7/32 dev {nat_vm.host.defaultIntf()}")
+        wait_until(lambda: any(f"dl_src={nat_vm.mac}" in line
+                               for line in flows(a0.hypervisor, "br-int", 82)),
+                   what="the NAT VM a member by its MAC on a0's hypervisor")
+        assert ip_from(a0, "192.168.77.7", lambda: nat_vm.host.cmd(
+            f"ping -c2 -W1 -I 192.168.77.7 {a0.ip}")) >= 1
+    finally:
+        tenant.cloud.destroy(nat_vm)
+
+
 def test_routed_traffic_is_filtered_by_the_destination_group(acme, routed):
     _, _, vms = acme
     _, r, w = routed
