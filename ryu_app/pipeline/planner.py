@@ -281,28 +281,32 @@ class Planner:
     def _routing_flows(self, bridge: Bridge, network: dict, lvid: int) -> list[Flow]:
         """br-int flows of DVR on one chassis for one routed network: its gateway's ARP,
         pings to the router's addresses, routes to every VM address in the subnets of the
-        router's interfaces on its other networks in its address scope, the drop of what
-        is unrouted, and delivery of what other chassis routed to its VMs here."""
+        router's other interfaces (on other networks in its address scope, or on another
+        subnet of this network), the drop of what is unrouted, and delivery of what other
+        chassis routed to its VMs here."""
         flows = []
-        for gateway in self._dvr_gateways(network["id"]):
+        gateways = self._dvr_gateways(network["id"])
+        for gateway in gateways:
             gateway_mac = gateway["mac_address"]
             flows += [br_int.gateway_arp_flow(lvid, ip, gateway_mac) for ip in ipv4s(gateway)]
             flows.append(br_int.unrouted_drop_flow(lvid, gateway_mac))
             for interface in self.dvr_interfaces(gateway["device_id"]):
                 for ip in ipv4s(interface):
                     flows += br_int.gateway_echo_flows(lvid, gateway_mac, ip)
-                if self._routes_between(network["id"], interface["network_id"]):
+                if interface["id"] != gateway["id"] and self._routes_between(
+                        network["id"], interface["network_id"]):
                     flows += self._routes_into(bridge, lvid, gateway_mac, interface)
-            flows += self._deliveries(bridge, network, gateway_mac)
             flows += self.nat.tenant_flows(bridge, network, lvid, gateway)
-        return flows
+        return flows + self._deliveries(bridge, network, gateways)
 
     def _routes_between(self, source: str, destination: str) -> bool:
         """A router routes between two of its networks only within one address scope
         (unscoped networks being one scope), as Neutron's L3 agent keeps scopes apart;
-        what it does not route, the unrouted drop takes."""
-        return source != destination and (self.model.network_address_scope(source)
-                                          == self.model.network_address_scope(destination))
+        what it does not route, the unrouted drop takes.  Two subnets of one network are
+        routed to each other (a client without their on-link routes sends to its
+        gateway)."""
+        return (self.model.network_address_scope(source)
+                == self.model.network_address_scope(destination))
 
     def _routes_into(self, bridge: Bridge, lvid: int, gateway_mac: str,
                      interface: dict) -> list[Flow]:
@@ -369,12 +373,22 @@ class Planner:
         return br_int.RoutedEntry(T.INT_DVR_TO_SRC_MAC_PHYSICAL,
                                   network["provider:segmentation_id"], int_phy.ofport)
 
-    def _deliveries(self, bridge: Bridge, network: dict, gateway_mac: str) -> list[Flow]:
-        """Tables 1/2: what another chassis routed to this chassis' VMs on the network."""
+    def _deliveries(self, bridge: Bridge, network: dict, gateways: list[dict]) -> list[Flow]:
+        """Tables 1/2: what another chassis routed to this chassis' VMs on the network gets
+        as source the gateway of the VM's own subnet (its first address's that has one,
+        as the match is the VM's MAC alone), whichever router interface it came by."""
         entry = self.routed_entry(bridge, network)
         ports = self.ports_by_chassis(network["id"]).get(bridge.chassis, []) if entry else []
-        return [br_int.dvr_delivery_flow(entry, port["mac_address"], gateway_mac, delivery)
-                for port in ports if (delivery := self.local_output(bridge, port))]
+        gateway_of = {ip["subnet_id"]: gateway["mac_address"]       # one router per subnet
+                      for gateway in gateways for ip in gateway["fixed_ips"]}
+        flows = []
+        for port in ports:
+            gateway_mac = next((gateway_of[ip["subnet_id"]] for ip in port["fixed_ips"]
+                                if ip["subnet_id"] in gateway_of), None)
+            if gateway_mac and (delivery := self.local_output(bridge, port)):
+                flows.append(br_int.dvr_delivery_flow(entry, port["mac_address"],
+                                                      gateway_mac, delivery))
+        return flows
 
     def tunnel_segment(self, bridge: Bridge, network: dict, lvid: int) -> br_tun.TunnelSegment:
         """The per-network br-tun state of ../shared/seeds/001_*.txt on one chassis, from

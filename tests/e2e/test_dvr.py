@@ -175,6 +175,22 @@ def test_the_switch_limits_what_a_vm_can_send_to_the_controller(cloud, routed):
     assert int(re.search(r"0: packet_count:(\d+)", meter)[1]) > 0, meter  # dropped
 
 
+def test_two_subnets_of_one_network_on_the_router_are_routed_to_each_other(routed):
+    """A second subnet of red on R, without DHCP: its VM, with only a default route,
+    reaches red's first subnet through the router, one hop, on its own chassis and on
+    another; the answers, to a subnet their VMs have no route to, are routed back."""
+    tenant, router, subnets, vms = routed
+    red = {"id": subnets["red"]["network_id"]}
+    second = tenant.api.create("subnet", network_id=red["id"], cidr="10.22.0.0/24",
+                               ip_version=4, enable_dhcp=False, project_id=tenant.project)
+    status, _ = tenant.api.put(f"/v2.0/routers/{router['id']}/add_router_interface",
+                               {"subnet_id": second["id"]})
+    assert status == 200
+    aside = tenant.vm(red, 1, gateway="10.22.0.1", fixed_ips=[{"subnet_id": second["id"]}])
+    for target in (vms["red1"], vms["red0"]):
+        assert hops(aside, target.ip, "-I") == [(1, "10.22.0.1"), (2, target.ip)]
+
+
 def test_a_router_set_down_routes_nothing_until_it_is_up_again(routed):
     """Last in the module: the VMs' ARP for their gateways fails while it is down, and
     re-resolving later floods the VLAN, which the tests counting frames would see."""

@@ -5,6 +5,7 @@ import pytest
 
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
+from ryu_app.pipeline.planner import DVR_OWNER
 from tests.unit.fake_cloud import FakeCloud, scoped_router
 from tests.unit.test_l2_behaviour import arp, ip, ipv4, ping
 
@@ -211,3 +212,51 @@ def test_a_frame_from_another_physical_network_with_the_same_vlan_is_not_routed_
     routed = cloud.send(member, routed_ping(cloud, member, victim))   # the router's way in
     assert routed.delivered_to() == [("n1", victim["device"])]
     assert ("n1", "br-int", T.INT_DVR_TO_SRC_MAC_PHYSICAL) in routed.path()
+
+
+def gateway_on(cloud, subnet: dict) -> dict:
+    """The distributed router interface port on a subnet."""
+    return next(port for port in cloud.model.records["port"].values()
+                if port["device_owner"] == DVR_OWNER
+                and port["fixed_ips"][0]["subnet_id"] == subnet["id"])
+
+
+def test_two_subnets_of_one_network_on_the_router_are_routed_to_each_other(tmp_path):
+    """A client with only a default route sends to its gateway for the other subnet: the
+    router routes it, to a VM elsewhere and on the same hypervisor, with the other
+    subnet's gateway as source."""
+    cloud = FakeCloud(tmp_path)
+    blue, first = cloud.network("10.0.0.0/24")
+    second = cloud.create("subnet", network_id=blue["id"], cidr="10.0.1.0/24", ip_version=4)
+    cloud.router(first, second)
+    source = cloud.vm(blue, "n0", fixed_ips=[{"subnet_id": first["id"]}])
+    for chassis in ("n1", "n0"):
+        target = cloud.vm(blue, chassis, fixed_ips=[{"subnet_id": second["id"]}])
+        result = cloud.send(source, ipv4(source["mac_address"],
+                                         gateway_on(cloud, first)["mac_address"],
+                                         ip(source), ip(target)))
+        assert result.delivered_to() == [(chassis, target["device"])]
+        delivered = result.packet_at(chassis, target["device"])
+        assert (delivered["eth_src"], delivered["nw_ttl"]) == (
+            gateway_on(cloud, second)["mac_address"], 63)
+
+
+def test_each_vm_gets_its_own_subnets_gateway_as_source_of_what_is_routed_to_it(tmp_path):
+    """blue's two subnets are on two routers (R with green, S with red): a frame S routed
+    to a VM of blue's second subnet comes from S's interface there, and R's from R's."""
+    cloud = FakeCloud(tmp_path)
+    blue, first = cloud.network("10.0.0.0/24")
+    second = cloud.create("subnet", network_id=blue["id"], cidr="10.0.1.0/24", ip_version=4)
+    green, green_subnet = cloud.network("10.1.0.0/24")
+    red, red_subnet = cloud.network("10.2.0.0/24")
+    cloud.router(first, green_subnet)
+    cloud.router(second, red_subnet)
+    for network, subnet, behind in ((green, first, green_subnet), (red, second, red_subnet)):
+        target = cloud.vm(blue, "n1", fixed_ips=[{"subnet_id": subnet["id"]}])
+        source = cloud.vm(network, "n0")
+        result = cloud.send(source, ipv4(source["mac_address"],
+                                         gateway_on(cloud, behind)["mac_address"],
+                                         ip(source), ip(target)))
+        assert result.delivered_to() == [("n1", target["device"])]
+        assert result.packet_at("n1", target["device"])["eth_src"] == gateway_on(
+            cloud, subnet)["mac_address"]
