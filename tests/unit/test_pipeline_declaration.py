@@ -40,3 +40,23 @@ def test_builders_name_their_flows():
     assert {flow.builder for flow in br_int.port_security_flows(3, 1, [(mac, "10.0.0.3")],
                                                                 [mac])} == {
         "br_int.port_security_flows"}
+
+
+def test_no_builder_gives_one_switch_flow_two_meanings(tmp_path):
+    """Within one group, two flows of one key (table, priority, match) would leave the
+    switch holding whichever came last: a network whose two subnets are on two routers
+    gave each VM's routed-frame delivery both gateways' MACs so."""
+    cloud = FakeCloud(tmp_path)
+    every_kind_of_network(cloud)
+    vxlan = cloud.model.records["network"][next(iter(cloud.model.records["network"]))]
+    second = cloud.create("subnet", network_id=vxlan["id"], cidr="10.0.9.0/24", ip_version=4)
+    other, other_subnet = cloud.network("10.7.0.0/24")
+    cloud.router(second, other_subnet)
+    for chassis in CHASSIS:
+        cloud.vm(vxlan, chassis, fixed_ips=[{"subnet_id": second["id"]}])
+        cloud.vm(other, chassis)
+    for bridge in cloud.topology.bridges.values():
+        for group, flows in cloud.planner.bridge_groups(bridge).items():
+            by_key: dict[tuple, Flow] = {}
+            for flow in flows:
+                assert by_key.setdefault(flow.key, flow) == flow, (bridge.name, group, flow)
