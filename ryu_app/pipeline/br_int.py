@@ -187,6 +187,20 @@ def dhcp_server_arp_flow(lvid: int, server_ip: str, server_mac: str) -> Flow:
     return local_arp_answer(lvid, server_ip, server_mac)
 
 
+def echo_request(ip: str, mac: str) -> dict:
+    """The match fields of an ICMP echo request to ``ip`` at ``mac``."""
+    return {"eth_type": ETH_TYPE_IP, "ip_proto": IPPROTO_ICMP,
+            "icmpv4_type": ICMP_ECHO_REQUEST, "eth_dst": mac, "ipv4_dst": ip}
+
+
+def echo_reply(ip: str, mac: str) -> tuple:
+    """Turn an echo request to ``ip`` at ``mac`` into its reply, in place (OVS mends the
+    checksums); where the reply goes is the caller's."""
+    return (("move", "eth_src", "eth_dst"), ("set_field", "eth_src", mac),
+            ("move", "ipv4_src", "ipv4_dst"), ("set_field", "ipv4_src", ip),
+            ("set_field", "icmpv4_type", ICMP_ECHO_REPLY))
+
+
 @builder
 def gateway_echo_flows(lvid: int, gateway_mac: str, router_ip: str) -> list[Flow]:
     """Table 60: a VM's ping to an address of its router (sent to its gateway MAC) is
@@ -197,12 +211,8 @@ def gateway_echo_flows(lvid: int, gateway_mac: str, router_ip: str) -> list[Flow
     stateless port's ingress rules judge it and a stateful port's conntrack sees the
     reply of the request it committed.  ``in_port`` is set to 0 on that way so that the
     final output to the port it came from is no hairpin, which OVS would drop."""
-    request = {"eth_type": ETH_TYPE_IP, "ip_proto": IPPROTO_ICMP,
-               "icmpv4_type": ICMP_ECHO_REQUEST, "eth_dst": gateway_mac,
-               "ipv4_dst": router_ip, T.LOCAL_VLAN_REG: lvid}
-    turned = (("move", "eth_src", "eth_dst"), ("set_field", "eth_src", gateway_mac),
-              ("move", "ipv4_src", "ipv4_dst"), ("set_field", "ipv4_src", router_ip),
-              ("set_field", "icmpv4_type", ICMP_ECHO_REPLY))
+    request = {**echo_request(router_ip, gateway_mac), T.LOCAL_VLAN_REG: lvid}
+    turned = echo_reply(router_ip, gateway_mac)
     return [Flow(T.INT_TRANSIENT, 32, match(**request, **{T.FILTERED_PORT_REG: 0}),
                  (*turned, ("output", "in_port"))),
             Flow(T.INT_TRANSIENT, 31, match(**request),

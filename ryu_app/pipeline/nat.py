@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.br_int import ETH_TYPE_IP, RoutedEntry, local_arp_answer
+from ryu_app.pipeline.br_int import (ETH_TYPE_IP, RoutedEntry, echo_reply, echo_request,
+                                      local_arp_answer)
 from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
                                     builder, match, vlan)
 
@@ -134,6 +135,14 @@ def external_arp_flow(external: External, ip: str, mac: str) -> Flow:
     return Flow(T.INT_LOCAL_SWITCHING, 6,
                 external.arriving(eth_type=ETH_TYPE_ARP, arp_op=ARP_REQUEST, arp_tpa=ip),
                 (*reply[:-1], *external.back_to_local_vlan, reply[-1]))
+
+
+@builder
+def external_echo_flow(external: External, ip: str, mac: str) -> Flow:
+    """Table 0: a ping from the external network to ``ip`` (a router's gateway address,
+    on its SNAT hypervisor) answered here, as Neutron's snat namespace answers it."""
+    return Flow(T.INT_LOCAL_SWITCHING, 6, external.arriving(**echo_request(ip, mac)),
+                (*echo_reply(ip, mac), *external.back_to_local_vlan, ("output", "in_port")))
 
 
 @builder

@@ -19,7 +19,7 @@ from ryu_app.model.neighbours import Neighbours
 from ryu_app.model.nat_zones import NatZones
 from ryu_app.model.tenant import is_bound_vm_port
 from ryu_app.pipeline.addresses import ipv4s
-from ryu_app.pipeline import nat
+from ryu_app.pipeline import br_int, nat
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import Flow
 from topology.graph import Bridge
@@ -185,19 +185,21 @@ class NatPlanner:
     # ---------------------------------------------------------------- a router
 
     def router_flows(self, bridge: Bridge, router_id: str) -> list[Flow]:
-        """The router's SNAT on br-int of its SNAT hypervisor (none elsewhere, none while
+        """A router with a gateway, on br-int: its VMs' pings to its gateway address
+        answered on their hypervisor, and its SNAT on its SNAT hypervisor (nothing while
         the router is down)."""
         network = self.gateway_network(router_id)
         qg = self.model.gateway_port_of(router_id)
         if (bridge.role != "int" or network is None or qg is None or not ipv4s(qg)
-                or self.snat_chassis(router_id) != bridge.chassis
                 or not self.planner.router_is_up(router_id)):
             return []
-        external = self.external(bridge, network["id"])
-        if external is None:
-            return []
         gateway_ip, qg_mac = ipv4s(qg)[0], qg["mac_address"]
-        flows = [nat.external_arp_flow(external, gateway_ip, qg_mac)]
+        flows = self._gateway_echoes(bridge, router_id, gateway_ip)
+        external = self.external(bridge, network["id"])
+        if self.snat_chassis(router_id) != bridge.chassis or external is None:
+            return flows
+        flows += [nat.external_arp_flow(external, gateway_ip, qg_mac),
+                  nat.external_echo_flow(external, gateway_ip, qg_mac)]
         router = self.model.records["router"][router_id]
         upstream = self._upstream(network["id"], qg)
         if not router["external_gateway_info"]["enable_snat"]:
@@ -212,6 +214,17 @@ class NatPlanner:
         flows.append(nat.snat_return_flow(external, gateway_ip, qg_mac, zone))
         for interface in self.planner.dvr_interfaces(router_id):
             flows += self._return_routes(bridge, zone, interface)
+        return flows
+
+    def _gateway_echoes(self, bridge: Bridge, router_id: str, gateway_ip: str) -> list[Flow]:
+        """A VM's ping to its router's gateway address, sent to its own gateway MAC, is
+        answered on its hypervisor as pings to the router's interfaces are (the address
+        is the router's, wherever its SNAT runs)."""
+        flows = []
+        for interface in self.planner.dvr_interfaces(router_id):
+            lvid = self.planner.local_vlans.get(bridge.chassis, interface["network_id"])
+            if lvid is not None:
+                flows += br_int.gateway_echo_flows(lvid, interface["mac_address"], gateway_ip)
         return flows
 
     def _routed_flows(self, bridge: Bridge, router_id: str, qg_mac: str,

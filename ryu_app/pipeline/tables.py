@@ -146,6 +146,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "ARP from the external network for a router's gateway address (on its "
                    "SNAT hypervisor) or a floating IP (on its VM's hypervisor): answered "
                    "here, and nowhere else"),
+              Band("external echo", (6,), (NAT + "external_echo_flow",),
+                   "a ping from the external network to a router's gateway address (on its "
+                   "SNAT hypervisor): answered here"),
               Band("external in", (5,), (NAT + "snat_return_flow", NAT + "floating_in_flow",
                                          NAT + "neighbour_flows", NAT + "routed_in_flow"),
                    "from the external network: replies to a router's gateway address into "

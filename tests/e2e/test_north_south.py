@@ -95,6 +95,24 @@ def test_a_vm_without_floating_ip_reaches_the_internet_through_snat(outside, red
     assert fetches(vm, outside.upstream.internet)
 
 
+def test_the_routers_gateway_address_answers_pings_from_outside_and_inside(outside, red):
+    """As Neutron's snat namespace: the internet's pings are answered by the SNAT
+    hypervisor, and the router's VMs' on their own hypervisors, nothing on the wire."""
+    _, _, gateway_ip, vms = red
+    internet = outside.upstream.internet
+    assert pings(internet, gateway_ip, attempts=10)
+    seen = sources_seen_upstream(outside, lambda: internet.host.cmd(
+        f"ping -c3 -i0.2 {gateway_ip}"))
+    replies = {name: [line for line in lines if f"{gateway_ip} > {INTERNET}: ICMP echo reply"
+                      in line] for name, lines in seen.items()}
+    assert len(replies[f"x{SNAT_HOST}"]) >= 3 and replies["x0"] == replies["x1"] == [], seen
+    for vm in vms:
+        assert pings(vm, gateway_ip)
+        seen = sources_seen_upstream(outside, lambda vm=vm: vm.host.cmd(
+            f"ping -c3 -i0.2 {gateway_ip}"))
+        assert all(lines == [] for lines in seen.values()), seen
+
+
 def test_a_vlan_network_on_the_external_physical_network_reaches_the_internet(outside, public):
     """Its frames reach x2 on the external network's wire and leave x2 by the same patch
     (a hairpin, were the routed frame not a new one), as do the replies."""

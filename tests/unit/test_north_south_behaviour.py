@@ -69,6 +69,31 @@ def test_a_vm_with_a_floating_ip_leaves_from_its_own_hypervisor(outside):
     assert result.delivered_to() == []    # the simulated physical switch floods; none takes it
 
 
+def test_a_ping_to_the_routers_gateway_address_is_answered_from_outside_and_inside(outside):
+    """From the external network, by the SNAT hypervisor only (the one that answers ARP
+    for the address), back onto the wire from the qg- MAC; from a VM, on its own
+    hypervisor, as a ping to any address of its router."""
+    gateway_ip = outside.qg["fixed_ips"][0]["ip_address"]
+    for chassis in CHASSIS:
+        request = ipv4(UPSTREAM_MAC, outside.qg["mac_address"], INTERNET, gateway_ip,
+                       vlan_vid=vlan(PUBLIC_VLAN))
+        result = simulate(outside.fabric(), chassis, "br-eth1", "eth1", request)
+        replies = [(o.chassis, o.packet["eth_src"], o.packet["eth_dst"], o.packet["ipv4_src"],
+                    o.packet["ipv4_dst"], o.packet["vlan_vid"]) for o in physical(result)
+                   if o.packet.get("icmpv4_type") == 0]
+        assert replies == ([(chassis, outside.qg["mac_address"], UPSTREAM_MAC, gateway_ip,
+                             INTERNET, vlan(PUBLIC_VLAN))] if chassis == "n2" else [])
+        assert result.delivered_to() == []
+    for vm in (outside.plain, outside.floating):
+        # conntrack sees the request new and the answer as its reply
+        result = outside.send(vm, to_internet(outside, vm, ipv4_dst=gateway_ip, ct_state_after=(
+            T.CT_TRK | T.CT_NEW, T.CT_TRK | T.CT_EST | T.CT_RPL)))
+        answer = result.packet_at(vm["chassis"], vm["device"])
+        assert (answer["icmpv4_type"], answer["ipv4_src"], answer["eth_src"]) == (
+            0, gateway_ip, outside.gateway["mac_address"])
+        assert {hop.chassis for hop in result.hops} == {vm["chassis"]} and not physical(result)
+
+
 def test_arp_for_external_addresses_is_answered_in_one_place(outside):
     answers = {}
     for address in (outside.fip["floating_ip_address"], outside.qg["fixed_ips"][0]["ip_address"]):
@@ -461,7 +486,7 @@ def test_a_vlan_network_on_the_external_networks_physnet_goes_out_and_back(tmp_p
     assert [(o.chassis, o.packet["ipv4_src"], o.packet["vlan_vid"]) for o in out] == [
         ("n1", address, vlan(150)), ("n2", source, vlan(PUBLIC_VLAN))]   # to n2, then out
     back = ipv4(UPSTREAM_MAC, qg["mac_address"], INTERNET, source, vlan_vid=vlan(PUBLIC_VLAN),
-                ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL,
+                icmpv4_type=0, ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL,
                 ct_nat_after=(("ipv4_dst", address),))
     result = simulate(cloud.fabric(), "n2", "br-eth1", "eth1", back)
     assert result.delivered_to() == [("n1", vm["device"])]
