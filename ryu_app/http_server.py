@@ -7,7 +7,10 @@ traffic silently) and an accept loop that ends for good on EMFILE.  ``install`` 
 Ryu's server with this one before ``ryu-manager`` starts it:
 
 - the listening socket is bound without ``SO_REUSEPORT``;
-- a connection idle (or slow) for ``idle_timeout`` seconds is closed;
+- a connection idle for ``idle_timeout`` seconds is closed, and so is one whose request
+  line, or then whose headers and body, take longer than that to arrive (the socket
+  timeout bounds each read only: a client sending a byte a second held its connection,
+  and enough of them every connection, for ever);
 - connections are served until ``RESERVED_DESCRIPTORS`` short of the file descriptor limit
   (raised to its hard limit at start), so that OpenFlow, OVSDB and the database always
   have descriptors left; beyond that, clients wait in a listen backlog deep enough not to
@@ -31,6 +34,7 @@ import errno
 import logging
 import resource
 import socket
+import time
 from typing import Any, Callable
 from urllib.parse import unquote_to_bytes
 
@@ -82,6 +86,52 @@ def drain_body(application: WsgiApp) -> WsgiApp:
     return drained
 
 
+class DeadlineInput:
+    """A request body that must arrive by a deadline: a read past it raises a timeout
+    (OSError), which the API answers as a body that broke off."""
+
+    def __init__(self, body: Any, deadline: float):
+        self._body, self._deadline = body, deadline
+
+    def _within(self, read: Callable, *args: Any) -> Any:
+        left = max(self._deadline - time.monotonic(), 0.001)
+        with eventlet.Timeout(left, socket.timeout("request body too slow")):
+            return read(*args)
+
+    def read(self, *args: Any) -> bytes:
+        return self._within(self._body.read, *args)
+
+    def readline(self, *args: Any) -> bytes:
+        return self._within(self._body.readline, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._body, name)
+
+
+class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
+    """eventlet's HTTP protocol with a deadline per phase (see the module): a timeout
+    raised while reading the request closes the connection (eventlet's own handling of
+    socket.timeout); ``seconds`` is set by ``install``."""
+
+    seconds = 5.0
+
+    def _read_request_line(self) -> Any:
+        with eventlet.Timeout(self.seconds, socket.timeout("request line too slow")):
+            line = super()._read_request_line()
+        self._deadline = time.monotonic() + self.seconds
+        return line
+
+    def parse_request(self) -> bool:
+        left = max(self._deadline - time.monotonic(), 0.001)
+        with eventlet.Timeout(left, socket.timeout("request headers too slow")):
+            return super().parse_request()
+
+    def get_environ(self) -> dict:
+        environ = super().get_environ()
+        environ["wsgi.input"] = DeadlineInput(environ["wsgi.input"], self._deadline)
+        return environ
+
+
 class PatientListener:
     """A listening socket whose accept() waits out a lack of descriptors or memory
     instead of raising, which would end eventlet's accept loop and close the socket."""
@@ -127,6 +177,8 @@ def install(idle_timeout: float, application: WsgiApp) -> None:
     from ryu import cfg
     from ryu.app import wsgi as ryu_wsgi
 
+    protocol = type("Protocol", (DeadlineProtocol,), {"seconds": idle_timeout})
+
     class WSGIServer:
         def __init__(self, _ryu_application: WsgiApp, **_config):
             self.server = eventlet.listen((cfg.CONF.wsapi_host, cfg.CONF.wsapi_port),
@@ -137,6 +189,7 @@ def install(idle_timeout: float, application: WsgiApp) -> None:
             eventlet.wsgi.server(PatientListener(self.server),
                                  utf8_or_400(drain_body(application)),
                                  hub.LoggingWrapper(), debug=False, max_size=connections,
-                                 socket_timeout=idle_timeout, log_output=False)
+                                 socket_timeout=idle_timeout, log_output=False,
+                                 protocol=protocol)
 
     ryu_wsgi.WSGIServer = WSGIServer

@@ -74,3 +74,44 @@ def test_idle_half_open_connections_keep_a_new_client_out_for_a_few_seconds_only
     for _ in range(20):
         assert Api(starved.api_port).get("/v2.0/networks")[0] == 200
     assert starved.process.poll() is None and "Traceback" not in starved.log()
+
+
+def trickle(port: int, request: bytes, pause: float = 0.25) -> tuple[float, bytes]:
+    """Send a request a byte at a time; (seconds until the server answered or closed the
+    connection, what it said)."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        with selectors.DefaultSelector() as waiting:
+            waiting.register(sock, selectors.EVENT_READ)
+            for byte in request:
+                try:
+                    sock.send(bytes([byte]))
+                except OSError:
+                    break
+                if waiting.select(timeout=pause):
+                    break
+            try:
+                said = sock.recv(4096)
+            except OSError:
+                said = b""
+    return time.monotonic() - started, said
+
+
+@pytest.mark.parametrize("phase, request_bytes", [
+    ("request line", b"GET /v2.0/networks?" + b"x" * 200 + b" HTTP/1.1\r\n\r\n"),
+    ("headers", b"GET /v2.0/networks HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 200 + b"\r\n\r\n"),
+    ("body", b"POST /v2.0/networks HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\n\r\n"
+     + b"{" * 200),
+])
+def test_a_client_trickling_its_request_is_cut_off_after_the_timeout(starved, phase,
+                                                                      request_bytes):
+    """The socket timeout bounds each read only: a byte every quarter second kept a
+    connection (and enough such clients every connection) for ever.  Each phase must
+    now arrive within api_client_timeout (2 s); the whole request would take a minute,
+    and nothing is made of it."""
+    waited, said = trickle(starved.api_port, request_bytes)
+    assert waited < 5, f"{phase}: still connected after {waited:.1f} s"
+    # the body's 400 may be lost: the client goes on sending, so closing resets
+    assert not said or (said.startswith(b"HTTP/1.1 400") and b"Malformed request body" in said)
+    assert starved.api.get("/v2.0/networks") == (200, {"networks": []})
+    assert "Traceback" not in starved.log()
