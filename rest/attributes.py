@@ -358,11 +358,12 @@ def to_fixed_ips(name: str, value: Any) -> list[dict]:
     """fixed_ips (or a gateway's external_fixed_ips) as neutron-lib validates them: a
     list of subnet ids and addresses, no address twice."""
     entries = to_list_of(to_ipv4_subnet_id_pair)(name, value)
-    addresses = [entry["ip_address"] for entry in entries if "ip_address" in entry]
-    for address in addresses:
-        if addresses.count(address) > 1:
+    seen: set[str] = set()
+    for address in (entry["ip_address"] for entry in entries if "ip_address" in entry):
+        if address in seen:
             raise InvalidInput(f"Invalid input for {name}. Reason: Duplicate IP address "
                                f"'{address}'.")
+        seen.add(address)
     return entries
 
 

@@ -40,8 +40,9 @@ DHCP_OWNER = "network:dhcp"
 SERVICE_OWNERS = (DHCP_OWNER,)
 # Encapsulation overhead over a 1500-byte underlay: VXLAN 50, GRE 42 bytes.
 TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
-# Neutron's max_dns_nameservers and max_subnet_host_routes, at their defaults
-MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES = 5, 20
+# Neutron's max_dns_nameservers, max_subnet_host_routes and max_fixed_ips_per_port, at
+# their defaults (each address a port holds costs flows on every hypervisor of its network)
+MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES, MAX_FIXED_IPS_PER_PORT = 5, 20, 5
 
 Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
 # A port's stored mark (never on the wire) that its binding:host_id is the API's (Nova's)
@@ -96,6 +97,14 @@ def _check_subnet_settings(subnet: dict, keys: set[str]) -> None:
         if int(cidr.network_address) == 0:
             raise InvalidInput("Invalid input for operation: First IP '0.0.0.0' of network "
                                "is not supported if enable_dhcp is True.")
+
+
+def _refuse_too_many_ips(requested: list[dict] | None, device_owner: str) -> None:
+    """Neutron's limit of fixed IPs on a port it does not make itself (a router's or the
+    DHCP port's are not counted)."""
+    if requested and len(requested) > MAX_FIXED_IPS_PER_PORT and not \
+            security_groups.is_trusted({"device_owner": device_owner}):
+        raise InvalidInput("Exceeded maximum amount of fixed ips per port.")
 
 
 def _same_addresses(requested: list[dict], held: list[dict]) -> bool:
@@ -420,6 +429,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         record = self._new_record(values, project)
         mac = values["mac_address"] or self._generate_mac(network["id"])
         self._refuse_taken_mac(network["id"], mac, record["id"])
+        _refuse_too_many_ips(values["fixed_ips"], values["device_owner"])
         fixed_ips = self._assign_ips(network["id"], values["fixed_ips"], record["id"])
         security = values["port_security_enabled"]
         if security is None:
@@ -464,6 +474,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                                "cannot change.", "PortBound")
             self._refuse_taken_mac(record["network_id"], values["mac_address"], port_id)
         if "fixed_ips" in values:
+            _refuse_too_many_ips(values["fixed_ips"],
+                                 values.get("device_owner", record["device_owner"]))
             values["fixed_ips"] = self._assign_ips(record["network_id"], values["fixed_ips"],
                                                    port_id)
             self.refuse_floating_address_change(port_id, values["fixed_ips"])

@@ -157,6 +157,33 @@ def test_address_pairs_take_what_neutron_takes(api, net):
     assert (status, body["port"]["allowed_address_pairs"]) == (200, [])
 
 
+def test_a_port_holds_at_most_five_fixed_ips_and_ten_address_pairs(api, net):
+    """Neutron's max_fixed_ips_per_port and max_allowed_address_pair, at their defaults:
+    before, one request could give a port a subnet's every address (and every hypervisor
+    of its network a flow for each)."""
+    network, subnet = net
+    six = [{"subnet_id": subnet["id"]}] * 6
+    status, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                      "fixed_ips": six}})
+    assert (status, body["NeutronError"]) == (400, {
+        "type": "InvalidInput", "message": "Exceeded maximum amount of fixed ips per port.",
+        "detail": ""})
+    port = api.create("port", network_id=network["id"], fixed_ips=six[:5])
+    assert len(port["fixed_ips"]) == 5
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {"fixed_ips": six}})
+    assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput")
+    pairs = [{"ip_address": f"10.9.0.{host}"} for host in range(1, 12)]
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "allowed_address_pairs": pairs}})
+    assert (status, body["NeutronError"]["type"]) == (400, "AllowedAddressPairExhausted")
+    assert body["NeutronError"]["message"] == (
+        "The number of allowed address pair exceeds the maximum 10.")
+    status, body = api.put(f"/v2.0/ports/{port['id']}", {"port": {
+        "allowed_address_pairs": pairs[:10]}})
+    assert status == 200 and len(body["port"]["allowed_address_pairs"]) == 10
+    assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["fixed_ips"] == port["fixed_ips"]
+
+
 def test_filters_by_fixed_ip_and_device_owner(api, net):
     network, _ = net
     port = api.create("port", network_id=network["id"], device_owner="compute:nova",
