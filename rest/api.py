@@ -337,7 +337,16 @@ class NeutronApi:
 
     @staticmethod
     def _project(request: webob.Request) -> str | None:
-        return request.headers.get("X-Project-Id") or request.headers.get("X-Tenant-Id")
+        """The caller's project from its header, checked as a body's project_id is (a
+        header reaches here as latin-1: its bytes must be UTF-8)."""
+        for header in ("X-Project-Id", "X-Tenant-Id"):
+            if value := request.headers.get(header):
+                try:
+                    value = value.encode("latin-1").decode("utf-8")
+                except UnicodeError:
+                    raise BadRequest(f"The {header} header is not valid UTF-8.") from None
+                return attributes.to_string()(header, value)
+        return None
 
     @classmethod
     def _listing_project(cls, request: webob.Request) -> str | None:

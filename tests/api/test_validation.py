@@ -107,3 +107,18 @@ def test_bad_requests(api, network, method, path, raw, status, error_type):
     assert body["NeutronError"]["type"] == error_type
     assert body["NeutronError"]["message"] and "Traceback" not in body["NeutronError"]["message"]
     assert _counts(api) == before
+
+
+def test_the_callers_project_header_is_checked_as_a_body_project_id_is(api):
+    """Before, a 6000-character X-Project-Id made a network of that project (a body's
+    project_id is refused over 255), and a UTF-8 name was stored as latin-1 mojibake."""
+    too_long = api.request("POST", "/v2.0/networks", {"network": {}},
+                           headers={"X-Project-Id": "p" * 256})
+    assert too_long[0] == 400 and too_long[1]["NeutronError"]["type"] == "InvalidInput"
+    status, body = api.request("POST", "/v2.0/networks", {"network": {}},
+                               headers={"X-Project-Id": b"\xff\xfe"})
+    assert status == 400 and "not valid UTF-8" in body["NeutronError"]["message"]
+    status, body = api.request("POST", "/v2.0/networks", {"network": {}},
+                               headers={"X-Project-Id": "équipe".encode()})
+    assert (status, body["network"]["project_id"]) == (201, "équipe")
+    assert api.delete(f"/v2.0/networks/{body['network']['id']}")[0] == 204
