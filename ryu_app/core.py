@@ -438,6 +438,7 @@ def build(settings: Settings) -> Core:
     model.sync_dhcp_ports()
     model.sync_l3_port_projects()
     topology = Topology(hypervisors.all())
+    model.host_can_bind = topology.can_bind
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)
     down_time = (settings.agent_down_time if settings.allow_automatic_l3agent_failover

@@ -29,7 +29,8 @@ from ryu_app.model.passed_over import PassedOverGateways
 from ryu_app.model.tenant import Change, NetworkModel
 from ryu_app.ovsdb.provisioning import Target
 from ryu_app.pipeline.flow import Flow
-from ryu_app.model.tenant import DHCP_OWNER, ROUTER_INTERFACE_OWNERS, is_bound_vm_port
+from ryu_app.model.tenant import (DHCP_OWNER, ROUTER_INTERFACE_OWNERS, host_named_by_api,
+                                  is_bound_vm_port)
 from ryu_app.pipeline.security_planner import SECURITY, addresses_of
 from ryu_app.pipeline.planner import (BASE, Group, Planner, device_group, is_device_group,
                                       network_group, remote_port_group)
@@ -302,7 +303,7 @@ class Engine:
                 self._security_of_port(old, new)
                 if new and new["binding:host_id"] and (_enabled_again(old, new) or (
                         old and old["binding:host_id"] != new["binding:host_id"]
-                        and new["binding:vif_type"] == "unbound")):   # the API moved it
+                        and host_named_by_api(new))):   # the API moved it
                     self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
                 if _enabled_again(old, new):   # and wherever its device went meanwhile
                     self._dirty.rebind |= {chassis for chassis, _ in

@@ -65,6 +65,13 @@ class ChassisSpec:
                 return "phys", physnet
         return None
 
+    def carries(self, network: dict) -> bool:
+        """Whether a port of the network can be bound here: a VLAN or flat network only
+        where its physical network is mapped, as ML2's OVS driver binds (every hypervisor
+        has br-tun for the tunnelled ones)."""
+        return network["provider:network_type"] not in ("vlan", "flat") or \
+            network["provider:physical_network"] in self.bridge_mappings
+
     @property
     def bridge_names(self) -> tuple[str, ...]:
         return (INT_BRIDGE, TUN_BRIDGE, *sorted(self.bridge_mappings.values()))

@@ -322,6 +322,11 @@ class Topology:
         return sorted(bridge.name for bridge in self.bridges_of(chassis)
                       if bridge.dpid in self.connected)
 
+    def can_bind(self, chassis: str, network: dict) -> bool:
+        """Whether the hypervisor, alive, could carry a port of the network now."""
+        spec = self.chassis.get(chassis)
+        return spec is not None and self.alive(chassis) and spec.carries(network)
+
     def alive(self, chassis: str) -> bool:
         """True while the chassis' OVSDB session is up and every bridge it should have
         (br-int, br-tun, its mapped bridges) is connected over OpenFlow."""

@@ -194,6 +194,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         # Neutron's DHCP port device_id: 'dhcp' + uuid5 of the DHCP agent's host + network
         self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
         self.journal: list[Change] = []
+        # Whether a hypervisor could carry a port of a network now (the topology's
+        # answer); None, the model alone: a host the API names stays unbound until a
+        # device binds the port there.
+        self.host_can_bind: Callable[[str, dict], bool] | None = None
         self.records: dict[str, dict[str, dict]] = {
             "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {},
             "security_group": {}, "security_group_rule": {}, agents.KIND: {},
@@ -441,7 +445,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             "allowed_address_pairs": pairs, "status": "DOWN",
             "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
             "security_groups": self._port_groups_created(batch, values, record, security),
-            **self._binding_fields(values["binding:host_id"], "unbound"),
+            **self._api_binding(values["binding:host_id"], network),
             HOST_NAMED_BY_API: bool(values["binding:host_id"]),
         })
         batch.put("port", record)
@@ -487,8 +491,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         mac = values.get("mac_address", record["mac_address"])
         values["allowed_address_pairs"] = self._address_pairs(pairs, mac, security)
         values["security_groups"] = self._port_groups_updated(record, values)
-        if "binding:host_id" in values and values["binding:host_id"] != record["binding:host_id"]:
-            values.update(self._binding_fields(values["binding:host_id"], "unbound"))
+        if "binding:host_id" in values and (
+                values["binding:host_id"] != record["binding:host_id"]
+                or record["binding:vif_type"] == "binding_failed"):   # Nova tries again
+            values.update(self._api_binding(values["binding:host_id"],
+                                            self.records["network"][record["network_id"]]))
             values[HOST_NAMED_BY_API] = bool(values["binding:host_id"])
             values["status"] = "DOWN"
         if not values.get("admin_state_up", True) and not security_groups.is_trusted(record):
@@ -630,6 +637,16 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         if batch.puts:
             self._commit(batch)
             self.sync_fip_gateways()
+
+    def _api_binding(self, host: str, network: dict) -> dict:
+        """The binding a host named by the API gives at once, as ML2 binds (what Nova
+        reads before it plugs the VIF): ``ovs`` on a live, enabled hypervisor that
+        carries the network, else ``binding_failed``; the port is ACTIVE once its device
+        is there.  No host, or no topology to ask: ``unbound``."""
+        if not host or self.host_can_bind is None:
+            return self._binding_fields(host, "unbound")
+        bound = self.takes_new_bindings(host) and self.host_can_bind(host, network)
+        return self._binding_fields(host, "ovs" if bound else "binding_failed")
 
     @staticmethod
     def _binding_fields(host: str, vif_type: str) -> dict:

@@ -62,3 +62,25 @@ def test_a_live_migration_keeps_the_source_until_nova_moves_the_binding(cloud, t
         assert tag(source) == DEAD_VLAN
     finally:
         cloud.destroy(destination)
+
+
+def test_a_host_nova_names_is_bound_at_once_and_its_vm_wired_when_plugged(cloud, tenants):
+    """Nova sets binding:host_id, reads binding:vif_type (ovs, or it gives up: before,
+    the port said unbound, which Nova's libvirt driver refuses), then plugs the VIF:
+    the port is ACTIVE and the VM on its network; a host no hypervisor is fails."""
+    api = cloud.controller.api
+    tenant = tenants("nova")
+    network, _ = tenant.network("10.73.0.0/24")
+    peer = tenant.vm(network, 0)
+    host = cloud.hypervisors[2].name
+    created = api.create("port", network_id=network["id"], project_id="nova",
+                         device_owner="compute:nova", **{"binding:host_id": host})
+    assert (created["binding:vif_type"], created["status"]) == ("ovs", "DOWN")
+    assert created["binding:vif_details"]["port_filter"] is True
+    vm = cloud.boot(created, cloud.hypervisors[2], dhcp=False)
+    tenant.vms.append(vm)
+    tenant.wait_wired(vm)
+    assert pings(vm, peer.ip)
+    status, body = api.post("/v2.0/ports", {"port": {"network_id": network["id"],
+                                                      "binding:host_id": "no-such-host"}})
+    assert (status, body["port"]["binding:vif_type"]) == (201, "binding_failed")

@@ -2,6 +2,7 @@
 the port fails to bind there and its device is tagged dead; enabling binds it."""
 from ryu_app.pipeline import tables as T
 from tests.unit.fake_cloud import FakeCloud
+from topology.chassis import ChassisSpec
 from topology.graph import agent_id
 
 
@@ -168,3 +169,40 @@ def test_of_three_devices_the_newest_left_takes_the_port_when_the_newest_goes(tm
     lvid = cloud.local_vlans.get("n1", network["id"])
     assert cloud.engine.tags("n1", [vm["device"], middle]) == {
         vm["device"]: T.DEAD_VLAN, middle: lvid}
+
+
+def test_a_host_the_api_names_binds_at_once_where_a_live_hypervisor_can_carry_it(tmp_path):
+    """As ML2 binds (Nova reads binding:vif_type before it plugs the VIF): ovs on a live,
+    enabled hypervisor, DOWN until the device is there; binding_failed on an unknown
+    host, a hypervisor that is down, one whose agent is disabled, or one without the
+    network's physical network; naming the host again retries, as Nova does."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n1"})
+    assert (port["binding:vif_type"], port["status"]) == ("ovs", "DOWN")
+    cloud.plug("n1", port["id"])
+    assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
+    nowhere = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n9"})
+    assert (nowhere["binding:vif_type"], nowhere["status"]) == ("binding_failed", "DOWN")
+    cloud.switch_off("n2")
+    later = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
+    assert later["binding:vif_type"] == "binding_failed"
+    cloud.reconnect("n2")
+    again = cloud.update("port", later["id"], **{"binding:host_id": "n2"})
+    assert again["binding:vif_type"] == "ovs"
+    cloud.model.update_agent(agent_id("n0"), "n0", {"admin_state_up": False})
+    cloud.written()
+    refused = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n0"})
+    assert refused["binding:vif_type"] == "binding_failed"
+    unbound = cloud.update("port", refused["id"], **{"binding:host_id": ""})
+    assert (unbound["binding:vif_type"], unbound["binding:host_id"]) == ("unbound", "")
+
+
+def test_a_vlan_or_flat_network_binds_only_where_its_physical_network_is_mapped():
+    spec = ChassisSpec("n0", "192.0.2.10", {"physnet1": "br-eth1"})
+    assert spec.carries({"provider:network_type": "vxlan", "provider:physical_network": None})
+    for kind in ("vlan", "flat"):
+        assert spec.carries({"provider:network_type": kind,
+                             "provider:physical_network": "physnet1"})
+        assert not spec.carries({"provider:network_type": kind,
+                                 "provider:physical_network": "physnet2"})
