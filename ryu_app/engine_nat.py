@@ -83,12 +83,17 @@ class NorthSouthEngine:
         failover = self.nat.failover
         if failover.down_time is None:
             return False
+        previous = failover.passed_over
+        # with some passed over, placement also follows how long each has been down
+        # (a router whose candidates are all passed over stays with the latest down),
+        # which observing moves even when who is passed over does not change
+        before = self._snat_hosts() if previous else None
         passed_over = failover.observe(self.clock(), {
             name: self.engine.topology.alive(name) for name in self.nat.gateway_hypervisors()})
-        previous = failover.passed_over
-        if passed_over == previous:
+        if passed_over == previous and before is None:
             return False
-        before = self._snat_hosts()
+        if before is None:
+            before = self._snat_hosts()
         failover.take(passed_over)
         try:
             moved = [router_id for router_id, host in self._snat_hosts().items()
@@ -98,7 +103,8 @@ class NorthSouthEngine:
         except Exception:
             failover.passed_over = previous   # the next tick tries again
             raise
-        self.passed_over.keep(passed_over)
+        if passed_over != previous:
+            self.passed_over.keep(passed_over)
         return bool(moved)
 
     def _snat_hosts(self) -> dict[str, str | None]:

@@ -156,3 +156,19 @@ def test_a_gateway_no_longer_named_is_forgotten_and_none_is_passed_over_when_off
     assert failover.observe(80, {}) == set()
     off = GatewayFailover(None, passed_over=["g"])
     assert off.passed_over == set() and off.observe(1e6, {"g": False}) == set()
+
+
+def test_snat_follows_its_placement_when_every_gateway_node_was_down(routed):
+    """Both nodes down: SNAT stays on the one down last.  When they come back, placement
+    changes (the ranking's first again) while who is passed over does not yet: the
+    switches must follow at once, or the node left doing SNAT could die unnoticed."""
+    routed.down_for(routed.first, DOWN_TIME + 25)
+    routed.down_for(routed.second, DOWN_TIME + 25)
+    for chassis in (routed.first, routed.second):
+        routed.cloud.reconnect(chassis)
+        routed.ticks(0)
+    assert routed.leaving_through() == [routed.snat_host()]
+    routed.ticks(DOWN_TIME + 25)
+    assert routed.leaving_through() == [routed.snat_host()] == [routed.first]
+    routed.down_for(routed.second, 2 * DOWN_TIME)   # the other one dies: nothing moves
+    assert routed.leaving_through() == [routed.first]
