@@ -305,7 +305,8 @@ class Engine:
                         old and old["binding:host_id"] != new["binding:host_id"]
                         and host_named_by_api(new))):   # the API moved it
                     self._dirty.rebind.add(new["binding:host_id"])   # its device, if there
-                if _enabled_again(old, new):   # and wherever its device went meanwhile
+                if _enabled_again(old, new) or _device_left(old, new):
+                    # wherever its device went meanwhile, or its next device already is
                     self._dirty.rebind |= {chassis for chassis, _ in
                                            self.planner.devices_of(new)}
             elif kind in ("security_group", "security_group_rule"):
@@ -750,6 +751,15 @@ class Engine:
 
 def _vm_device(bridge: Bridge, port: PortInfo) -> bool:
     return port.kind == "vm" and bridge.role == "int"
+
+
+def _device_left(old: dict | None, new: dict | None) -> bool:
+    """A port its device no longer holds (ACTIVE, now DOWN on the same host) and that
+    follows its devices (no host the API named): a device for it on another hypervisor,
+    plugged while it was held, may take it now."""
+    return bool(old and new and old["status"] == "ACTIVE" and new["status"] == "DOWN"
+                and old["binding:host_id"] == new["binding:host_id"]
+                and new.get("admin_state_up", True) and not host_named_by_api(new))
 
 
 def _enabled_again(old: dict | None, new: dict | None) -> bool:

@@ -1,6 +1,7 @@
 """A hypervisor whose agent is disabled binds no new port (offline, through the core):
 the port fails to bind there and its device is tagged dead; enabling binds it."""
 from ryu_app.pipeline import tables as T
+from tests.unit.test_l2_behaviour import ping
 from tests.unit.fake_cloud import FakeCloud
 from topology.chassis import ChassisSpec
 from topology.graph import agent_id
@@ -206,3 +207,24 @@ def test_a_vlan_or_flat_network_binds_only_where_its_physical_network_is_mapped(
                              "provider:physical_network": "physnet1"})
         assert not spec.carries({"provider:network_type": kind,
                                  "provider:physical_network": "physnet2"})
+
+
+def test_a_device_plugged_elsewhere_while_the_port_was_held_takes_it_when_freed(tmp_path):
+    """A port no one gave a host follows its devices: one that appeared on n1 while n0's
+    still held the port takes it once n0's goes, also when n0's went while n0 was away;
+    before, it stayed dead until its hypervisor's database was read afresh."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    vm, peer = cloud.vm(network, "n0"), cloud.vm(network, "n2")
+    moved = cloud.plug("n1", vm["id"])
+    cloud.unplug("n0", vm["device"])
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["binding:host_id"], port["status"]) == ("n1", "ACTIVE")
+    assert cloud.send(peer, ping(peer, port)).delivered_to() == [("n1", moved)]
+    cloud.switch_off("n1")
+    cloud.databases["n1"].remove_port(moved)     # unplugged while n1 is away
+    again = cloud.plug("n0", vm["id"])
+    cloud.reconnect("n1")
+    port = cloud.model.records["port"][vm["id"]]
+    assert (port["binding:host_id"], port["status"]) == ("n0", "ACTIVE")
+    assert cloud.engine.tags("n0", [again])[again] != T.DEAD_VLAN
