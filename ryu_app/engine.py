@@ -229,11 +229,16 @@ class Engine:
     # ----------------------------------------------------------- what changed
 
     def _register(self, spec: ChassisSpec) -> None:
-        if self.hypervisors.register(spec) or self.topology.chassis.get(spec.name) != spec:
+        known = self.topology.chassis.get(spec.name)
+        if self.hypervisors.register(spec) or known != spec:
             self.topology.register(spec)
             self.dvr_macs.ensure(spec.name)
             self._dirty.base |= set(self.topology.chassis)   # every chassis knows every
             self._dirty.chassis.add(spec.name)               # DVR MAC
+            if known is not None and known.tunnel_ip != spec.tunnel_ip:
+                # tunnel ports elsewhere that already reach its new address now lead
+                # to it: their flood lists and l2pop entries are recomputed everywhere
+                self._dirty.chassis |= set(self.topology.chassis)
             self.north_south.snat_may_move(self._dirty)   # its agent mode, its mappings
 
     def _absorb_topology(self, chassis: str, changes: Changes) -> None:

@@ -6,6 +6,7 @@ import pytest
 from ryu_app.model.local_vlans import LocalVlans
 from ryu_app.model.store import Store
 from ryu_app.outputs import CtFlushZone, ForgetLearnedVlan
+from ryu_app.ovsdb.protocol import ovs_map
 from ryu_app.pipeline import tables as T
 from ryu_app.pipeline.flow import vlan
 from ryu_app.pipeline.simulator import BROADCAST, arp_request, ipv4
@@ -342,3 +343,22 @@ def test_next_fit_carries_on_after_a_restart(tmp_path):
     vlans.store.close()
     reopened = LocalVlans(Store(path))
     assert reopened.ensure("n0", "d") == 4
+
+
+def test_tunnel_ports_that_already_reach_a_hypervisors_new_address_lead_to_it(tmp_path):
+    """n0 and n2 have VXLAN ports to 172.31.0.21 before n1 announces that address as its
+    own: from then on they are n1's tunnels, and n0's frames for n1's VM take them."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    here, there = cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    new_ip = "172.31.0.21"
+    for chassis in ("n0", "n2"):
+        database = cloud.databases[chassis]
+        database.add_port("br-tun", "vxlan-ac1f0015", 50, "vxlan",
+                          {"remote_ip": new_ip, "local_ip": cloud.specs[chassis].tunnel_ip})
+        database.remove_port("vxlan-n1")
+        cloud.seen(chassis)
+    cloud.databases["n1"].replica.apply({"Open_vSwitch": {"root": {"modify": {
+        "external_ids": ovs_map({"neutron-tunnel-ip": new_ip})}}}})
+    cloud.seen("n1")
+    assert cloud.send(here, ping(here, there)).delivered_to() == [("n1", there["device"])]
