@@ -17,6 +17,7 @@ import webob
 from rest import attributes
 from ryu_app.model.errors import (BadRequest, Conflict, MethodNotAllowed, NeutronError,
                                   NotFound, RequestEntityTooLarge, not_found)
+from ryu_app.model import ip_availability
 from ryu_app.model.tags import TAGGABLE
 from ryu_app.model.tenant import NetworkModel
 
@@ -35,6 +36,8 @@ TAG_FILTERS = ("tags", "tags-any", "not-tags", "not-tags-any")
 # Read-only listings beside the resources, and the fields they may be filtered on.
 LISTED_VIEWS = {"availability_zones": ("name", "resource", "state"),
                 "service-providers": ("service_type", "name", "default")}
+IP_AVAILABILITIES = "network-ip-availabilities"
+IP_AVAILABILITY_FILTERS = ("network_id", "network_name", "project_id", "tenant_id")
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32        # Neutron's bodies nest four levels; anything deeper is hostile
 # The extensions served, as Neutron names them (alias, name, description).
@@ -58,6 +61,8 @@ EXTENSIONS = (
      "DHCP. For example PXE boot options to DHCP clients can be specified (e.g. tftp-"
      "server, server-ip-address, bootfile-name)"),
     ("net-mtu", "Network MTU", "Provides MTU attribute for a network resource."),
+    ("network-ip-availability", "Network IP Availability", "Provides IP availability data "
+     "for each network and subnet."),
     ("network_availability_zone", "Network Availability Zone", "Availability zone "
      "support for network."),
     ("port-security", "Port Security", "Provides port security"),
@@ -175,6 +180,9 @@ class NeutronApi:
             return self._projects(request, rest)
         if head == "agents" and len(rest) <= 2:
             return self._agents(request, rest)
+        if head == IP_AVAILABILITIES and len(rest) <= 1:
+            self._allow(method, "GET")
+            return self._ip_availabilities(request, rest)
         if head == "extensions" and len(rest) <= 1:
             self._allow(method, "GET")
             return self._extensions(rest)
@@ -217,8 +225,8 @@ class NeutronApi:
                               "links": [{"href": href, "rel": "self"}]}]}
 
     def _resources(self, request: webob.Request) -> dict:
-        names = [*COLLECTIONS, "agents", "extensions", "quotas", "projects", *LISTED_VIEWS,
-                 *self.views]
+        names = [*COLLECTIONS, "agents", "extensions", "quotas", "projects",
+                 IP_AVAILABILITIES, *LISTED_VIEWS, *self.views]
         return {"resources": [
             {"name": COLLECTIONS.get(name, name.rstrip("s")), "collection": name,
              "links": [{"href": f"{request.host_url}/v2.0/{name}", "rel": "self"}]}
@@ -540,6 +548,30 @@ class NeutronApi:
                                            self._body(request, None, None), False)
             agent.update(self.model.update_agent(agent["id"], agent["host"], values))
         return _json(200, {"agent": self._select(agent, request.GET.getall("fields"))})
+
+    def _ip_availabilities(self, request: webob.Request, rest: list[str]) -> webob.Response:
+        """``/network-ip-availabilities[/{network_id}]``: filtered on the network's fields
+        and on ``ip_version`` (a network without a subnet of it is left out, and so are
+        its subnets of another), listed whole, as Neutron lists them."""
+        entries = ip_availability.availabilities(self.model)
+        if rest:
+            entry = next((e for e in entries if e["network_id"] == rest[0]), None)
+            if entry is None:
+                raise not_found("network", rest[0])
+            return _json(200, {"network_ip_availability": self._select(
+                entry, request.GET.getall("fields"))})
+        versions = set(request.GET.getall("ip_version"))
+        if versions:
+            entries = [{**entry, "subnet_ip_availability": subnets} for entry in entries
+                       if (subnets := [subnet for subnet in entry["subnet_ip_availability"]
+                                       if str(subnet["ip_version"]) in versions])]
+            for entry in entries:
+                for total in ("total_ips", "used_ips"):
+                    entry[total] = sum(s[total] for s in entry["subnet_ip_availability"])
+        query = [(key, value) for key, value in request.GET.items() if key != "ip_version"]
+        narrowed = webob.Request.blank(f"{request.path}?{urlencode(query)}")
+        return self._entries(narrowed, IP_AVAILABILITIES, entries, IP_AVAILABILITY_FILTERS,
+                             unknown=None)
 
     def _agent_entries(self) -> list[dict]:
         """Every agent not being retired, with the operator's fields."""

@@ -3,6 +3,8 @@ import ipaddress
 
 import pytest
 
+from tests.harness import UNKNOWN_ID
+
 
 @pytest.fixture
 def cli(controller):
@@ -225,3 +227,34 @@ def test_quota_commands_through_the_client(cli, api):
     assert api.get("/v2.0/quotas/cli-quota")[1]["quota"]["network"] == 2
     cli(*IDENTITY_V3, "quota", "set", "--force", "--networks", "1", "cli-quota", parse=False)
     assert api.get("/v2.0/quotas/cli-quota")[1]["quota"]["network"] == 1
+
+
+def test_ip_availability_counts_each_subnets_pools_and_allocations(cli, api):
+    """`openstack ip availability list/show` (Neutron's network-ip-availability): a
+    subnet's total is its pools' size, its used addresses every allocation (the DHCP
+    port's too); a network without subnets has zeros, and none of IPv4 for --ip-version
+    4 is left out."""
+    network = api.create("network", name="avail-net")
+    subnet = api.create("subnet", network_id=network["id"], cidr="10.81.0.0/24",
+                        ip_version=4, name="avail-sub", allocation_pools=[
+                            {"start": "10.81.0.10", "end": "10.81.0.19"},
+                            {"start": "10.81.0.30", "end": "10.81.0.34"}])
+    for _ in range(3):
+        api.create("port", network_id=network["id"])
+    bare = api.create("network", name="avail-bare")
+    listed = {row["Network Name"]: row for row in cli("ip", "availability", "list")}
+    assert (listed["avail-net"]["Total IPs"], listed["avail-net"]["Used IPs"]) == (15, 4)
+    assert "avail-bare" not in listed                    # the client asks for IPv4
+    shown = cli("ip", "availability", "show", "avail-net")
+    assert shown["subnet_ip_availability"] == [{
+        "subnet_id": subnet["id"], "subnet_name": "avail-sub", "cidr": "10.81.0.0/24",
+        "ip_version": 4, "total_ips": 15, "used_ips": 4}]
+    status, body = api.get(f"/v2.0/network-ip-availabilities/{bare['id']}")
+    assert (status, body["network_ip_availability"]["total_ips"]) == (200, 0)
+    status, body = api.get(f"/v2.0/network-ip-availabilities/{UNKNOWN_ID}")
+    assert (status, body["NeutronError"]["type"]) == (404, "NetworkNotFound")
+    for port in api.get(f"/v2.0/ports?network_id={network['id']}")[1]["ports"]:
+        if port["device_owner"] != "network:dhcp":
+            assert api.delete(f"/v2.0/ports/{port['id']}")[0] == 204
+    for path in (f"/v2.0/networks/{network['id']}", f"/v2.0/networks/{bare['id']}"):
+        assert api.delete(path)[0] == 204
