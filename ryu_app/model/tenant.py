@@ -294,11 +294,26 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                               "Plugin does not support updating provider attributes")
         if record["router:external"] and values.get("router:external") is False:
             self.refuse_external_in_use(network_id)
+        if record["shared"] and values.get("shared") is False:
+            self._refuse_unshare_in_use(record)
         if "mtu" in values:   # null: back to the largest, as a create without one
             largest = self.global_mtu - TUNNEL_OVERHEAD.get(record["provider:network_type"], 0)
             values["mtu"] = largest if values["mtu"] is None else self._check_mtu(
                 values["mtu"], largest)
         return self._commit_one("network", self._updated(record, values))
+
+    def _refuse_unshare_in_use(self, network: dict) -> None:
+        """As Neutron: a shared network stays shared while another project has a port
+        (not the controller's own) or a subnet on it."""
+        ports = (self.records["port"][port_id] for port_id in self.ports_of.get(network["id"], ()))
+        projects = {port["project_id"] for port in ports
+                    if not security_groups.is_trusted(port)} | {
+            self.records["subnet"][subnet_id]["project_id"]
+            for subnet_id in self.subnets_of.get(network["id"], ())}
+        if projects - {network["project_id"]}:
+            raise Conflict(f"Unable to reconfigure sharing settings for network "
+                           f"{network['id']}. Multiple tenants are using it.",
+                           "InvalidSharedSetting")
 
     def delete_network(self, network_id: str) -> None:
         self.get("network", network_id)

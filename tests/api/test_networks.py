@@ -221,3 +221,24 @@ def test_a_deleted_dhcp_port_comes_back_on_its_addresses(api):
     assert api.delete(f"/v2.0/ports/{first['id']}")[0] == 204
     again = dhcp_port(api, net["id"])
     assert again["id"] != first["id"] and again["fixed_ips"] == first["fixed_ips"]
+
+
+def test_a_shared_network_another_project_uses_stays_shared(api):
+    """As Neutron: unsharing is a 409 InvalidSharedSetting while another project has a
+    port on it (the network's own DHCP port does not count), and succeeds once it has
+    none; before, it was unshared under the other project's VM."""
+    network = api.create("network", shared=True, project_id="owner")
+    api.create("subnet", network_id=network["id"], cidr="10.82.0.0/24", ip_version=4,
+               project_id="owner")
+    guest = api.create("port", network_id=network["id"], project_id="guest")
+    path = f"/v2.0/networks/{network['id']}"
+    status, body = api.put(path, {"network": {"shared": False}})
+    assert (status, body["NeutronError"]["type"]) == (409, "InvalidSharedSetting")
+    assert body["NeutronError"]["message"] == (
+        f"Unable to reconfigure sharing settings for network {network['id']}. Multiple "
+        "tenants are using it.")
+    assert api.get(path)[1]["network"]["shared"] is True
+    assert api.delete(f"/v2.0/ports/{guest['id']}")[0] == 204
+    status, body = api.put(path, {"network": {"shared": False}})
+    assert (status, body["network"]["shared"]) == (200, False)
+    assert api.delete(path)[0] == 204
