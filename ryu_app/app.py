@@ -89,7 +89,7 @@ class NeutronRyuApp(app_manager.RyuApp):
         self._batch: Event | None = None            # what the next flush sends for
         self._handled = 0                           # events the loop has taken
         self._flush_after = 0                       # ... when the batch is due
-        self.api = NeutronApi(self.model, lambda: topology.agents(self.core.engine.dvr_macs.all()),
+        self.api = NeutronApi(self.model, self.core.agents,
                               {"topology": lambda params: topology.to_json(),
                                "wiring": lambda params: self.confirmations.view(),
                                "flows": lambda params: views.flows(

@@ -383,6 +383,12 @@ class Core:
             if fip not in self.engine.model.records["floatingip"]:
                 self._fip_issued.pop(fip, None)
 
+    def agents(self) -> list[dict]:
+        """Each hypervisor's agent entry as the topology describes it, with its DVR MAC
+        and the datapath type its bridges are made with (the controller's unless it
+        names its own)."""
+        return self.topology.agents(self.engine.dvr_macs.all(), self.settings.datapath_type)
+
     def model_changed(self, changes: list[Change]) -> None:
         """Writes the API made (the next flush recomputes what they touch)."""
         self.engine.model_changed(changes)

@@ -336,8 +336,10 @@ class Topology:
 
     # ---------------------------------------------------------------- views
 
-    def agents(self, dvr_macs: dict[str, str] | None = None) -> list[dict]:
-        """One 'Open vSwitch agent' per chassis, as the hypervisor describes it; the API
+    def agents(self, dvr_macs: dict[str, str] | None = None,
+               datapath_type: str | None = None) -> list[dict]:
+        """One 'Open vSwitch agent' per chassis, as the hypervisor describes it
+        (``datapath_type``: the one its bridges get unless it names its own); the API
         adds the operator's ``admin_state_up`` and ``description`` (model/agents.py)."""
         dvr_macs = dvr_macs or {}
         return [{
@@ -349,7 +351,7 @@ class Topology:
                 "tunneling_ip": spec.tunnel_ip, "tunnel_types": list(TUNNEL_TYPES),
                 "bridge_mappings": dict(spec.bridge_mappings),
                 "integration_bridge": INT_BRIDGE, "tunnel_bridge": TUN_BRIDGE,
-                "datapath_type": spec.datapath_type,
+                "datapath_type": spec.datapath_type or datapath_type,
                 "ovsdb_connected": spec.name in self.sessions,
                 "openflow_connected": self.connected_bridges(spec.name),
                 "l2_population": True, "arp_responder_enabled": True,

@@ -228,3 +228,12 @@ def test_a_device_plugged_elsewhere_while_the_port_was_held_takes_it_when_freed(
     port = cloud.model.records["port"][vm["id"]]
     assert (port["binding:host_id"], port["status"]) == ("n0", "ACTIVE")
     assert cloud.engine.tags("n0", [again])[again] != T.DEAD_VLAN
+
+
+def test_an_agent_shows_the_datapath_type_its_bridges_are_made_with(tmp_path):
+    """A hypervisor that names none gets the controller's (netdev here); before, its
+    agent showed null."""
+    cloud = FakeCloud(tmp_path)
+    assert cloud.specs["n0"].datapath_type is None
+    assert {agent["configurations"]["datapath_type"] for agent in cloud.core.agents()} == {
+        "netdev"}
