@@ -183,11 +183,13 @@ class NorthSouthEngine:
             served, serving = False, set()
             for bridge in bridges:
                 flows = self.nat.fip_flows(bridge, fip_id)
-                announced = self.nat.fip_announcement(bridge, fip_id) if flows else None
+                # served here, or only reached from here (another's on-link flow)
+                here = any(flow.builder == "nat.floating_in_flow" for flow in flows)
+                announced = self.nat.fip_announcement(bridge, fip_id) if here else None
                 self._apply(bridge, floatingip_group(fip_id), flows, announced, outputs)
-                self._follow_zone(bridge.dpid, fip_id, bool(flows), outputs)
+                self._follow_zone(bridge.dpid, fip_id, here, outputs)
                 served |= any(flow.builder == "nat.floating_out_flow" for flow in flows)
-                if flows:   # and its provider bridges: the way out may be new in the batch
+                if here:   # and its provider bridges: the way out may be new in the batch
                     serving |= {b.dpid for b in self.engine.topology.bridges_of(bridge.chassis)}
             if fip_id in self.model.records["floatingip"]:
                 outputs.fip_status[fip_id] = "ACTIVE" if served else "DOWN"

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ryu_app.pipeline import tables as T
-from ryu_app.pipeline.br_int import (ETH_TYPE_IP, RoutedEntry, echo_reply, echo_request,
-                                      local_arp_answer)
+from ryu_app.pipeline.br_int import (ETH_TYPE_IP, NO_PORT, RoutedEntry, echo_reply,
+                                      echo_request, local_arp_answer)
 from ryu_app.pipeline.flow import (ETH_TYPE_8021Q, ETH_TYPE_ARP, OFPVID_NONE, Flow, arp_reply,
                                     builder, match, vlan)
 
@@ -44,6 +44,13 @@ class External:
     @property
     def untag(self) -> tuple:
         return () if self.segmentation_id is None else (("pop_vlan",),)
+
+    @property
+    def out(self) -> tuple:
+        """What ends a NATed frame's egress flow: on to the next-hop table, in the
+        network's local VLAN (``external_out_flow`` then sends it out, or an on-link
+        flow to a neighbour first)."""
+        return (("set_field", T.LOCAL_VLAN_REG, self.lvid), ("goto", T.INT_EXTERNAL_OUT))
 
     @property
     def back_to_local_vlan(self) -> tuple:
@@ -91,7 +98,7 @@ def floating_out_flow(lvid: int, gateway_mac: str, fixed_ip: str, floating_ip: s
                 match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_src=fixed_ip,
                       **{T.LOCAL_VLAN_REG: lvid}),
                 (*_routed(fg_mac, upstream_mac), _ct(zone, ("src", floating_ip, False)),
-                 *external.delivery))
+                 *external.out))
 
 
 @builder
@@ -162,6 +169,37 @@ def neighbour_flows(external: External, gateway_ip: str) -> list[Flow]:
                  switched_on)]
 
 
+# ------------------------------------------- leaving for an external network
+
+@builder
+def external_out_flow(external: External) -> Flow:
+    """Table 85: a NATed frame for no known neighbour goes out to the upstream gateway
+    (its egress flow set that MAC)."""
+    return Flow(T.INT_EXTERNAL_OUT, 1, match(**{T.LOCAL_VLAN_REG: external.lvid}),
+                external.delivery)
+
+
+@builder
+def on_link_flow(external: External, ip: str, mac: str) -> Flow:
+    """Table 85: a NATed frame for an address another hypervisor holds on the external
+    network (a floating IP, a router's gateway address) goes straight to its MAC there,
+    not by the upstream gateway, which may not send it back where it came from."""
+    return Flow(T.INT_EXTERNAL_OUT, 10,
+                match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: external.lvid}),
+                (("set_field", "eth_dst", mac), *external.delivery))
+
+
+@builder
+def on_link_here_flow(external: External, ip: str, fg_mac: str) -> Flow:
+    """Table 85: for a floating IP of this hypervisor: to its fg- MAC and back into 60 in
+    the external network's local VLAN, where ``floating_local_flows`` DNAT it to its VM
+    (out on the wire it would not come back)."""
+    return Flow(T.INT_EXTERNAL_OUT, 10,
+                match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: external.lvid}),
+                (("set_field", "eth_dst", fg_mac), ("set_field", T.SETTABLE_IN_PORT, NO_PORT),
+                 ("resubmit", T.INT_TRANSIENT)))
+
+
 # --------------------------------------------------- on the SNAT hypervisor
 
 @builder
@@ -178,7 +216,7 @@ def snat_flow(snat_mac: str, zone: int, gateway_ip: str, qg_mac: str, upstream_m
     router's zone; out to the upstream gateway from the qg- MAC."""
     return Flow(T.INT_SNAT, 10, match(eth_type=ETH_TYPE_IP, eth_dst=snat_mac),
                 (("set_field", "eth_src", qg_mac), ("set_field", "eth_dst", upstream_mac),
-                 _ct(zone, ("src", gateway_ip, True)), *external.delivery))
+                 _ct(zone, ("src", gateway_ip, True)), *external.out))
 
 
 @builder
@@ -188,7 +226,7 @@ def routed_out_flow(snat_mac: str, qg_mac: str, upstream_mac: str, external: Ext
     namespace routes it then (the upstream routes the router's subnets back to it)."""
     return Flow(T.INT_SNAT, 10, match(eth_type=ETH_TYPE_IP, eth_dst=snat_mac),
                 (("set_field", "eth_src", qg_mac), ("set_field", "eth_dst", upstream_mac),
-                 *external.delivery))
+                 *external.out))
 
 
 @builder

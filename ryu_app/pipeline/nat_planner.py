@@ -178,9 +178,10 @@ class NatPlanner:
         external = self.external(bridge, network["id"]) if network["router:external"] else None
         if external is None:
             return []
-        return [flow for subnet_id in self.model.subnets_of.get(network["id"], ())
-                if (subnet := self.model.records["subnet"][subnet_id])["gateway_ip"]
-                for flow in nat.neighbour_flows(external, subnet["gateway_ip"])]
+        return [nat.external_out_flow(external)] + [
+            flow for subnet_id in self.model.subnets_of.get(network["id"], ())
+            if (subnet := self.model.records["subnet"][subnet_id])["gateway_ip"]
+            for flow in nat.neighbour_flows(external, subnet["gateway_ip"])]
 
     # ---------------------------------------------------------------- a router
 
@@ -196,8 +197,11 @@ class NatPlanner:
         gateway_ip, qg_mac = ipv4s(qg)[0], qg["mac_address"]
         flows = self._gateway_echoes(bridge, router_id, gateway_ip)
         external = self.external(bridge, network["id"])
-        if self.snat_chassis(router_id) != bridge.chassis or external is None:
-            return flows
+        where = self.snat_chassis(router_id)
+        if where != bridge.chassis or external is None:
+            # elsewhere, what leaves for the external network reaches its address there
+            return flows + ([nat.on_link_flow(external, gateway_ip, qg_mac)]
+                            if external is not None and where is not None else [])
         flows += [nat.external_arp_flow(external, gateway_ip, qg_mac),
                   nat.external_echo_flow(external, gateway_ip, qg_mac)]
         router = self.model.records["router"][router_id]
@@ -310,19 +314,33 @@ class NatPlanner:
         fip = self.model.records["floatingip"].get(fip_id)
         found = self._fip_context(bridge, fip) if fip else None
         if found is None:
-            return []
+            return self._fip_on_link(bridge, fip) if fip else []
         floating, fixed = fip["floating_ip_address"], fip["fixed_ip_address"]
         fg_mac, external, zone = found["fg"]["mac_address"], found["external"], found["zone"]
         arriving = (floating, fg_mac, zone, fixed, found["gateway_mac"],
                     found["port"]["mac_address"], self.planner.local_output(bridge, found["port"]))
         flows = [nat.external_arp_flow(external, floating, fg_mac),
                  nat.floating_in_flow(external, *arriving),
-                 *nat.floating_local_flows(external, *arriving)]
+                 *nat.floating_local_flows(external, *arriving),
+                 nat.on_link_here_flow(external, floating, fg_mac)]
         upstream = self._upstream(fip["floating_network_id"], found["fg"])
         if upstream and upstream[1]:
             flows.append(nat.floating_out_flow(found["lvid"], found["gateway_mac"], fixed,
                                                floating, zone, fg_mac, upstream[1], external))
         return flows
+
+    def _fip_on_link(self, bridge: Bridge, fip: dict) -> list[Flow]:
+        """On another hypervisor of the external network: what leaves for the floating
+        IP goes to the fg- MAC of the hypervisor that serves it."""
+        external = self.external(bridge, fip["floating_network_id"])
+        port = self.model.records["port"].get(fip["port_id"]) if fip["port_id"] else None
+        host = port["binding:host_id"] if port else None
+        serving = self.topology.bridge(host, "int") if host else None
+        found = self._fip_context(serving, fip) if external and serving else None
+        if found is None:
+            return []
+        return [nat.on_link_flow(external, fip["floating_ip_address"],
+                                 found["fg"]["mac_address"])]
 
     def fip_announcement(self, bridge: Bridge, fip_id: str) -> tuple | None:
         fip = self.model.records["floatingip"].get(fip_id)

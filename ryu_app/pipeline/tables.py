@@ -36,6 +36,7 @@ INT_DHCP = 77             # Neutron's OVS agent DHCP extension uses 77 for IPv4 
 # free, and below the ingress firewall (81) that SNAT replies go through.
 INT_SNAT = 79
 INT_SNAT_RETURN = 80
+INT_EXTERNAL_OUT = 85     # free too: where a frame leaving for an external network goes
 
 LOCAL_VLAN_REG = "reg6"   # a VM's frames carry its local VLAN here (access ports are untagged)
 FILTERED_PORT_REG = "reg5"   # the ofport of the port a frame is filtered for
@@ -216,7 +217,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
     Table(INT_TRANSIENT, "transient",
           "the final decision: the distributed router on the source hypervisor (its ARP, "
           "pings to it, routes), frames for a filtered port to its ingress, else normal L2 "
-          "switching in the local VLAN", (INT_SNAT, INT_BASE_INGRESS), (
+          "switching in the local VLAN", (INT_SNAT, INT_BASE_INGRESS, INT_EXTERNAL_OUT), (
               Band("to a filtered port", (90,), (SG + "handover_flows",),
                    "unicast to a port with security groups (its own MAC, in its network, "
                    "tagged from br-tun/br-ethX or untagged from a port here): to 81"),
@@ -262,10 +263,23 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
     Table(INT_SNAT, "SNAT",
           "on a router's SNAT hypervisor: what its VMs send outside gets the router's "
           "gateway address (conntrack commit in the router's zone, random source ports) "
-          "and leaves through the external bridge to the upstream gateway", (), (
+          "and leaves through the external bridge to the upstream gateway",
+          (INT_EXTERNAL_OUT,), (
               Band("routers", (10,), (NAT + "snat_flow", NAT + "routed_out_flow"),
                    "one per sg- port of a router (without SNAT: routed out unchanged)"),
               Band("default", (0,), (INT_DEFAULTS,), "no router's: dropped"),
+          )),
+    Table(INT_EXTERNAL_OUT, "external next hop",
+          "a frame NATed for an external network (a floating IP's, a router's SNAT): to "
+          "the neighbour on that network that holds its destination, as Neutron's fip- "
+          "namespace finds it on-link, else to the upstream gateway",
+          (INT_TRANSIENT,), (
+              Band("on-link", (10,), (NAT + "on_link_flow", NAT + "on_link_here_flow"),
+                   "a floating IP (at the fg- MAC of its VM's hypervisor; one of this "
+                   "hypervisor's back into 60, its DNAT there) or a router's gateway "
+                   "address (at its qg- MAC, on its SNAT hypervisor)"),
+              Band("upstream", (1,), (NAT + "external_out_flow",),
+                   "anything else: out to the upstream gateway, as its egress flow set"),
           )),
     Table(INT_SNAT_RETURN, "SNAT return",
           "after un-SNAT: replies (and related ICMP errors) go to the VM they belong to, "

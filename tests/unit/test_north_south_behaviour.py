@@ -516,3 +516,58 @@ def test_two_external_networks_with_one_gateway_address_each_learn_their_own_mac
     cloud.upstream_answers("n2", mac="52:54:00:00:00:03", vid=None)   # physnet1, untagged
     assert (neighbours.get(flat["id"], UPSTREAM_IP), neighbours.get(public, UPSTREAM_IP)) == (
         flat_mac, UPSTREAM_MAC)                                  # neither network's wire
+
+
+def floating_vm(cloud, chassis: str) -> tuple[dict, str]:
+    """A VM of the routed network on the chassis with a floating IP, unfiltered (its
+    ingress rules are not what these tests are about): (it, that IP)."""
+    network = {"id": cloud.gateway["network_id"]}
+    vm = cloud.vm(network, chassis, port_security_enabled=False)
+    fip = cloud.create("floatingip", floating_network_id=cloud.qg["network_id"],
+                       port_id=vm["id"])
+    return vm, fip["floating_ip_address"]
+
+
+def test_floating_ips_reach_each_other_on_link_never_by_the_upstream(outside):
+    """As Neutron's fip- namespaces, which find each other on the external network: to a
+    floating IP of another hypervisor straight to that hypervisor's fg- MAC, to one of
+    its own hypervisor without leaving it; the upstream router is never asked to send a
+    frame back where it came from (rp_filter or no hairpin would drop it there)."""
+    public = outside.qg["network_id"]
+    far, far_ip = floating_vm(outside, "n1")
+    near, near_ip = floating_vm(outside, "n0")
+    source = outside.floating
+    fixed = source["fixed_ips"][0]["ip_address"]
+    result = outside.send(source, to_internet(outside, source, ipv4_dst=far_ip))
+    [out] = physical(result)
+    fg_far = outside.model.fip_gateway_port(public, "n1")["mac_address"]
+    assert (out.chassis, out.packet["eth_dst"], out.packet["ipv4_src"]) == (
+        "n0", fg_far, outside.fip["floating_ip_address"])
+    assert result.delivered_to() == [("n1", far["device"])]
+    assert result.packet_at("n1", far["device"])["ipv4_dst"] == ip_of(far)
+    result = outside.send(source, to_internet(outside, source, ipv4_dst=near_ip))
+    assert result.delivered_to() == [("n0", near["device"])] and not physical(result)
+    arrived = result.packet_at("n0", near["device"])
+    assert (arrived["ipv4_src"], arrived["ipv4_dst"]) == (outside.fip["floating_ip_address"],
+                                                          ip_of(near))
+    assert fixed != arrived["ipv4_src"]
+
+
+def test_snat_and_floating_ips_reach_each_other_on_link(outside):
+    """A VM without a floating IP (SNAT on n2) to a floating IP on n1: from n2 to n1's
+    fg- MAC; the floating IP's VM to the router's gateway address: to its qg- MAC."""
+    public = outside.qg["network_id"]
+    far, far_ip = floating_vm(outside, "n1")
+    result = outside.send(outside.plain, to_internet(outside, outside.plain, ipv4_dst=far_ip))
+    out = physical(result)
+    assert [(o.chassis, o.packet["eth_dst"]) for o in out] == [
+        ("n2", outside.model.fip_gateway_port(public, "n1")["mac_address"])]
+    assert result.delivered_to() == [("n1", far["device"])]
+    gateway_ip = outside.qg["fixed_ips"][0]["ip_address"]
+    result = outside.send(far, to_internet(outside, far, ipv4_dst=gateway_ip, icmpv4_type=0))
+    assert [(o.chassis, o.packet["eth_dst"]) for o in physical(result)] == [
+        ("n1", outside.qg["mac_address"])]
+
+
+def ip_of(vm: dict) -> str:
+    return vm["fixed_ips"][0]["ip_address"]
