@@ -42,10 +42,32 @@ def time_exceeded_reply(frame: bytes, gateway_ip: GatewayIp) -> bytes | None:
     return None if source is None else _time_exceeded(eth, header, datagram, source)
 
 
+def _parsed(frame: bytes) -> packet.Packet | None:
+    """Ryu's parse of a frame a VM or the wire sent; None for one its parsers refuse (a
+    DHCP request with bytes over 0x7f in its overloaded sname, a truncated header: they
+    raise anything from UnicodeDecodeError to AssertionError)."""
+    try:
+        return packet.Packet(frame)
+    except Exception:
+        return None
+
+
+def _ethertype(frame: bytes) -> int | None:
+    """The frame's ethertype, past one 802.1Q tag."""
+    if len(frame) < ETH_HEADER:
+        return None
+    kind = int.from_bytes(frame[12:14], "big")
+    if kind == ether_types.ETH_TYPE_8021Q and len(frame) >= ETH_HEADER + VLAN_HEADER:
+        kind = int.from_bytes(frame[16:18], "big")
+    return kind
+
+
 def _expired_datagram(frame: bytes) -> tuple[ethernet.ethernet, ipv4.ipv4, bytes] | None:
     """(Ethernet header, IPv4 header, the datagram's bytes) of a frame whose TTL ran out,
     if it deserves a time exceeded: not a fragment past the first, not an ICMP error."""
-    parsed = packet.Packet(frame)
+    parsed = _parsed(frame)
+    if parsed is None:
+        return None
     eth = parsed.get_protocol(ethernet.ethernet)
     header = parsed.get_protocol(ipv4.ipv4)
     if eth is None or header is None or header.offset:
@@ -97,12 +119,15 @@ def _arp(mac: str, ip: str, target: str, vid: int | None) -> bytes:
 
 
 def arp_sender(frame: bytes) -> tuple[str, str] | None:
-    """(sender IP, sender MAC) of an ARP frame, None for any other frame."""
-    message = packet.Packet(frame).get_protocol(arp.arp)
+    """(sender IP, sender MAC) of an ARP frame, None for any other frame (a DHCP request
+    is not even parsed)."""
+    parsed = _parsed(frame) if _ethertype(frame) == ether_types.ETH_TYPE_ARP else None
+    message = parsed.get_protocol(arp.arp) if parsed else None
     return None if message is None else (message.src_ip, message.src_mac)
 
 
 def vlan_of(frame: bytes) -> int | None:
     """The VLAN id of a frame's 802.1Q tag, None when it has none."""
-    tag = packet.Packet(frame).get_protocol(vlan.vlan)
+    parsed = _parsed(frame)
+    tag = parsed.get_protocol(vlan.vlan) if parsed else None
     return None if tag is None else tag.vid

@@ -69,7 +69,7 @@ def lease_for(model: NetworkModel, port: dict, config: DhcpConfig) -> Lease | No
         tag, name = opt.split_tag(extra["opt_name"])
         value = extra["opt_value"] or ""
         if name == opt.SERVER_IP_ADDRESS:
-            siaddr = value
+            siaddr = opt.address(value)
             continue
         code = opt.code_of(name)
         if tag is not None:

@@ -89,8 +89,14 @@ def encode(name: str, value: str) -> tuple[int, bytes]:
     return code, data
 
 
-def ip(address: str) -> bytes:
-    return ipaddress.IPv4Address(address.strip()).packed
+def address(value: str) -> str:
+    """An IPv4 address as a user may write it (blanks around it, as dnsmasq takes it),
+    in its canonical form; ValueError if it is none."""
+    return str(ipaddress.IPv4Address(value.strip()))
+
+
+def ip(value: str) -> bytes:
+    return ipaddress.IPv4Address(address(value)).packed
 
 
 def ips(addresses: str | list[str]) -> bytes:

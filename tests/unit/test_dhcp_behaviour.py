@@ -328,3 +328,27 @@ def test_a_dhcp_reply_a_router_brings_is_judged_by_the_ports_rules(cloud):
         result = cloud.send(sender, offer)
         assert result.delivered_to() == [], source
         assert ("n0", "br-int", T.INT_RULES_INGRESS) in result.path()
+
+
+def test_a_next_server_written_with_blanks_is_served_as_its_address(cloud):
+    """The API takes " 10.0.0.9" (dnsmasq would); before, every reply to the port then
+    failed to pack, and the VM never got an address."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0", extra_dhcp_opts=[
+        {"opt_name": "server-ip-address", "opt_value": " 10.0.0.9 "}])
+    assert ask(cloud, vm, server.DISCOVER)["siaddr"] == "10.0.0.9"
+
+
+def test_a_request_with_options_overloaded_into_file_is_answered(cloud):
+    """RFC 2131 lets a client carry options in 'file' (option 52), ended by 0xff; Ryu's
+    parser, which the ARP check ran on every frame sent up, raised on that byte."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    frame = bytearray(request_frame(vm["mac_address"], server.DISCOVER, opt_52=b"\x01"))
+    file_at = 14 + 20 + 8 + 108
+    frame[file_at:file_at + 5] = bytes([55, 2, 1, 3, 0xFF])
+    bridge = cloud.topology.bridge("n0", "int")
+    ofport = cloud.topology.port(bridge, vm["device"]).ofport
+    sent = cloud.core.packet_in(bridge.dpid, "action", ofport, bytes(frame)).after_flows[
+        bridge.dpid]
+    assert read_reply(sent[0].data)["type"] == server.OFFER
