@@ -8,6 +8,7 @@ cannot send.
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 
 NETMASK, ROUTER, DNS_SERVERS, HOSTNAME, DOMAIN_NAME = 1, 3, 6, 12, 15
@@ -79,7 +80,7 @@ def code_of(name: str) -> int:
 def encode(name: str, value: str) -> tuple[int, bytes]:
     """(code, encoded value) of an ``extra_dhcp_opts`` entry; ValueError if unusable."""
     code = code_of(name)
-    kind = KIND_OF_CODE.get(code) or ("ips" if _all_ips(value) else "text")
+    kind = KIND_OF_CODE.get(code) or _untyped_kind(value)
     try:
         data = _ENCODERS[kind](value)
     except (ValueError, struct.error) as error:
@@ -151,8 +152,33 @@ def _all_ips(value: str) -> bool:
         return False
 
 
+def _untyped_kind(value: str) -> str:
+    """How dnsmasq writes an option it has no type for: colon-separated hex octets as
+    those bytes, a decimal number as an integer of 1, 2 or 4 bytes, addresses as
+    addresses, anything else as text."""
+    if HEX_OCTETS.fullmatch(value.strip()):
+        return "hex"
+    if value.strip().isdigit():
+        return "number"
+    return "ips" if _all_ips(value) else "text"
+
+
+def _number(value: str) -> bytes:
+    number = int(value)
+    if number >= 1 << 32:
+        raise ValueError("a number must fit in 4 bytes")
+    size = 1 if number < 1 << 8 else 2 if number < 1 << 16 else 4
+    return number.to_bytes(size, "big")
+
+
+def _hex(value: str) -> bytes:
+    return bytes(int(octet, 16) for octet in value.strip().split(":"))
+
+
+HEX_OCTETS = re.compile(r"[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2})+")
 _ENCODERS = {"ip": ip, "ips": ips, "text": lambda value: value.encode("utf-8"),
-             "u16": u16, "u32": u32, "routes": _routes_text, "domains": domains}
+             "u16": u16, "u32": u32, "routes": _routes_text, "domains": domains,
+             "number": _number, "hex": _hex}
 
 
 def check(name: str, value: str) -> None:

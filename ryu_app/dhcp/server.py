@@ -53,6 +53,10 @@ class Decision:
 def answer(request: Request, lease: Lease) -> Decision:
     kind = request.message_type
     name = TYPE_NAMES.get(kind, str(kind))
+    if request.ip_dst not in (BROADCAST_IP, lease.server_ip):
+        return Decision(f"{name} sent to {request.ip_dst}, another server: not answered")
+    if request.giaddr != NO_ADDRESS:
+        return Decision(f"{name} relayed by {request.giaddr}: relays are not served")
     if kind == DISCOVER:
         return Decision("OFFER", _reply(request, lease, OFFER))
     if kind == REQUEST:
@@ -65,6 +69,8 @@ def answer(request: Request, lease: Lease) -> Decision:
         return Decision(f"NAK: asked for {asked}, the port has {lease.address}",
                         _nak(request, lease))
     if kind == INFORM:
+        if request.ciaddr == NO_ADDRESS:   # RFC 2131 4.3.5: the answer goes to ciaddr
+            return Decision("INFORM without ciaddr: not answered")
         return Decision("ACK (INFORM)", _reply(request, lease, ACK, inform=True))
     if kind == DECLINE:
         return Decision(f"DECLINE: the client says {lease.address} is in use by another host")
@@ -92,8 +98,11 @@ def _addressed(request: Request, lease: Lease, kind: int, yiaddr: str,
                options: tuple, siaddr: str, broadcast: bool = False) -> Reply:
     """RFC 2131 §4.1: a NAK, or a reply to a client that asked for broadcast, is
     broadcast; a client with an address (renewing, INFORM) gets it there; the rest
-    goes to the offered address at the client's MAC."""
-    ciaddr = request.ciaddr if kind != NAK else NO_ADDRESS
+    goes to the offered address at the client's MAC.  An OFFER, a NAK and the answer to
+    a client that asks for an address (option 50: selecting, rebooting) carry no
+    ciaddr (Table 3; dnsmasq clears a stale one)."""
+    renewing = kind not in (OFFER, NAK) and request.requested_address is None
+    ciaddr = request.ciaddr if renewing else NO_ADDRESS
     if broadcast or (request.flags & BROADCAST_FLAG and ciaddr == NO_ADDRESS):
         eth_dst, ip_dst = BROADCAST_MAC, BROADCAST_IP
     else:

@@ -352,3 +352,34 @@ def test_a_request_with_options_overloaded_into_file_is_answered(cloud):
     sent = cloud.core.packet_in(bridge.dpid, "action", ofport, bytes(frame)).after_flows[
         bridge.dpid]
     assert read_reply(sent[0].data)["type"] == server.OFFER
+
+
+def test_what_is_not_the_servers_to_answer_gets_no_answer(cloud):
+    """A renewal unicast to another server, a relayed request (relays are not served)
+    and an INFORM without ciaddr go unanswered, as dnsmasq leaves them; before, the
+    controller ACKed the first two as if they were its own and sent the third to
+    0.0.0.0."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    assert ask(cloud, vm, server.REQUEST, ciaddr=ip(vm), src_ip=ip(vm), dst_ip="10.0.0.250",
+               dst_mac="fa:16:3e:00:00:fa") is None
+    assert ask(cloud, vm, server.INFORM, src_ip=ip(vm)) is None
+    frame = bytearray(request_frame(vm["mac_address"], server.DISCOVER))
+    giaddr_at = 14 + 20 + 8 + 24
+    frame[giaddr_at:giaddr_at + 4] = ipaddress.IPv4Address("192.0.2.1").packed
+    bridge = cloud.topology.bridge("n0", "int")
+    ofport = cloud.topology.port(bridge, vm["device"]).ofport
+    assert not cloud.core.packet_in(bridge.dpid, "action", ofport, bytes(frame)).after_flows
+    # what is its: the renewal to it, unicast back
+    renewed = ask(cloud, vm, server.REQUEST, ciaddr=ip(vm), src_ip=ip(vm),
+                  dst_ip=ip(dhcp_server(cloud, network)))
+    assert (renewed["type"], renewed["ip_dst"], renewed["ciaddr"]) == (server.ACK, ip(vm), ip(vm))
+
+
+def test_an_offer_carries_no_ciaddr_and_goes_to_the_offered_address(cloud):
+    """RFC 2131 table 3 (dnsmasq clears a stale one): a buggy client's DISCOVER with an
+    old ciaddr was answered there."""
+    network, _ = cloud.network()
+    vm = cloud.vm(network, "n0")
+    offer = ask(cloud, vm, server.DISCOVER, ciaddr="10.0.0.77")
+    assert (offer["ciaddr"], offer["ip_dst"]) == ("0.0.0.0", ip(vm))

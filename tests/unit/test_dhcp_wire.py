@@ -1,5 +1,7 @@
 """The DHCP codec on its own (pure): what reads as a request, what a reply packs into,
 checked against Ryu's DHCP parser (tests/unit/dhcp_client.py)."""
+import pytest
+
 from ryu_app.dhcp import options as opt
 from ryu_app.dhcp import wire
 from tests.unit.dhcp_client import read_reply, request_frame
@@ -54,3 +56,16 @@ def test_option_values_encode_as_the_rfcs_say():
     assert opt.encode("mtu", "1400") == (26, b"\x05\x78")
     assert opt.encode("200", "10.1.2.3,10.1.2.4") == (200, bytes([10, 1, 2, 3, 10, 1, 2, 4]))
     assert opt.encode("201", "some text") == (201, b"some text")
+
+
+def test_an_option_of_no_known_type_encodes_as_dnsmasq_writes_it():
+    """Hex octets as bytes, a decimal as a 1, 2 or 4-byte integer (before, both went out
+    as their ASCII text: a boolean option 19 of "1" was the byte 0x31)."""
+    assert opt.encode("19", "1") == (19, b"\x01")
+    assert opt.encode("23", "64") == (23, b"\x40")
+    assert opt.encode("202", "1500") == (202, b"\x05\xdc")
+    assert opt.encode("203", "70000") == (203, b"\x00\x01\x11\x70")
+    assert opt.encode("43", "01:02:0a") == (43, b"\x01\x02\x0a")
+    assert opt.encode("204", "01:02:xyz") == (204, b"01:02:xyz")   # not hex: text
+    with pytest.raises(ValueError):
+        opt.encode("204", "4294967296")                             # over 4 bytes
