@@ -100,8 +100,9 @@ def _subnet_options(model: NetworkModel, subnet: dict, address: str, mtu: int,
         options.append((opt.DOMAIN_NAME, config.dns_domain.encode()))
     options.append((opt.MTU, opt.u16(mtu)))
     routes = _classless_routes(model, subnet, gateway)
-    if routes:
-        options.append((opt.CLASSLESS_ROUTES, opt.classless_routes(routes)))
+    if routes:   # and Microsoft's 249 for older Windows clients, as Neutron's dnsmasq
+        encoded = opt.classless_routes(routes)
+        options += [(opt.CLASSLESS_ROUTES, encoded), (opt.MS_CLASSLESS_ROUTES, encoded)]
     return options
 
 

@@ -15,6 +15,7 @@ NETMASK, ROUTER, DNS_SERVERS, HOSTNAME, DOMAIN_NAME = 1, 3, 6, 12, 15
 MTU, BROADCAST, REQUESTED_ADDRESS, LEASE_TIME, MESSAGE_TYPE = 26, 28, 50, 51, 53
 SERVER_ID, PARAMETER_LIST, RENEWAL_TIME, REBINDING_TIME = 54, 55, 58, 59
 DOMAIN_SEARCH, CLASSLESS_ROUTES, PAD, END = 119, 121, 0, 255
+MS_CLASSLESS_ROUTES = 249   # Microsoft's 121, which older Windows clients read
 USER_CLASS, IPXE_ENCAPSULATED = 77, 175
 # The one tag Neutron's dnsmasq sets for IPv4 (--dhcp-match=set:ipxe,175: the client
 # sends iPXE's option 175).  An option named "tag:ipxe,67" is sent only to such a

@@ -261,6 +261,7 @@ def test_a_default_host_route_agrees_with_the_router_option(cloud, gateway_ip, r
     options = ask(cloud, cloud.vm(network, "n0"), DISCOVER)["options"]
     assert options[3] == bytes(router)
     assert options[121] == bytes([16, 172, 16, 10, 0, 0, 253, 0, *default_via])
+    assert options[249] == options[121]    # Microsoft's, as Neutron's dnsmasq sends it
 
 
 def test_ipxe_tagged_options_go_to_ipxe_clients_and_the_others_to_the_rest(cloud):
