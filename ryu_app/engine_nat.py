@@ -83,17 +83,20 @@ class NorthSouthEngine:
         failover = self.nat.failover
         if failover.down_time is None:
             return False
-        previous = failover.passed_over
-        # with some passed over, placement also follows how long each has been down
-        # (a router whose candidates are all passed over stays with the latest down),
-        # which observing moves even when who is passed over does not change
-        before = self._snat_hosts() if previous else None
+        previous, state, timings = (failover.passed_over, failover.ranking_state(),
+                                    failover.timings())
+        # placement also follows whether each passed over is back and since when the
+        # others are down (a router whose candidates are all passed over goes to one
+        # back, else to the latest down), which observing moves even when who is passed
+        # over does not change; placement is compared only when either does
         passed_over = failover.observe(self.clock(), {
             name: self.engine.topology.alive(name) for name in self.nat.gateway_hypervisors()})
-        if passed_over == previous and before is None:
+        if passed_over == previous and failover.ranking_state() == state:
             return False
-        if before is None:
-            before = self._snat_hosts()
+        observed = failover.timings()
+        failover.restore(timings)
+        before = self._snat_hosts()
+        failover.restore(observed)
         failover.take(passed_over)
         try:
             moved = [router_id for router_id, host in self._snat_hosts().items()

@@ -59,10 +59,24 @@ class GatewayFailover:
 
     def ranked(self, candidates: list[str]) -> list[str]:
         """The candidates a router's SNAT may go to: those not passed over; if every one
-        is, the one down for the shortest time (where the router went last)."""
+        is, those alive again (still on probation), else the one down for the shortest
+        time (where the router went last)."""
         live = [chassis for chassis in candidates if chassis not in self.passed_over]
         if live or not candidates:
             return live
-        latest = max(self._down_since.get(chassis, float("-inf")) for chassis in candidates)
+        latest = max(self._down_since.get(chassis, float("inf")) for chassis in candidates)
         return [chassis for chassis in candidates
-                if self._down_since.get(chassis, float("-inf")) == latest]
+                if self._down_since.get(chassis, float("inf")) == latest]
+
+    def timings(self) -> tuple[dict[str, float], dict[str, float]]:
+        """Since when each is down or up (to put back with ``restore``)."""
+        return dict(self._down_since), dict(self._up_since)
+
+    def restore(self, timings: tuple[dict[str, float], dict[str, float]]) -> None:
+        self._down_since, self._up_since = (dict(since) for since in timings)
+
+    def ranking_state(self) -> tuple:
+        """What ``ranked`` decides by beyond the candidates: who is passed over, and since
+        when those are down (a placement can change only when this does)."""
+        return self.passed_over, tuple(sorted(
+            (chassis, self._down_since.get(chassis)) for chassis in self.passed_over))

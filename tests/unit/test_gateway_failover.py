@@ -174,3 +174,13 @@ def test_snat_follows_its_placement_when_every_gateway_node_was_down(routed):
     assert routed.leaving_through() == [routed.snat_host()] == [routed.first]
     routed.down_for(routed.second, 2 * DOWN_TIME)   # the other one dies: nothing moves
     assert routed.leaving_through() == [routed.first]
+
+
+def test_of_two_gateway_nodes_down_the_one_back_keeps_the_snat(routed):
+    """Both down, SNAT on the one down last; that one comes back (on probation, still
+    passed over): SNAT stays there rather than go to the other, still dead."""
+    routed.down_for(routed.second, DOWN_TIME + 25)
+    routed.down_for(routed.first, DOWN_TIME + 25)
+    routed.cloud.reconnect(routed.first)
+    routed.ticks(1)
+    assert routed.leaving_through() == [routed.first]
