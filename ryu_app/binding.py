@@ -83,7 +83,13 @@ class PortBinder:
         self.model.set_bindings(bound, unbound, failed)
 
     def _may_bind(self, port: dict, chassis: str) -> bool:
-        """An enabled agent binds anything; a disabled one only what it had bound."""
+        """An enabled agent binds anything its hypervisor carries (a VLAN or flat
+        network only where its physical network is mapped); a disabled one only what it
+        had bound."""
+        network = self.model.records["network"][port["network_id"]]
+        if self.model.host_can_bind is not None and not self.model.host_can_bind(
+                chassis, network):
+            return False
         return self.model.takes_new_bindings(chassis) or (
             port["binding:host_id"] == chassis and port["binding:vif_type"] == "ovs")
 

@@ -323,9 +323,12 @@ class Topology:
                       if bridge.dpid in self.connected)
 
     def can_bind(self, chassis: str, network: dict) -> bool:
-        """Whether the hypervisor, alive, could carry a port of the network now."""
+        """Whether the hypervisor is one we know (registered, not retired) and carries
+        the network.  Not whether it is connected this instant: a controller restart, a
+        bridge's OpenFlow reconnecting, would fail Nova's boots (Neutron counts an agent
+        alive for agent_down_time after its last heartbeat)."""
         spec = self.chassis.get(chassis)
-        return spec is not None and self.alive(chassis) and spec.carries(network)
+        return spec is not None and spec.carries(network)
 
     def alive(self, chassis: str) -> bool:
         """True while the chassis' OVSDB session is up and every bridge it should have

@@ -508,7 +508,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         values["security_groups"] = self._port_groups_updated(record, values)
         if "binding:host_id" in values and (
                 values["binding:host_id"] != record["binding:host_id"]
-                or record["binding:vif_type"] == "binding_failed"):   # Nova tries again
+                or record["binding:vif_type"] in ("binding_failed", "unbound")):
+            # Nova tries again (and a port stored unbound with its host, as before
+            # bindings were made at once, binds now)
             values.update(self._api_binding(values["binding:host_id"],
                                             self.records["network"][record["network_id"]]))
             values[HOST_NAMED_BY_API] = bool(values["binding:host_id"])
@@ -655,7 +657,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
 
     def _api_binding(self, host: str, network: dict) -> dict:
         """The binding a host named by the API gives at once, as ML2 binds (what Nova
-        reads before it plugs the VIF): ``ovs`` on a live, enabled hypervisor that
+        reads before it plugs the VIF): ``ovs`` on a known, enabled hypervisor that
         carries the network, else ``binding_failed``; the port is ACTIVE once its device
         is there.  No host, or no topology to ask: ``unbound``."""
         if not host or self.host_can_bind is None:

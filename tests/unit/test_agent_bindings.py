@@ -172,11 +172,12 @@ def test_of_three_devices_the_newest_left_takes_the_port_when_the_newest_goes(tm
         vm["device"]: T.DEAD_VLAN, middle: lvid}
 
 
-def test_a_host_the_api_names_binds_at_once_where_a_live_hypervisor_can_carry_it(tmp_path):
-    """As ML2 binds (Nova reads binding:vif_type before it plugs the VIF): ovs on a live,
-    enabled hypervisor, DOWN until the device is there; binding_failed on an unknown
-    host, a hypervisor that is down, one whose agent is disabled, or one without the
-    network's physical network; naming the host again retries, as Nova does."""
+def test_a_host_the_api_names_binds_at_once_where_a_known_hypervisor_can_carry_it(tmp_path):
+    """As ML2 binds (Nova reads binding:vif_type before it plugs the VIF): ovs on a known,
+    enabled hypervisor, DOWN until the device is there, also while it is away (a
+    controller restart, a bridge reconnecting: Neutron counts an agent alive for 75 s);
+    binding_failed on an unknown host or one whose agent is disabled; naming the host
+    again retries, as Nova does, and binds a port stored unbound with its host."""
     cloud = FakeCloud(tmp_path)
     network, _ = cloud.network()
     port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n1"})
@@ -186,10 +187,14 @@ def test_a_host_the_api_names_binds_at_once_where_a_live_hypervisor_can_carry_it
     nowhere = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n9"})
     assert (nowhere["binding:vif_type"], nowhere["status"]) == ("binding_failed", "DOWN")
     cloud.switch_off("n2")
-    later = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
-    assert later["binding:vif_type"] == "binding_failed"
+    away = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
+    assert away["binding:vif_type"] == "ovs"
     cloud.reconnect("n2")
-    again = cloud.update("port", later["id"], **{"binding:host_id": "n2"})
+    can_bind, cloud.model.host_can_bind = cloud.model.host_can_bind, None
+    stored = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
+    cloud.model.host_can_bind = can_bind       # as a port was stored before
+    assert stored["binding:vif_type"] == "unbound"
+    again = cloud.update("port", stored["id"], **{"binding:host_id": "n2"})
     assert again["binding:vif_type"] == "ovs"
     cloud.model.update_agent(agent_id("n0"), "n0", {"admin_state_up": False})
     cloud.written()
@@ -197,6 +202,19 @@ def test_a_host_the_api_names_binds_at_once_where_a_live_hypervisor_can_carry_it
     assert refused["binding:vif_type"] == "binding_failed"
     unbound = cloud.update("port", refused["id"], **{"binding:host_id": ""})
     assert (unbound["binding:vif_type"], unbound["binding:host_id"]) == ("unbound", "")
+
+
+def test_a_device_never_binds_a_port_where_its_network_cannot_be_carried(tmp_path):
+    """A flat network on physnet2, which no hypervisor here maps: the API's binding
+    fails, and so does the device's plug (before, it made the port ACTIVE there)."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network(network_type="flat", physical_network="physnet2")
+    port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n1"})
+    assert port["binding:vif_type"] == "binding_failed"
+    device = cloud.plug("n1", port["id"])
+    held = cloud.model.records["port"][port["id"]]
+    assert (held["binding:vif_type"], held["status"]) == ("binding_failed", "DOWN")
+    assert cloud.engine.tags("n1", [device]) == {device: T.DEAD_VLAN}
 
 
 def test_a_vlan_or_flat_network_binds_only_where_its_physical_network_is_mapped():
