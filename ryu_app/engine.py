@@ -41,6 +41,7 @@ from topology.graph import Bridge, BridgeView, Changes, agent_id
 from topology.naming import PortInfo
 
 LOG = logging.getLogger(__name__)
+REBIND_ROUNDS = 3   # a rebind that frees a port offers it to its other devices: a chain
 
 
 @dataclass
@@ -236,9 +237,11 @@ class Engine:
             self._dirty.base |= set(self.topology.chassis)   # every chassis knows every
             self._dirty.chassis.add(spec.name)               # DVR MAC
             if known is not None and known.tunnel_ip != spec.tunnel_ip:
-                # tunnel ports elsewhere that already reach its new address now lead
-                # to it: their flood lists and l2pop entries are recomputed everywhere
+                # the others' tunnels to it go to its new address (made there, or
+                # already there and now leading to it): every hypervisor is provisioned
+                # and its flood lists and l2pop entries recomputed
                 self._dirty.chassis |= set(self.topology.chassis)
+                self._dirty.provision |= set(self.topology.chassis)
             self.north_south.snat_may_move(self._dirty)   # its agent mode, its mappings
 
     def _absorb_topology(self, chassis: str, changes: Changes) -> None:
@@ -393,15 +396,16 @@ class Engine:
 
     def _bind_waiting_devices(self) -> None:
         """Hypervisors whose agent was enabled again bind the devices that waited."""
-        if not self._dirty.rebind:
-            return
-        for chassis in sorted(self._dirty.rebind):
-            integration = self.topology.bridge(chassis, "int")
-            if integration is not None:
-                self.binder.integration_bridge_synced(
-                    chassis, self.planner.vm_devices(integration))
-        self._dirty.rebind.clear()
-        self.model_changed(self.model.take_changes())
+        for _ in range(REBIND_ROUNDS):   # a round's bindings may free ports for the next
+            rebind, self._dirty.rebind = self._dirty.rebind, set()
+            if not rebind:
+                return
+            for chassis in sorted(rebind):
+                integration = self.topology.bridge(chassis, "int")
+                if integration is not None:
+                    self.binder.integration_bridge_synced(
+                        chassis, self.planner.vm_devices(integration))
+            self.model_changed(self.model.take_changes())
 
     def _retire_deleted(self) -> None:
         """Hypervisors whose agents were deleted are forgotten, unless one came back; one
@@ -451,6 +455,7 @@ class Engine:
         self._bind_waiting_devices()
         dirty, self._dirty = self._dirty, _Dirty()
         self._dirty.retired = dirty.retired   # retirements that failed: the next flush
+        self._dirty.rebind = dirty.rebind     # bindings past the last round: the next too
         outputs.provision |= dirty.provision
         for network_id in dirty.hosting - dirty.networks:
             if self.planner.hosting_chassis(network_id) != self.local_vlans.chassis_of(

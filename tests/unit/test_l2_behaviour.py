@@ -362,3 +362,15 @@ def test_tunnel_ports_that_already_reach_a_hypervisors_new_address_lead_to_it(tm
         "external_ids": ovs_map({"neutron-tunnel-ip": new_ip})}}}})
     cloud.seen("n1")
     assert cloud.send(here, ping(here, there)).delivered_to() == [("n1", there["device"])]
+
+
+def test_a_hypervisors_new_tunnel_address_is_provisioned_on_the_others(tmp_path):
+    """The others are asked for tunnels to the new address at once, not when their own
+    database next changes."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    cloud.vm(network, "n0"), cloud.vm(network, "n1")
+    cloud.databases["n1"].replica.apply({"Open_vSwitch": {"root": {"modify": {
+        "external_ids": ovs_map({"neutron-tunnel-ip": "172.31.0.99"})}}}})
+    asked = cloud.seen("n1").transactions
+    assert cloud.sessions["n0"].id in asked and "172.31.0.99" in str(asked)
