@@ -195,13 +195,15 @@ class NatPlanner:
                 or not self.planner.router_is_up(router_id)):
             return []
         gateway_ip, qg_mac = ipv4s(qg)[0], qg["mac_address"]
+        where = self.snat_chassis(router_id)
+        if where is None:   # no hypervisor holds its gateway address: nothing answers
+            return []
         flows = self._gateway_echoes(bridge, router_id, gateway_ip)
         external = self.external(bridge, network["id"])
-        where = self.snat_chassis(router_id)
         if where != bridge.chassis or external is None:
             # elsewhere, what leaves for the external network reaches its address there
             return flows + ([nat.on_link_flow(external, gateway_ip, qg_mac)]
-                            if external is not None and where is not None else [])
+                            if external is not None else [])
         flows += [nat.external_arp_flow(external, gateway_ip, qg_mac),
                   nat.external_echo_flow(external, gateway_ip, qg_mac)]
         router = self.model.records["router"][router_id]
@@ -222,8 +224,9 @@ class NatPlanner:
 
     def _gateway_echoes(self, bridge: Bridge, router_id: str, gateway_ip: str) -> list[Flow]:
         """A VM's ping to its router's gateway address, sent to its own gateway MAC, is
-        answered on its hypervisor as pings to the router's interfaces are (the address
-        is the router's, wherever its SNAT runs)."""
+        answered on its hypervisor as pings to the router's interfaces are, while a
+        hypervisor is placed to hold the address (its SNAT's: a down one it stays on,
+        without failover, still counts, where Neutron's snat namespace would be silent)."""
         flows = []
         for interface in self.planner.dvr_interfaces(router_id):
             lvid = self.planner.local_vlans.get(bridge.chassis, interface["network_id"])

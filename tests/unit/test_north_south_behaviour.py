@@ -16,6 +16,7 @@ from ryu_app.pipeline.planner import floatingip_group
 from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
 from topology.graph import agent_id
+from tests.unit import fake_cloud
 from tests.unit.fake_cloud import (CHASSIS, PHYSNETS, PUBLIC_VLAN, UPSTREAM_IP, UPSTREAM_MAC,
                                    FakeCloud, dpid, north_south, scoped_router)
 
@@ -571,3 +572,21 @@ def test_snat_and_floating_ips_reach_each_other_on_link(outside):
 
 def ip_of(vm: dict) -> str:
     return vm["fixed_ips"][0]["ip_address"]
+
+
+def test_with_no_hypervisor_to_hold_it_the_gateway_address_answers_no_ping(tmp_path,
+                                                                           monkeypatch):
+    """No dvr_snat hypervisor: nothing holds the router's gateway address, so its VMs'
+    pings to it go unanswered, as they would in Neutron (no snat namespace anywhere),
+    rather than tell them the way out works."""
+    monkeypatch.setattr(fake_cloud, "SNAT_MODES", {})
+    cloud = FakeCloud(tmp_path)
+    network, subnet = cloud.network()
+    router = cloud.router(subnet)
+    vm = cloud.vm(network, "n1")
+    north_south(cloud, router, network)
+    gateway = cloud.planner.dvr_interfaces(router["id"])[0]
+    gateway_ip = cloud.model.gateway_port_of(router["id"])["fixed_ips"][0]["ip_address"]
+    ping = ipv4(vm["mac_address"], gateway["mac_address"], ip_of(vm), gateway_ip,
+                ct_state_after=(T.CT_TRK | T.CT_NEW, T.CT_TRK | T.CT_EST | T.CT_RPL))
+    assert cloud.send(vm, ping).delivered_to() == []
