@@ -8,9 +8,10 @@ Ryu's server with this one before ``ryu-manager`` starts it:
 
 - the listening socket is bound without ``SO_REUSEPORT``;
 - a connection idle for ``idle_timeout`` seconds is closed, and so is one whose request
-  line, or then whose headers and body, take longer than that to arrive (the socket
-  timeout bounds each read only: a client sending a byte a second held its connection,
-  and enough of them every connection, for ever);
+  line, or then whose headers, take longer than that to arrive, or whose body arrives
+  slower than ``MIN_BODY_RATE`` past that (the socket timeout bounds each read only: a
+  client sending a byte a second held its connection, and enough of them every
+  connection, for ever);
 - connections are served until ``RESERVED_DESCRIPTORS`` short of the file descriptor limit
   (raised to its hard limit at start), so that OpenFlow, OVSDB and the database always
   have descriptors left; beyond that, clients wait in a listen backlog deep enough not to
@@ -49,6 +50,8 @@ RESERVED_DESCRIPTORS = 256
 BACKLOG = 4096             # the kernel caps it at net.core.somaxconn
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 DRAIN_BYTES = 16 << 20     # of a body the API did not read; beyond, the client is reset
+MIN_BODY_RATE = 64 << 10   # bytes/s a body may take beyond the timeout (1 MiB: 16 s more)
+BODY_ALLOWANCE = 1 << 20   # the API's largest body, what a body is given time for at most
 
 WsgiApp = Callable[[dict, Callable], Any]
 
@@ -128,7 +131,12 @@ class DeadlineProtocol(eventlet.wsgi.HttpProtocol):
 
     def get_environ(self) -> dict:
         environ = super().get_environ()
-        environ["wsgi.input"] = DeadlineInput(environ["wsgi.input"], self._deadline)
+        length = environ.get("CONTENT_LENGTH", "")
+        # no more time than the largest body the API takes needs: a bigger one is
+        # refused, and what follows it only drained
+        size = min(int(length), BODY_ALLOWANCE) if length.isdigit() else BODY_ALLOWANCE
+        environ["wsgi.input"] = DeadlineInput(environ["wsgi.input"],
+                                              self._deadline + size / MIN_BODY_RATE)
         return environ
 
 

@@ -115,3 +115,19 @@ def test_a_client_trickling_its_request_is_cut_off_after_the_timeout(starved, ph
     assert not said or (said.startswith(b"HTTP/1.1 400") and b"Malformed request body" in said)
     assert starved.api.get("/v2.0/networks") == (200, {"networks": []})
     assert "Traceback" not in starved.log()
+
+
+def test_a_large_body_arriving_steadily_but_slowly_is_taken(starved):
+    """250 KB at 100 KB/s takes 2.5 s, past api_client_timeout (2 s): a body is given
+    time in proportion to its size (64 KiB/s), so a slow link is no malformed request."""
+    body = b'{"network": {"name": "slow"}}' + b" " * 250_000
+    with socket.create_connection(("127.0.0.1", starved.api_port), timeout=20) as sock:
+        sock.sendall(b"POST /v2.0/networks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     b"Content-Type: application/json\r\n"
+                     + f"Content-Length: {len(body)}\r\n\r\n".encode())
+        for start in range(0, len(body), 10_000):
+            sock.sendall(body[start:start + 10_000])
+            time.sleep(0.1)
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:200]
+    assert [n["name"] for n in starved.api.get("/v2.0/networks")[1]["networks"]] == ["slow"]
