@@ -927,10 +927,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 raise Conflict(f"Subnet {subnet['id']} is already attached to router {owner}.",
                                "SubnetInUseByRouter")
             new = ipaddress.IPv4Network(subnet["cidr"])
-            for other_id, other_router in self.router_of_subnet.items():
+            attached = [other_id for other_id, other_router in self.router_of_subnet.items()
+                        if other_router == router["id"]] + sorted(outside)
+            for other_id in attached:   # its interfaces' subnets and its gateway's
                 other = self.records["subnet"][other_id]
-                if other_router == router["id"] and new.overlaps(
-                        ipaddress.IPv4Network(other["cidr"])):
+                if new.overlaps(ipaddress.IPv4Network(other["cidr"])):
                     raise BadRequest(f"Bad router request: Cidr {subnet['cidr']} of subnet "
                                      f"{subnet['id']} overlaps with cidr {other['cidr']} of "
                                      f"subnet {other_id}.", "BadRequest")

@@ -206,6 +206,25 @@ def test_a_gateway_is_refused_on_a_network_the_router_already_has_an_interface_o
     assert api.get(path)[1]["router"]["external_gateway_info"] is None
 
 
+def test_an_interface_overlapping_the_routers_gateway_subnet_is_refused(api, public):
+    """As Neutron's _check_for_dup_router_subnets, which counts the gateway port: a
+    tenant subnet of the external subnet's CIDR on the router would have given its
+    gateway address to two of the router's ports (their flows clashed on every
+    hypervisor)."""
+    _, _, router = _tenant(api)
+    path = f"/v2.0/routers/{router['id']}"
+    assert api.put(path, {"router": {"external_gateway_info": {
+        "network_id": public[0]["id"]}}})[0] == 200
+    network = api.create("network")
+    overlapping = api.create("subnet", network_id=network["id"], cidr="203.0.113.0/25",
+                             ip_version=4)
+    status, body = api.put(f"{path}/add_router_interface", {"subnet_id": overlapping["id"]})
+    assert (status, body["NeutronError"]["message"]) == (400, (
+        f"Bad router request: Cidr 203.0.113.0/25 of subnet {overlapping['id']} overlaps "
+        f"with cidr 203.0.113.0/24 of subnet {public[1]['id']}."))
+    assert _ports(api, device_id=router["id"], network_id=network["id"]) == []
+
+
 def test_deleting_an_external_network_takes_its_unassociated_floating_ips(api, public):
     """As Neutron's delete_disassociated_floatingips; an associated one keeps it in use."""
     network, _, router = _tenant(api)
