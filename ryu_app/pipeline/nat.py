@@ -93,12 +93,28 @@ def connected_drop_flow(lvid: int, gateway_mac: str, cidr: tuple[str, str]) -> F
 def floating_out_flow(lvid: int, gateway_mac: str, fixed_ip: str, floating_ip: str, zone: int,
                       fg_mac: str, upstream_mac: str, external: External) -> Flow:
     """Table 60: from a VM with a floating IP to the outside: TTL - 1, the floating IP as
-    source (conntrack in its zone), out of this hypervisor's br-ex from its fg- MAC."""
+    source (conntrack in its zone), on to the next hop (85) from its fg- MAC."""
     return Flow(T.INT_TRANSIENT, 23,
                 match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_src=fixed_ip,
                       **{T.LOCAL_VLAN_REG: lvid}),
-                (*_routed(fg_mac, upstream_mac), _ct(zone, ("src", floating_ip, False)),
-                 *external.out))
+                (*_floating_snat(floating_ip, zone, fg_mac, upstream_mac), *external.out))
+
+
+@builder
+def floating_self_flow(lvid: int, gateway_mac: str, fixed_ip: str, floating_ip: str,
+                       zone: int, fg_mac: str, upstream_mac: str, external: External) -> Flow:
+    """Table 60: from a VM to its own floating IP: straight out to the upstream gateway,
+    which sends it back by the wire, where a new pass DNATs it.  On-link, in one pass,
+    its zone would SNAT and DNAT one connection, which conntrack does not do."""
+    return Flow(T.INT_TRANSIENT, 24,
+                match(eth_type=ETH_TYPE_IP, eth_dst=gateway_mac, ipv4_src=fixed_ip,
+                      ipv4_dst=floating_ip, **{T.LOCAL_VLAN_REG: lvid}),
+                (*_floating_snat(floating_ip, zone, fg_mac, upstream_mac),
+                 *external.delivery))
+
+
+def _floating_snat(floating_ip: str, zone: int, fg_mac: str, upstream_mac: str) -> tuple:
+    return (*_routed(fg_mac, upstream_mac), _ct(zone, ("src", floating_ip, False)))
 
 
 @builder
@@ -198,6 +214,19 @@ def on_link_here_flow(external: External, ip: str, fg_mac: str) -> Flow:
                 match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: external.lvid}),
                 (("set_field", "eth_dst", fg_mac), ("set_field", T.SETTABLE_IN_PORT, NO_PORT),
                  ("resubmit", T.INT_TRANSIENT)))
+
+
+@builder
+def on_link_gateway_here_flow(external: External, gateway_ip: str, qg_mac: str,
+                              zone: int) -> Flow:
+    """Table 85, on a router's SNAT hypervisor: for its gateway address (a floating IP's
+    reply to one of its VMs, say): un-SNAT in its zone, then on in table 80, as
+    ``snat_return_flow`` takes it from the wire (out there it would not come back)."""
+    return Flow(T.INT_EXTERNAL_OUT, 10,
+                match(eth_type=ETH_TYPE_IP, ipv4_dst=gateway_ip,
+                      **{T.LOCAL_VLAN_REG: external.lvid}),
+                (("set_field", "eth_dst", qg_mac),
+                 _ct(zone, ("", "", False), commit=False, table=T.INT_SNAT_RETURN)))
 
 
 # --------------------------------------------------- on the SNAT hypervisor

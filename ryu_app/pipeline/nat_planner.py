@@ -217,7 +217,8 @@ class NatPlanner:
             flows += [nat.snat_flow(self.model.records["port"][port_id]["mac_address"], zone,
                                     gateway_ip, qg_mac, upstream[1], external)
                       for port_id in self.model.snat_ports.get(router_id, ())]
-        flows.append(nat.snat_return_flow(external, gateway_ip, qg_mac, zone))
+        flows += [nat.snat_return_flow(external, gateway_ip, qg_mac, zone),
+                  nat.on_link_gateway_here_flow(external, gateway_ip, qg_mac, zone)]
         for interface in self.planner.dvr_interfaces(router_id):
             flows += self._return_routes(bridge, zone, interface)
         return flows
@@ -328,8 +329,9 @@ class NatPlanner:
                  nat.on_link_here_flow(external, floating, fg_mac)]
         upstream = self._upstream(fip["floating_network_id"], found["fg"])
         if upstream and upstream[1]:
-            flows.append(nat.floating_out_flow(found["lvid"], found["gateway_mac"], fixed,
-                                               floating, zone, fg_mac, upstream[1], external))
+            leaving = (found["lvid"], found["gateway_mac"], fixed, floating, zone, fg_mac,
+                       upstream[1], external)
+            flows += [nat.floating_out_flow(*leaving), nat.floating_self_flow(*leaving)]
         return flows
 
     def _fip_on_link(self, bridge: Bridge, fip: dict) -> list[Flow]:

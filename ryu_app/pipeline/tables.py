@@ -244,6 +244,9 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
               Band("connected", (24,), (NAT + "connected_drop_flow",),
                    "to the gateway for an unknown address of the router's own subnets: "
                    "dropped, never sent outside"),
+              Band("own floating IP", (24,), (NAT + "floating_self_flow",),
+                   "from a VM to its own floating IP: SNAT, then out to the upstream "
+                   "gateway, which sends it back to be DNATed in a new pass"),
               Band("floating IP out", (23,), (NAT + "floating_out_flow",),
                    "from a VM with a floating IP, to the outside: TTL - 1, SNAT to the "
                    "floating IP in its zone, out of this hypervisor's external bridge"),
@@ -273,11 +276,13 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
           "a frame NATed for an external network (a floating IP's, a router's SNAT): to "
           "the neighbour on that network that holds its destination, as Neutron's fip- "
           "namespace finds it on-link, else to the upstream gateway",
-          (INT_TRANSIENT,), (
-              Band("on-link", (10,), (NAT + "on_link_flow", NAT + "on_link_here_flow"),
+          (INT_TRANSIENT, INT_SNAT_RETURN), (
+              Band("on-link", (10,), (NAT + "on_link_flow", NAT + "on_link_here_flow",
+                                      NAT + "on_link_gateway_here_flow"),
                    "a floating IP (at the fg- MAC of its VM's hypervisor; one of this "
                    "hypervisor's back into 60, its DNAT there) or a router's gateway "
-                   "address (at its qg- MAC, on its SNAT hypervisor)"),
+                   "address (at its qg- MAC on its SNAT hypervisor; there, un-SNAT and "
+                   "on to 80)"),
               Band("upstream", (1,), (NAT + "external_out_flow",),
                    "anything else: out to the upstream gateway, as its egress flow set"),
           )),

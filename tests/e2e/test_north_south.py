@@ -386,29 +386,35 @@ def test_floating_ips_reach_each_other_with_an_upstream_that_forwards_nothing(ou
                                                                              red, blue):
     """As Neutron's fip- namespaces find each other on the external network: with the
     upstream router's forwarding off, a VM reaches a floating IP on another hypervisor and
-    one on its own, and a VM behind SNAT reaches one too; before, each went to the
-    upstream router, which had to send it back where it came from."""
+    one on its own, and a VM behind SNAT reaches one elsewhere and one of its SNAT
+    hypervisor; before, each went to the upstream router, which had to send it back
+    where it came from (a VM's own floating IP still does)."""
     tenant, _, _, (red0, red1) = red
     api = tenant.api
     network = {"id": api.get(f"/v2.0/ports/{red0.port_id}")[1]["port"]["network_id"]}
-    neighbour = tenant.vm(network, 0)
+    neighbour, on_snat = tenant.vm(network, 0), tenant.vm(network, SNAT_HOST)
     fips = {vm.port_id: api.create("floatingip", floating_network_id=public[0]["id"],
                                    port_id=vm.port_id, project_id="red")
-            for vm in (red1, neighbour)}
+            for vm in (red1, neighbour, on_snat)}
     upstream = outside.upstream.router.host
     try:
         for fip in fips.values():
             wait_until(lambda fip=fip: api.get(f"/v2.0/floatingips/{fip['id']}")[1][
                 "floatingip"]["status"] == "ACTIVE", timeout=15, what="floating IP ACTIVE")
+        far, near = (fips[vm.port_id]["floating_ip_address"] for vm in (red1, neighbour))
+        # its own floating IP a VM reaches by the upstream, which sends it back
+        assert pings(red1, far, attempts=5), "to its own floating IP"
         upstream.cmd("sysctl -qw net.ipv4.ip_forward=0")
         assert silent(red0, INTERNET)                  # the upstream routes nothing now
-        far, near = (fips[vm.port_id]["floating_ip_address"] for vm in (red1, neighbour))
         assert pings(red0, far, attempts=5), "to a floating IP on another hypervisor"
         assert pings(red0, near, attempts=5), "to a floating IP on its own hypervisor"
         assert pings(blue[3][0], far, attempts=5), "from behind SNAT"
+        assert pings(blue[3][0], fips[on_snat.port_id]["floating_ip_address"], attempts=5), \
+            "from behind SNAT to a floating IP of the SNAT hypervisor"
     finally:
         upstream.cmd("sysctl -qw net.ipv4.ip_forward=1")
         for fip in fips.values():
             api.delete(f"/v2.0/floatingips/{fip['id']}")
-        tenant.vms.remove(neighbour)
-        outside.destroy(neighbour)
+        for vm in (neighbour, on_snat):
+            tenant.vms.remove(vm)
+            outside.destroy(vm)

@@ -590,3 +590,31 @@ def test_with_no_hypervisor_to_hold_it_the_gateway_address_answers_no_ping(tmp_p
     ping = ipv4(vm["mac_address"], gateway["mac_address"], ip_of(vm), gateway_ip,
                 ct_state_after=(T.CT_TRK | T.CT_NEW, T.CT_TRK | T.CT_EST | T.CT_RPL))
     assert cloud.send(vm, ping).delivered_to() == []
+
+
+def test_a_vm_behind_snat_and_a_floating_ip_of_the_snat_hypervisor_talk_there(outside):
+    """The floating IP's VM is on n2, where the router SNATs: the request goes on-link
+    into its DNAT, and the reply to the router's gateway address into the un-SNAT,
+    neither leaving n2 for the upstream (which would have to send them back)."""
+    far, far_ip = floating_vm(outside, "n2")
+    plain = outside.vm({"id": outside.gateway["network_id"]}, "n0",
+                       port_security_enabled=False)
+    result = outside.send(plain, to_internet(outside, plain, ipv4_dst=far_ip))
+    assert result.delivered_to() == [("n2", far["device"])]
+    assert [o.chassis for o in physical(result)] == []
+    gateway_ip = outside.qg["fixed_ips"][0]["ip_address"]
+    back = ipv4(far["mac_address"], outside.gateway["mac_address"], ip_of(far), gateway_ip,
+                icmpv4_type=0, ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL,
+                ct_nat_after=(("ipv4_dst", ip_of(plain)),))
+    result = outside.send(far, back)
+    assert result.delivered_to() == [("n0", plain["device"])] and not physical(result)
+
+
+def test_a_vm_to_its_own_floating_ip_goes_by_the_upstream(outside):
+    """In one pass its zone would SNAT and DNAT one connection, which conntrack does
+    not do: it leaves for the upstream gateway, which sends it back in by the wire."""
+    source = outside.floating
+    [out] = physical(outside.send(source, to_internet(
+        outside, source, ipv4_dst=outside.fip["floating_ip_address"])))
+    assert (out.chassis, out.packet["eth_dst"], out.packet["ipv4_src"]) == (
+        "n0", UPSTREAM_MAC, outside.fip["floating_ip_address"])
