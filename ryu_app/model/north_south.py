@@ -356,12 +356,15 @@ class NorthSouth:
     # -------------------------------------------- floating IP agent gateways
 
     def sync_fip_gateways(self) -> None:
-        """One fg- port per (external network, host) where a floating IP's port is bound,
-        none elsewhere: made and removed as floating IPs and bindings move."""
+        """One fg- port per (external network, host) where a floating IP's port is bound
+        (``ovs``: a failed binding names a host that serves nothing, maybe none that
+        exists, and each fg- port takes an external address), none elsewhere: made and
+        removed as floating IPs and bindings move."""
         wanted = set()
         for fip in self.records["floatingip"].values():
             port = self.records["port"].get(fip["port_id"]) if fip["port_id"] else None
-            if port is not None and port["binding:host_id"]:
+            if port is not None and port["binding:host_id"] and \
+                    port["binding:vif_type"] == "ovs":
                 wanted.add((fip["floating_network_id"], port["binding:host_id"]))
         batch = self._new_batch()
         for key, port_id in self.fip_gateways.items():
