@@ -41,7 +41,7 @@ class Target:
     """What one hypervisor should hold."""
 
     spec: ChassisSpec
-    datapath_type: str                          # for the bridges the controller creates
+    datapath_type: str                          # for every bridge it manages
     controller: str                             # OpenFlow target: tcp:IP:PORT or ssl:IP:PORT
     tunnels: frozenset[tuple[str, str]] = frozenset()   # (tunnel type, remote IP)
 
@@ -214,6 +214,10 @@ def _bridge_settings(view: _Database, name: str, target: Target) -> list[Operati
         row["fail_mode"] = "secure"
     if OPENFLOW13 not in members(bridge.get("protocols", [])):
         row["protocols"] = ovs_set([OPENFLOW13])
+    # as Neutron's agent does on each bridge (add_br, may_exist): a bridge made with
+    # another datapath type, or a hypervisor that names a new one, gets the one wanted
+    if (scalar(bridge.get("datapath_type")) or "system") != (target.datapath_type or "system"):
+        row["datapath_type"] = target.datapath_type
     wanted = _controller_row(target)
     controllers = view.controllers(bridge)
     if len(controllers) != 1 or any(scalar(controllers[0].get(k)) != v for k, v in wanted.items()):

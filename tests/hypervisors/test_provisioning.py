@@ -98,6 +98,17 @@ def test_bridges_get_the_hypervisors_datapath_type(db):
     assert db.vsctl("get", "bridge", "br-tun", "datapath_type") == "system"
 
 
+def test_a_bridge_of_another_datapath_type_gets_the_one_wanted(db):
+    """As Neutron's agent sets it on each bridge (add_br, may_exist): before, only the
+    bridges the controller made got it, and an agent showed a type they did not have."""
+    while db.apply(target()):
+        pass
+    db.vsctl("set", "bridge", "br-int", "datapath_type=system")
+    assert db.apply(target()) == [("settings", "br-int")]
+    assert db.vsctl("get", "bridge", "br-int", "datapath_type") == "netdev"
+    assert db.apply(target()) == []
+
+
 def test_a_vm_port_is_retagged_only_when_its_tag_differs(db):
     while db.apply(target()):
         pass
