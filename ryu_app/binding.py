@@ -87,8 +87,8 @@ class PortBinder:
         network only where its physical network is mapped); a disabled one only what it
         had bound."""
         network = self.model.records["network"][port["network_id"]]
-        if self.model.host_can_bind is not None and not self.model.host_can_bind(
-                chassis, network):
+        if self.model.vif_details is not None and self.model.vif_details(
+                chassis, network) is None:
             return False
         return self.model.takes_new_bindings(chassis) or (
             port["binding:host_id"] == chassis and port["binding:vif_type"] == "ovs")

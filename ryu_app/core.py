@@ -14,6 +14,8 @@ events queued before it are handled, so a burst is one batch.
 """
 from __future__ import annotations
 
+import functools
+
 import itertools
 import logging
 import socket
@@ -444,7 +446,8 @@ def build(settings: Settings) -> Core:
     model.sync_dhcp_ports()
     model.sync_l3_port_projects()
     topology = Topology(hypervisors.all())
-    model.host_can_bind = topology.can_bind
+    model.vif_details = functools.partial(topology.vif_details,
+                                          datapath_type=settings.datapath_type)
     dvr_macs = DvrMacs(store, settings.dvr_base_mac)
     zones, neighbours = NatZones(store), Neighbours(store)
     down_time = (settings.agent_down_time if settings.allow_automatic_l3agent_failover

@@ -322,13 +322,18 @@ class Topology:
         return sorted(bridge.name for bridge in self.bridges_of(chassis)
                       if bridge.dpid in self.connected)
 
-    def can_bind(self, chassis: str, network: dict) -> bool:
-        """Whether the hypervisor is one we know (registered, not retired) and carries
-        the network.  Not whether it is connected this instant: a controller restart, a
-        bridge's OpenFlow reconnecting, would fail Nova's boots (Neutron counts an agent
-        alive for agent_down_time after its last heartbeat)."""
+    def vif_details(self, chassis: str, network: dict, datapath_type: str) -> dict | None:
+        """What a port of the network bound on the hypervisor gets as vif_details, as
+        ML2's OVS driver gives them (``datapath_type``: its bridges' unless it names its
+        own; Nova's os-vif makes br-int with it), if it is one we know (registered, not
+        retired) and carries the network; None otherwise.  Not whether it is connected
+        this instant: a controller restart, a bridge's OpenFlow reconnecting, would fail
+        Nova's boots (Neutron counts an agent alive for agent_down_time)."""
         spec = self.chassis.get(chassis)
-        return spec is not None and spec.carries(network)
+        if spec is None or not spec.carries(network):
+            return None
+        return {"port_filter": True, "ovs_hybrid_plug": False, "bridge_name": INT_BRIDGE,
+                "datapath_type": spec.datapath_type or datapath_type, "connectivity": "l2"}
 
     def alive(self, chassis: str) -> bool:
         """True while the chassis' OVSDB session is up and every bridge it should have

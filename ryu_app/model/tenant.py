@@ -194,10 +194,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         # Neutron's DHCP port device_id: 'dhcp' + uuid5 of the DHCP agent's host + network
         self.dhcp_device_prefix = "dhcp" + str(uuid.uuid5(uuid.NAMESPACE_DNS, dhcp_host))
         self.journal: list[Change] = []
-        # Whether a hypervisor could carry a port of a network now (the topology's
-        # answer); None, the model alone: a host the API names stays unbound until a
-        # device binds the port there.
-        self.host_can_bind: Callable[[str, dict], bool] | None = None
+        # The vif_details a hypervisor binds a port of a network with, None if it cannot
+        # (the topology's answer); no hook, the model alone: a host the API names stays
+        # unbound until a device binds the port there.
+        self.vif_details: Callable[[str, dict], dict | None] | None = None
         self.records: dict[str, dict[str, dict]] = {
             "network": {}, "subnet": {}, "port": {}, "router": {}, "floatingip": {},
             "security_group": {}, "security_group_rule": {}, agents.KIND: {},
@@ -492,9 +492,10 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 raise Conflict(f"Port {port_id} is bound and active; its MAC address "
                                "cannot change.", "PortBound")
             self._refuse_taken_mac(record["network_id"], values["mac_address"], port_id)
-        if "fixed_ips" in values:
-            _refuse_too_many_ips(values["fixed_ips"],
+        if "fixed_ips" in values or "device_owner" in changed:   # a network:* owner's
+            _refuse_too_many_ips(values.get("fixed_ips", record["fixed_ips"]),  # given up
                                  values.get("device_owner", record["device_owner"]))
+        if "fixed_ips" in values:
             values["fixed_ips"] = self._assign_ips(record["network_id"], values["fixed_ips"],
                                                    port_id)
             self.refuse_floating_address_change(port_id, values["fixed_ips"])
@@ -506,11 +507,11 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         mac = values.get("mac_address", record["mac_address"])
         values["allowed_address_pairs"] = self._address_pairs(pairs, mac, security)
         values["security_groups"] = self._port_groups_updated(record, values)
-        if "binding:host_id" in values and (
-                values["binding:host_id"] != record["binding:host_id"]
-                or record["binding:vif_type"] in ("binding_failed", "unbound")):
+        host = values.get("binding:host_id")
+        if "binding:host_id" in values and (host != record["binding:host_id"] or (
+                host and record["binding:vif_type"] in ("binding_failed", "unbound"))):
             # Nova tries again (and a port stored unbound with its host, as before
-            # bindings were made at once, binds now)
+            # bindings were made at once, binds now); no host again changes nothing
             values.update(self._api_binding(values["binding:host_id"],
                                             self.records["network"][record["network_id"]]))
             values[HOST_NAMED_BY_API] = bool(values["binding:host_id"])
@@ -642,7 +643,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 if port is None:
                     continue
                 up = status if port.get("admin_state_up", True) else "DOWN"
-                changes = {"status": up, **self._binding_fields(host, outcome),
+                network = self.records["network"][port["network_id"]]
+                details = self.vif_details(host, network) if self.vif_details else None
+                changes = {"status": up, **self._binding_fields(host, outcome, details),
                            HOST_NAMED_BY_API: host_named_by_api(port)
                            and port["binding:host_id"] == host}
                 if any(port.get(k) != v for k, v in changes.items()):
@@ -660,18 +663,19 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         reads before it plugs the VIF): ``ovs`` on a known, enabled hypervisor that
         carries the network, else ``binding_failed``; the port is ACTIVE once its device
         is there.  No host, or no topology to ask: ``unbound``."""
-        if not host or self.host_can_bind is None:
+        if not host or self.vif_details is None:
             return self._binding_fields(host, "unbound")
-        bound = self.takes_new_bindings(host) and self.host_can_bind(host, network)
-        return self._binding_fields(host, "ovs" if bound else "binding_failed")
+        details = self.vif_details(host, network) if self.takes_new_bindings(host) else None
+        return self._binding_fields(host, "ovs" if details else "binding_failed", details)
 
     @staticmethod
-    def _binding_fields(host: str, vif_type: str) -> dict:
-        """A binding's fields; ``vif_type`` is ``ovs`` (bound), ``unbound`` or
-        ``binding_failed``, as Neutron names them."""
+    def _binding_fields(host: str, vif_type: str, details: dict | None = None) -> dict:
+        """A binding's fields; ``vif_type`` is ``ovs`` (bound, with the hypervisor's
+        ``details``, as ML2's OVS driver gives them: Nova reads the datapath type from
+        them), ``unbound`` or ``binding_failed``, as Neutron names them."""
         return {
             "binding:vif_type": vif_type,
-            "binding:vif_details": {"port_filter": True, "ovs_hybrid_plug": False}
+            "binding:vif_details": (details or {"port_filter": True, "ovs_hybrid_plug": False})
             if vif_type == "ovs" else {},
             "binding:host_id": host,
         }

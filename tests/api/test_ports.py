@@ -182,6 +182,25 @@ def test_a_port_holds_at_most_five_fixed_ips_and_ten_address_pairs(api, net):
         "allowed_address_pairs": pairs[:10]}})
     assert status == 200 and len(body["port"]["allowed_address_pairs"]) == 10
     assert api.get(f"/v2.0/ports/{port['id']}")[1]["port"]["fixed_ips"] == port["fixed_ips"]
+    # a network:* owner is not counted, but a port cannot keep its addresses past the
+    # limit by giving that owner up
+    service = api.create("port", network_id=network["id"], device_owner="network:custom",
+                         fixed_ips=six)
+    status, body = api.put(f"/v2.0/ports/{service['id']}", {"port": {
+        "device_owner": "compute:nova"}})
+    assert (status, body["NeutronError"]["type"]) == (400, "InvalidInput")
+
+
+def test_naming_no_host_again_changes_nothing(api, net):
+    """A PUT of binding:host_id "" to a port that has none (the DHCP port, as a client
+    resending what it read) put it DOWN."""
+    network, _ = net
+    api.put(f"/v2.0/subnets/{net[1]['id']}", {"subnet": {"enable_dhcp": True}})
+    [dhcp] = api.get(f"/v2.0/ports?network_id={network['id']}&device_owner=network:dhcp")[1][
+        "ports"]
+    status, body = api.put(f"/v2.0/ports/{dhcp['id']}", {"port": {"binding:host_id": ""}})
+    assert (status, body["port"]["status"], body["port"]["revision_number"]) == (
+        200, dhcp["status"], dhcp["revision_number"])
 
 
 def test_filters_by_fixed_ip_and_device_owner(api, net):

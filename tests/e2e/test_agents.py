@@ -76,7 +76,7 @@ def test_a_host_nova_names_is_bound_at_once_and_its_vm_wired_when_plugged(cloud,
     created = api.create("port", network_id=network["id"], project_id="nova",
                          device_owner="compute:nova", **{"binding:host_id": host})
     assert (created["binding:vif_type"], created["status"]) == ("ovs", "DOWN")
-    assert created["binding:vif_details"]["port_filter"] is True
+    assert created["binding:vif_details"]["datapath_type"] == "netdev"   # os-vif's br-int
     vm = cloud.boot(created, cloud.hypervisors[2], dhcp=False)
     tenant.vms.append(vm)
     tenant.wait_wired(vm)

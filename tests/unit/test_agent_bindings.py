@@ -182,17 +182,23 @@ def test_a_host_the_api_names_binds_at_once_where_a_known_hypervisor_can_carry_i
     network, _ = cloud.network()
     port = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n1"})
     assert (port["binding:vif_type"], port["status"]) == ("ovs", "DOWN")
+    # as ML2's OVS driver details them: Nova's os-vif makes br-int with this datapath
+    assert port["binding:vif_details"] == {
+        "port_filter": True, "ovs_hybrid_plug": False, "bridge_name": "br-int",
+        "datapath_type": "netdev", "connectivity": "l2"}
     cloud.plug("n1", port["id"])
-    assert cloud.model.records["port"][port["id"]]["status"] == "ACTIVE"
+    bound = cloud.model.records["port"][port["id"]]
+    assert (bound["status"], bound["binding:vif_details"]) == ("ACTIVE",
+                                                              port["binding:vif_details"])
     nowhere = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n9"})
     assert (nowhere["binding:vif_type"], nowhere["status"]) == ("binding_failed", "DOWN")
     cloud.switch_off("n2")
     away = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
     assert away["binding:vif_type"] == "ovs"
     cloud.reconnect("n2")
-    can_bind, cloud.model.host_can_bind = cloud.model.host_can_bind, None
+    details, cloud.model.vif_details = cloud.model.vif_details, None
     stored = cloud.create("port", network_id=network["id"], **{"binding:host_id": "n2"})
-    cloud.model.host_can_bind = can_bind       # as a port was stored before
+    cloud.model.vif_details = details          # as a port was stored before
     assert stored["binding:vif_type"] == "unbound"
     again = cloud.update("port", stored["id"], **{"binding:host_id": "n2"})
     assert again["binding:vif_type"] == "ovs"
