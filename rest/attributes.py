@@ -225,6 +225,10 @@ def to_dict_of(fields: dict[str, tuple[Converter, bool]]) -> Converter:
 
 
 MAX_ADDRESS_PAIRS = 10   # Neutron's max_allowed_address_pair, at its default
+# neutron-lib's VNIC types: all are taken, and only a normal one binds here
+VNIC_TYPES = ("normal", "direct", "macvtap", "baremetal", "direct-physical",
+              "virtio-forwarder", "smart-nic", "vdpa", "remote-managed",
+              "accelerator-direct", "accelerator-direct-physical")
 _pair = to_dict_of({"ip_address": (to_pair_address, True), "mac_address": (to_mac, False)})
 
 
@@ -509,7 +513,7 @@ PORT = {
     # None: not given, which on create means the project's default group
     "security_groups": Attr(to_group_ids, None, scalar=False),
     "binding:host_id": Attr(none_as_empty(to_string(), str), ""),
-    "binding:vnic_type": Attr(to_one_of("normal"), "normal"),
+    "binding:vnic_type": Attr(to_one_of(*VNIC_TYPES), "normal"),
     "binding:profile": Attr(none_as_empty(to_dict, dict), dict, scalar=False),
     "binding:vif_type": read_only(),
     "binding:vif_details": read_only(dict, scalar=False),

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterable
 
-from ryu_app.model.tenant import NetworkModel, host_named_by_api, is_bound_vm_port
+from ryu_app.model.tenant import (BOUND_VNIC_TYPE, NetworkModel, host_named_by_api,
+                                  is_bound_vm_port)
 from topology.naming import PortInfo, port_id_prefix
 
 LOG = logging.getLogger(__name__)
@@ -83,12 +84,13 @@ class PortBinder:
         self.model.set_bindings(bound, unbound, failed)
 
     def _may_bind(self, port: dict, chassis: str) -> bool:
-        """An enabled agent binds anything its hypervisor carries (a VLAN or flat
-        network only where its physical network is mapped); a disabled one only what it
-        had bound."""
+        """An enabled agent binds a normal VIF of anything its hypervisor carries (a VLAN
+        or flat network only where its physical network is mapped); a disabled one only
+        what it had bound."""
         network = self.model.records["network"][port["network_id"]]
-        if self.model.vif_details is not None and self.model.vif_details(
-                chassis, network) is None:
+        if port.get("binding:vnic_type", BOUND_VNIC_TYPE) != BOUND_VNIC_TYPE or (
+                self.model.vif_details is not None
+                and self.model.vif_details(chassis, network) is None):
             return False
         return self.model.takes_new_bindings(chassis) or (
             port["binding:host_id"] == chassis and port["binding:vif_type"] == "ovs")

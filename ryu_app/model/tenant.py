@@ -43,6 +43,7 @@ TUNNEL_OVERHEAD = {"vxlan": 50, "gre": 42}
 # Neutron's max_dns_nameservers, max_subnet_host_routes and max_fixed_ips_per_port, at
 # their defaults (each address a port holds costs flows on every hypervisor of its network)
 MAX_DNS_NAMESERVERS, MAX_HOST_ROUTES, MAX_FIXED_IPS_PER_PORT = 5, 20, 5
+BOUND_VNIC_TYPE = "normal"   # the only VIF an Open vSwitch port is (ML2's OVS driver's)
 
 Change = tuple[str, "dict | None", "dict | None"]   # (kind, old record, new record)
 # A port's stored mark (never on the wire) that its binding:host_id is the API's (Nova's)
@@ -460,7 +461,7 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             "allowed_address_pairs": pairs, "status": "DOWN",
             "extra_dhcp_opts": _extra_dhcp_opts([], values["extra_dhcp_opts"]),
             "security_groups": self._port_groups_created(batch, values, record, security),
-            **self._api_binding(values["binding:host_id"], network),
+            **self._api_binding(values["binding:host_id"], network, values["binding:vnic_type"]),
             HOST_NAMED_BY_API: bool(values["binding:host_id"]),
         })
         batch.put("port", record)
@@ -512,8 +513,9 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
                 host and record["binding:vif_type"] in ("binding_failed", "unbound"))):
             # Nova tries again (and a port stored unbound with its host, as before
             # bindings were made at once, binds now); no host again changes nothing
-            values.update(self._api_binding(values["binding:host_id"],
-                                            self.records["network"][record["network_id"]]))
+            values.update(self._api_binding(
+                values["binding:host_id"], self.records["network"][record["network_id"]],
+                values.get("binding:vnic_type", record["binding:vnic_type"])))
             values[HOST_NAMED_BY_API] = bool(values["binding:host_id"])
             values["status"] = "DOWN"
         if not values.get("admin_state_up", True) and not security_groups.is_trusted(record):
@@ -658,14 +660,16 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
             self._commit(batch)
             self.sync_fip_gateways()
 
-    def _api_binding(self, host: str, network: dict) -> dict:
+    def _api_binding(self, host: str, network: dict, vnic_type: str) -> dict:
         """The binding a host named by the API gives at once, as ML2 binds (what Nova
-        reads before it plugs the VIF): ``ovs`` on a known, enabled hypervisor that
-        carries the network, else ``binding_failed``; the port is ACTIVE once its device
-        is there.  No host, or no topology to ask: ``unbound``."""
+        reads before it plugs the VIF): ``ovs`` for a normal VIF on a known, enabled
+        hypervisor that carries the network, else ``binding_failed`` (SR-IOV, bare metal
+        and the rest no driver here binds); the port is ACTIVE once its device is there.
+        No host, or no topology to ask: ``unbound``."""
         if not host or self.vif_details is None:
             return self._binding_fields(host, "unbound")
-        details = self.vif_details(host, network) if self.takes_new_bindings(host) else None
+        details = (self.vif_details(host, network) if self.takes_new_bindings(host)
+                   and vnic_type == BOUND_VNIC_TYPE else None)
         return self._binding_fields(host, "ovs" if details else "binding_failed", details)
 
     @staticmethod
@@ -957,8 +961,8 @@ class NetworkModel(NorthSouth, SecurityGroups, SubnetPools, Tags, Quotas, AgentS
         belong to no project, as Neutron makes them (tenant_id ''): no quota counts them."""
         values = {"name": "", "description": "", "network_id": network_id,
                   "tenant_id": project, "admin_state_up": True, "device_id": device_id,
-                  "device_owner": owner, "security_groups": [], "binding:vnic_type": "normal",
-                  "binding:profile": {}}
+                  "device_owner": owner, "security_groups": [],
+                  "binding:vnic_type": BOUND_VNIC_TYPE, "binding:profile": {}}
         record = self._new_record(values, project)
         if owner in L3_OWNERS:   # _new_record takes "" for the default project
             record["tenant_id"] = record["project_id"] = ""

@@ -261,3 +261,21 @@ def test_an_agent_shows_the_datapath_type_its_bridges_are_made_with(tmp_path):
     assert cloud.specs["n0"].datapath_type is None
     assert {agent["configurations"]["datapath_type"] for agent in cloud.core.agents()} == {
         "netdev"}
+
+
+def test_a_vnic_other_than_normal_is_taken_and_never_bound_here(tmp_path):
+    """As with ML2's OVS driver alone: an SR-IOV or bare-metal port is a port (before, a
+    400), whose binding fails at the API and when a device names it."""
+    cloud = FakeCloud(tmp_path)
+    network, _ = cloud.network()
+    port = cloud.create("port", network_id=network["id"], **{
+        "binding:vnic_type": "direct", "binding:host_id": "n1"})
+    assert (port["binding:vnic_type"], port["binding:vif_type"]) == ("direct",
+                                                                     "binding_failed")
+    device = cloud.plug("n1", port["id"])
+    held = cloud.model.records["port"][port["id"]]
+    assert (held["binding:vif_type"], held["status"]) == ("binding_failed", "DOWN")
+    assert cloud.engine.tags("n1", [device]) == {device: T.DEAD_VLAN}
+    normal = cloud.update("port", port["id"], **{"binding:vnic_type": "normal",
+                                                 "binding:host_id": "n1"})
+    assert normal["binding:vif_type"] == "ovs"
