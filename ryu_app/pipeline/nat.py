@@ -36,6 +36,10 @@ class External:
     lvid: int                  # the network's local VLAN here (br-ex takes frames in it)
     delivery: tuple            # actions that send a frame out onto the network
 
+    def leaving_for(self, ip: str) -> tuple:
+        """A match in the next-hop table (85) on NATed frames for ``ip`` on the network."""
+        return match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: self.lvid})
+
     def arriving(self, **fields) -> tuple:
         """A match on frames entering br-int from the network (untranslated)."""
         wire = OFPVID_NONE if self.segmentation_id is None else vlan(self.segmentation_id)
@@ -200,8 +204,7 @@ def on_link_flow(external: External, ip: str, mac: str) -> Flow:
     """Table 85: a NATed frame for an address another hypervisor holds on the external
     network (a floating IP, a router's gateway address) goes straight to its MAC there,
     not by the upstream gateway, which may not send it back where it came from."""
-    return Flow(T.INT_EXTERNAL_OUT, 10,
-                match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: external.lvid}),
+    return Flow(T.INT_EXTERNAL_OUT, 10, external.leaving_for(ip),
                 (("set_field", "eth_dst", mac), *external.delivery))
 
 
@@ -210,8 +213,7 @@ def on_link_here_flow(external: External, ip: str, fg_mac: str) -> Flow:
     """Table 85: for a floating IP of this hypervisor: to its fg- MAC and back into 60 in
     the external network's local VLAN, where ``floating_local_flows`` DNAT it to its VM
     (out on the wire it would not come back)."""
-    return Flow(T.INT_EXTERNAL_OUT, 10,
-                match(eth_type=ETH_TYPE_IP, ipv4_dst=ip, **{T.LOCAL_VLAN_REG: external.lvid}),
+    return Flow(T.INT_EXTERNAL_OUT, 10, external.leaving_for(ip),
                 (("set_field", "eth_dst", fg_mac), ("set_field", T.SETTABLE_IN_PORT, NO_PORT),
                  ("resubmit", T.INT_TRANSIENT)))
 
@@ -222,9 +224,7 @@ def on_link_gateway_here_flow(external: External, gateway_ip: str, qg_mac: str,
     """Table 85, on a router's SNAT hypervisor: for its gateway address (a floating IP's
     reply to one of its VMs, say): un-SNAT in its zone, then on in table 80, as
     ``snat_return_flow`` takes it from the wire (out there it would not come back)."""
-    return Flow(T.INT_EXTERNAL_OUT, 10,
-                match(eth_type=ETH_TYPE_IP, ipv4_dst=gateway_ip,
-                      **{T.LOCAL_VLAN_REG: external.lvid}),
+    return Flow(T.INT_EXTERNAL_OUT, 10, external.leaving_for(gateway_ip),
                 (("set_field", "eth_dst", qg_mac),
                  _ct(zone, ("", "", False), commit=False, table=T.INT_SNAT_RETURN)))
 

@@ -249,7 +249,7 @@ INTEGRATION = tuple(sorted((   # declared by topic, listed by number
                    "gateway, which sends it back to be DNATed in a new pass"),
               Band("floating IP out", (23,), (NAT + "floating_out_flow",),
                    "from a VM with a floating IP, to the outside: TTL - 1, SNAT to the "
-                   "floating IP in its zone, out of this hypervisor's external bridge"),
+                   "floating IP in its zone, on to its next hop (85)"),
               Band("to SNAT", (22,), (NAT + "snat_redirect_flow",),
                    "from a VM without one, to the outside: TTL - 1, to the router's sg- "
                    "port on its SNAT hypervisor (seed 004's redirect), over the tenant "
