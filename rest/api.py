@@ -568,10 +568,8 @@ class NeutronApi:
             for entry in entries:
                 for total in ("total_ips", "used_ips"):
                     entry[total] = sum(s[total] for s in entry["subnet_ip_availability"])
-        query = [(key, value) for key, value in request.GET.items() if key != "ip_version"]
-        narrowed = webob.Request.blank(f"{request.path}?{urlencode(query)}")
-        return self._entries(narrowed, IP_AVAILABILITIES, entries, IP_AVAILABILITY_FILTERS,
-                             unknown=None)
+        return self._entries(request, IP_AVAILABILITIES, entries, IP_AVAILABILITY_FILTERS,
+                             unknown=None, applied=("ip_version",))
 
     def _agent_entries(self) -> list[dict]:
         """Every agent not being retired, with the operator's fields."""
@@ -595,8 +593,8 @@ class NeutronApi:
                                       if host is not None and agent["host"] == host]})
 
     def _entries(self, request: webob.Request, collection: str, entries: list[dict],
-                 filters: tuple[str, ...],
-                 unknown: Callable[[str], NeutronError] | None) -> webob.Response:
+                 filters: tuple[str, ...], unknown: Callable[[str], NeutronError] | None,
+                 applied: tuple[str, ...] = ()) -> webob.Response:
         """A listing that is not a stored resource's, filtered on the given fields by
         their text (booleans as 'true'/'false', case-insensitive), sorted on them, paged
         as the stored resources are, an unknown marker ``unknown``'s error (agents;
@@ -605,7 +603,7 @@ class NeutronApi:
         key = collection.replace("-", "_")
         marker = request.GET.get("marker") if unknown and self._limit(request.GET) else None
         for name in dict.fromkeys(request.GET.keys()):
-            if name in LISTING_PARAMS:
+            if name in LISTING_PARAMS or name in applied:   # the caller filtered on these
                 continue
             if name not in filters:
                 raise BadRequest(f"{name} is not a valid filter for {key}.")
