@@ -17,6 +17,7 @@ from ryu_app.pipeline.simulator import arp_request, ipv4, simulate
 from ryu_app.router_packets import arp_sender
 from topology.graph import agent_id
 from tests.unit import fake_cloud
+from tests.unit.test_l2_behaviour import ip
 from tests.unit.fake_cloud import (CHASSIS, PHYSNETS, PUBLIC_VLAN, UPSTREAM_IP, UPSTREAM_MAC,
                                    FakeCloud, dpid, north_south, scoped_router)
 
@@ -545,12 +546,12 @@ def test_floating_ips_reach_each_other_on_link_never_by_the_upstream(outside):
     assert (out.chassis, out.packet["eth_dst"], out.packet["ipv4_src"]) == (
         "n0", fg_far, outside.fip["floating_ip_address"])
     assert result.delivered_to() == [("n1", far["device"])]
-    assert result.packet_at("n1", far["device"])["ipv4_dst"] == ip_of(far)
+    assert result.packet_at("n1", far["device"])["ipv4_dst"] == ip(far)
     result = outside.send(source, to_internet(outside, source, ipv4_dst=near_ip))
     assert result.delivered_to() == [("n0", near["device"])] and not physical(result)
     arrived = result.packet_at("n0", near["device"])
     assert (arrived["ipv4_src"], arrived["ipv4_dst"]) == (outside.fip["floating_ip_address"],
-                                                          ip_of(near))
+                                                          ip(near))
     assert fixed != arrived["ipv4_src"]
 
 
@@ -570,10 +571,6 @@ def test_snat_and_floating_ips_reach_each_other_on_link(outside):
         ("n1", outside.qg["mac_address"])]
 
 
-def ip_of(vm: dict) -> str:
-    return vm["fixed_ips"][0]["ip_address"]
-
-
 def test_with_no_hypervisor_to_hold_it_the_gateway_address_answers_no_ping(tmp_path,
                                                                            monkeypatch):
     """No dvr_snat hypervisor: nothing holds the router's gateway address, so its VMs'
@@ -587,7 +584,7 @@ def test_with_no_hypervisor_to_hold_it_the_gateway_address_answers_no_ping(tmp_p
     north_south(cloud, router, network)
     gateway = cloud.planner.dvr_interfaces(router["id"])[0]
     gateway_ip = cloud.model.gateway_port_of(router["id"])["fixed_ips"][0]["ip_address"]
-    ping = ipv4(vm["mac_address"], gateway["mac_address"], ip_of(vm), gateway_ip,
+    ping = ipv4(vm["mac_address"], gateway["mac_address"], ip(vm), gateway_ip,
                 ct_state_after=(T.CT_TRK | T.CT_NEW, T.CT_TRK | T.CT_EST | T.CT_RPL))
     assert cloud.send(vm, ping).delivered_to() == []
 
@@ -603,9 +600,9 @@ def test_a_vm_behind_snat_and_a_floating_ip_of_the_snat_hypervisor_talk_there(ou
     assert result.delivered_to() == [("n2", far["device"])]
     assert [o.chassis for o in physical(result)] == []
     gateway_ip = outside.qg["fixed_ips"][0]["ip_address"]
-    back = ipv4(far["mac_address"], outside.gateway["mac_address"], ip_of(far), gateway_ip,
+    back = ipv4(far["mac_address"], outside.gateway["mac_address"], ip(far), gateway_ip,
                 icmpv4_type=0, ct_state_after=T.CT_TRK | T.CT_EST | T.CT_RPL,
-                ct_nat_after=(("ipv4_dst", ip_of(plain)),))
+                ct_nat_after=(("ipv4_dst", ip(plain)),))
     result = outside.send(far, back)
     assert result.delivered_to() == [("n0", plain["device"])] and not physical(result)
 
